@@ -1,0 +1,151 @@
+"""The data contracts between offerlab's parts, as polars schemas.
+
+Every frame that crosses a boundary (a file read, a CLI input, an HTTP input) is
+checked against one of these with :func:`features.validation.validate`.
+
+Examples
+--------
+>>> from features.schemas import ACTIONS, EVENTS
+>>> ACTIONS
+('no_offer', 'coupon', 'installment', 'trust_badge')
+>>> EVENTS["user_id"]
+String
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+#: The offers a policy chooses between, in their canonical order. ``no_offer`` is the control.
+ACTIONS: tuple[str, ...] = ("no_offer", "coupon", "installment", "trust_badge")
+
+EVENT_TYPES: tuple[str, ...] = (
+    "session_start",
+    "view",
+    "favorite",
+    "cart_add",
+    "cart_remove",
+    "checkout_start",
+    "purchase",
+    "follow_merchant",
+    "unfollow_merchant",
+    "offer_sent",
+    "offer_opened",
+    "offer_clicked",
+    "offer_redeemed",
+    "unsubscribe",
+)
+
+CHANNELS: tuple[str, ...] = ("in_app", "email", "sms")
+
+UTC_TS = pl.Datetime("us", "UTC")
+
+EVENTS = pl.Schema(
+    {
+        "event_id": pl.String,
+        "ts": UTC_TS,
+        "user_id": pl.String,
+        "type": pl.String,
+        "item_id": pl.String,
+        "merchant_id": pl.String,
+        "price": pl.Float64,
+        "quantity": pl.Int32,
+        "channel": pl.String,
+    }
+)
+
+ITEMS = pl.Schema(
+    {
+        "item_id": pl.String,
+        "merchant_id": pl.String,
+        "category": pl.String,
+        "price": pl.Float64,
+        "listed_at": UTC_TS,
+        "stock": pl.Int32,
+        "merchant_verified": pl.Boolean,
+        "merchant_rating": pl.Float64,
+    }
+)
+
+USERS = pl.Schema(
+    {
+        "user_id": pl.String,
+        "signup_ts": UTC_TS,
+        "tz": pl.String,
+        "consent_in_app": pl.Boolean,
+        "consent_email": pl.Boolean,
+        "consent_sms": pl.Boolean,
+        "opted_out_at": UTC_TS,
+    }
+)
+
+#: The decision log (logged bandit feedback). Context feature columns sit beside these.
+DECISIONS = pl.Schema(
+    {
+        "decision_id": pl.String,
+        "ts": UTC_TS,
+        "user_id": pl.String,
+        "trigger": pl.String,
+        "actions": pl.List(pl.String),
+        "action": pl.String,
+        "propensity": pl.Float64,
+        "probabilities": pl.List(pl.Float64),
+        "policy_version": pl.String,
+        "channel": pl.String,
+        "send_at": UTC_TS,
+    }
+)
+
+OUTCOMES = pl.Schema(
+    {
+        "decision_id": pl.String,
+        "converted": pl.Boolean,
+        "revenue": pl.Float64,
+        "offer_cost": pl.Float64,
+        "reward": pl.Float64,
+    }
+)
+
+#: Simulator-only: the expected reward of every action (null where ineligible).
+TRUTH = pl.Schema({"decision_id": pl.String, **{f"q_{a}": pl.Float64 for a in ACTIONS}})
+
+#: The minimal logged feedback that off-policy evaluation reads; features sit beside it.
+BANDIT_LOG = pl.Schema({"action": pl.String, "reward": pl.Float64, "propensity": pl.Float64})
+
+#: Columns of a decision log or bandit log that are bookkeeping, not context features.
+NON_FEATURE_COLUMNS: frozenset[str] = frozenset(
+    set(DECISIONS) | set(OUTCOMES) | {"item_id", "merchant_id"}
+) - {"trigger", "channel"}
+
+#: Id columns per contract that must be present, non-null and unique.
+UNIQUE_IDS: dict[str, str] = {
+    "events": "event_id",
+    "items": "item_id",
+    "users": "user_id",
+    "decisions": "decision_id",
+    "outcomes": "decision_id",
+    "truth": "decision_id",
+}
+
+CONTRACTS: dict[str, pl.Schema] = {
+    "events": EVENTS,
+    "items": ITEMS,
+    "users": USERS,
+    "decisions": DECISIONS,
+    "outcomes": OUTCOMES,
+    "truth": TRUTH,
+    "bandit_log": BANDIT_LOG,
+}
+
+
+def feature_columns(frame: pl.DataFrame | pl.LazyFrame) -> list[str]:
+    """Context feature columns of a decision or bandit log: every column that is not bookkeeping.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> feature_columns(pl.DataFrame({"action": ["coupon"], "reward": [1.0], "price": [9.5]}))
+    ['price']
+    """
+    names = frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
+    return [c for c in names if c not in NON_FEATURE_COLUMNS and not c.startswith("p_")]

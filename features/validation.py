@@ -1,0 +1,89 @@
+"""Check a frame against a contract schema, with errors that name the problem.
+
+Examples
+--------
+>>> import polars as pl
+>>> from features.schemas import BANDIT_LOG
+>>> log = pl.DataFrame({"action": ["coupon"], "reward": [1.0]})
+>>> validate(log, BANDIT_LOG, "bandit_log")
+Traceback (most recent call last):
+...
+features.validation.SchemaError: bandit_log: missing column 'propensity' (expected Float64); present: action, reward
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import polars as pl
+
+
+class SchemaError(ValueError):
+    """A frame does not meet its contract; the message names the column and the fault."""
+
+
+def _compatible(actual: pl.DataType, expected: pl.DataType) -> bool:
+    if actual == expected:
+        return True
+    if expected.is_float() and (actual.is_float() or actual.is_integer()):
+        return True
+    if expected.is_integer() and actual.is_integer():
+        return True
+    if isinstance(expected, pl.Datetime) and isinstance(actual, pl.Datetime):
+        return True
+    if isinstance(expected, pl.List) and isinstance(actual, pl.List):
+        return _compatible(actual.inner, expected.inner)
+    return expected == pl.String and actual in (pl.Categorical, pl.Enum)
+
+
+def validate(
+    frame: pl.DataFrame,
+    schema: pl.Schema,
+    name: str,
+    *,
+    unique: str | None = None,
+    not_null: Iterable[str] = (),
+) -> pl.DataFrame:
+    """Return ``frame`` cast to ``schema``'s dtypes, or raise :class:`SchemaError`.
+
+    Extra columns are kept (context features travel beside the contract columns).
+    Integer columns where floats are expected are widened; anything else of the
+    wrong dtype is an error.
+
+    Parameters
+    ----------
+    frame
+        The frame to check.
+    schema
+        The contract, from :mod:`features.schemas`.
+    name
+        What the frame is, for the message (``"events"``, ``"bandit_log"``).
+    unique
+        An id column that must be present, non-null and unique.
+    not_null
+        Further columns that must not hold nulls.
+    """
+    present = frame.columns
+    for column, dtype in schema.items():
+        if column not in frame.columns:
+            raise SchemaError(
+                f"{name}: missing column {column!r} (expected {dtype}); present: {', '.join(present)}"
+            )
+        actual = frame.schema[column]
+        if not _compatible(actual, dtype):
+            raise SchemaError(f"{name}: column {column!r} has dtype {actual}, expected {dtype}")
+    if frame.height == 0:
+        raise SchemaError(f"{name}: no rows")
+    checks = [*([unique] if unique else []), *not_null]
+    for column in checks:
+        if column not in frame.columns:
+            raise SchemaError(f"{name}: missing column {column!r}; present: {', '.join(present)}")
+        nulls = frame.get_column(column).null_count()
+        if nulls:
+            raise SchemaError(f"{name}: column {column!r} has {nulls} null value(s) of {frame.height} rows")
+    if unique:
+        dupes = frame.height - frame.get_column(unique).n_unique()
+        if dupes:
+            raise SchemaError(f"{name}: column {unique!r} has {dupes} duplicate id(s) of {frame.height} rows")
+    casts = {c: d for c, d in schema.items() if frame.schema[c] != d}
+    return frame.cast(casts) if casts else frame  # type: ignore[arg-type]

@@ -1,0 +1,164 @@
+"""A contextual bandit on Vowpal Wabbit's ``cb_explore_adf`` (vowpal-wabbit-next).
+
+This is the one module that imports ``vowpal_wabbit_next``. Rewards are learned
+as costs (VW minimises cost): cost = -reward.
+
+Examples
+--------
+>>> import numpy as np, polars as pl
+>>> from policies.base import Feedback
+>>> rng = np.random.default_rng(0)
+>>> n = 400
+>>> contexts = pl.DataFrame({"sensitive": rng.integers(0, 2, n).astype(float)})
+>>> chosen = rng.integers(0, 2, n)
+>>> rewards = np.where(chosen == contexts["sensitive"].to_numpy(), 1.0, 0.0)
+>>> feedback = Feedback(contexts, ("no_offer", "coupon"), np.ones((n, 2), bool), chosen, rewards, np.full(n, 0.5))
+>>> policy = VowpalWabbitPolicy(epsilon=0.1, seed=1)
+>>> policy.learn(feedback)
+>>> probe = pl.DataFrame({"sensitive": [0.0, 1.0]})
+>>> policy.probabilities(probe, ("no_offer", "coupon")).round(2)
+array([[0.95, 0.05],
+       [0.05, 0.95]])
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import vowpal_wabbit_next as vw
+
+from features.io import write_bytes
+from policies.base import BasePolicy, Feedback
+from policies.bandits.vw_format import action_line, shared_lines
+
+MODEL_FILE = "model.vw"
+
+
+class VowpalWabbitPolicy(BasePolicy):
+    """Epsilon-greedy (or other explorer) contextual bandit over action-dependent features.
+
+    Parameters
+    ----------
+    epsilon
+        Exploration: the share of probability spread over the eligible actions.
+    cb_type
+        VW's reduction to cost-sensitive learning: ``mtr`` (default), ``dr`` or ``ips``.
+    interactions
+        Quadratic interactions between namespaces; ``ua`` crosses context and action.
+    learning_rate
+        VW's ``-l``.
+    passes
+        Passes over the feedback in each :meth:`learn` call (more than one for offline training).
+    seed
+        VW's ``--random_seed`` and the shuffling of passes after the first.
+    """
+
+    name = "vw"
+
+    def __init__(
+        self,
+        epsilon: float = 0.05,
+        cb_type: str = "mtr",
+        interactions: str = "ua",
+        learning_rate: float = 0.5,
+        passes: int = 1,
+        seed: int = 0,
+        feature_names: list[str] | None = None,
+        model_data: bytes | None = None,
+    ) -> None:
+        if not 0.0 <= epsilon <= 1.0:
+            raise ValueError(f"epsilon must lie in [0, 1], got {epsilon}")
+        if cb_type not in ("mtr", "dr", "ips"):
+            raise ValueError(f"cb_type must be one of mtr, dr, ips; got {cb_type!r}")
+        if passes < 1:
+            raise ValueError(f"passes must be at least 1, got {passes}")
+        self.epsilon = epsilon
+        self.cb_type = cb_type
+        self.interactions = interactions
+        self.learning_rate = learning_rate
+        self.passes = passes
+        self.seed = seed
+        self.feature_names_ = feature_names
+        self.rounds_learned_ = 0
+        self._workspace = vw.Workspace(self.vw_args(), model_data=model_data)
+        self._parser = vw.TextFormatParser(self._workspace)
+
+    def vw_args(self) -> list[str]:
+        """The VW command line this policy runs."""
+        args = ["--cb_explore_adf", "--epsilon", str(self.epsilon), "--cb_type", self.cb_type]
+        args += ["-l", str(self.learning_rate), "--random_seed", str(self.seed), "--quiet"]
+        for pair in self.interactions.split(",") if self.interactions else []:
+            args += ["-q", pair]
+        return args
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "epsilon": self.epsilon,
+            "cb_type": self.cb_type,
+            "interactions": self.interactions,
+            "learning_rate": self.learning_rate,
+            "passes": self.passes,
+            "seed": self.seed,
+        }
+
+    def _features(self, contexts: pl.DataFrame) -> pl.DataFrame:
+        if self.feature_names_ is None:
+            return contexts
+        missing = [c for c in self.feature_names_ if c not in contexts.columns]
+        if missing:
+            raise ValueError(f"{self.name}: missing context feature(s) {missing}; the policy was trained on {self.feature_names_}")
+        return contexts.select(self.feature_names_)
+
+    def _scores(self, contexts: pl.DataFrame, actions: tuple[str, ...], eligible: np.ndarray) -> np.ndarray:
+        shared = shared_lines(self._features(contexts))
+        parse = self._parser.parse_line
+        lines = [action_line(a) for a in actions]
+        probs = np.zeros(eligible.shape)
+        for row, head in enumerate(shared):
+            columns = np.flatnonzero(eligible[row])
+            example = [parse(head)] + [parse(lines[c]) for c in columns]
+            for slot, p in self._workspace.predict_one(example):
+                probs[row, columns[slot]] = p
+        return probs
+
+    def learn(self, feedback: Feedback) -> None:
+        """Learn from logged feedback (importance-weighted by its propensities)."""
+        if self.feature_names_ is None:
+            self.feature_names_ = list(feedback.contexts.columns)
+        shared = shared_lines(self._features(feedback.contexts))
+        parse = self._parser.parse_line
+        plain = [action_line(a) for a in feedback.actions]
+        order = np.arange(feedback.n_rounds)
+        shuffler = np.random.default_rng(self.seed)
+        for epoch in range(self.passes):
+            if epoch:
+                order = shuffler.permutation(feedback.n_rounds)
+            for row in order:
+                columns = np.flatnonzero(feedback.eligible[row])
+                chosen = feedback.chosen[row]
+                example = [parse(shared[row])]
+                for c in columns:
+                    if c == chosen:
+                        cost = -float(feedback.rewards[row])
+                        line = action_line(feedback.actions[c], cost, float(feedback.propensities[row]))
+                    else:
+                        line = plain[c]
+                    example.append(parse(line))
+                self._workspace.learn_one(example)
+        self.rounds_learned_ += feedback.n_rounds
+
+    def save(self, path: str | Path) -> None:
+        """Write ``policy.json`` (settings, feature names) and ``model.vw`` (VW's weights)."""
+        super().save(path)
+        write_bytes(self._workspace.serialize(), Path(path) / MODEL_FILE)
+
+    def saved_params(self) -> dict[str, Any]:
+        return {**self.params(), "feature_names": self.feature_names_}
+
+    @classmethod
+    def _from_folder(cls, folder: Path, params: dict[str, Any]) -> BasePolicy:
+        model = folder / MODEL_FILE
+        return cls(**params, model_data=model.read_bytes() if model.exists() else None)

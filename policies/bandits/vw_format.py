@@ -1,0 +1,47 @@
+"""Turn context frames into Vowpal Wabbit text-format lines, vectorised with polars.
+
+Shared context features go in namespace ``u``; each action line carries the
+action's name in namespace ``a``, so ``-q ua`` learns per-action effects of every
+context feature.
+
+Examples
+--------
+>>> import polars as pl
+>>> shared_lines(pl.DataFrame({"price": [12.5], "device": ["mobile app"], "verified": [True]}))
+['shared |u price:12.5 device=mobile_app verified=true']
+>>> action_line("coupon", cost=-3.0, probability=0.25)
+'0:-3.0:0.25 |a coupon'
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+_UNSAFE = r"[\s|:]+"
+
+
+def _feature_expr(name: str, dtype: pl.DataType) -> pl.Expr:
+    safe = name.replace(" ", "_").replace("|", "_").replace(":", "_")
+    column = pl.col(name)
+    if dtype.is_numeric():
+        value = column.cast(pl.Float64)
+        return pl.when(value.is_null() | value.is_nan()).then(pl.lit("")).otherwise(pl.lit(f"{safe}:") + value.cast(pl.String))
+    text = column.cast(pl.String).str.to_lowercase().str.replace_all(_UNSAFE, "_")
+    return pl.when(column.is_null()).then(pl.lit("")).otherwise(pl.lit(f"{safe}=") + text)
+
+
+def shared_lines(contexts: pl.DataFrame) -> list[str]:
+    """One ``shared |u ...`` line per row; nulls are left out (VW reads a missing feature as zero)."""
+    if contexts.width == 0:
+        return ["shared |u"] * contexts.height
+    exprs = [_feature_expr(name, dtype) for name, dtype in contexts.schema.items()]
+    lines = contexts.select(
+        (pl.lit("shared |u ") + pl.concat_str(exprs, separator=" ")).str.replace_all(r" +", " ").str.strip_chars_end()
+    )
+    return lines.to_series().to_list()
+
+
+def action_line(action: str, cost: float | None = None, probability: float | None = None) -> str:
+    """The ADF line of one action, labelled with ``cost`` and ``probability`` when it was the one taken."""
+    label = "" if cost is None else f"0:{cost!r}:{probability!r} "
+    return f"{label}|a {action}"

@@ -1,0 +1,276 @@
+"""The `Policy` protocol, the logged-feedback record, and the shared sampling logic.
+
+A policy turns a batch of contexts into a probability for every eligible action;
+acting samples from those probabilities, so every decision carries the
+probability it was taken with (its propensity), which off-policy evaluation needs.
+
+Examples
+--------
+>>> import numpy as np, polars as pl
+>>> from policies.bandits.baselines import UniformRandom
+>>> contexts = pl.DataFrame({"price": [10.0, 250.0]})
+>>> eligible = np.array([[True, True, False], [True, True, True]])
+>>> UniformRandom().probabilities(contexts, ("no_offer", "coupon", "installment"), eligible).round(3)
+array([[0.5  , 0.5  , 0.   ],
+       [0.333, 0.333, 0.333]])
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+import polars as pl
+
+from features.io import write_bytes
+from features.schemas import ACTIONS, BANDIT_LOG, feature_columns
+from features.validation import SchemaError, validate
+
+POLICY_FILE = "policy.json"
+#: Policy kinds whose module imports a heavy library, loaded only when a saved policy needs them.
+_LAZY_MODULES = {"vw": "policies.bandits.vw", "uniform": "policies.bandits.baselines", "fixed": "policies.bandits.baselines"}
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """Logged bandit feedback: what was shown to whom, with which probability, and what it earned.
+
+    Attributes
+    ----------
+    contexts
+        One row of context features per round.
+    actions
+        The action names that the columns of ``eligible`` stand for.
+    eligible
+        ``(n, k)`` boolean mask of the actions that could have been chosen.
+    chosen
+        ``(n,)`` index into ``actions`` of the action taken.
+    rewards
+        ``(n,)`` observed reward.
+    propensities
+        ``(n,)`` probability with which the logging policy took ``chosen``.
+    """
+
+    contexts: pl.DataFrame
+    actions: tuple[str, ...]
+    eligible: np.ndarray
+    chosen: np.ndarray
+    rewards: np.ndarray
+    propensities: np.ndarray
+
+    def __post_init__(self) -> None:
+        n, k = self.contexts.height, len(self.actions)
+        if self.eligible.shape != (n, k):
+            raise ValueError(f"eligible has shape {self.eligible.shape}, expected ({n}, {k})")
+        for name in ("chosen", "rewards", "propensities"):
+            if getattr(self, name).shape != (n,):
+                raise ValueError(f"{name} has shape {getattr(self, name).shape}, expected ({n},)")
+        bad = np.flatnonzero(~((self.propensities > 0) & (self.propensities <= 1)))
+        if bad.size:
+            raise ValueError(
+                f"propensity must lie in (0, 1]; row {int(bad[0])} has {self.propensities[bad[0]]!r} "
+                f"({bad.size} bad row(s))"
+            )
+        if not self.eligible[np.arange(n), self.chosen].all():
+            row = int(np.flatnonzero(~self.eligible[np.arange(n), self.chosen])[0])
+            raise ValueError(f"row {row}: the chosen action {self.actions[self.chosen[row]]!r} was not eligible")
+
+    @property
+    def n_rounds(self) -> int:
+        return self.contexts.height
+
+    @classmethod
+    def from_log(cls, log: pl.DataFrame, actions: Sequence[str] = ACTIONS) -> Feedback:
+        """Build feedback from a bandit log frame.
+
+        The log has columns ``action``, ``reward``, ``propensity``; an optional
+        ``actions`` column (a list, or a ``|``-separated string) names the eligible
+        actions of each row, else every action in ``actions`` was eligible. Every
+        other non-bookkeeping column is a context feature.
+        """
+        log = validate(log, BANDIT_LOG, "log", not_null=("action", "reward", "propensity"))
+        actions = tuple(actions)
+        index = {a: i for i, a in enumerate(actions)}
+        unknown = sorted(set(log.get_column("action").unique().to_list()) - set(index))
+        if unknown:
+            raise SchemaError(f"log: column 'action' has unknown action(s) {unknown}; known: {list(actions)}")
+        chosen = log.get_column("action").replace_strict(index, return_dtype=pl.Int64).to_numpy()
+        eligible = eligibility_mask(log, actions)
+        features = feature_columns(log)
+        return cls(
+            contexts=log.select(features),
+            actions=actions,
+            eligible=eligible,
+            chosen=chosen,
+            rewards=log.get_column("reward").to_numpy().astype(float),
+            propensities=log.get_column("propensity").to_numpy().astype(float),
+        )
+
+
+def eligibility_mask(log: pl.DataFrame, actions: Sequence[str]) -> np.ndarray:
+    """``(n, k)`` mask from a log's optional ``actions`` column (list or ``|``-separated string)."""
+    n = log.height
+    if "actions" not in log.columns:
+        return np.ones((n, len(actions)), dtype=bool)
+    column = log.get_column("actions")
+    if column.dtype == pl.String:
+        column = column.str.split("|")
+    if not isinstance(column.dtype, pl.List):
+        raise SchemaError(f"log: column 'actions' has dtype {column.dtype}, expected a list of action names")
+    frame = pl.DataFrame({"actions": column})
+    mask = frame.select(pl.col("actions").list.contains(a).fill_null(False).alias(a) for a in actions)
+    return mask.to_numpy().astype(bool)
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """What every policy offers: probabilities, acting on them, learning, saving."""
+
+    name: str
+
+    def probabilities(
+        self, contexts: pl.DataFrame, actions: Sequence[str], eligible: np.ndarray | None = None
+    ) -> np.ndarray: ...
+
+    def act(
+        self,
+        contexts: pl.DataFrame,
+        actions: Sequence[str],
+        rng: np.random.Generator,
+        eligible: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def learn(self, feedback: Feedback) -> None: ...
+
+    def save(self, path: str | Path) -> None: ...
+
+
+class BasePolicy(ABC):
+    """Shared logic: input checks, masking of ineligible actions, sampling, saving.
+
+    A subclass implements one hook, :meth:`_scores`, giving unnormalised
+    probabilities; the public methods do the rest.
+    """
+
+    name: ClassVar[str] = "base"
+    registry: ClassVar[dict[str, type[BasePolicy]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        BasePolicy.registry[cls.name] = cls
+
+    @abstractmethod
+    def _scores(self, contexts: pl.DataFrame, actions: tuple[str, ...], eligible: np.ndarray) -> np.ndarray:
+        """``(n, k)`` non-negative weights; ineligible entries are ignored."""
+
+    def probabilities(
+        self, contexts: pl.DataFrame, actions: Sequence[str], eligible: np.ndarray | None = None
+    ) -> np.ndarray:
+        """``(n, k)`` probabilities of choosing each action; zero where ineligible, rows sum to one."""
+        actions = tuple(actions)
+        mask = _check_eligible(contexts.height, actions, eligible)
+        scores = np.where(mask, np.asarray(self._scores(contexts, actions, mask), dtype=float), 0.0)
+        totals = scores.sum(axis=1, keepdims=True)
+        if (totals <= 0).any():
+            row = int(np.flatnonzero(totals[:, 0] <= 0)[0])
+            raise ValueError(f"{self.name}: row {row} gives no eligible action a positive probability")
+        return scores / totals
+
+    def act(
+        self,
+        contexts: pl.DataFrame,
+        actions: Sequence[str],
+        rng: np.random.Generator,
+        eligible: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Sample one action per row; return ``(chosen index, its probability)``."""
+        probs = self.probabilities(contexts, actions, eligible)
+        return sample_actions(probs, rng)
+
+    def learn(self, feedback: Feedback) -> None:  # noqa: B027 - stationary policies learn nothing
+        """Update from logged feedback; baselines that do not learn ignore it."""
+
+    def params(self) -> dict[str, Any]:
+        """Constructor arguments, saved with the policy and logged as run params."""
+        return {}
+
+    def save(self, path: str | Path) -> None:
+        """Write the policy to the directory ``path``."""
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        payload = {"name": self.name, "params": self.saved_params()}
+        write_bytes(json.dumps(payload).encode(), folder / POLICY_FILE)
+
+    def saved_params(self) -> dict[str, Any]:
+        """What :meth:`save` records to rebuild the policy: its params plus any learned settings."""
+        return self.params()
+
+    @classmethod
+    def _from_folder(cls, folder: Path, params: dict[str, Any]) -> BasePolicy:
+        return cls(**params)
+
+
+def load_policy(path: str | Path) -> BasePolicy:
+    """Load any saved policy from its directory.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from policies.bandits.baselines import FixedAction
+    >>> folder = tempfile.mkdtemp()
+    >>> FixedAction("coupon").save(folder)
+    >>> load_policy(folder).params()
+    {'action': 'coupon'}
+    """
+    folder = Path(path)
+    meta_file = folder / POLICY_FILE
+    if not meta_file.exists():
+        raise FileNotFoundError(f"no saved policy at {folder} (missing {POLICY_FILE})")
+    meta = json.loads(meta_file.read_text())
+    if meta["name"] in _LAZY_MODULES and meta["name"] not in BasePolicy.registry:
+        importlib.import_module(_LAZY_MODULES[meta["name"]])
+    cls = BasePolicy.registry.get(meta["name"])
+    if cls is None:
+        raise ValueError(f"unknown policy kind {meta['name']!r}; known: {sorted(BasePolicy.registry)}")
+    return cls._from_folder(folder, meta["params"])
+
+
+def sample_actions(probs: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Draw one column per row of ``probs``; return ``(indices, their probabilities)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sample_actions(np.array([[0.0, 1.0], [1.0, 0.0]]), np.random.default_rng(0))
+    (array([1, 0]), array([1., 1.]))
+    """
+    cumulative = probs.cumsum(axis=1)
+    draws = rng.random(probs.shape[0])[:, None] * cumulative[:, -1:]
+    chosen = (draws >= cumulative).sum(axis=1)
+    chosen = np.minimum(chosen, probs.shape[1] - 1)
+    # never land on a zero-probability column through rounding
+    zero = probs[np.arange(len(chosen)), chosen] <= 0
+    if zero.any():
+        chosen[zero] = probs[zero].argmax(axis=1)
+    return chosen, probs[np.arange(len(chosen)), chosen]
+
+
+def _check_eligible(n: int, actions: tuple[str, ...], eligible: np.ndarray | None) -> np.ndarray:
+    if not actions:
+        raise ValueError("no actions given")
+    if eligible is None:
+        return np.ones((n, len(actions)), dtype=bool)
+    mask = np.asarray(eligible, dtype=bool)
+    if mask.shape != (n, len(actions)):
+        raise ValueError(f"eligible has shape {mask.shape}, expected ({n}, {len(actions)})")
+    empty = np.flatnonzero(~mask.any(axis=1))
+    if empty.size:
+        raise ValueError(f"row {int(empty[0])} has no eligible action ({empty.size} such row(s))")
+    return mask
+
