@@ -14,6 +14,8 @@ String
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
 
 #: The offers a policy chooses between, in their canonical order. ``no_offer`` is the control.
@@ -40,7 +42,12 @@ CHANNELS: tuple[str, ...] = ("in_app", "email", "sms")
 
 UTC_TS = pl.Datetime("us", "UTC")
 
-EVENTS = pl.Schema(
+
+def _schema(columns: dict[str, Any]) -> pl.Schema:
+    return pl.Schema(columns)
+
+
+EVENTS = _schema(
     {
         "event_id": pl.String,
         "ts": UTC_TS,
@@ -54,7 +61,7 @@ EVENTS = pl.Schema(
     }
 )
 
-ITEMS = pl.Schema(
+ITEMS = _schema(
     {
         "item_id": pl.String,
         "merchant_id": pl.String,
@@ -64,10 +71,11 @@ ITEMS = pl.Schema(
         "stock": pl.Int32,
         "merchant_verified": pl.Boolean,
         "merchant_rating": pl.Float64,
+        "authenticated": pl.Boolean,
     }
 )
 
-USERS = pl.Schema(
+USERS = _schema(
     {
         "user_id": pl.String,
         "signup_ts": UTC_TS,
@@ -80,7 +88,7 @@ USERS = pl.Schema(
 )
 
 #: The decision log (logged bandit feedback). Context feature columns sit beside these.
-DECISIONS = pl.Schema(
+DECISIONS = _schema(
     {
         "decision_id": pl.String,
         "ts": UTC_TS,
@@ -96,7 +104,7 @@ DECISIONS = pl.Schema(
     }
 )
 
-OUTCOMES = pl.Schema(
+OUTCOMES = _schema(
     {
         "decision_id": pl.String,
         "converted": pl.Boolean,
@@ -107,15 +115,16 @@ OUTCOMES = pl.Schema(
 )
 
 #: Simulator-only: the expected reward of every action (null where ineligible).
-TRUTH = pl.Schema({"decision_id": pl.String, **{f"q_{a}": pl.Float64 for a in ACTIONS}})
+TRUTH = _schema({"decision_id": pl.String, **{f"q_{a}": pl.Float64 for a in ACTIONS}})
 
 #: The minimal logged feedback that off-policy evaluation reads; features sit beside it.
-BANDIT_LOG = pl.Schema({"action": pl.String, "reward": pl.Float64, "propensity": pl.Float64})
+BANDIT_LOG = _schema({"action": pl.String, "reward": pl.Float64, "propensity": pl.Float64})
 
 #: Columns of a decision log or bandit log that are bookkeeping, not context features.
-NON_FEATURE_COLUMNS: frozenset[str] = frozenset(
-    set(DECISIONS) | set(OUTCOMES) | {"item_id", "merchant_id"}
-) - {"trigger", "channel"}
+NON_FEATURE_COLUMNS: frozenset[str] = frozenset(set(DECISIONS) | set(OUTCOMES) | {"item_id", "merchant_id"}) - {
+    "trigger",
+    "channel",
+}
 
 #: Id columns per contract that must be present, non-null and unique.
 UNIQUE_IDS: dict[str, str] = {

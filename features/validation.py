@@ -14,6 +14,7 @@ features.validation.SchemaError: bandit_log: missing column 'propensity' (expect
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import polars as pl
 
@@ -22,7 +23,7 @@ class SchemaError(ValueError):
     """A frame does not meet its contract; the message names the column and the fault."""
 
 
-def _compatible(actual: pl.DataType, expected: pl.DataType) -> bool:
+def _compatible(actual: Any, expected: Any) -> bool:
     if actual == expected:
         return True
     if expected.is_float() and (actual.is_float() or actual.is_integer()):
@@ -66,9 +67,7 @@ def validate(
     present = frame.columns
     for column, dtype in schema.items():
         if column not in frame.columns:
-            raise SchemaError(
-                f"{name}: missing column {column!r} (expected {dtype}); present: {', '.join(present)}"
-            )
+            raise SchemaError(f"{name}: missing column {column!r} (expected {dtype}); present: {', '.join(present)}")
         actual = frame.schema[column]
         if not _compatible(actual, dtype):
             raise SchemaError(f"{name}: column {column!r} has dtype {actual}, expected {dtype}")

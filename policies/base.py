@@ -34,7 +34,11 @@ from features.validation import SchemaError, validate
 
 POLICY_FILE = "policy.json"
 #: Policy kinds whose module imports a heavy library, loaded only when a saved policy needs them.
-_LAZY_MODULES = {"vw": "policies.bandits.vw", "uniform": "policies.bandits.baselines", "fixed": "policies.bandits.baselines"}
+_LAZY_MODULES = {
+    "vw": "policies.bandits.vw",
+    "uniform": "policies.bandits.baselines",
+    "fixed": "policies.bandits.baselines",
+}
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,7 @@ class Feedback:
         bad = np.flatnonzero(~((self.propensities > 0) & (self.propensities <= 1)))
         if bad.size:
             raise ValueError(
-                f"propensity must lie in (0, 1]; row {int(bad[0])} has {self.propensities[bad[0]]!r} "
+                f"propensity must lie in (0, 1]; row {int(bad[0])} has {float(self.propensities[bad[0]])} "
                 f"({bad.size} bad row(s))"
             )
         if not self.eligible[np.arange(n), self.chosen].all():
@@ -102,9 +106,9 @@ class Feedback:
             raise SchemaError(f"log: column 'action' has unknown action(s) {unknown}; known: {list(actions)}")
         chosen = log.get_column("action").replace_strict(index, return_dtype=pl.Int64).to_numpy()
         eligible = eligibility_mask(log, actions)
-        features = feature_columns(log)
+        features = set(feature_columns(log))
         return cls(
-            contexts=log.select(features),
+            contexts=log.drop([c for c in log.columns if c not in features]),  # drop keeps the height
             actions=actions,
             eligible=eligible,
             chosen=chosen,
@@ -132,7 +136,8 @@ def eligibility_mask(log: pl.DataFrame, actions: Sequence[str]) -> np.ndarray:
 class Policy(Protocol):
     """What every policy offers: probabilities, acting on them, learning, saving."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def probabilities(
         self, contexts: pl.DataFrame, actions: Sequence[str], eligible: np.ndarray | None = None
@@ -250,8 +255,9 @@ def sample_actions(probs: np.ndarray, rng: np.random.Generator) -> tuple[np.ndar
     >>> sample_actions(np.array([[0.0, 1.0], [1.0, 0.0]]), np.random.default_rng(0))
     (array([1, 0]), array([1., 1.]))
     """
+    probs = np.asarray(probs, dtype=float)
     cumulative = probs.cumsum(axis=1)
-    draws = rng.random(probs.shape[0])[:, None] * cumulative[:, -1:]
+    draws = rng.random((probs.shape[0], 1)) * cumulative[:, -1:]
     chosen = (draws >= cumulative).sum(axis=1)
     chosen = np.minimum(chosen, probs.shape[1] - 1)
     # never land on a zero-probability column through rounding
@@ -273,4 +279,3 @@ def _check_eligible(n: int, actions: tuple[str, ...], eligible: np.ndarray | Non
     if empty.size:
         raise ValueError(f"row {int(empty[0])} has no eligible action ({empty.size} such row(s))")
     return mask
-

@@ -24,15 +24,15 @@ array([[0.95, 0.05],
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
 import vowpal_wabbit_next as vw
 
 from features.io import write_bytes
-from policies.base import BasePolicy, Feedback
 from policies.bandits.vw_format import action_line, shared_lines
+from policies.base import BasePolicy, Feedback
 
 MODEL_FILE = "model.vw"
 
@@ -109,7 +109,9 @@ class VowpalWabbitPolicy(BasePolicy):
             return contexts
         missing = [c for c in self.feature_names_ if c not in contexts.columns]
         if missing:
-            raise ValueError(f"{self.name}: missing context feature(s) {missing}; the policy was trained on {self.feature_names_}")
+            raise ValueError(
+                f"{self.name}: missing context feature(s) {missing}; the policy was trained on {self.feature_names_}"
+            )
         return contexts.select(self.feature_names_)
 
     def _scores(self, contexts: pl.DataFrame, actions: tuple[str, ...], eligible: np.ndarray) -> np.ndarray:
@@ -120,7 +122,8 @@ class VowpalWabbitPolicy(BasePolicy):
         for row, head in enumerate(shared):
             columns = np.flatnonzero(eligible[row])
             example = [parse(head)] + [parse(lines[c]) for c in columns]
-            for slot, p in self._workspace.predict_one(example):
+            prediction = cast(list[tuple[int, float]], self._workspace.predict_one(example))
+            for slot, p in prediction:
                 probs[row, columns[slot]] = p
         return probs
 

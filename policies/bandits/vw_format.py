@@ -25,7 +25,11 @@ def _feature_expr(name: str, dtype: pl.DataType) -> pl.Expr:
     column = pl.col(name)
     if dtype.is_numeric():
         value = column.cast(pl.Float64)
-        return pl.when(value.is_null() | value.is_nan()).then(pl.lit("")).otherwise(pl.lit(f"{safe}:") + value.cast(pl.String))
+        return (
+            pl.when(value.is_null() | value.is_nan())
+            .then(pl.lit(""))
+            .otherwise(pl.lit(f"{safe}:") + value.cast(pl.String))
+        )
     text = column.cast(pl.String).str.to_lowercase().str.replace_all(_UNSAFE, "_")
     return pl.when(column.is_null()).then(pl.lit("")).otherwise(pl.lit(f"{safe}=") + text)
 

@@ -1,0 +1,1 @@
+"""The lab: off-policy evaluation, tuning, tracking, the promotion gate and the offerlab CLI."""

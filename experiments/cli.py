@@ -1,0 +1,295 @@
+"""The ``offerlab`` command line: simulate, train, ope, promote, serve, demo.
+
+Bad input ends with a message naming the problem on stderr and exit status 2,
+before anything is written.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from features.schemas import ACTIONS
+from features.validation import SchemaError
+
+app = typer.Typer(
+    name="offerlab",
+    help="Bandit-optimised triggered marketing: simulate, train, evaluate off-policy, promote, serve.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+USER_ERRORS = (SchemaError, ValueError, FileNotFoundError, LookupError, KeyError)
+
+
+def user_errors_exit_2(command: F) -> F:
+    """Turn bad input into a one-line message and exit status 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except USER_ERRORS as error:
+            message = error.args[0] if isinstance(error, KeyError) and error.args else error
+            errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from error
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _config() -> Any:
+    from policies.serving.config import load_config
+
+    return load_config()
+
+
+def _day_progress(total: int, label: str) -> Progress:
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    )
+
+
+@app.command()
+@user_errors_exit_2
+def simulate(
+    scenario: Annotated[
+        str, typer.Option(help="Scenario name (simulators/scenarios/NAME.yaml) or path to a YAML file.")
+    ] = "small",
+    users: Annotated[int | None, typer.Option(help="Override the scenario's number of users.")] = None,
+    days: Annotated[int | None, typer.Option(help="Override the scenario's number of days.")] = None,
+    policy: Annotated[str, typer.Option(help=f"uniform, vw, or a fixed action: {', '.join(ACTIONS)}.")] = "uniform",
+    seed: Annotated[int, typer.Option(help="The one seed that drives the run.")] = 0,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for events/items/users/decisions/outcomes/truth Parquet.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
+) -> None:
+    """Simulate the marketplace under a policy, with the counterfactual truth of every decision."""
+    from experiments import jobs
+    from policies import make_policy
+    from simulators.scenario import load_scenario
+
+    loaded = load_scenario(scenario)
+    updates = {k: v for k, v in {"n_users": users, "days": days}.items() if v is not None}
+    loaded = loaded.model_validate({**loaded.model_dump(), **updates}) if updates else loaded
+    make_policy(policy)  # check the name before any run starts
+    with _day_progress(loaded.days, "simulating days") as progress:
+        task = progress.add_task("simulate", total=loaded.days)
+        run = jobs.simulate(_config(), loaded, policy, seed, out, on_day=lambda _: progress.advance(task))
+    if as_json:
+        print(json.dumps(run.summary))
+        return
+    table = Table(title=f"simulation: {loaded.name}, policy {policy}, seed {seed}")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in run.summary.items():
+        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    console.print(table)
+    console.print(f"MLflow run {run.run_id}" + (f"; files in {out}" if out else ""))
+
+
+@app.command()
+@user_errors_exit_2
+def train(
+    log: Annotated[
+        Path,
+        typer.Option(
+            help="Bandit log: Parquet/CSV with action, reward, propensity + features, or a simulate --out folder."
+        ),
+    ],
+    seed: Annotated[int, typer.Option(help="VW's random seed.")] = 0,
+    epsilon: Annotated[float, typer.Option(help="Exploration share of the trained policy.")] = 0.05,
+    passes: Annotated[int, typer.Option(help="Passes over the log.")] = 1,
+) -> None:
+    """Train the VW contextual bandit on a log; register it as the challenger."""
+    from experiments import jobs
+    from experiments.inputs import load_bandit_log
+    from policies.base import Feedback
+
+    frame = load_bandit_log(log)
+    Feedback.from_log(frame)  # validate before any run starts
+    run = jobs.train(_config(), frame, seed=seed, epsilon=epsilon, passes=passes)
+    console.print(
+        f"trained on {frame.height} rounds in {run.seconds:.2f}s; registered as version {run.version} ({run.model_uri})"
+    )
+
+
+@app.command()
+@user_errors_exit_2
+def ope(
+    log: Annotated[
+        Path,
+        typer.Option(
+            help="Bandit log: Parquet/CSV with action, reward, propensity + features, or a simulate --out folder."
+        ),
+    ],
+    policy: Annotated[
+        str | None, typer.Option(help="Target policy model URI, e.g. models:/offer-policy@champion.")
+    ] = None,
+    target_probs: Annotated[
+        Path | None, typer.Option(help="Parquet/CSV with one p_<action> column per action, row-aligned with the log.")
+    ] = None,
+    estimators: Annotated[str, typer.Option(help="Comma-separated: ips, snips.")] = "ips,snips",
+    alpha: Annotated[float, typer.Option(help="1 - confidence level of the intervals.")] = 0.05,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
+) -> None:
+    """Off-policy evaluation of a target policy on a logged decision log, with bootstrap intervals."""
+    from experiments import jobs
+    from experiments.inputs import load_bandit_log, load_target_probs
+    from experiments.ope import ESTIMATORS
+    from policies.base import Feedback
+
+    if (policy is None) == (target_probs is None):
+        raise ValueError("give exactly one of --policy URI or --target-probs FILE")
+    names = [e.strip() for e in estimators.split(",") if e.strip()]
+    unknown = [e for e in names if e not in ESTIMATORS or e in ("dm", "dr")]
+    if unknown or not names:
+        raise ValueError(f"unknown estimator(s) {unknown}; choose from ips, snips")
+    frame = load_bandit_log(log)
+    feedback = Feedback.from_log(frame)
+    config = _config()
+    if target_probs is not None:
+        probs = load_target_probs(target_probs, feedback.n_rounds)
+        target = str(target_probs)
+    else:
+        from policies.serving.config import configure_mlflow
+        from policies.serving.pyfunc import load_policy_model
+
+        configure_mlflow(config)
+        model = load_policy_model(str(policy))
+        assert model.policy is not None
+        probs = model.policy.probabilities(feedback.contexts, ACTIONS, feedback.eligible)
+        target = str(policy)
+    evaluation = jobs.evaluate_offline(config, feedback, probs, target, names, alpha, bootstrap, seed)
+    rows = [*evaluation.results, evaluation.logged]
+    if as_json:
+        print(json.dumps({"target": target, "results": [r.to_dict() for r in rows], "run_id": evaluation.run_id}))
+        return
+    console.print(_estimates_table(rows, f"off-policy value of {target} on {feedback.n_rounds} logged rounds", alpha))
+    console.print(f"MLflow run {evaluation.run_id}")
+
+
+def _estimates_table(rows: list[Any], title: str, alpha: float) -> Table:
+    table = Table(title=title)
+    for column in ("estimator", "value", f"{1 - alpha:.0%} interval", "ESS ratio", "max weight"):
+        table.add_column(column, justify="right" if column != "estimator" else "left")
+    for r in rows:
+        ess, wmax = r.diagnostics.get("ess_ratio"), r.diagnostics.get("max_weight")
+        table.add_row(
+            r.estimator if r.estimator != "logged" else "logged (on-policy)",
+            f"{r.value:.4f}",
+            f"[{r.ci_low:.4f}, {r.ci_high:.4f}]",
+            "" if ess is None else f"{ess:.3f}",
+            "" if wmax is None else f"{wmax:.2f}",
+        )
+    return table
+
+
+@app.command()
+@user_errors_exit_2
+def promote(
+    version: Annotated[str | None, typer.Option(help="Registry version to promote (default: the challenger).")] = None,
+    log: Annotated[Path | None, typer.Option(help="Held-out bandit log the gate judges on.")] = None,
+    min_lift: Annotated[float, typer.Option(help="The lift's interval must clear this.")] = 0.0,
+    force: Annotated[bool, typer.Option(help="Promote even if the gate fails (recorded in the run).")] = False,
+    rollback: Annotated[bool, typer.Option(help="Move the champion alias back to the previous champion.")] = False,
+) -> None:
+    """Promote a registered policy to champion if it passes the off-policy gate; or roll back."""
+    from experiments import jobs
+    from experiments.inputs import load_bandit_log
+    from experiments.promotion import PromotionGate, rollback_champion
+    from policies.base import Feedback
+    from policies.serving.config import configure_mlflow
+    from policies.serving.pyfunc import load_policy_model
+    from policies.serving.registry import alias_version
+
+    config = _config()
+    configure_mlflow(config)
+    if rollback:
+        before, after = rollback_champion(config)
+        console.print(f"champion moved back from version {before} to version {after}")
+        return
+    if log is None:
+        raise ValueError("--log is required to judge a promotion")
+    feedback = Feedback.from_log(load_bandit_log(log))
+    version = version or alias_version(config.registered_model, config.challenger_alias)
+    if version is None:
+        raise LookupError(f"no --version given and {config.registered_model!r} has no {config.challenger_alias!r}")
+    model = load_policy_model(f"models:/{config.registered_model}/{version}")
+    assert model.policy is not None
+    probs = model.policy.probabilities(feedback.contexts, ACTIONS, feedback.eligible)
+    result = jobs.promote(config, version, feedback, probs, PromotionGate(min_lift=min_lift), force=force)
+    d = result.decision
+    console.print(
+        f"lift {d.lift.value:+.4f} [{d.lift.ci_low:+.4f}, {d.lift.ci_high:+.4f}] over the logging policy "
+        f"({d.baseline.value:.4f}); candidate {d.candidate.estimator} {d.candidate.value:.4f}"
+    )
+    if result.promoted:
+        console.print(f"[green]version {version} is now {config.champion_alias}[/] (was {result.previous})")
+    else:
+        console.print(f"[yellow]not promoted:[/] {'; '.join(d.reasons)}")
+        raise typer.Exit(1)
+
+
+@app.command()
+@user_errors_exit_2
+def serve(
+    model_uri: Annotated[
+        str | None, typer.Option(help="Model to serve (default: models:/offer-policy@champion).")
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (default from mlflow.yaml).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from mlflow.yaml).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed the endpoint's action sampling (for tests).")] = None,
+) -> None:
+    """Serve the champion policy over HTTP: POST /v1/decide."""
+    from policies.serving.server import build_app, serve_forever
+
+    config = _config()
+    application = build_app(config, model_uri, seed=seed)
+    bind_host, bind_port = host or config.serving.host, port or config.serving.port
+    errors.print(f"serving {model_uri or config.champion_uri} on http://{bind_host}:{bind_port}/v1/decide")
+    serve_forever(application, bind_host, bind_port)
+
+
+@app.command()
+@user_errors_exit_2
+def demo(
+    users: Annotated[
+        int, typer.Option(help="Users in the simulated marketplace (more users: tighter intervals).")
+    ] = 10000,
+    days: Annotated[int, typer.Option(help="Days simulated.")] = 14,
+    seed: Annotated[int, typer.Option(help="The one seed of the whole chain.")] = 0,
+    out: Annotated[Path, typer.Option(help="Folder for the simulated data.")] = Path("runs/demo"),
+) -> None:
+    """The whole loop: simulate → train → evaluate offline → promote → serve one decision."""
+    from experiments.demo import run_demo
+
+    run_demo(_config(), users=users, days=days, seed=seed, out=out, console=console)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

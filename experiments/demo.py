@@ -1,0 +1,202 @@
+"""The demo chain: simulate with uniform logging → train VW → OPE against uniform → gate → serve one decision.
+
+Every step is a tracked MLflow run; the demo's own run records the summary and
+the ids of the step runs. The simulator's truth sits beside the estimates, so
+the printed table shows how close off-policy evaluation came.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import mlflow
+import numpy as np
+import polars as pl
+from rich.console import Console
+from rich.table import Table
+
+from experiments import jobs
+from experiments.promotion import PromotionGate
+from experiments.tracking import tracked_run
+from features.schemas import ACTIONS, feature_columns
+from policies.base import Feedback
+from policies.serving.config import OfferlabConfig
+from policies.serving.registry import alias_version
+from policies.serving.server import build_app, serving_in_background
+from simulators.scenario import load_scenario
+
+TRAIN_SHARE = 0.7
+
+
+class StepClock:
+    """Times named steps for the summary."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = time.perf_counter() - started
+
+
+def split_by_time(log: pl.DataFrame, train_share: float = TRAIN_SHARE) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Earlier decisions to train on, later ones to evaluate on (no peeking across the cut)."""
+    ordered = log.sort("ts", maintain_order=True)
+    cut = int(ordered.height * train_share)
+    return ordered.head(cut), ordered.tail(ordered.height - cut)
+
+
+def run_demo(config: OfferlabConfig, users: int, days: int, seed: int, out: Path, console: Console) -> dict[str, Any]:
+    """Run the chain and print its summary; return the summary."""
+    clock = StepClock()
+    scenario = load_scenario("small")
+    scenario = scenario.model_validate({**scenario.model_dump(), "n_users": users, "days": days})
+
+    with clock.step("simulate"):
+        simulation = jobs.simulate(config, scenario, "uniform", seed, out)
+    log = simulation.result.bandit_log().join(
+        simulation.result.truth, on="decision_id", how="left", maintain_order="left"
+    )
+    train_log, eval_log = split_by_time(log)
+    truth = eval_log.select(f"q_{a}" for a in ACTIONS).to_numpy().astype(float)
+    train_log, eval_log = train_log.drop(f"q_{a}" for a in ACTIONS), eval_log.drop(f"q_{a}" for a in ACTIONS)
+
+    with clock.step("train"):
+        training = jobs.train(config, train_log, seed=seed)
+    feedback = Feedback.from_log(eval_log)
+    target = training.policy.probabilities(feedback.contexts, ACTIONS, feedback.eligible)
+    uniform = feedback.eligible / feedback.eligible.sum(axis=1, keepdims=True)
+    q = np.nan_to_num(truth)
+    true_values = {"vw": float((target * q).sum(axis=1).mean()), "uniform": float((uniform * q).sum(axis=1).mean())}
+    true_values["oracle"] = float(np.nanmax(truth, axis=1).mean())
+
+    with clock.step("evaluate offline"):
+        evaluation = jobs.evaluate_offline(
+            config,
+            feedback,
+            target,
+            f"models:/{config.registered_model}/{training.version}",
+            seed=seed,
+            extra_metrics={f"true_value_{k}": v for k, v in true_values.items()},
+        )
+    with clock.step("promote"):
+        promotion = jobs.promote(config, str(training.version), feedback, target, PromotionGate(seed=seed))
+    champion = alias_version(config.registered_model, config.champion_alias)
+
+    decision: dict[str, Any] | None = None
+    with clock.step("serve one decision"):
+        if champion is not None:
+            decision = _one_decision(config, eval_log, seed)
+
+    summary = {
+        "users": users,
+        "days": days,
+        "seed": seed,
+        "events_logged": simulation.result.events.height,
+        "decisions_logged": simulation.result.decisions.height,
+        "train_rounds": train_log.height,
+        "eval_rounds": eval_log.height,
+        "model_version": training.version,
+        "champion_version": champion,
+        "promoted": promotion.promoted,
+        "gate_reasons": promotion.decision.reasons,
+        "estimates": {r.estimator: r.to_dict() for r in [*evaluation.results, evaluation.logged]},
+        "lift": promotion.decision.lift.to_dict(),
+        "true_values": true_values,
+        "decision": decision,
+        "seconds": clock.seconds,
+    }
+    with tracked_run(config, "demo", {"users": users, "days": days, "seed": seed}, run_name="demo") as run:
+        mlflow.log_dict(summary, "summary.json")
+        mlflow.log_metrics({f"seconds_{k.replace(' ', '_')}": v for k, v in clock.seconds.items()})
+        mlflow.log_metrics(
+            {"promoted": float(promotion.promoted), **{f"true_value_{k}": v for k, v in true_values.items()}}
+        )
+        for name, run_id in {
+            "simulate": simulation.run_id,
+            "train": training.run_id,
+            "ope": evaluation.run_id,
+            "promote": promotion.run_id,
+        }.items():
+            mlflow.set_tag(f"offerlab.{name}_run", run_id)
+    summary["run_id"] = run.info.run_id
+    _print_summary(console, summary, evaluation, config)
+    return summary
+
+
+def _one_decision(config: OfferlabConfig, eval_log: pl.DataFrame, seed: int) -> dict[str, Any]:
+    """Start the real endpoint on a free port, ask it for one decision over HTTP, stop it."""
+    row = eval_log.row(0, named=True)
+    context = {k: row[k] for k in feature_columns(eval_log) if k not in ("trigger", "channel")}
+    request = {
+        "user_id": row["user_id"],
+        "trigger": row["trigger"],
+        "channel": row["channel"],
+        "context": context,
+        "actions": row["actions"],
+    }
+    with serving_in_background(build_app(config, seed=seed)) as url:
+        response = httpx.post(f"{url}/v1/decide", json=request, timeout=10.0)
+        response.raise_for_status()
+        return {"url": f"{url}/v1/decide", "request": request, "response": response.json()}
+
+
+def _print_summary(
+    console: Console, summary: dict[str, Any], evaluation: jobs.Evaluation, config: OfferlabConfig
+) -> None:
+    console.print(
+        f"simulated {summary['users']:,} users × {summary['days']} days (seed {summary['seed']}): "
+        f"{summary['events_logged']:,} events, {summary['decisions_logged']:,} decisions under uniform-random logging; "
+        f"VW trained on the first {summary['train_rounds']:,}, judged on the last {summary['eval_rounds']:,}"
+    )
+    table = Table(title="off-policy value per decision on the held-out days (net contribution)")
+    for column in ("policy", "estimator", "value", "95% interval", "true value"):
+        table.add_column(column, justify="left" if column in ("policy", "estimator") else "right")
+    truth = summary["true_values"]
+    for r in evaluation.results:
+        table.add_row("vw", r.estimator, f"{r.value:.4f}", f"[{r.ci_low:.4f}, {r.ci_high:.4f}]", f"{truth['vw']:.4f}")
+    logged = evaluation.logged
+    table.add_row(
+        "uniform (logging)",
+        "on-policy",
+        f"{logged.value:.4f}",
+        f"[{logged.ci_low:.4f}, {logged.ci_high:.4f}]",
+        f"{truth['uniform']:.4f}",
+    )
+    table.add_row("oracle", "truth", "", "", f"{truth['oracle']:.4f}")
+    console.print(table)
+    lift = summary["lift"]
+    verdict = "promoted to champion" if summary["promoted"] else "not promoted: " + "; ".join(summary["gate_reasons"])
+    console.print(
+        f"gate: lift {lift['value']:+.4f} [{lift['ci_low']:+.4f}, {lift['ci_high']:+.4f}] over uniform → "
+        f"version {summary['model_version']} {verdict}"
+    )
+    if summary["decision"]:
+        answer = summary["decision"]["response"]
+        probs = ", ".join(f"{a} {p:.2f}" for a, p in answer["probabilities"].items())
+        console.print(
+            f"served by {answer['policy_version']} at {summary['decision']['url']}: "
+            f"{answer['action']} (p={answer['probability']:.2f}; {probs})"
+        )
+    else:
+        console.print("no champion yet, so nothing was served")
+    steps = Table(title="steps")
+    steps.add_column("step")
+    steps.add_column("seconds", justify="right")
+    for name, seconds in summary["seconds"].items():
+        steps.add_row(name, f"{seconds:.2f}")
+    steps.add_row("all steps", f"{sum(summary['seconds'].values()):.2f}")
+    console.print(steps)
+    console.print(
+        f"tracking: {config.tracking_uri} (demo run {summary['run_id']}); "
+        f"browse with: mlflow ui --backend-store-uri {config.tracking_uri}"
+    )

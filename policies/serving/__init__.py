@@ -1,0 +1,1 @@
+"""Serving: the pyfunc wrapper, the registry view, the HTTP endpoint and its decision log."""

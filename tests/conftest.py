@@ -1,0 +1,44 @@
+"""Shared fixtures: an isolated MLflow store per test and a small simulated log."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from policies.bandits.baselines import UniformRandom
+from policies.serving.config import OfferlabConfig, load_config
+from simulators.base import SimulationResult
+from simulators.marketplace import MarketplaceSimulator
+from simulators.scenario import load_scenario
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> OfferlabConfig:
+    """A fresh ``mlflow.yaml`` + SQLite store in ``tmp_path``, active through ``OFFERLAB_CONFIG``."""
+    config_file = tmp_path / "mlflow.yaml"
+    config_file.write_text((Path(__file__).parents[1] / "mlflow.yaml").read_text())
+    monkeypatch.setenv("OFFERLAB_CONFIG", str(config_file))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("OFFERLAB_PSEUDONYM_SALT", "test-salt")
+    return load_config(config_file)
+
+
+@pytest.fixture(scope="session")
+def small_run() -> SimulationResult:
+    """600 users, 7 days, uniform logging, seed 11."""
+    scenario = load_scenario("small").model_copy(update={"n_users": 600, "days": 7})
+    return MarketplaceSimulator(scenario).run(UniformRandom(), seed=11)
+
+
+@pytest.fixture(scope="session")
+def small_log(small_run: SimulationResult) -> pl.DataFrame:
+    return small_run.bandit_log()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -1,0 +1,36 @@
+"""The demo end to end at small size, twice on the same store, seen through MLflow's own client."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlflow import MlflowClient
+
+from policies.serving.config import OfferlabConfig, configure_mlflow
+from tests.experiments.test_cli import offerlab
+
+
+def test_demo_runs_twice_and_is_visible_in_mlflow(store: OfferlabConfig, tmp_path: Path) -> None:
+    args = ("demo", "--users", "1200", "--days", "8", "--seed", "3", "--out", str(tmp_path / "demo"))
+    first = offerlab(*args)
+    assert first.returncode == 0, first.stderr + first.stdout
+    text = " ".join(first.stdout.split())
+    for expected in ("off-policy value per decision", "gate: lift", "steps", "serve one decision", "tracking:"):
+        assert expected in text, text
+    second = offerlab(*args)
+    assert second.returncode == 0, second.stderr
+
+    configure_mlflow(store)
+    client = MlflowClient()
+    versions = client.search_model_versions(f"name = '{store.registered_model}'")
+    assert sorted(int(v.version) for v in versions) == [1, 2]
+    assert str(client.get_model_version_by_alias(store.registered_model, store.challenger_alias).version) == "2"
+    demo_runs = client.search_runs([client.get_experiment_by_name("offerlab-demo").experiment_id])
+    assert len(demo_runs) == 2
+    for kind in ("simulate", "train", "ope", "promote"):
+        experiment = client.get_experiment_by_name(f"offerlab-{kind}")
+        assert len(client.search_runs([experiment.experiment_id])) == 2, kind
+    summary = client.download_artifacts(demo_runs[0].info.run_id, "summary.json", str(tmp_path))
+    assert Path(summary).read_text().count("true_values") == 1
+    if demo_runs[0].data.metrics["promoted"] == 1.0:
+        assert "served by offer-policy/v" in " ".join(second.stdout.split())

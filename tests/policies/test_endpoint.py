@@ -1,0 +1,135 @@
+"""The decision endpoint, started as a real `offerlab serve` process and called over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import mlflow
+import polars as pl
+import pytest
+from mlflow import MlflowClient
+
+from features.schemas import feature_columns
+from policies.bandits.vw import VowpalWabbitPolicy
+from policies.base import Feedback
+from policies.serving.config import OfferlabConfig, configure_mlflow
+from policies.serving.decision_log import DecisionLog
+from policies.serving.pyfunc import log_policy_model
+from tests.conftest import free_port
+
+
+@pytest.fixture
+def champion(store: OfferlabConfig, small_log: pl.DataFrame) -> str:
+    """Train a VW policy, register it and make it champion in the test's own store."""
+    policy = VowpalWabbitPolicy(seed=1)
+    policy.learn(Feedback.from_log(small_log))
+    configure_mlflow(store)
+    mlflow.set_experiment("endpoint-test")
+    with mlflow.start_run():
+        info = log_policy_model(policy, store.registered_model)
+    version = str(info.registered_model_version)
+    MlflowClient().set_registered_model_alias(store.registered_model, store.champion_alias, version)
+    return version
+
+
+@pytest.fixture
+def server(champion: str, store: OfferlabConfig) -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "experiments.cli", "serve", "--port", str(port), "--seed", "0"],
+        env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"server did not start: {process.stdout.read().decode() if process.stdout else ''}")
+        time.sleep(0.2)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def request_from(log: pl.DataFrame, row: int = 0) -> dict[str, object]:
+    values = log.row(row, named=True)
+    context = {k: values[k] for k in feature_columns(log) if k not in ("trigger", "channel")}
+    return {
+        "user_id": values["user_id"],
+        "trigger": values["trigger"],
+        "channel": values["channel"],
+        "context": context,
+        "actions": values["actions"],
+    }
+
+
+def test_decide_returns_a_probability_for_its_choice(
+    server: str, small_log: pl.DataFrame, champion: str, store: OfferlabConfig
+) -> None:
+    body = request_from(small_log)
+    answer = httpx.post(f"{server}/v1/decide", json=body, timeout=10).json()
+    assert set(answer) == {"decision_id", "action", "probability", "probabilities", "policy_version"}
+    assert answer["action"] in body["actions"]  # type: ignore[operator]
+    assert set(answer["probabilities"]) == set(body["actions"])  # type: ignore[arg-type]
+    assert answer["probability"] == pytest.approx(answer["probabilities"][answer["action"]])
+    assert sum(answer["probabilities"].values()) == pytest.approx(1.0)
+    assert answer["policy_version"] == f"offer-policy/v{champion}"
+    logged = [
+        json.loads(line)
+        for path in Path(store.serving.decision_log).glob("*.jsonl")
+        for line in path.read_text().splitlines()
+    ]
+    assert logged[-1]["decision_id"] == answer["decision_id"]
+    assert logged[-1]["user_id"] == DecisionLog(store.serving.decision_log).pseudonym(str(body["user_id"]))
+    assert body["user_id"] not in json.dumps(logged)
+
+
+def test_only_eligible_actions_are_chosen(server: str, small_log: pl.DataFrame) -> None:
+    body = {**request_from(small_log), "actions": ["no_offer", "coupon"]}
+    for _ in range(20):
+        answer = httpx.post(f"{server}/v1/decide", json=body, timeout=10).json()
+        assert answer["action"] in ("no_offer", "coupon")
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"actions": ["free_gift"]}, "unknown action(s) ['free_gift']"),
+        ({"actions": []}, "List should have at least 1 item"),
+        ({"channel": "pigeon"}, "Input should be 'in_app', 'email' or 'sms'"),
+        ({"user_id": ""}, "String should have at least 1 character"),
+        ({"context": {"price": 10.0}}, "vw: missing context feature(s)"),
+    ],
+)
+def test_bad_requests_get_a_422_naming_the_problem(
+    server: str, small_log: pl.DataFrame, change: dict[str, object], fragment: str
+) -> None:
+    response = httpx.post(f"{server}/v1/decide", json={**request_from(small_log), **change}, timeout=10)
+    assert response.status_code == 422
+    assert fragment in response.text
+
+
+def test_same_registered_model_works_under_pyfunc(
+    champion: str, small_log: pl.DataFrame, store: OfferlabConfig
+) -> None:
+    model = mlflow.pyfunc.load_model(f"models:/{store.registered_model}@{store.champion_alias}")
+    frame = small_log.head(5).select([*feature_columns(small_log), "actions"]).to_pandas()
+    out = model.predict(frame, params={"seed": 1})
+    assert list(out.columns[:2]) == ["action", "probability"]
+    assert len(out) == 5

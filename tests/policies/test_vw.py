@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from features.schemas import ACTIONS
+from policies.bandits.vw import VowpalWabbitPolicy
+from policies.base import Feedback
+from simulators.base import SimulationResult
+
+
+def test_vw_learns_a_better_policy_than_uniform_on_held_out_truth(small_run: SimulationResult) -> None:
+    log, truth = small_run.bandit_log(), np.nan_to_num(small_run.truth_matrix())
+    cut = int(log.height * 0.7)
+    policy = VowpalWabbitPolicy(seed=0)
+    policy.learn(Feedback.from_log(log.head(cut)))
+    held_out = Feedback.from_log(log.tail(log.height - cut))
+    probs = policy.probabilities(held_out.contexts, ACTIONS, held_out.eligible)
+    uniform = held_out.eligible / held_out.eligible.sum(axis=1, keepdims=True)
+    vw_value = (probs * truth[cut:]).sum(axis=1).mean()
+    uniform_value = (uniform * truth[cut:]).sum(axis=1).mean()
+    assert vw_value > 1.1 * uniform_value
+
+
+def test_vw_names_missing_features(small_log: pl.DataFrame) -> None:
+    policy = VowpalWabbitPolicy(seed=0)
+    policy.learn(Feedback.from_log(small_log.head(50)))
+    contexts = Feedback.from_log(small_log.head(2)).contexts.drop("price", "category")
+    with pytest.raises(ValueError, match=r"vw: missing context feature\(s\) \['category', 'price'\]"):
+        policy.probabilities(contexts, ACTIONS)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"epsilon": 1.5}, r"epsilon must lie in \[0, 1\], got 1.5"),
+        ({"cb_type": "xyz"}, "cb_type must be one of mtr, dr, ips; got 'xyz'"),
+        ({"passes": 0}, "passes must be at least 1, got 0"),
+    ],
+)
+def test_vw_rejects_bad_settings(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        VowpalWabbitPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+def test_vw_same_seed_same_model(small_log: pl.DataFrame) -> None:
+    feedback = Feedback.from_log(small_log.head(400))
+    a, b = VowpalWabbitPolicy(seed=4, passes=2), VowpalWabbitPolicy(seed=4, passes=2)
+    a.learn(feedback)
+    b.learn(feedback)
+    probe = Feedback.from_log(small_log.tail(50))
+    assert np.array_equal(
+        a.probabilities(probe.contexts, ACTIONS, probe.eligible),
+        b.probabilities(probe.contexts, ACTIONS, probe.eligible),
+    )
