@@ -41,12 +41,19 @@ def user_errors_exit_2(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except USER_ERRORS as error:
+        except Exception as error:
+            if not isinstance(error, USER_ERRORS) and not _missing_in_mlflow(error):
+                raise
             message = error.args[0] if isinstance(error, KeyError) and error.args else error
             errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from error
 
     return wrapper  # type: ignore[return-value]
+
+
+def _missing_in_mlflow(error: Exception) -> bool:
+    """MLflow's 'no such model / version / run': the user named something that is not there."""
+    return getattr(error, "error_code", None) == "RESOURCE_DOES_NOT_EXIST"
 
 
 def _config() -> Any:

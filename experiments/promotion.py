@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 from pydantic import BaseModel, ConfigDict, Field
 
 from experiments.ope import ESTIMATORS, EstimatorResult, evaluate, on_policy_value, paired_difference
@@ -110,7 +111,10 @@ def rollback_champion(config: OfferlabConfig, client: MlflowClient | None = None
     """Move the champion alias back to the version it held before the last promotion; return ``(from, to)``."""
     client = client or MlflowClient()
     name = config.registered_model
-    model = client.get_registered_model(name)
+    try:
+        model = client.get_registered_model(name)
+    except MlflowException as error:
+        raise LookupError(f"no registered model {name!r} in this store, so nothing to roll back") from error
     previous = model.tags.get(PREVIOUS_CHAMPION_TAG)
     current = alias_version(name, config.champion_alias, client)
     if previous is None or current is None:
