@@ -111,6 +111,9 @@ def run_demo(config: OfferlabConfig, users: int, days: int, seed: int, out: Path
         "gate_reasons": promotion.decision.reasons,
         "estimates": {r.estimator: r.to_dict() for r in [*evaluation.results, evaluation.logged]},
         "lift": promotion.decision.lift.to_dict(),
+        "lift_over_champion": (
+            promotion.decision.lift_over_champion.to_dict() if promotion.decision.lift_over_champion else None
+        ),
         "true_values": true_values,
         "decision": decision,
         "seconds": clock.seconds,
@@ -176,8 +179,14 @@ def _print_summary(
     console.print(table)
     lift = summary["lift"]
     verdict = "promoted to champion" if summary["promoted"] else "not promoted: " + "; ".join(summary["gate_reasons"])
+    over = summary["lift_over_champion"]
+    against = (
+        ""
+        if over is None
+        else f", {over['value']:+.4f} [{over['ci_low']:+.4f}, {over['ci_high']:+.4f}] over the champion"
+    )
     console.print(
-        f"gate: lift {lift['value']:+.4f} [{lift['ci_low']:+.4f}, {lift['ci_high']:+.4f}] over uniform → "
+        f"gate: lift {lift['value']:+.4f} [{lift['ci_low']:+.4f}, {lift['ci_high']:+.4f}] over uniform{against} → "
         f"version {summary['model_version']} {verdict}"
     )
     if summary["decision"]:

@@ -6,7 +6,6 @@ metrics and artifacts to the experiment of its kind.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,7 +25,8 @@ from policies import make_policy
 from policies.bandits.vw import VowpalWabbitPolicy
 from policies.base import Feedback
 from policies.serving.config import OfferlabConfig
-from policies.serving.pyfunc import log_policy_model
+from policies.serving.pyfunc import load_policy_model, log_policy_model
+from policies.serving.registry import alias_version
 from simulators.base import SimulationResult
 from simulators.marketplace import MarketplaceSimulator
 from simulators.scenario import Scenario
@@ -162,23 +162,22 @@ def promote(
     gate: PromotionGate,
     force: bool = False,
 ) -> Promotion:
-    """Judge registry ``version`` with the gate on ``feedback``; move the champion alias if it passes (or ``force``)."""
-    with tracked_run(
-        config, "promote", {**gate.model_dump(), "version": version, "force": force}, f"promote-v{version}"
-    ) as run:
-        decision = gate.judge(feedback, target_probs)
+    """Judge registry ``version`` with the gate on ``feedback``; move the champion alias if it passes (or ``force``).
+
+    The candidate must beat the logging policy and, if there is one, the current champion.
+    """
+    champion = alias_version(config.registered_model, config.champion_alias)
+    champion_probs = None
+    if champion is not None and champion != str(version):
+        model = load_policy_model(f"models:/{config.registered_model}/{champion}")
+        assert model.policy is not None
+        champion_probs = model.policy.probabilities(feedback.contexts, ACTIONS, feedback.eligible)
+    params = {**gate.model_dump(), "version": version, "force": force, "champion_before": champion}
+    with tracked_run(config, "promote", params, f"promote-v{version}") as run:
+        decision = gate.judge(feedback, target_probs, champion_probs)
         mlflow.log_metrics(decision.metrics())
         mlflow.log_dict({"passed": decision.passed, "reasons": decision.reasons}, "gate.json")
         promoted = decision.passed or force
         previous = set_champion(config, version) if promoted else None
         mlflow.set_tag("offerlab.promoted", str(promoted).lower())
     return Promotion(decision, promoted, previous, run.info.run_id)
-
-
-def target_probabilities(policy_probs: Callable[..., np.ndarray], feedback: Feedback) -> np.ndarray:
-    """A policy's probabilities on a log's contexts and eligibility."""
-    return policy_probs(feedback.contexts, ACTIONS, feedback.eligible)
-
-
-def summary_json(payload: dict[str, Any]) -> str:
-    return json.dumps(payload, indent=2, default=float)

@@ -47,8 +47,15 @@ class PromotionGate(BaseModel):
     n_bootstrap: int = Field(1000, ge=100)
     seed: int = 0
 
-    def judge(self, feedback: Feedback, target_probs: np.ndarray) -> GateDecision:
-        """Estimate candidate and baseline on ``feedback`` and decide."""
+    def judge(
+        self, feedback: Feedback, target_probs: np.ndarray, champion_probs: np.ndarray | None = None
+    ) -> GateDecision:
+        """Estimate candidate and baseline on ``feedback`` and decide.
+
+        With ``champion_probs`` (the current champion's probabilities on the same
+        rounds) the candidate must also beat the champion, round by round, by the
+        same estimator: a version no better than the one in service is not promoted.
+        """
         if self.estimator not in ESTIMATORS:
             raise ValueError(f"unknown estimator {self.estimator!r}; known: {sorted(ESTIMATORS)}")
         alpha, n_bootstrap, seed = self.alpha, self.n_bootstrap, self.seed
@@ -67,7 +74,17 @@ class PromotionGate(BaseModel):
         ess_ratio = candidate.diagnostics.get("ess_ratio", 1.0)
         if ess_ratio < self.min_ess_ratio:
             reasons.append(f"effective sample size ratio {ess_ratio:.3f} is below {self.min_ess_ratio:.3f}")
-        return GateDecision(passed=not reasons, candidate=candidate, baseline=baseline, lift=lift, reasons=reasons)
+        over_champion = None
+        if champion_probs is not None:
+            champion = ESTIMATORS[self.estimator]().round_rewards(feedback, champion_probs)
+            over_champion = paired_difference(contributions, champion, alpha=alpha, n_bootstrap=n_bootstrap, seed=seed)
+            if over_champion.ci_low <= self.min_lift:
+                reasons.append(
+                    f"lift over the champion {over_champion.value:+.4f} has a {1 - self.alpha:.0%} interval "
+                    f"[{over_champion.ci_low:+.4f}, {over_champion.ci_high:+.4f}] whose lower end does not clear "
+                    f"{self.min_lift:+.4f}"
+                )
+        return GateDecision(not reasons, candidate, baseline, lift, over_champion, reasons)
 
 
 @dataclass(frozen=True)
@@ -78,11 +95,12 @@ class GateDecision:
     candidate: EstimatorResult
     baseline: EstimatorResult
     lift: EstimatorResult
+    lift_over_champion: EstimatorResult | None = None
     reasons: list[str] = field(default_factory=list)
 
     def metrics(self) -> dict[str, float]:
         """Flat figures for MLflow."""
-        return {
+        figures = {
             "gate_passed": float(self.passed),
             "candidate_value": self.candidate.value,
             "candidate_ci_low": self.candidate.ci_low,
@@ -93,6 +111,11 @@ class GateDecision:
             "lift_ci_high": self.lift.ci_high,
             **{f"diag_{k}": v for k, v in self.candidate.diagnostics.items()},
         }
+        if self.lift_over_champion is not None:
+            figures["lift_over_champion"] = self.lift_over_champion.value
+            figures["lift_over_champion_ci_low"] = self.lift_over_champion.ci_low
+            figures["lift_over_champion_ci_high"] = self.lift_over_champion.ci_high
+        return figures
 
 
 def set_champion(config: OfferlabConfig, version: str, client: MlflowClient | None = None) -> str | None:

@@ -11,7 +11,7 @@ from tests.experiments.test_cli import offerlab
 
 
 def test_demo_runs_twice_and_is_visible_in_mlflow(store: OfferlabConfig, tmp_path: Path) -> None:
-    args = ("demo", "--users", "1200", "--days", "8", "--seed", "3", "--out", str(tmp_path / "demo"))
+    args = ("demo", "--users", "6000", "--days", "14", "--seed", "3", "--out", str(tmp_path / "demo"))
     first = offerlab(*args)
     assert first.returncode == 0, first.stderr + first.stdout
     text = " ".join(first.stdout.split())
@@ -32,5 +32,9 @@ def test_demo_runs_twice_and_is_visible_in_mlflow(store: OfferlabConfig, tmp_pat
         assert len(client.search_runs([experiment.experiment_id])) == 2, kind
     summary = client.download_artifacts(demo_runs[0].info.run_id, "summary.json", str(tmp_path))
     assert Path(summary).read_text().count("true_values") == 1
-    if demo_runs[0].data.metrics["promoted"] == 1.0:
-        assert "served by offer-policy/v" in " ".join(second.stdout.split())
+    # the first VW beats uniform and becomes champion; the second, the same model again, cannot beat the champion
+    assert client.get_model_version_by_alias(store.registered_model, store.champion_alias).version in (1, "1")
+    assert "version 1 promoted to champion" in text
+    second_text = " ".join(second.stdout.split())
+    assert "+0.0000 [+0.0000, +0.0000] over the champion → version 2 not promoted" in second_text, second_text
+    assert "served by offer-policy/v1" in second_text
