@@ -25,7 +25,7 @@ import numpy as np
 import polars as pl
 
 from features.schemas import ACTIONS, DECISIONS, EVENTS, OUTCOMES, TRUTH
-from policies.base import Feedback, Policy
+from policies.base import Feedback, Policy, sample_actions
 from simulators.base import SimulationResult
 from simulators.behaviour import US_PER_DAY, US_PER_HOUR, EventBatch, simulate_day
 from simulators.offers import (
@@ -127,11 +127,9 @@ class SimulationSession:
         world, n = self.world, len(users)
         contexts = context_features(world, self.signals, users, items, trigger, channel, (hour + 1) % 24, day)
         eligible = eligible_actions(world, items)
-        if n:
-            chosen, propensity = policy.act(contexts, ACTIONS, self.rng["policy"], eligible)
-        else:
-            chosen, propensity = np.empty(0, dtype=np.int64), np.empty(0)
-        probs_full = _probabilities_of(policy, contexts, eligible, chosen, propensity)
+        # one call for the full probability vector of each decision, then the same sampling as Policy.act
+        probs_full = policy.probabilities(contexts, ACTIONS, eligible) if n else np.empty((0, len(ACTIONS)))
+        chosen, propensity = sample_actions(probs_full, self.rng["policy"])
         truth = expected_rewards(world, users, items, trigger)
         p_convert = conversion_probabilities(world, users, items, trigger)[np.arange(n), chosen]
         send_at = ts + US_PER_HOUR
@@ -254,15 +252,6 @@ class SimulationSession:
             schema_overrides={"item_id": pl.String, "merchant_id": pl.String, "channel": pl.String},
         )
         return frame.with_columns(pl.col("price").fill_nan(None)).cast(dict(EVENTS))  # type: ignore[arg-type]
-
-
-def _probabilities_of(
-    policy: Policy, contexts: pl.DataFrame, eligible: np.ndarray, chosen: np.ndarray, propensity: np.ndarray
-) -> np.ndarray:
-    """The full probability vector of each decision (the policy is deterministic given its state)."""
-    if not len(chosen):
-        return np.empty((0, len(ACTIONS)))
-    return policy.probabilities(contexts, ACTIONS, eligible)
 
 
 def _or_none(mask: np.ndarray, values: np.ndarray) -> list[object]:
