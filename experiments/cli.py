@@ -79,7 +79,7 @@ def _day_progress(total: int, label: str) -> Progress:
 def simulate(
     scenario: Annotated[
         str, typer.Option(help="Scenario name (simulators/scenarios/NAME.yaml) or path to a YAML file.")
-    ] = "small",
+    ] = "default",
     users: Annotated[int | None, typer.Option(help="Override the scenario's number of users.")] = None,
     days: Annotated[int | None, typer.Option(help="Override the scenario's number of days.")] = None,
     policy: Annotated[str, typer.Option(help=f"uniform, vw, or a fixed action: {', '.join(ACTIONS)}.")] = "uniform",
@@ -94,9 +94,7 @@ def simulate(
     from policies import make_policy
     from simulators.scenario import load_scenario
 
-    loaded = load_scenario(scenario)
-    updates = {k: v for k, v in {"n_users": users, "days": days}.items() if v is not None}
-    loaded = loaded.model_validate({**loaded.model_dump(), **updates}) if updates else loaded
+    loaded = load_scenario(scenario).with_size(n_users=users, days=days)
     make_policy(policy)  # check the name before any run starts
     with _day_progress(loaded.days, "simulating days") as progress:
         task = progress.add_task("simulate", total=loaded.days)
@@ -124,7 +122,7 @@ def train(
     ],
     seed: Annotated[int, typer.Option(help="VW's random seed.")] = 0,
     epsilon: Annotated[float, typer.Option(help="Exploration share of the trained policy.")] = 0.05,
-    passes: Annotated[int, typer.Option(help="Passes over the log.")] = 1,
+    passes: Annotated[int, typer.Option(help="Passes over the log.")] = 2,
 ) -> None:
     """Train the VW contextual bandit on a log; register it as the challenger."""
     from experiments import jobs
@@ -283,8 +281,8 @@ def serve(
 def demo(
     users: Annotated[
         int, typer.Option(help="Users in the simulated marketplace (more users: tighter intervals).")
-    ] = 10000,
-    days: Annotated[int, typer.Option(help="Days simulated.")] = 14,
+    ] = 50000,
+    days: Annotated[int, typer.Option(help="Days simulated.")] = 30,
     seed: Annotated[int, typer.Option(help="The one seed of the whole chain.")] = 0,
     out: Annotated[Path, typer.Option(help="Folder for the simulated data.")] = Path("runs/demo"),
 ) -> None:

@@ -58,8 +58,7 @@ def split_by_time(log: pl.DataFrame, train_share: float = TRAIN_SHARE) -> tuple[
 def run_demo(config: OfferlabConfig, users: int, days: int, seed: int, out: Path, console: Console) -> dict[str, Any]:
     """Run the chain and print its summary; return the summary."""
     clock = StepClock()
-    scenario = load_scenario("small")
-    scenario = scenario.model_validate({**scenario.model_dump(), "n_users": users, "days": days})
+    scenario = load_scenario("default").with_size(n_users=users, days=days)
 
     with clock.step("simulate"):
         simulation = jobs.simulate(config, scenario, "uniform", seed, out)

@@ -78,7 +78,7 @@ def train(
     log: pl.DataFrame,
     seed: int = 0,
     epsilon: float = 0.05,
-    passes: int = 1,
+    passes: int = 2,
     register: bool = True,
 ) -> TrainingRun:
     """Train the VW policy on a bandit log, log it as a pyfunc model, register it and make it the challenger."""

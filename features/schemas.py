@@ -43,11 +43,12 @@ CHANNELS: tuple[str, ...] = ("in_app", "email", "sms")
 UTC_TS = pl.Datetime("us", "UTC")
 
 
-def _schema(columns: dict[str, Any]) -> pl.Schema:
+def schema_of(columns: dict[str, Any]) -> pl.Schema:
+    """A polars schema from a mapping of column names to dtypes (typed loosely for mixed dtype objects)."""
     return pl.Schema(columns)
 
 
-EVENTS = _schema(
+EVENTS = schema_of(
     {
         "event_id": pl.String,
         "ts": UTC_TS,
@@ -61,7 +62,7 @@ EVENTS = _schema(
     }
 )
 
-ITEMS = _schema(
+ITEMS = schema_of(
     {
         "item_id": pl.String,
         "merchant_id": pl.String,
@@ -75,7 +76,7 @@ ITEMS = _schema(
     }
 )
 
-USERS = _schema(
+USERS = schema_of(
     {
         "user_id": pl.String,
         "signup_ts": UTC_TS,
@@ -88,7 +89,7 @@ USERS = _schema(
 )
 
 #: The decision log (logged bandit feedback). Context feature columns sit beside these.
-DECISIONS = _schema(
+DECISIONS = schema_of(
     {
         "decision_id": pl.String,
         "ts": UTC_TS,
@@ -104,7 +105,7 @@ DECISIONS = _schema(
     }
 )
 
-OUTCOMES = _schema(
+OUTCOMES = schema_of(
     {
         "decision_id": pl.String,
         "converted": pl.Boolean,
@@ -115,16 +116,19 @@ OUTCOMES = _schema(
 )
 
 #: Simulator-only: the expected reward of every action (null where ineligible).
-TRUTH = _schema({"decision_id": pl.String, **{f"q_{a}": pl.Float64 for a in ACTIONS}})
+TRUTH = schema_of({"decision_id": pl.String, **{f"q_{a}": pl.Float64 for a in ACTIONS}})
 
 #: The minimal logged feedback that off-policy evaluation reads; features sit beside it.
-BANDIT_LOG = _schema({"action": pl.String, "reward": pl.Float64, "propensity": pl.Float64})
+BANDIT_LOG = schema_of({"action": pl.String, "reward": pl.Float64, "propensity": pl.Float64})
 
 #: Columns of a decision log or bandit log that are bookkeeping, not context features.
-NON_FEATURE_COLUMNS: frozenset[str] = frozenset(set(DECISIONS) | set(OUTCOMES) | {"item_id", "merchant_id"}) - {
-    "trigger",
-    "channel",
-}
+#: Outcome columns beyond the contract that a delivery log may carry (whether the message was opened, whether a
+#: lapsing user came back); like every outcome they are never context features.
+DELIVERY_OUTCOMES: tuple[str, ...] = ("opened", "returned")
+
+NON_FEATURE_COLUMNS: frozenset[str] = frozenset(
+    set(DECISIONS) | set(OUTCOMES) | set(DELIVERY_OUTCOMES) | {"item_id", "merchant_id"}
+) - {"trigger", "channel"}
 
 #: Id columns per contract that must be present, non-null and unique.
 UNIQUE_IDS: dict[str, str] = {
@@ -148,7 +152,8 @@ CONTRACTS: dict[str, pl.Schema] = {
 
 
 def feature_columns(frame: pl.DataFrame | pl.LazyFrame) -> list[str]:
-    """Context feature columns of a decision or bandit log: every column that is not bookkeeping.
+    """Context feature columns of a decision or bandit log: every column that is not bookkeeping, an outcome,
+    a target probability (``p_*``) or a simulator truth (``q_*``).
 
     Examples
     --------
@@ -157,4 +162,4 @@ def feature_columns(frame: pl.DataFrame | pl.LazyFrame) -> list[str]:
     ['price']
     """
     names = frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
-    return [c for c in names if c not in NON_FEATURE_COLUMNS and not c.startswith("p_")]
+    return [c for c in names if c not in NON_FEATURE_COLUMNS and not c.startswith(("p_", "q_"))]

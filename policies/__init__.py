@@ -6,13 +6,8 @@ from policies.base import BasePolicy, Feedback, Policy, load_policy, sample_acti
 __all__ = ["BasePolicy", "Feedback", "FixedAction", "Policy", "UniformRandom", "load_policy", "sample_actions"]
 
 
-#: Exploration of a VW policy that starts from nothing and learns online (ε = 0.05 explores too little to recover
-#: from its first greedy guesses in the small scenario: measured in tests/simulators/test_marketplace.py).
-ONLINE_EPSILON = 0.2
-
-
 def make_policy(spec: str, seed: int = 0) -> BasePolicy:
-    """A policy from a short name: ``uniform``, ``vw`` (online, ε = 0.2), or an action name for a fixed policy.
+    """A policy from a short name: ``uniform``, ``vw`` (online, SquareCB exploration), ``rules``, or an action for a fixed policy.
 
     Examples
     --------
@@ -23,10 +18,14 @@ def make_policy(spec: str, seed: int = 0) -> BasePolicy:
 
     if spec == "uniform":
         return UniformRandom()
+    if spec == "rules":
+        from policies.bandits.rules import RuleBasedPolicy
+
+        return RuleBasedPolicy()
     if spec == "vw":
         from policies.bandits.vw import VowpalWabbitPolicy
 
-        return VowpalWabbitPolicy(epsilon=ONLINE_EPSILON, seed=seed)
+        return VowpalWabbitPolicy(explorer="squarecb", seed=seed)
     if spec in ACTIONS:
         return FixedAction(spec)
-    raise ValueError(f"unknown policy {spec!r}; expected uniform, vw or one of {list(ACTIONS)}")
+    raise ValueError(f"unknown policy {spec!r}; expected uniform, vw, rules or one of {list(ACTIONS)}")

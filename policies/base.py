@@ -36,6 +36,7 @@ POLICY_FILE = "policy.json"
 #: Policy kinds whose module imports a heavy library, loaded only when a saved policy needs them.
 _LAZY_MODULES = {
     "vw": "policies.bandits.vw",
+    "rules": "policies.bandits.rules",
     "uniform": "policies.bandits.baselines",
     "fixed": "policies.bandits.baselines",
 }

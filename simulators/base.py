@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -13,8 +13,8 @@ from features.io import write_frame
 from features.schemas import ACTIONS
 from policies.base import Policy
 
-#: The files :meth:`SimulationResult.write` produces, one per contract.
-OUTPUT_FILES = ("events", "items", "users", "decisions", "outcomes", "truth")
+#: The files :meth:`SimulationResult.write` produces: one per contract, and the holdout's moments.
+OUTPUT_FILES = ("events", "items", "users", "decisions", "outcomes", "truth", "holdout")
 
 
 @dataclass(frozen=True)
@@ -28,9 +28,14 @@ class SimulationResult:
     decisions
         The decision log: one row per trigger moment that reached a policy, with its context features.
     outcomes
-        Per decision: converted, revenue (GMV), offer cost and reward (net contribution).
+        Per decision: converted, revenue (GMV), offer cost, reward (net contribution), opened, returned.
     truth
-        Per decision: the expected reward of every action (``q_<action>``, null where ineligible).
+        Per decision: the expected reward of every action (``q_<action>``, null where ineligible) and the
+        open probability as sent and had it been sent at a random hour.
+    holdout
+        Trigger moments of holdout users, who get no message, and whether they converted anyway.
+    counterfactuals
+        Figures only the simulator can know, such as the conversion of an untriggered promotion.
     """
 
     events: pl.DataFrame
@@ -39,6 +44,8 @@ class SimulationResult:
     decisions: pl.DataFrame
     outcomes: pl.DataFrame
     truth: pl.DataFrame
+    holdout: pl.DataFrame
+    counterfactuals: dict[str, float] = field(default_factory=dict)
 
     def bandit_log(self) -> pl.DataFrame:
         """Decisions joined with their outcomes: the input of off-policy evaluation and training."""
@@ -51,25 +58,45 @@ class SimulationResult:
         )
         return aligned.select(f"q_{a}" for a in ACTIONS).to_numpy().astype(float)
 
-    def summary(self) -> dict[str, float | int | str]:
-        """Headline figures: sizes, the policy's mean reward, and what the oracle and fixed actions would earn."""
+    def chosen_index(self) -> np.ndarray:
+        return self.decisions.get_column("action").replace_strict({a: i for i, a in enumerate(ACTIONS)}).to_numpy()
+
+    def fixed_action_values(self) -> dict[str, float]:
+        """Mean expected reward per decision had one action been taken wherever eligible (else no offer)."""
         q = self.truth_matrix()
-        chosen = self.decisions.get_column("action").replace_strict({a: i for i, a in enumerate(ACTIONS)}).to_numpy()
-        n = len(chosen)
-        fixed = {
-            a: float(np.where(np.isnan(q[:, i]), q[:, 0], q[:, i]).mean()) if n else 0.0 for i, a in enumerate(ACTIONS)
-        }
+        if not len(q):
+            return dict.fromkeys(ACTIONS, 0.0)
+        return {a: float(np.where(np.isnan(q[:, i]), q[:, 0], q[:, i]).mean()) for i, a in enumerate(ACTIONS)}
+
+    def summary(self) -> dict[str, float | int | str]:
+        """Headline figures: sizes, the policy's value, what the oracle and fixed actions would earn, uplift."""
+        q, chosen, n = self.truth_matrix(), self.chosen_index(), self.decisions.height
+        fixed = self.fixed_action_values()
         best = max(fixed, key=lambda a: fixed[a])
+        messaged = self.decisions.get_column("action") != "no_offer"
+        outcomes = self.outcomes
+        converted = outcomes.get_column("converted").to_numpy()
+        treated_rate = float(converted.mean()) if n else 0.0
+        holdout_rate = float(self.holdout.get_column("converted").to_numpy().mean()) if self.holdout.height else 0.0
         return {
             "n_users": self.users.height,
             "n_events": self.events.height,
             "n_decisions": n,
-            "policy_value": float(self.outcomes.get_column("reward").cast(pl.Float64).mean() or 0.0),  # type: ignore[arg-type]
+            "n_messages": int(messaged.sum()),
+            "policy_value": float(np.mean(outcomes.get_column("reward").to_numpy())) if n else 0.0,
             "policy_expected_value": float(q[np.arange(n), chosen].mean()) if n else 0.0,
             "oracle_value": float(np.nanmax(q, axis=1).mean()) if n else 0.0,
             "best_fixed_action": best,
             "best_fixed_value": fixed[best],
-            "conversion_rate": float(self.outcomes.get_column("converted").mean() or 0.0),  # type: ignore[arg-type]
+            "conversion_rate": treated_rate,
+            "attributed_conversion_rate": float(converted[messaged.to_numpy()].mean()) if messaged.any() else 0.0,
+            "open_rate": float(outcomes.get_column("opened").to_numpy()[messaged.to_numpy()].mean())
+            if messaged.any()
+            else 0.0,
+            "holdout_moments": self.holdout.height,
+            "holdout_conversion_rate": holdout_rate,
+            "incremental_uplift": treated_rate - holdout_rate,
+            "unsubscribes": int((self.events.get_column("type") == "unsubscribe").sum()),
         }
 
     def write(self, folder: str | Path) -> dict[str, Path]:

@@ -1,18 +1,18 @@
-"""One day of organic behaviour: sessions by local hour, the view → cart → purchase funnel,
-and the behaviour-trigger moments it leaves behind (abandoned carts, repeat views).
+"""One day of organic behaviour: sessions by local hour, the view → favourite → cart → checkout →
+purchase funnel, follows, and churn.
 
 Examples
 --------
 >>> import numpy as np
+>>> from simulators.history import History
 >>> from simulators.scenario import load_scenario
 >>> from simulators.world import World
 >>> rng = np.random.default_rng(3)
->>> world = World.create(load_scenario("small").model_copy(update={"n_users": 300}), rng)
->>> days = [simulate_day(world, d, rng) for d in range(2)]
->>> sorted(set(days[1].moments.trigger))
-['cart_abandon', 'repeat_view']
->>> bool((world.items.stock >= 0).all())
-True
+>>> world = World.create(load_scenario("default").with_size(n_users=300), rng)
+>>> history = History.prehistory(world, rng)
+>>> day = simulate_day(world, history, 0, rng)
+>>> int(day.views.user.size) > 0, bool((world.items.stock >= 0).all())
+(True, True)
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from simulators.history import History
 from simulators.world import World, sigmoid
 
-US_PER_HOUR = 3_600_000_000
+US_PER_MINUTE = 60_000_000
+US_PER_HOUR = 60 * US_PER_MINUTE
 US_PER_DAY = 24 * US_PER_HOUR
 
 
@@ -60,33 +62,48 @@ class EventBatch:
 
 
 @dataclass
-class Moments:
-    """Trigger moments: who, which item, when (µs since start), the local hour, and the trigger kind."""
+class Views:
+    """Today's views with what became of them."""
 
     user: np.ndarray
     item: np.ndarray
     ts: np.ndarray
     local_hour: np.ndarray
-    trigger: np.ndarray
+    revisit: np.ndarray
+    carted: np.ndarray
+    bought: np.ndarray
 
 
 @dataclass
-class Day:
+class DayActivity:
+    """What one day of organic behaviour produced."""
+
     events: EventBatch
-    moments: Moments
+    views: Views
+    sold_items: np.ndarray  # items sold today (one entry per unit)
+    sold_ts: np.ndarray
 
 
-def _choose_items(world: World, users: np.ndarray, day: int, rng: np.random.Generator) -> np.ndarray:
-    """For each view, the most price-relevant of three random items on sale that day."""
+def local_to_us(world: World, users: np.ndarray, day: int, local_hour: np.ndarray) -> np.ndarray:
+    """µs since the scenario start of ``local_hour`` on ``day`` in each user's time zone."""
+    return (day * US_PER_DAY + (local_hour - world.users.tz_offset[users]) * US_PER_HOUR).astype(np.int64)
+
+
+def choose_items(world: World, users: np.ndarray, day: int, rng: np.random.Generator) -> np.ndarray:
+    """For each view, the most relevant of three random items on sale: near the user's usual price, and
+    on a verified merchant for trust-concerned users."""
     items = world.items
     on_sale = np.flatnonzero((items.stock > 0) & (items.listed_day <= day))
     candidates = on_sale[rng.integers(0, len(on_sale), (len(users), 3))]
     distance = np.abs(np.log(items.price[candidates]) - world.users.usual_log_price[users, None])
-    return candidates[np.arange(len(users)), distance.argmin(axis=1)]
+    unverified = ~world.merchant_verified[items.merchant[candidates]]
+    avoid = world.scenario.funnel.trust_avoids_unverified * world.users.trust_concern[users, None]
+    score = -distance - 3.0 * avoid * unverified + rng.gumbel(0, 0.3, candidates.shape)
+    return candidates[np.arange(len(users)), score.argmax(axis=1)]
 
 
-def _sell(world: World, item: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """Keep the purchases that stock allows (in ``order``), decrement stock; return the mask of sales."""
+def sell(world: World, item: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Keep the purchases that stock allows (first come, first served by ``order``); return the sold mask."""
     stock = world.items.stock
     sold = np.zeros(len(item), dtype=bool)
     for index in np.argsort(order, kind="stable"):
@@ -96,78 +113,69 @@ def _sell(world: World, item: np.ndarray, order: np.ndarray) -> np.ndarray:
     return sold
 
 
-def simulate_day(world: World, day: int, rng: np.random.Generator) -> Day:
-    """Simulate the organic activity of every user on ``day``; return its events and trigger moments."""
-    s, u = world.scenario, world.users
+def simulate_day(world: World, history: History, day: int, rng: np.random.Generator) -> DayActivity:
+    """Simulate the organic activity of every user on ``day``; update stock, follows and churn."""
+    s, u, f = world.scenario, world.users, world.scenario.funnel
     events = EventBatch()
-    sessions = rng.poisson(u.activity)
+    sessions = rng.poisson(np.where(u.churned, 0.0, u.activity))
     s_user = np.repeat(np.arange(u.n), sessions)
-    local_hour = np.mod(u.active_hour[s_user] + rng.normal(0, 3.0, len(s_user)), 24.0)
-    s_ts = (day * US_PER_DAY + (local_hour - u.tz_offset[s_user]) * US_PER_HOUR).astype(np.int64)
+    local_hour = np.mod(u.active_hour[s_user] + rng.normal(0, s.population.session_hour_sd, len(s_user)), 24.0)
+    s_ts = local_to_us(world, s_user, day, local_hour)
     events.add("session_start", s_ts, s_user)
+    history.record_sessions(s_user, local_hour, day)
 
-    n_views = 1 + rng.poisson(max(s.views_per_session - 1.0, 0.0), len(s_user))
+    n_views = 1 + rng.poisson(f.views_per_session - 1.0, len(s_user))
     v_session = np.repeat(np.arange(len(s_user)), n_views)
     v_user = s_user[v_session]
     v_rank = np.arange(len(v_session)) - np.repeat(np.cumsum(n_views) - n_views, n_views)
-    v_ts = s_ts[v_session] + (v_rank + 1) * 60_000_000
-    v_item = _choose_items(world, v_user, day, rng) if len(v_user) else np.empty(0, dtype=np.int64)
+    v_ts = s_ts[v_session] + (v_rank + 1) * US_PER_MINUTE
+    v_item = choose_items(world, v_user, day, rng) if len(v_user) else np.empty(0, dtype=np.int64)
     last = u.last_viewed[v_user]
-    revisit = (rng.random(len(v_user)) < s.revisit_share) & (last >= 0)
+    revisit = (rng.random(len(v_user)) < f.revisit_share) & (last >= 0)
     revisit[revisit] = world.items.stock[last[revisit]] > 0
     v_item[revisit] = last[revisit]
     events.add("view", v_ts, v_user, v_item)
-    u.last_viewed[v_user[np.argsort(v_ts, kind="stable")]] = v_item[np.argsort(v_ts, kind="stable")]
+    order = np.argsort(v_ts, kind="stable")
+    u.last_viewed[v_user[order]] = v_item[order]
+    merchant = world.items.merchant[v_item]
+    log_price = np.log(world.items.price[v_item])
+    history.record_views(v_user, log_price, ~world.merchant_verified[merchant])
 
-    log_gap = np.log(world.items.price[v_item]) - u.usual_log_price[v_user]
-    p_cart = sigmoid(s.cart_logit + u.baseline_logit[v_user] - 0.5 * s.price_elasticity * np.maximum(log_gap, 0))
-    carted = rng.random(len(v_user)) < p_cart
-    c_ts = v_ts[carted] + 30_000_000
-    events.add("cart_add", c_ts, v_user[carted], v_item[carted])
+    follows = history.follows(v_user, merchant)
+    log_gap = log_price - u.usual_log_price[v_user]
+    appeal = u.baseline_logit[v_user] - 0.5 * f.price_elasticity * np.maximum(log_gap, 0) + f.follower_lift * follows
+    favourite = rng.random(len(v_user)) < sigmoid(f.favourite_logit + appeal)
+    events.add("favorite", v_ts[favourite] + 20_000_000, v_user[favourite], v_item[favourite])
+    carted = rng.random(len(v_user)) < sigmoid(f.cart_logit + appeal + 0.8 * favourite)
+    c_ts = v_ts + 30_000_000
+    events.add("cart_add", c_ts[carted], v_user[carted], v_item[carted])
 
-    p_buy = sigmoid(s.buy_logit + u.baseline_logit[v_user[carted]] - s.price_elasticity * log_gap[carted])
-    wants = rng.random(int(carted.sum())) < p_buy
-    b_user, b_item, b_ts = v_user[carted][wants], v_item[carted][wants], c_ts[wants] + 120_000_000
-    sold = _sell(world, b_item, b_ts)
-    events.add("checkout_start", b_ts[sold] - 60_000_000, b_user[sold], b_item[sold])
-    events.add("purchase", b_ts[sold], b_user[sold], b_item[sold])
+    buy_logit = f.buy_logit + u.baseline_logit[v_user] - f.price_elasticity * log_gap + f.follower_lift * follows
+    wants = carted & (rng.random(len(v_user)) < sigmoid(buy_logit))
+    b_index = np.flatnonzero(wants)
+    b_ts = c_ts[b_index] + 2 * US_PER_MINUTE
+    sold = sell(world, v_item[b_index], b_ts)
+    bought = np.zeros(len(v_user), dtype=bool)
+    bought[b_index[sold]] = True
+    events.add("checkout_start", b_ts[sold] - US_PER_MINUTE, v_user[bought], v_item[bought])
+    events.add("purchase", b_ts[sold], v_user[bought], v_item[bought])
+    history.record_purchases(v_user[bought], log_price[bought])
 
-    abandon = np.flatnonzero(carted)[~(wants & _expand(sold, wants))]
-    moments = _moments(world, v_user, v_item, v_ts, v_session, local_hour, carted, abandon, revisit)
-    return Day(events, moments)
+    # a purchase or a favourite may lead to following the merchant
+    engaged = (bought | favourite) & ~follows
+    follow = engaged & (rng.random(len(v_user)) < sigmoid(f.follow_logit + u.baseline_logit[v_user] + 1.0 * bought))
+    events.add("follow_merchant", v_ts[follow] + 3 * US_PER_MINUTE, v_user[follow], v_item[follow])
+    history.record_follows(v_user[follow], merchant[follow])
+
+    update_churn(world, history, day, sessions > 0, rng)
+    views = Views(v_user, v_item, v_ts, local_hour[v_session], revisit, carted, bought)
+    return DayActivity(events, views, v_item[bought], b_ts[sold])
 
 
-def _expand(sold: np.ndarray, wants: np.ndarray) -> np.ndarray:
-    full = np.zeros(len(wants), dtype=bool)
-    full[np.flatnonzero(wants)] = sold
-    return full
-
-
-def _moments(
-    world: World,
-    v_user: np.ndarray,
-    v_item: np.ndarray,
-    v_ts: np.ndarray,
-    v_session: np.ndarray,
-    session_hour: np.ndarray,
-    carted: np.ndarray,
-    abandon: np.ndarray,
-    revisit: np.ndarray,
-) -> Moments:
-    """Abandoned carts first, then repeat views (an item seen before, not carted); one moment per user per day."""
-    pair = v_user * world.items.n + v_item
-    _, inverse, counts = np.unique(pair, return_inverse=True, return_counts=True)
-    carted_pairs = np.isin(pair, pair[carted])
-    repeat = np.flatnonzero((revisit | (counts[inverse] >= 2)) & ~carted_pairs)
-    index = np.concatenate([abandon, repeat])
-    trigger = np.concatenate(
-        [np.full(len(abandon), "cart_abandon", dtype=object), np.full(len(repeat), "repeat_view", dtype=object)]
-    )
-    priority = np.concatenate([np.zeros(len(abandon)), np.ones(len(repeat))])
-    order = np.lexsort((v_ts[index], priority, v_user[index]))
-    index, trigger = index[order], trigger[order]
-    first = np.ones(len(index), dtype=bool)
-    first[1:] = v_user[index][1:] != v_user[index][:-1]
-    index, trigger = index[first], trigger[first]
-    hour = np.floor(session_hour[v_session[index]]).astype(np.int64)
-    return Moments(v_user[index], v_item[index], v_ts[index] + 30 * 60_000_000, hour, trigger)
+def update_churn(world: World, history: History, day: int, active: np.ndarray, rng: np.random.Generator) -> None:
+    """Inactive users churn with a hazard that grows with days of inactivity; active users are not churned."""
+    u, life = world.users, world.scenario.lifecycle
+    inactive = np.maximum(history.days_inactive(day), 0)
+    hazard = np.clip(u.churn_hazard * (1.0 + life.inactivity_hazard * inactive), 0, 1)
+    u.churned |= ~active & (rng.random(u.n) < hazard)
+    u.churned &= ~active

@@ -1,36 +1,51 @@
 """How offers work in the simulated world: eligibility, what a policy sees, and the true response.
 
 The response model is the simulator's secret: a policy sees only
-:func:`context_features`, while :func:`conversion_probabilities` uses the latent
-traits. Expected reward of action *a* is ``P(convert | a) × (take_rate × price − cost_a)``.
+:func:`context_features`, while :func:`respond` uses the latent traits.
+
+A message carries the offer; ``no_offer`` sends nothing (the control). If the
+message is opened (channel, hour and fatigue decide), the reminder and the offer
+lift the log-odds of a purchase inside the attribution window; if not, the user
+buys or not as they would have. So the expected reward of action *a* is
+
+    q(a) = P(open) · P(buy | opened, a) · (take_rate · price − cost_a)
+           + (1 − P(open)) · P(buy | no message) · take_rate · price,
+
+and ``q(no_offer) = P(buy | no message) · take_rate · price``.
 
 Examples
 --------
 >>> import numpy as np
+>>> from simulators.history import History
 >>> from simulators.scenario import load_scenario
 >>> from simulators.world import World
->>> world = World.create(load_scenario("small").model_copy(update={"n_users": 50}), np.random.default_rng(0))
+>>> rng = np.random.default_rng(0)
+>>> world = World.create(load_scenario("default").with_size(n_users=50), rng)
+>>> history = History.prehistory(world, rng)
 >>> users, items = np.array([0, 1]), np.array([0, 1])
->>> eligible_actions(world, items).shape
-(2, 4)
->>> q = expected_rewards(world, users, items, np.array(["cart_abandon", "repeat_view"], dtype=object))
+>>> triggers = np.array(["cart_abandon", "lapsing"], dtype=object)
+>>> channels = np.array(["in_app", "email"], dtype=object)
+>>> response = respond(world, history, users, items, triggers, channels, np.array([20.0, 9.0]))
+>>> q = response.expected_rewards()
 >>> bool(np.isnan(q[~eligible_actions(world, items)]).all())
 True
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import polars as pl
 
 from features.schemas import ACTIONS
+from simulators.channels import open_probability
+from simulators.history import History
+from simulators.triggers import TRIGGER_KIND
 from simulators.world import World, sigmoid
 
 NO_OFFER, COUPON, INSTALLMENT, TRUST_BADGE = range(4)
 assert ACTIONS == ("no_offer", "coupon", "installment", "trust_badge")
-
-#: The channels tried in order of preference; a user is reached on the first one consented to.
-CHANNEL_ORDER = ("in_app", "email", "sms")
 
 
 def eligible_actions(world: World, items: np.ndarray) -> np.ndarray:
@@ -42,22 +57,8 @@ def eligible_actions(world: World, items: np.ndarray) -> np.ndarray:
     return mask
 
 
-def conversion_probabilities(world: World, users: np.ndarray, items: np.ndarray, trigger: np.ndarray) -> np.ndarray:
-    """``(n, 4)`` true probability of a purchase inside the attribution window under each action."""
-    s, u, it = world.scenario, world.users, world.items
-    log_gap = np.log(it.price[items]) - u.usual_log_price[users]
-    base = s.recovery_logit + u.baseline_logit[users] - s.price_elasticity * log_gap
-    base = base + np.where(trigger == "cart_abandon", 0.6, 0.0)
-    unverified = ~world.merchant_verified[it.merchant[items]]
-    lifts = np.zeros((len(users), len(ACTIONS)))
-    lifts[:, COUPON] = s.offers.coupon_lift * u.price_sensitivity[users]
-    lifts[:, INSTALLMENT] = s.offers.installment_lift * u.liquidity_constraint[users]
-    lifts[:, TRUST_BADGE] = s.offers.badge_lift * u.trust_concern[users] * np.where(unverified, 1.5, 0.6)
-    return sigmoid(base[:, None] + lifts)
-
-
 def offer_costs(world: World, items: np.ndarray) -> np.ndarray:
-    """``(n, 4)`` cost to the platform of each action if the sale happens."""
+    """``(n, 4)`` cost to the platform of each action if its offer is redeemed."""
     offers = world.scenario.offers
     price = world.items.price[items]
     costs = np.zeros((len(items), len(ACTIONS)))
@@ -67,64 +68,121 @@ def offer_costs(world: World, items: np.ndarray) -> np.ndarray:
     return costs
 
 
-def expected_rewards(world: World, users: np.ndarray, items: np.ndarray, trigger: np.ndarray) -> np.ndarray:
-    """``(n, 4)`` ground truth: expected net contribution of each action, NaN where ineligible."""
-    price = world.items.price[items]
-    margin = world.scenario.take_rate * price[:, None] - offer_costs(world, items)
-    q = conversion_probabilities(world, users, items, trigger) * margin
-    return np.where(eligible_actions(world, items), q, np.nan)
-
-
-def observed_signals(world: World, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Per-user noisy observable proxies of the latent traits, drawn once per run."""
-    u = world.users
-    return {
-        "coupon_use_rate": np.clip(u.price_sensitivity + rng.normal(0, 0.15, u.n), 0, 1).round(3),
-        "installment_use_rate": np.clip(u.liquidity_constraint + rng.normal(0, 0.15, u.n), 0, 1).round(3),
-        "unverified_view_share": np.clip(0.6 - 0.5 * u.trust_concern + rng.normal(0, 0.1, u.n), 0, 1).round(3),
-        "usual_price": np.exp(u.usual_log_price + rng.normal(0, 0.15, u.n)).round(2),
+def unprompted_logit(
+    world: World, history: History, users: np.ndarray, items: np.ndarray, trigger: np.ndarray
+) -> np.ndarray:
+    """Log-odds that the moment converts with no message: trigger kind, propensity, price, following."""
+    s, u, t = world.scenario, world.users, world.scenario.triggers
+    kind_logit = {
+        "behaviour": t.behaviour_logit,
+        "inventory": t.inventory_logit,
+        "social": t.social_logit,
+        "lifecycle": t.lifecycle_logit,
+        "time": t.time_logit,
+        "blast": t.blast_logit,
     }
+    base = np.array([kind_logit[TRIGGER_KIND.get(k, "blast")] for k in trigger], dtype=float)
+    base += np.where(trigger == "cart_abandon", t.cart_abandon_bonus, 0.0)
+    log_gap = np.log(world.items.price[items]) - u.usual_log_price[users]
+    follows = history.follows(users, world.items.merchant[items])
+    return base + u.baseline_logit[users] - s.funnel.price_elasticity * log_gap + s.funnel.follower_lift * follows
 
 
-def context_features(
+def offer_lifts(world: World, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """``(n, 4)`` log-odds each offer adds once its message is opened (beyond the reminder itself)."""
+    o, u = world.scenario.offers, world.users
+    unverified = ~world.merchant_verified[world.items.merchant[items]]
+    lifts = np.zeros((len(users), len(ACTIONS)))
+    lifts[:, COUPON] = o.coupon_lift * u.price_sensitivity[users]
+    lifts[:, INSTALLMENT] = o.installment_lift * u.liquidity_constraint[users]
+    factor = np.where(unverified, o.badge_unverified_factor, o.badge_verified_factor)
+    lifts[:, TRUST_BADGE] = o.badge_lift * u.trust_concern[users] * factor
+    return lifts
+
+
+@dataclass(frozen=True)
+class Response:
+    """The true response of a batch of moments to each action."""
+
+    p_open: np.ndarray  # (n,) if a message is sent
+    p_unprompted: np.ndarray  # (n,) P(buy) without a message (or unopened)
+    p_opened: np.ndarray  # (n, 4) P(buy) once a message with that offer is opened (column 0 unused)
+    margin: np.ndarray  # (n, 4) take_rate * price - cost of the action (column 0: no cost)
+    eligible: np.ndarray  # (n, 4)
+
+    def conversion(self) -> np.ndarray:
+        """``(n, 4)`` P(buy within the window) under each action."""
+        p = self.p_open[:, None] * self.p_opened + (1 - self.p_open[:, None]) * self.p_unprompted[:, None]
+        p[:, NO_OFFER] = self.p_unprompted
+        return p
+
+    def expected_rewards(self) -> np.ndarray:
+        """``(n, 4)`` ground truth: expected net contribution of each action, NaN where ineligible."""
+        organic = self.p_unprompted * self.margin[:, NO_OFFER]
+        q = self.p_open[:, None] * self.p_opened * self.margin + (1 - self.p_open[:, None]) * organic[:, None]
+        q[:, NO_OFFER] = organic
+        return np.where(self.eligible, q, np.nan)
+
+
+def respond(
     world: World,
-    signals: dict[str, np.ndarray],
+    history: History,
     users: np.ndarray,
     items: np.ndarray,
     trigger: np.ndarray,
     channel: np.ndarray,
-    local_hour: np.ndarray,
+    send_hour: np.ndarray,
+) -> Response:
+    """The true response of moments (user, item, trigger, channel, local send hour) to every action."""
+    base = unprompted_logit(world, history, users, items, trigger)
+    lift = world.scenario.messaging.message_lift + offer_lifts(world, users, items)
+    price = world.items.price[items]
+    margin = world.scenario.take_rate * price[:, None] - offer_costs(world, items)
+    p_open = open_probability(world, users, channel, send_hour, history.messages_7d()[users])
+    return Response(p_open, sigmoid(base), sigmoid(base[:, None] + lift), margin, eligible_actions(world, items))
+
+
+def context_features(
+    world: World,
+    history: History,
+    users: np.ndarray,
+    items: np.ndarray,
+    trigger: np.ndarray,
+    channel: np.ndarray,
+    send_hour: np.ndarray,
+    weekday: np.ndarray,
     day: int,
 ) -> pl.DataFrame:
     """What a policy may see at a trigger moment: observable user, item and context features."""
-    u, it = world.users, world.items
+    u, it, h = world.users, world.items, history
     price = it.price[items]
+    merchant = it.merchant[items]
+    usual = h.mean_viewed_log_price(world.scenario.population.usual_log_price_mean)[users]
     return pl.DataFrame(
         {
             "trigger": trigger.astype(str),
+            "trigger_kind": np.array([TRIGGER_KIND[k] for k in trigger], dtype=object).astype(str),
             "channel": channel.astype(str),
-            "local_hour": local_hour.astype(np.int64),
-            "account_age_days": (u.account_age_days[users] + day).astype(np.int64),
+            "local_hour": np.floor(send_hour).astype(np.int64),
+            "weekday": weekday.astype(np.int64),
+            "region": u.tz[users].astype(str),
             "mobile": u.mobile[users],
-            "coupon_use_rate": signals["coupon_use_rate"][users],
-            "installment_use_rate": signals["installment_use_rate"][users],
-            "unverified_view_share": signals["unverified_view_share"][users],
+            "account_age_days": (u.account_age_days[users] + day).astype(np.int64),
+            "lifecycle_stage": h.lifecycle_stage(world, day)[users].astype(str),
+            "days_since_last_session": h.days_inactive(day)[users].astype(np.int64),
+            "purchases": h.purchases[users].astype(np.int64),
+            "coupon_redemption_rate": h.coupon_redemption_rate()[users].round(4),
+            "installment_use_rate": h.installment_use_rate()[users].round(4),
+            "viewed_vs_bought_log_price": h.viewed_minus_bought_log_price()[users].round(4),
+            "unverified_view_share": h.unverified_view_share()[users].round(4),
+            "messages_7d": h.messages_7d()[users].astype(np.int64),
+            "follows_merchant": h.follows(users, merchant),
             "category": np.array(world.category_names, dtype=object)[it.category[items]].astype(str),
             "price": price,
-            "log_price_vs_usual": np.log(price / signals["usual_price"][users]).round(4),
-            "merchant_verified": world.merchant_verified[it.merchant[items]],
-            "merchant_rating": world.merchant_rating[it.merchant[items]],
+            "log_price_vs_usual": (np.log(price) - usual).round(4),
+            "merchant_verified": world.merchant_verified[merchant],
+            "merchant_rating": world.merchant_rating[merchant],
             "authenticated": it.authenticated[items],
+            "stock": it.stock[items].astype(np.int64),
         }
     )
-
-
-def reachable_channel(world: World, users: np.ndarray, day: int) -> np.ndarray:
-    """The channel each user can be messaged on today, or ``None``: holdout, opted out or no consent."""
-    u = world.users
-    channel = np.full(len(users), None, dtype=object)
-    for name in reversed(CHANNEL_ORDER):
-        channel[u.consent[name][users]] = name
-    blocked = u.holdout[users] | ((u.opted_out_day[users] >= 0) & (u.opted_out_day[users] <= day))
-    channel[blocked] = None
-    return channel

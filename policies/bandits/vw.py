@@ -36,6 +36,25 @@ from policies.base import BasePolicy, Feedback
 
 MODEL_FILE = "model.vw"
 
+#: VW's exploration strategies for ``cb_explore_adf``, by name; ``--epsilon`` is added to each (with ``bag`` and
+#: ``cover`` it is the share spread uniformly; ``squarecb`` ignores it).
+EXPLORERS: dict[str, list[str]] = {
+    "epsilon": [],
+    "squarecb": ["--squarecb"],
+    "bag": ["--bag", "5"],
+    "cover": ["--cover", "4"],
+}
+
+
+def eligible_columns(eligible: np.ndarray) -> list[list[int]]:
+    """For each row of a boolean mask, the list of its true columns (rows share the few distinct patterns)."""
+    codes = np.packbits(eligible, axis=1, bitorder="little").astype(np.int64)
+    code = (codes * (256 ** np.arange(codes.shape[1]))).sum(axis=1)
+    patterns = {
+        int(c): np.flatnonzero(eligible[i]).tolist() for c, i in zip(*np.unique(code, return_index=True), strict=True)
+    }
+    return [patterns[c] for c in code.tolist()]
+
 
 class VowpalWabbitPolicy(BasePolicy):
     """Epsilon-greedy (or other explorer) contextual bandit over action-dependent features.
@@ -44,6 +63,8 @@ class VowpalWabbitPolicy(BasePolicy):
     ----------
     epsilon
         Exploration: the share of probability spread over the eligible actions.
+    explorer
+        ``epsilon`` (greedy), ``squarecb``, ``bag`` (5 bootstrapped models) or ``cover`` (4 policies).
     cb_type
         VW's reduction to cost-sensitive learning: ``mtr`` (default), ``dr`` or ``ips``.
     interactions
@@ -61,9 +82,10 @@ class VowpalWabbitPolicy(BasePolicy):
     def __init__(
         self,
         epsilon: float = 0.05,
+        explorer: str = "epsilon",
         cb_type: str = "mtr",
         interactions: str = "ua",
-        learning_rate: float = 0.5,
+        learning_rate: float = 0.05,
         passes: int = 1,
         seed: int = 0,
         feature_names: list[str] | None = None,
@@ -71,11 +93,14 @@ class VowpalWabbitPolicy(BasePolicy):
     ) -> None:
         if not 0.0 <= epsilon <= 1.0:
             raise ValueError(f"epsilon must lie in [0, 1], got {epsilon}")
+        if explorer not in EXPLORERS:
+            raise ValueError(f"explorer must be one of {', '.join(EXPLORERS)}; got {explorer!r}")
         if cb_type not in ("mtr", "dr", "ips"):
             raise ValueError(f"cb_type must be one of mtr, dr, ips; got {cb_type!r}")
         if passes < 1:
             raise ValueError(f"passes must be at least 1, got {passes}")
         self.epsilon = epsilon
+        self.explorer = explorer
         self.cb_type = cb_type
         self.interactions = interactions
         self.learning_rate = learning_rate
@@ -85,10 +110,19 @@ class VowpalWabbitPolicy(BasePolicy):
         self.rounds_learned_ = 0
         self._workspace = vw.Workspace(self.vw_args(), model_data=model_data)
         self._parser = vw.TextFormatParser(self._workspace)
+        self._action_examples: dict[str, Any] = {}
+        self._last_lines: tuple[pl.DataFrame, list[str]] | None = None
 
     def vw_args(self) -> list[str]:
         """The VW command line this policy runs."""
-        args = ["--cb_explore_adf", "--epsilon", str(self.epsilon), "--cb_type", self.cb_type]
+        args = [
+            "--cb_explore_adf",
+            *EXPLORERS[self.explorer],
+            "--epsilon",
+            str(self.epsilon),
+            "--cb_type",
+            self.cb_type,
+        ]
         args += ["-l", str(self.learning_rate), "--random_seed", str(self.seed), "--quiet"]
         for pair in self.interactions.split(",") if self.interactions else []:
             args += ["-q", pair]
@@ -97,6 +131,7 @@ class VowpalWabbitPolicy(BasePolicy):
     def params(self) -> dict[str, Any]:
         return {
             "epsilon": self.epsilon,
+            "explorer": self.explorer,
             "cb_type": self.cb_type,
             "interactions": self.interactions,
             "learning_rate": self.learning_rate,
@@ -114,15 +149,29 @@ class VowpalWabbitPolicy(BasePolicy):
             )
         return contexts.select(self.feature_names_)
 
+    def _action_example(self, action: str) -> Any:
+        """The parsed, unlabelled ADF line of ``action``, parsed once and reused (VW leaves it unchanged)."""
+        example = self._action_examples.get(action)
+        if example is None:
+            example = self._action_examples[action] = self._parser.parse_line(action_line(action))
+        return example
+
+    def _shared_lines(self, contexts: pl.DataFrame) -> list[str]:
+        """Shared lines of ``contexts``; the simulator asks for probabilities and then learns on the very same
+        frame, so the lines of the last frame are kept and reused when it comes back."""
+        if self._last_lines is not None and self._last_lines[0] is contexts:
+            return self._last_lines[1]
+        lines = shared_lines(self._features(contexts))
+        self._last_lines = (contexts, lines)
+        return lines
+
     def _scores(self, contexts: pl.DataFrame, actions: tuple[str, ...], eligible: np.ndarray) -> np.ndarray:
-        shared = shared_lines(self._features(contexts))
-        parse = self._parser.parse_line
-        lines = [action_line(a) for a in actions]
+        shared = self._shared_lines(contexts)
+        parse, predict = self._parser.parse_line, self._workspace.predict_one
+        plain = [self._action_example(a) for a in actions]
         probs = np.zeros(eligible.shape)
-        for row, head in enumerate(shared):
-            columns = np.flatnonzero(eligible[row])
-            example = [parse(head)] + [parse(lines[c]) for c in columns]
-            prediction = cast(list[tuple[int, float]], self._workspace.predict_one(example))
+        for row, (head, columns) in enumerate(zip(shared, eligible_columns(eligible), strict=True)):
+            prediction = cast(list[tuple[int, float]], predict([parse(head), *(plain[c] for c in columns)]))
             for slot, p in prediction:
                 probs[row, columns[slot]] = p
         return probs
@@ -131,26 +180,24 @@ class VowpalWabbitPolicy(BasePolicy):
         """Learn from logged feedback (importance-weighted by its propensities)."""
         if self.feature_names_ is None:
             self.feature_names_ = list(feedback.contexts.columns)
-        shared = shared_lines(self._features(feedback.contexts))
-        parse = self._parser.parse_line
-        plain = [action_line(a) for a in feedback.actions]
+            self._last_lines = None  # lines built before the feature names were fixed may hold other columns
+        shared = self._shared_lines(feedback.contexts)
+        parse, learn = self._parser.parse_line, self._workspace.learn_one
+        plain = [self._action_example(a) for a in feedback.actions]
+        columns_of = eligible_columns(feedback.eligible)
+        costs, probabilities = (-feedback.rewards).tolist(), feedback.propensities.tolist()
+        chosen_of = feedback.chosen.tolist()
         order = np.arange(feedback.n_rounds)
         shuffler = np.random.default_rng(self.seed)
         for epoch in range(self.passes):
             if epoch:
                 order = shuffler.permutation(feedback.n_rounds)
-            for row in order:
-                columns = np.flatnonzero(feedback.eligible[row])
-                chosen = feedback.chosen[row]
+            for row in order.tolist():
+                chosen = chosen_of[row]
+                labelled = parse(action_line(feedback.actions[chosen], costs[row], probabilities[row]))
                 example = [parse(shared[row])]
-                for c in columns:
-                    if c == chosen:
-                        cost = -float(feedback.rewards[row])
-                        line = action_line(feedback.actions[c], cost, float(feedback.propensities[row]))
-                    else:
-                        line = plain[c]
-                    example.append(parse(line))
-                self._workspace.learn_one(example)
+                example.extend(labelled if c == chosen else plain[c] for c in columns_of[row])
+                learn(example)
         self.rounds_learned_ += feedback.n_rounds
 
     def save(self, path: str | Path) -> None:

@@ -42,7 +42,7 @@ def main() -> None:
     args = parser.parse_args()
     users = 500 if args.quick else 2000
     rows: list[tuple[str, str, str]] = []
-    scenario = load_scenario("small").model_copy(update={"n_users": users})
+    scenario = load_scenario("default").with_size(n_users=users, days=14)
 
     result = MarketplaceSimulator(scenario).run(UniformRandom(), seed=0)
     n_decisions = result.decisions.height

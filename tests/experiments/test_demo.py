@@ -11,7 +11,7 @@ from tests.experiments.test_cli import offerlab
 
 
 def test_demo_runs_twice_and_is_visible_in_mlflow(store: OfferlabConfig, tmp_path: Path) -> None:
-    args = ("demo", "--users", "6000", "--days", "14", "--seed", "3", "--out", str(tmp_path / "demo"))
+    args = ("demo", "--seed", "3", "--out", str(tmp_path / "demo"))
     first = offerlab(*args)
     assert first.returncode == 0, first.stderr + first.stdout
     text = " ".join(first.stdout.split())

@@ -33,7 +33,7 @@ def register(store: OfferlabConfig, policy: object) -> str:
 
 
 def test_gate_passes_the_truly_better_policy_and_fails_the_worse() -> None:
-    scenario = load_scenario("small").model_copy(update={"n_users": 4000})
+    scenario = load_scenario("default").with_size(n_users=4000, days=14)
     run = MarketplaceSimulator(scenario).run(UniformRandom(), seed=5)
     feedback = Feedback.from_log(run.bandit_log())
     truth = run.truth_matrix()

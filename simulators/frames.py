@@ -1,0 +1,157 @@
+"""Turning a simulation's arrays into contract frames (events, decisions, outcomes, truth, holdout)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import polars as pl
+
+from features.schemas import ACTIONS, DECISIONS, DELIVERY_OUTCOMES, EVENTS, OUTCOMES, TRUTH, schema_of
+from policies.base import Policy
+from simulators.triggers import TRIGGER_KIND, Moments
+
+if TYPE_CHECKING:
+    from simulators.marketplace import SimulationSession
+
+#: Outcome columns beyond the contract: what delivery did (observable by the platform).
+OUTCOME_EXTRAS = dict.fromkeys(DELIVERY_OUTCOMES, pl.Boolean)
+#: Truth columns beyond the expected rewards: the open probability as sent, and had it been sent at a random hour.
+TRUTH_EXTRAS = {"p_open": pl.Float64, "p_open_random_hour": pl.Float64}
+
+HOLDOUT = schema_of(
+    {
+        "user_id": pl.String,
+        "ts": pl.Datetime("us", "UTC"),
+        "trigger": pl.String,
+        "trigger_kind": pl.String,
+        "converted": pl.Boolean,
+        "p_unprompted": pl.Float64,
+    }
+)
+
+
+def decision_frame(
+    session: SimulationSession,
+    ids: np.ndarray,
+    moments: Moments,
+    eligible: np.ndarray,
+    chosen: np.ndarray,
+    propensity: np.ndarray,
+    probs: np.ndarray,
+    policy: Policy,
+    contexts: pl.DataFrame,
+) -> pl.DataFrame:
+    n = len(ids)
+    actions = np.array(ACTIONS, dtype=object)
+    mask = (
+        pl.DataFrame(eligible, schema=list(ACTIONS), orient="row")
+        if n
+        else pl.DataFrame(schema=dict.fromkeys(ACTIONS, pl.Boolean))
+    )
+    eligible_names = mask.select(
+        pl.concat_list([pl.when(pl.col(a)).then(pl.lit(a)) for a in ACTIONS]).list.drop_nulls().alias("actions")
+    ).to_series()
+    meta = pl.DataFrame(
+        {
+            "decision_id": pl.Series(ids.astype(str), dtype=pl.String),
+            "ts": session.timestamps(moments.ts),
+            "user_id": pl.Series(session.world.users.ids[moments.user], dtype=pl.String),
+            "item_id": pl.Series(session.world.items.ids, dtype=pl.String).gather(moments.item),
+            "actions": eligible_names,
+            "action": pl.Series(actions[chosen].astype(str), dtype=pl.String),
+            "propensity": pl.Series(propensity, dtype=pl.Float64),
+            "probabilities": pl.Series(probs.reshape(n, len(ACTIONS)), dtype=pl.Array(pl.Float64, len(ACTIONS))).cast(
+                pl.List(pl.Float64)
+            ),
+            "policy_version": pl.Series([getattr(policy, "name", "unknown")] * n, dtype=pl.String),
+            "send_at": session.timestamps(moments.send_at),
+        }
+    )
+    frame = pl.concat([meta, contexts], how="horizontal")
+    leading = [c for c in DECISIONS.names() if c in frame.columns]
+    return frame.select([*leading, "item_id", *[c for c in contexts.columns if c not in DECISIONS]]).cast(
+        {k: v for k, v in DECISIONS.items() if k in frame.columns}  # type: ignore[arg-type]
+    )
+
+
+def outcome_frame(
+    ids: np.ndarray,
+    converted: np.ndarray,
+    revenue: np.ndarray,
+    cost: np.ndarray,
+    reward: np.ndarray,
+    opened: np.ndarray,
+    returned: np.ndarray,
+) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "decision_id": ids.astype(str),
+            "converted": converted,
+            "revenue": revenue,
+            "offer_cost": cost,
+            "reward": reward,
+            "opened": opened,
+            "returned": returned,
+        },
+        schema={**OUTCOMES, **OUTCOME_EXTRAS},
+    )
+
+
+def truth_frame(ids: np.ndarray, truth: np.ndarray, p_open: np.ndarray, p_random_hour: np.ndarray) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "decision_id": ids.astype(str),
+            **{f"q_{a}": truth[:, i] for i, a in enumerate(ACTIONS)},
+            "p_open": p_open,
+            "p_open_random_hour": p_random_hour,
+        },
+        schema={**TRUTH, **TRUTH_EXTRAS},
+    ).fill_nan(None)
+
+
+def holdout_frame(session: SimulationSession, moments: Moments, converted: np.ndarray, p: np.ndarray) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "user_id": session.world.users.ids[moments.user],
+            "ts": session.timestamps(moments.send_at),
+            "trigger": moments.trigger.astype(str),
+            "trigger_kind": np.array([TRIGGER_KIND[t] for t in moments.trigger], dtype=object).astype(str),
+            "converted": converted,
+            "p_unprompted": p,
+        },
+        schema=HOLDOUT,
+    )
+
+
+def events_frame(session: SimulationSession) -> pl.DataFrame:
+    e, world = session.events, session.world
+    ts = np.concatenate(e.ts) if e.ts else np.empty(0, dtype=np.int64)
+    order = np.argsort(ts, kind="stable")
+    item = np.concatenate(e.item)[order] if e.item else np.empty(0, dtype=np.int64)
+    kinds = np.concatenate(e.kind)[order] if e.kind else np.empty(0, dtype=object)
+    users = np.concatenate(e.user)[order] if e.user else np.empty(0, dtype=np.int64)
+    has_item = item >= 0
+    safe = np.maximum(item, 0)
+    item_ids = pl.Series(world.items.ids, dtype=pl.String)
+    merchants = pl.Series([f"m{m:05d}" for m in range(world.scenario.n_merchants)], dtype=pl.String)
+    mask = pl.Series(has_item)
+    frame = pl.DataFrame(
+        {
+            "event_id": pl.Series(np.arange(len(ts)), dtype=pl.Int64)
+            .cast(pl.String)
+            .str.zfill(10)
+            .str.pad_start(11, "e"),
+            "ts": session.timestamps(ts[order]),
+            "user_id": pl.Series(world.users.ids[users], dtype=pl.String),
+            "type": pl.Series(kinds.astype(str), dtype=pl.String),
+            "item_id": item_ids.gather(safe).zip_with(mask, pl.Series([None] * len(ts), dtype=pl.String)),
+            "merchant_id": merchants.gather(world.items.merchant[safe]).zip_with(
+                mask, pl.Series([None] * len(ts), dtype=pl.String)
+            ),
+            "price": pl.Series(world.items.price[safe]).zip_with(mask, pl.Series([None] * len(ts), dtype=pl.Float64)),
+            "quantity": np.where(np.isin(kinds, ["purchase", "cart_add"]), 1, 0).astype(np.int32),
+            "channel": pl.Series(np.concatenate(e.channel)[order].tolist() if e.channel else [], dtype=pl.String),
+        }
+    )
+    return frame.cast(dict(EVENTS))  # type: ignore[arg-type]

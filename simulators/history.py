@@ -1,0 +1,191 @@
+"""What the platform can observe about each user: counters built from behaviour, never the latent traits.
+
+The history starts from a pre-period summary (the account's past, drawn from
+the latent traits through the same mechanisms as simulated behaviour) and is
+updated from every simulated event. Policies see features computed from it.
+
+Examples
+--------
+>>> import numpy as np
+>>> from simulators.scenario import load_scenario
+>>> from simulators.world import World
+>>> rng = np.random.default_rng(0)
+>>> world = World.create(load_scenario("default").with_size(n_users=500), rng)
+>>> history = History.prehistory(world, rng)
+>>> rate = history.coupon_redemption_rate()
+>>> bool(np.corrcoef(rate, world.users.price_sensitivity)[0, 1] > 0.3)
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulators.world import World, sigmoid
+
+WEEK = 7
+LIFECYCLE_STAGES = ("new", "growing", "mature", "declining", "churned")
+
+
+@dataclass
+class History:
+    """Per-user observable counters (arrays of length n_users) and the follow graph."""
+
+    sessions: np.ndarray
+    last_session_day: np.ndarray
+    views: np.ndarray
+    unverified_views: np.ndarray
+    viewed_log_price_sum: np.ndarray
+    purchases: np.ndarray
+    bought_log_price_sum: np.ndarray
+    coupon_offers: np.ndarray
+    coupon_redemptions: np.ndarray
+    installment_offers: np.ndarray
+    installment_uses: np.ndarray
+    hour_counts: np.ndarray  # (n, 24) sessions by local hour
+    messages_by_day: np.ndarray  # (n, 7) ring buffer of messages sent, by day % 7
+    decisions_by_day: np.ndarray  # (n, 7) ring buffer of decisions taken, by day % 7
+    follow_keys: np.ndarray  # sorted user * n_merchants + merchant
+    n_merchants: int
+
+    @classmethod
+    def prehistory(cls, world: World, rng: np.random.Generator) -> History:
+        """Summaries of each account's past, drawn from its latent traits."""
+        u, s = world.users, world.scenario
+        n, days = u.n, s.population.prehistory_days
+        tenure = np.minimum(u.account_age_days, days)
+        sessions = rng.poisson(u.activity * tenure)
+        views = rng.poisson(sessions * s.funnel.views_per_session)
+        unverified_share = (1 - s.catalogue.merchant_verified_share) * (
+            1 - s.funnel.trust_avoids_unverified * u.trust_concern
+        )
+        purchases = rng.poisson(sessions * 0.06 * np.exp(u.baseline_logit))
+        viewed_mean = u.usual_log_price + rng.normal(0, 0.5, n) / np.sqrt(views + 1)
+        bought_mean = u.usual_log_price - 0.6 * u.liquidity_constraint + rng.normal(0, 0.5, n) / np.sqrt(purchases + 1)
+        coupon_offers = rng.poisson(3 * tenure / max(days, 1))
+        installment_offers = rng.poisson(2 * tenure / max(days, 1))
+        hours = np.mod(np.round(u.active_hour[:, None] + rng.normal(0, s.population.session_hour_sd, (n, 12))), 24)
+        hour_counts = np.zeros((n, 24), dtype=np.int64)
+        take = np.minimum(sessions, 12)
+        for j in range(12):
+            np.add.at(hour_counts, (np.arange(n)[take > j], hours[take > j, j].astype(np.int64)), 1)
+        since = np.where(sessions > 0, rng.geometric(np.clip(u.activity, 0.02, 1.0)), days + 1)
+        return cls(
+            sessions=sessions,
+            last_session_day=-since,
+            views=views,
+            unverified_views=rng.binomial(views, np.clip(unverified_share, 0, 1)),
+            viewed_log_price_sum=viewed_mean * views,
+            purchases=purchases,
+            bought_log_price_sum=bought_mean * purchases,
+            coupon_offers=coupon_offers,
+            coupon_redemptions=rng.binomial(coupon_offers, sigmoid(-2.2 + 3.0 * u.price_sensitivity)),
+            installment_offers=installment_offers,
+            installment_uses=rng.binomial(installment_offers, sigmoid(-2.4 + 3.0 * u.liquidity_constraint)),
+            hour_counts=hour_counts,
+            messages_by_day=np.zeros((n, WEEK), dtype=np.int64),
+            decisions_by_day=np.zeros((n, WEEK), dtype=np.int64),
+            follow_keys=np.empty(0, dtype=np.int64),
+            n_merchants=s.n_merchants,
+        )
+
+    # --- updates -------------------------------------------------------------------------------------------------
+    def start_day(self, day: int) -> None:
+        """Clear the ring-buffer slot that today reuses."""
+        self.messages_by_day[:, day % WEEK] = 0
+        self.decisions_by_day[:, day % WEEK] = 0
+
+    def record_sessions(self, users: np.ndarray, local_hour: np.ndarray, day: int) -> None:
+        np.add.at(self.sessions, users, 1)
+        np.add.at(self.hour_counts, (users, np.floor(local_hour).astype(np.int64) % 24), 1)
+        self.last_session_day[users] = day
+
+    def record_views(self, users: np.ndarray, log_price: np.ndarray, unverified: np.ndarray) -> None:
+        np.add.at(self.views, users, 1)
+        np.add.at(self.unverified_views, users, unverified.astype(np.int64))
+        np.add.at(self.viewed_log_price_sum, users, log_price)
+
+    def record_purchases(self, users: np.ndarray, log_price: np.ndarray) -> None:
+        np.add.at(self.purchases, users, 1)
+        np.add.at(self.bought_log_price_sum, users, log_price)
+
+    def record_follows(self, users: np.ndarray, merchants: np.ndarray) -> None:
+        keys = users.astype(np.int64) * self.n_merchants + merchants
+        self.follow_keys = np.union1d(self.follow_keys, keys)
+
+    def record_decisions(self, users: np.ndarray, day: int, messaged: np.ndarray) -> None:
+        np.add.at(self.decisions_by_day[:, day % WEEK], users, 1)
+        np.add.at(self.messages_by_day[:, day % WEEK], users[messaged], 1)
+
+    def record_offers(self, users: np.ndarray, action: np.ndarray, redeemed: np.ndarray) -> None:
+        """Offers shown (opened) and redeemed: action 1 coupon, 2 installment."""
+        for offered, used, code in (
+            (self.coupon_offers, self.coupon_redemptions, 1),
+            (self.installment_offers, self.installment_uses, 2),
+        ):
+            mask = action == code
+            np.add.at(offered, users[mask], 1)
+            np.add.at(used, users[mask & redeemed], 1)
+
+    # --- observables ---------------------------------------------------------------------------------------------
+    def follows(self, users: np.ndarray, merchants: np.ndarray) -> np.ndarray:
+        keys = users.astype(np.int64) * self.n_merchants + merchants
+        return np.isin(keys, self.follow_keys)
+
+    def followers_of(self, merchants: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(index into merchants, follower user)`` pairs."""
+        follow_merchant = self.follow_keys % self.n_merchants
+        follow_user = self.follow_keys // self.n_merchants
+        order = np.argsort(follow_merchant, kind="stable")
+        sorted_merchant = follow_merchant[order]
+        lo = np.searchsorted(sorted_merchant, merchants, side="left")
+        hi = np.searchsorted(sorted_merchant, merchants, side="right")
+        counts = hi - lo
+        which = np.repeat(np.arange(len(merchants)), counts)
+        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        return which, follow_user[order][np.repeat(lo, counts) + offsets]
+
+    def coupon_redemption_rate(self) -> np.ndarray:
+        """Smoothed share of coupons shown that were redeemed."""
+        return (self.coupon_redemptions + 0.5) / (self.coupon_offers + 2.0)
+
+    def installment_use_rate(self) -> np.ndarray:
+        return (self.installment_uses + 0.5) / (self.installment_offers + 2.0)
+
+    def unverified_view_share(self) -> np.ndarray:
+        return (self.unverified_views + 0.5) / (self.views + 2.0)
+
+    def mean_viewed_log_price(self, fallback: float) -> np.ndarray:
+        return np.where(self.views > 0, self.viewed_log_price_sum / np.maximum(self.views, 1), fallback)
+
+    def viewed_minus_bought_log_price(self) -> np.ndarray:
+        """Typical viewed vs bought price: liquidity-constrained users look high and buy low (0 without purchases)."""
+        viewed = self.viewed_log_price_sum / np.maximum(self.views, 1)
+        bought = self.bought_log_price_sum / np.maximum(self.purchases, 1)
+        return np.where((self.purchases > 0) & (self.views > 0), viewed - bought, 0.0)
+
+    def preferred_hour(self) -> np.ndarray:
+        """The local hour the user has most often been active (20 for a user never seen)."""
+        return np.where(self.hour_counts.sum(axis=1) > 0, self.hour_counts.argmax(axis=1), 20)
+
+    def messages_7d(self) -> np.ndarray:
+        return self.messages_by_day.sum(axis=1)
+
+    def decisions_7d(self) -> np.ndarray:
+        return self.decisions_by_day.sum(axis=1)
+
+    def days_inactive(self, day: int) -> np.ndarray:
+        return day - self.last_session_day
+
+    def lifecycle_stage(self, world: World, day: int) -> np.ndarray:
+        """new / growing / mature / declining / churned, from what the platform observes."""
+        life = world.scenario.lifecycle
+        inactive = self.days_inactive(day)
+        age = world.users.account_age_days + day
+        stage = np.where(self.purchases >= life.mature_purchases, "mature", "growing").astype(object)
+        stage[age < life.new_days] = "new"
+        stage[inactive >= life.declining_days] = "declining"
+        stage[inactive >= life.churned_days] = "churned"
+        return stage
