@@ -82,25 +82,34 @@ def simulate(
     ] = "default",
     users: Annotated[int | None, typer.Option(help="Override the scenario's number of users.")] = None,
     days: Annotated[int | None, typer.Option(help="Override the scenario's number of days.")] = None,
-    policy: Annotated[str, typer.Option(help=f"uniform, vw, or a fixed action: {', '.join(ACTIONS)}.")] = "uniform",
+    policy: Annotated[
+        str, typer.Option(help=f"uniform, vw, rules, oracle, or a fixed action: {', '.join(ACTIONS)}.")
+    ] = "uniform",
     seed: Annotated[int, typer.Option(help="The one seed that drives the run.")] = 0,
     out: Annotated[
         Path | None, typer.Option(help="Folder for events/items/users/decisions/outcomes/truth Parquet.")
     ] = None,
+    report: Annotated[
+        bool, typer.Option("--report", help="Print (and save to --out) the calibration table against the brief.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
 ) -> None:
     """Simulate the marketplace under a policy, with the counterfactual truth of every decision."""
     from experiments import jobs
-    from policies import make_policy
     from simulators.scenario import load_scenario
 
     loaded = load_scenario(scenario).with_size(n_users=users, days=days)
-    make_policy(policy)  # check the name before any run starts
+    jobs.simulation_policy(policy)  # check the name before any run starts
     with _day_progress(loaded.days, "simulating days") as progress:
         task = progress.add_task("simulate", total=loaded.days)
-        run = jobs.simulate(_config(), loaded, policy, seed, out, on_day=lambda _: progress.advance(task))
+        run = jobs.simulate(
+            _config(), loaded, policy, seed, out, on_day=lambda _: progress.advance(task), report=report
+        )
     if as_json:
-        print(json.dumps(run.summary))
+        payload = dict(run.summary)
+        if run.calibration is not None:
+            payload["calibration"] = run.calibration.to_dicts()
+        print(json.dumps(payload))
         return
     table = Table(title=f"simulation: {loaded.name}, policy {policy}, seed {seed}")
     table.add_column("figure")
@@ -108,7 +117,23 @@ def simulate(
     for key, value in run.summary.items():
         table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
     console.print(table)
+    if run.calibration is not None:
+        _print_calibration(run.calibration)
     console.print(f"MLflow run {run.run_id}" + (f"; files in {out}" if out else ""))
+
+
+def _print_calibration(calibration: Any) -> None:
+    """The figures side by side; knobs and notes below, numbered, so the table fits a terminal."""
+    table = Table(title="calibration against the brief (knobs and notes below)")
+    for column in ("#", "figure", "vendor claim", "benchmark", "simulated"):
+        table.add_column(column, overflow="fold")
+    notes = []
+    for number, row in enumerate(calibration.iter_rows(named=True), start=1):
+        table.add_row(str(number), row["figure"], row["vendor_claim"], row["benchmark"], row["simulated"])
+        notes.append(f"{number}. {row['note']}" + (f" [knobs: {row['knobs']}]" if row["knobs"] else ""))
+    console.print(table)
+    for note in notes:
+        console.print(note, highlight=False)
 
 
 @app.command()

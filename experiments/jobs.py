@@ -20,15 +20,18 @@ from mlflow import MlflowClient
 from experiments.ope import EstimatorResult, evaluate, on_policy_value
 from experiments.promotion import GateDecision, PromotionGate, set_champion
 from experiments.tracking import tracked_run
+from features.io import write_frame
 from features.schemas import ACTIONS
 from policies import make_policy
 from policies.bandits.vw import VowpalWabbitPolicy
-from policies.base import Feedback
+from policies.base import BasePolicy, Feedback
 from policies.serving.config import OfferlabConfig
 from policies.serving.pyfunc import load_policy_model, log_policy_model
 from policies.serving.registry import alias_version
 from simulators.base import SimulationResult
+from simulators.calibration import calibration_report
 from simulators.marketplace import MarketplaceSimulator
+from simulators.oracle import OraclePolicy
 from simulators.scenario import Scenario
 
 
@@ -38,6 +41,12 @@ class SimulationRun:
     summary: dict[str, Any]
     run_id: str
     seconds: float
+    calibration: pl.DataFrame | None = None
+
+
+def simulation_policy(name: str, seed: int = 0) -> BasePolicy:
+    """A policy for the simulator by name: ``oracle`` (simulator-only) or anything :func:`make_policy` knows."""
+    return OraclePolicy() if name == "oracle" else make_policy(name, seed=seed)
 
 
 def simulate(
@@ -47,21 +56,27 @@ def simulate(
     seed: int = 0,
     out: Path | None = None,
     on_day: Callable[[int], None] | None = None,
+    report: bool = False,
 ) -> SimulationRun:
-    """Run ``scenario`` under ``policy``; write its frames to ``out``; track the run."""
+    """Run ``scenario`` under ``policy``; write its frames (and the calibration report) to ``out``; track the run."""
     params = {"scenario": scenario.model_dump(mode="json"), "policy": policy, "seed": seed}
     with tracked_run(config, "simulate", params, run_name=f"simulate-{scenario.name}") as run:
         started = time.perf_counter()
-        result = MarketplaceSimulator(scenario).run(make_policy(policy, seed=seed), seed=seed, on_day=on_day)
+        result = MarketplaceSimulator(scenario).run(simulation_policy(policy, seed), seed=seed, on_day=on_day)
         seconds = time.perf_counter() - started
         summary = result.summary()
         mlflow.log_metrics({k: float(v) for k, v in summary.items() if isinstance(v, int | float)})
         mlflow.log_metric("seconds", seconds)
         mlflow.log_dict(summary, "summary.json")
+        calibration = calibration_report(result, scenario) if report else None
+        if calibration is not None:
+            mlflow.log_text(calibration.write_csv(), "calibration.csv")
         if out is not None:
             result.write(out)
+            if calibration is not None:
+                write_frame(calibration, Path(out) / "calibration.csv")
             mlflow.set_tag("offerlab.output", str(Path(out).resolve()))
-    return SimulationRun(result, summary, run.info.run_id, seconds)
+    return SimulationRun(result, summary, run.info.run_id, seconds, calibration)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ __all__ = ["BasePolicy", "Feedback", "FixedAction", "Policy", "UniformRandom", "
 
 
 def make_policy(spec: str, seed: int = 0) -> BasePolicy:
-    """A policy from a short name: ``uniform``, ``vw`` (online, SquareCB exploration), ``rules``, or an action for a fixed policy.
+    """A policy by short name: ``uniform``, ``vw`` (online, SquareCB), ``rules``, or an action (a fixed policy).
 
     Examples
     --------

@@ -60,7 +60,7 @@ class Guardrails:
         kept = moments.take(index)
         local = np.mod((kept.send_at % US_PER_DAY) / US_PER_HOUR + u.tz_offset[kept.user], 24.0)
         wait = defer_quiet_hours(local, m.quiet_start, m.quiet_end) * US_PER_HOUR
-        kept.send_at = kept.send_at + wait.astype(np.int64)
+        kept.send_at = kept.send_at + np.ceil(wait).astype(np.int64)
         channel = channel[index]
         opted = u.opted_out_day[kept.user]
         holdout = u.holdout[kept.user]

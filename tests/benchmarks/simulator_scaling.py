@@ -43,9 +43,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = [(users, measure(users, args.days)) for users in args.users]
     base_users, base = rows[0]
-    print(
-        "| users × days | seconds | peak memory | events | decisions | µs per user-day | cost vs smallest per user-day |"
-    )
+    print("| users × days | seconds | peak memory | events | decisions | µs per user-day | per user-day vs smallest |")
     print("|---|---|---|---|---|---|---|")
     for users, m in rows:
         per = m["seconds"] / (users * args.days) * 1e6
