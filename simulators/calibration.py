@@ -104,8 +104,8 @@ def calibration_report(result: SimulationResult, scenario: Scenario, seed: int =
             "3–5% for an ordinary promotion",
             f"{triggered:.1%} (ordinary promotion {blast:.1%}; same moments unmessaged {unmessaged:.1%})",
             "triggers.behaviour_logit, triggers.blast_logit, offers.*_lift, messaging.message_lift",
-            "a triggered offer converts several times an ordinary promotion, as the brief says, at a level "
-            "between the benchmark and the vendor's 14%: most messages are never opened",
+            "a triggered offer converts more than twice as often as an ordinary promotion, as the brief says, "
+            "at a level between the benchmark and the vendor's 14%: most messages are never opened",
         ),
         (
             "conversion per triggered email",
