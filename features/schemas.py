@@ -59,6 +59,7 @@ EVENTS = schema_of(
         "price": pl.Float64,
         "quantity": pl.Int32,
         "channel": pl.String,
+        "offer": pl.String,
     }
 )
 

@@ -38,6 +38,7 @@ class EventBatch:
     kind: list[np.ndarray] = field(default_factory=list)
     item: list[np.ndarray] = field(default_factory=list)
     channel: list[np.ndarray] = field(default_factory=list)
+    offer: list[np.ndarray] = field(default_factory=list)
 
     def add(
         self,
@@ -46,6 +47,7 @@ class EventBatch:
         user: np.ndarray,
         item: np.ndarray | None = None,
         channel: np.ndarray | None = None,
+        offer: np.ndarray | None = None,
     ) -> None:
         n = len(ts)
         if n == 0:
@@ -55,9 +57,10 @@ class EventBatch:
         self.kind.append(np.full(n, kind, dtype=object))
         self.item.append(np.full(n, -1, dtype=np.int64) if item is None else np.asarray(item, dtype=np.int64))
         self.channel.append(np.full(n, None, dtype=object) if channel is None else np.asarray(channel, dtype=object))
+        self.offer.append(np.full(n, None, dtype=object) if offer is None else np.asarray(offer, dtype=object))
 
     def extend(self, other: EventBatch) -> None:
-        for name in ("ts", "user", "kind", "item", "channel"):
+        for name in ("ts", "user", "kind", "item", "channel", "offer"):
             getattr(self, name).extend(getattr(other, name))
 
 

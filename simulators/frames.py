@@ -152,6 +152,7 @@ def events_frame(session: SimulationSession) -> pl.DataFrame:
             "price": pl.Series(world.items.price[safe]).zip_with(mask, pl.Series([None] * len(ts), dtype=pl.Float64)),
             "quantity": np.where(np.isin(kinds, ["purchase", "cart_add"]), 1, 0).astype(np.int32),
             "channel": pl.Series(np.concatenate(e.channel)[order].tolist() if e.channel else [], dtype=pl.String),
+            "offer": pl.Series(np.concatenate(e.offer)[order].tolist() if e.offer else [], dtype=pl.String),
         }
     )
     return frame.cast(dict(EVENTS))  # type: ignore[arg-type]

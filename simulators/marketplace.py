@@ -220,12 +220,14 @@ class SimulationSession:
         """Events and history of the day's deliveries."""
         world, events = self.world, self.events
         users, items, sent = moments.user, moments.item, moments.send_at
-        events.add("offer_sent", sent[messaged], users[messaged], items[messaged], channel[messaged])
+        offer = np.array(ACTIONS, dtype=object)[chosen]
+        events.add("offer_sent", sent[messaged], users[messaged], items[messaged], channel[messaged], offer[messaged])
         read_at = sent + 20 * US_PER_MINUTE
-        events.add("offer_opened", read_at[opened], users[opened], items[opened], channel[opened])
+        events.add("offer_opened", read_at[opened], users[opened], items[opened], channel[opened], offer[opened])
         clicked = opened & converted
-        events.add("offer_clicked", read_at[clicked] + US_PER_MINUTE, users[clicked], items[clicked], channel[clicked])
-        events.add("offer_redeemed", done[redeemed], users[redeemed], items[redeemed], channel[redeemed])
+        click_at = read_at[clicked] + US_PER_MINUTE
+        events.add("offer_clicked", click_at, users[clicked], items[clicked], channel[clicked], offer[clicked])
+        events.add("offer_redeemed", done[redeemed], users[redeemed], items[redeemed], channel[redeemed], offer[redeemed])
         events.add("unsubscribe", read_at[unsubscribed], users[unsubscribed], None, channel[unsubscribed])
         for name in world.users.consent:
             world.users.consent[name][users[unsubscribed & (channel == name)]] = False

@@ -22,9 +22,10 @@ def events(**overrides: object) -> pl.DataFrame:
         "price": [10.0, 10.0],
         "quantity": [0, 1],
         "channel": [None, None],
+        "offer": [None, None],
     }
     base.update(overrides)
-    return pl.DataFrame(base, schema_overrides={"channel": pl.String, "quantity": pl.Int32})
+    return pl.DataFrame(base, schema_overrides={"channel": pl.String, "offer": pl.String, "quantity": pl.Int32})
 
 
 def test_valid_events_pass_and_keep_extra_columns() -> None:
