@@ -290,12 +290,15 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default from mlflow.yaml).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default from mlflow.yaml).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed the endpoint's action sampling (for tests).")] = None,
+    features: Annotated[
+        Path | None, typer.Option(help="Online snapshot folder (offerlab features snapshot) to complete contexts.")
+    ] = None,
 ) -> None:
     """Serve the champion policy over HTTP: POST /v1/decide."""
     from policies.serving.server import build_app, serve_forever
 
     config = _config()
-    application = build_app(config, model_uri, seed=seed)
+    application = build_app(config, model_uri, seed=seed, features=features)
     bind_host, bind_port = host or config.serving.host, port or config.serving.port
     errors.print(f"serving {model_uri or config.champion_uri} on http://{bind_host}:{bind_port}/v1/decide")
     serve_forever(application, bind_host, bind_port)
@@ -318,6 +321,9 @@ def demo(
 
 
 def main() -> None:
+    from experiments.features_cli import app as features_app
+
+    app.add_typer(features_app, name="features")
     app()
 
 

@@ -66,3 +66,20 @@ def read_frame(path: str | Path) -> pl.DataFrame:
     if reader is None:
         raise ValueError(f"{path}: unknown format {path.suffix!r}; expected one of {sorted(READERS)}")
     return reader(path)
+
+
+def scan_frame(path: str | Path) -> pl.LazyFrame:
+    """A lazy scan of a Parquet file, a folder of Parquet files (read as one table), or a CSV file."""
+    path = Path(path)
+    if path.is_dir():
+        parts = sorted(path.rglob("*.parquet"))
+        if not parts:
+            raise FileNotFoundError(f"{path} is a folder with no .parquet files")
+        return pl.scan_parquet(parts)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    if path.suffix.lower() == ".parquet":
+        return pl.scan_parquet(path)
+    if path.suffix.lower() == ".csv":
+        return pl.scan_csv(path, try_parse_dates=True)
+    raise ValueError(f"{path}: unknown format {path.suffix!r}; expected one of ['.csv', '.parquet'] or a folder")

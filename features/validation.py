@@ -86,3 +86,42 @@ def validate(
             raise SchemaError(f"{name}: column {unique!r} has {dupes} duplicate id(s) of {frame.height} rows")
     casts = {c: d for c, d in schema.items() if frame.schema[c] != d}
     return frame.cast(casts) if casts else frame  # type: ignore[arg-type]
+
+
+def validate_lazy(
+    frame: pl.LazyFrame,
+    schema: pl.Schema,
+    name: str,
+    *,
+    unique: str | None = None,
+    not_null: Iterable[str] = (),
+) -> pl.LazyFrame:
+    """The lazy counterpart of :func:`validate`: checks names and dtypes from the plan's schema, then null and
+    duplicate ids in one pass over only the columns concerned; returns the frame cast to the contract."""
+    present = frame.collect_schema()
+    for column, dtype in schema.items():
+        if column not in present:
+            raise SchemaError(
+                f"{name}: missing column {column!r} (expected {dtype}); present: {', '.join(present.names())}"
+            )
+        if not _compatible(present[column], dtype):
+            raise SchemaError(f"{name}: column {column!r} has dtype {present[column]}, expected {dtype}")
+    checks = [*([unique] if unique else []), *not_null]
+    stats = [pl.len().alias("__rows")]
+    stats += [pl.col(c).null_count().alias(f"__nulls_{c}") for c in checks]
+    if unique:
+        stats.append(pl.col(unique).n_unique().alias("__unique"))
+    row = frame.select(stats).collect().row(0, named=True)
+    if row["__rows"] == 0:
+        raise SchemaError(f"{name}: no rows")
+    for column in checks:
+        if row[f"__nulls_{column}"]:
+            raise SchemaError(
+                f"{name}: column {column!r} has {row[f'__nulls_{column}']} null value(s) of {row['__rows']} rows"
+            )
+    if unique and row["__unique"] != row["__rows"]:
+        raise SchemaError(
+            f"{name}: column {unique!r} has {row['__rows'] - row['__unique']} duplicate id(s) of {row['__rows']} rows"
+        )
+    casts = {c: d for c, d in schema.items() if present[c] != d}
+    return frame.cast(casts) if casts else frame  # type: ignore[arg-type]

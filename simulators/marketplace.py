@@ -227,7 +227,9 @@ class SimulationSession:
         clicked = opened & converted
         click_at = read_at[clicked] + US_PER_MINUTE
         events.add("offer_clicked", click_at, users[clicked], items[clicked], channel[clicked], offer[clicked])
-        events.add("offer_redeemed", done[redeemed], users[redeemed], items[redeemed], channel[redeemed], offer[redeemed])
+        events.add(
+            "offer_redeemed", done[redeemed], users[redeemed], items[redeemed], channel[redeemed], offer[redeemed]
+        )
         events.add("unsubscribe", read_at[unsubscribed], users[unsubscribed], None, channel[unsubscribed])
         for name in world.users.consent:
             world.users.consent[name][users[unsubscribed & (channel == name)]] = False

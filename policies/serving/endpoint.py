@@ -19,6 +19,7 @@ from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from features.schemas import ACTIONS
+from features.stores.online import OnlineSnapshot
 from policies.serving.decision_log import DecisionLog
 from policies.serving.pyfunc import PolicyModel
 
@@ -32,6 +33,7 @@ class DecideRequest(BaseModel):
     user_id: str = Field(min_length=1)
     trigger: str = Field(min_length=1)
     channel: Literal["in_app", "email", "sms"]
+    item_id: str | None = Field(default=None, min_length=1)
     context: dict[str, Scalar] = Field(default_factory=dict)
     actions: list[str] = Field(default_factory=lambda: list(ACTIONS), min_length=1)
 
@@ -54,18 +56,31 @@ class DecideResponse(BaseModel):
     policy_version: str
 
 
-def create_app(model: PolicyModel, policy_version: str, decision_log: DecisionLog, seed: int | None = None) -> FastAPI:
-    """The FastAPI app around a loaded policy model."""
+def create_app(
+    model: PolicyModel,
+    policy_version: str,
+    decision_log: DecisionLog,
+    seed: int | None = None,
+    features: OnlineSnapshot | None = None,
+) -> FastAPI:
+    """The FastAPI app around a loaded policy model; with ``features``, each request's context is completed
+    from the online snapshot (the user's and the item's latest features; what the request sends wins)."""
     app = FastAPI(title="offerlab decision endpoint", version="1")
     rng = np.random.default_rng(seed)
 
     @app.get("/healthz")
-    def health() -> dict[str, str]:
-        return {"status": "ok", "policy_version": policy_version}
+    def health() -> dict[str, str | None]:
+        as_of = features.as_of.isoformat() if features is not None else None
+        return {"status": "ok", "policy_version": policy_version, "features_as_of": as_of}
 
     @app.post("/v1/decide", response_model=DecideResponse)
     def decide(request: DecideRequest) -> DecideResponse:
-        context = {**request.context, "trigger": request.trigger, "channel": request.channel}
+        known: dict[str, Scalar] = {}
+        if features is not None:
+            known.update(features.user(request.user_id) or {})
+            if request.item_id is not None:
+                known.update(features.item(request.item_id) or {})
+        context = {**known, **request.context, "trigger": request.trigger, "channel": request.channel}
         contexts = pl.DataFrame([context])
         eligible = np.array([[a in request.actions for a in ACTIONS]])
         try:
@@ -87,6 +102,7 @@ def create_app(model: PolicyModel, policy_version: str, decision_log: DecisionLo
                 "trigger": request.trigger,
                 "channel": request.channel,
                 "actions": request.actions,
+                "item_id": request.item_id,
                 "context": request.context,
             }
         )

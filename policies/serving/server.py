@@ -6,10 +6,12 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
 
+from features.stores.online import OnlineSnapshot
 from policies.serving.config import OfferlabConfig, configure_mlflow
 from policies.serving.decision_log import DecisionLog
 from policies.serving.endpoint import create_app
@@ -17,12 +19,16 @@ from policies.serving.pyfunc import load_policy_model
 from policies.serving.registry import resolve
 
 
-def build_app(config: OfferlabConfig, model_uri: str | None = None, seed: int | None = None) -> FastAPI:
-    """Load ``model_uri`` (default: the champion) pinned to its registry version, and wrap it in the endpoint."""
+def build_app(
+    config: OfferlabConfig, model_uri: str | None = None, seed: int | None = None, features: Path | None = None
+) -> FastAPI:
+    """Load ``model_uri`` (default: the champion) pinned to its registry version, and wrap it in the endpoint;
+    ``features`` is an online snapshot folder whose user and item features complete each request's context."""
     configure_mlflow(config)
     resolved = resolve(model_uri or config.champion_uri)
     model = load_policy_model(resolved.uri)
-    return create_app(model, resolved.label, DecisionLog(config.serving.decision_log), seed=seed)
+    snapshot = OnlineSnapshot.load(features) if features is not None else None
+    return create_app(model, resolved.label, DecisionLog(config.serving.decision_log), seed=seed, features=snapshot)
 
 
 def serve_forever(app: FastAPI, host: str, port: int) -> None:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -16,12 +17,15 @@ import polars as pl
 import pytest
 from mlflow import MlflowClient
 
+from features.pipelines import build_features
 from features.schemas import feature_columns
+from features.stores import OnlineSnapshot
 from policies.bandits.vw import VowpalWabbitPolicy
 from policies.base import Feedback
 from policies.serving.config import OfferlabConfig, configure_mlflow
 from policies.serving.decision_log import DecisionLog
 from policies.serving.pyfunc import log_policy_model
+from simulators.base import SimulationResult
 from tests.conftest import free_port
 
 
@@ -39,11 +43,10 @@ def champion(store: OfferlabConfig, small_log: pl.DataFrame) -> str:
     return version
 
 
-@pytest.fixture
-def server(champion: str, store: OfferlabConfig) -> Iterator[str]:
+def start_server(*extra: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "experiments.cli", "serve", "--port", str(port), "--seed", "0"],
+        [sys.executable, "-m", "experiments.cli", "serve", "--port", str(port), "--seed", "0", *extra],
         env=os.environ.copy(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -53,13 +56,18 @@ def server(champion: str, store: OfferlabConfig) -> Iterator[str]:
     while True:
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
+                return process, url
         except httpx.TransportError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             raise RuntimeError(f"server did not start: {process.stdout.read().decode() if process.stdout else ''}")
         time.sleep(0.2)
+
+
+@pytest.fixture
+def server(champion: str, store: OfferlabConfig) -> Iterator[str]:
+    process, url = start_server()
     try:
         yield url
     finally:
@@ -133,3 +141,34 @@ def test_same_registered_model_works_under_pyfunc(
     out = model.predict(frame, params={"seed": 1})
     assert list(out.columns[:2]) == ["action", "probability"]
     assert len(out) == 5
+
+
+def test_online_snapshot_completes_the_context(
+    champion: str, store: OfferlabConfig, small_run: SimulationResult, tmp_path: Path
+) -> None:
+    features = build_features(
+        small_run.events.lazy(),
+        small_run.items.lazy(),
+        small_run.users.lazy(),
+        datetime(2026, 3, 9, tzinfo=UTC),
+    )
+    OnlineSnapshot(features.users, features.items, features.as_of).save(tmp_path / "online")
+    log = small_run.bandit_log()
+    item_side = ["price", "category", "merchant_verified", "merchant_rating", "authenticated", "stock"]
+    body = request_from(log)
+    body["context"] = {k: v for k, v in body["context"].items() if k not in item_side}  # type: ignore[attr-defined]
+    body["item_id"] = log["item_id"][0]
+    plain, plain_url = start_server()
+    try:
+        assert httpx.post(f"{plain_url}/v1/decide", json=body, timeout=10).status_code == 422
+    finally:
+        plain.terminate()
+        plain.wait(10)
+    completed, url = start_server("--features", str(tmp_path / "online"))
+    try:
+        assert httpx.get(f"{url}/healthz", timeout=5).json()["features_as_of"] == "2026-03-09T00:00:00+00:00"
+        response = httpx.post(f"{url}/v1/decide", json=body, timeout=10)
+        assert response.status_code == 200, response.text
+    finally:
+        completed.terminate()
+        completed.wait(10)
