@@ -87,6 +87,7 @@ def main() -> None:
     )
 
     rows.extend(endpoint_latency(policy, feedback, 100 if args.quick else 500))
+    rows.extend(online_lookup_latency(result, 10_000 if args.quick else 100_000))
     print("| what | figure | side by side |\n|---|---|---|")
     for row in rows:
         print(f"| {row[0]} | {row[1]} | {row[2]} |")
@@ -137,6 +138,35 @@ def endpoint_latency(policy: VowpalWabbitPolicy, feedback: Feedback, requests: i
         ),
         ("endpoint p99", f"{p99 * 1000:.2f} ms", ""),
         ("in-process decision (policy call, 1 row): p50", f"{d50 * 1000:.2f} ms", ""),
+    ]
+
+
+def online_lookup_latency(result: object, lookups: int) -> list[tuple[str, str, str]]:
+    """p50 / p99 of one in-process user lookup plus one item lookup in the online snapshot."""
+    from datetime import datetime, timezone
+
+    from features.pipelines import build_features
+    from features.stores import OnlineSnapshot
+
+    as_of = datetime(2026, 3, 12, tzinfo=timezone.utc)
+    built = build_features(result.events.lazy(), result.items.lazy(), result.users.lazy(), as_of)  # type: ignore[attr-defined]
+    snapshot = OnlineSnapshot(built.users, built.items, as_of)
+    rng = np.random.default_rng(0)
+    user_ids = built.users["user_id"].to_numpy()[rng.integers(0, built.users.height, lookups)]
+    item_ids = built.items["item_id"].to_numpy()[rng.integers(0, built.items.height, lookups)]
+    timings = []
+    for user_id, item_id in zip(user_ids.tolist(), item_ids.tolist(), strict=True):
+        started = time.perf_counter_ns()
+        snapshot.user(user_id)
+        snapshot.item(item_id)
+        timings.append(time.perf_counter_ns() - started)
+    q = np.percentile(timings, [50, 99])
+    return [
+        (
+            f"online snapshot: user + item lookup, {lookups:,} lookups: p50 / p99",
+            f"{q[0] / 1000:.2f} / {q[1] / 1000:.2f} µs",
+            "target p99 ≤ 1 ms",
+        )
     ]
 
 
