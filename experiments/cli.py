@@ -62,7 +62,8 @@ def _config() -> Any:
     return load_config()
 
 
-def _day_progress(total: int, label: str) -> Progress:
+def progress_bar(label: str, total: int) -> Progress:
+    """A progress bar on stderr, shown only on a terminal."""
     return Progress(
         TextColumn(label),
         BarColumn(),
@@ -100,7 +101,7 @@ def simulate(
 
     loaded = load_scenario(scenario).with_size(n_users=users, days=days)
     jobs.simulation_policy(policy)  # check the name before any run starts
-    with _day_progress(loaded.days, "simulating days") as progress:
+    with progress_bar("simulating days", loaded.days) as progress:
         task = progress.add_task("simulate", total=loaded.days)
         run = jobs.simulate(
             _config(), loaded, policy, seed, out, on_day=lambda _: progress.advance(task), report=report

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from experiments.cli import _config, user_errors_exit_2
+from experiments.cli import _config, progress_bar, user_errors_exit_2
 
 console = Console()
 errors = Console(stderr=True)
@@ -46,22 +46,6 @@ def load_inputs(events: Path, items: Path, users: Path) -> tuple[Any, Any, Any]:
     return event_frame, item_frame, user_frame
 
 
-def _progress(label: str, total: int) -> Any:
-    import sys
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(
-        TextColumn(label),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=errors,
-        transient=True,
-        disable=not sys.stderr.isatty(),
-    )
-
-
 @app.command()
 @user_errors_exit_2
 def build(
@@ -81,7 +65,7 @@ def build(
     cut = parse_as_of(as_of)
     event_frame, item_frame, user_frame = load_inputs(events, items, users)
     timings: dict[str, float] = {}
-    with _progress("building features", 3) as progress:
+    with progress_bar("building features", 3) as progress:
         task = progress.add_task("features", total=3)
         started = time.perf_counter()
         user_features = build_user_features(event_frame, item_frame, user_frame, cut).collect()
@@ -142,7 +126,7 @@ def store(
     )
     end = parse_as_of(until).date() if until else last.date() + timedelta(days=1)
     offline = OfflineStore(root)
-    with _progress("adding days", (end - first.date()).days) as progress:
+    with progress_bar("adding days", (end - first.date()).days) as progress:
         task = progress.add_task("days", total=(end - first.date()).days)
         started = time.perf_counter()
         added = offline.update(

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from features.pipelines.daily import local_hour
+from features.pipelines.daily import in_local_time, local_hour
 
 #: Trigger (sub-type) → trigger kind.
 TRIGGER_KINDS: dict[str, str] = {
@@ -38,10 +38,7 @@ TRIGGER_KINDS: dict[str, str] = {
 
 def local_weekday(time_zones: Sequence[str]) -> pl.Expr:
     """ISO weekday (1 = Monday) of ``ts`` in the user's time zone."""
-    expr: pl.Expr = pl.col("ts").dt.weekday()
-    for zone in time_zones:
-        expr = pl.when(pl.col("tz") == zone).then(pl.col("ts").dt.convert_time_zone(zone).dt.weekday()).otherwise(expr)
-    return expr.cast(pl.Int8).alias("weekday")
+    return in_local_time("weekday", time_zones).alias("weekday")
 
 
 def context_features(

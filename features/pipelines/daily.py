@@ -38,12 +38,18 @@ def _count(condition: pl.Expr) -> pl.Expr:
     return condition.cast(pl.Int32).sum()
 
 
-def local_hour(time_zones: Sequence[str]) -> pl.Expr:
-    """The event's hour in its user's time zone (``tz`` column), UTC where the zone is unknown."""
-    expr: pl.Expr = pl.col("ts").dt.hour()
+def in_local_time(field: str, time_zones: Sequence[str]) -> pl.Expr:
+    """A ``dt`` field of ``ts`` (``"hour"``, ``"weekday"``) in the user's time zone (``tz`` column; UTC if unknown)."""
+    expr: pl.Expr = getattr(pl.col("ts").dt, field)()
     for zone in time_zones:
-        expr = pl.when(pl.col("tz") == zone).then(pl.col("ts").dt.convert_time_zone(zone).dt.hour()).otherwise(expr)
-    return expr.cast(pl.Int8).alias("local_hour")
+        local = getattr(pl.col("ts").dt.convert_time_zone(zone).dt, field)()
+        expr = pl.when(pl.col("tz") == zone).then(local).otherwise(expr)
+    return expr.cast(pl.Int8)
+
+
+def local_hour(time_zones: Sequence[str]) -> pl.Expr:
+    """The event's hour in its user's time zone."""
+    return in_local_time("hour", time_zones).alias("local_hour")
 
 
 def user_daily(
