@@ -37,7 +37,7 @@ import polars as pl
 from features.pipelines.daily import item_daily, user_daily
 from features.pipelines.item import item_features
 from features.pipelines.user import default_aggregations, user_features
-from features.pipelines.windows import age_days, before
+from features.pipelines.windows import age_days, before, window_bucket
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,17 @@ def build_user_features(
 ) -> pl.LazyFrame:
     """The user feature plan (lazy) as of ``as_of``."""
     categories = categories if categories is not None else categories_of(items)
-    daily = user_daily(events_before(events, as_of), items, users, "age", categories, time_zones_of(users))
-    return user_features(daily, users, as_of, default_aggregations(categories))
+    before = events_before(events, as_of).with_columns(window_bucket())
+    banded = user_daily(before, items, users, "bucket", categories, time_zones_of(users), day="age")
+    last = {
+        name: before.filter(pl.col("type") == kind).group_by("user_id").agg(pl.col("age").min().alias(name))
+        for kind, name in (("session_start", "days_since_last_session"), ("purchase", "days_since_last_purchase"))
+    }
+    recency = last["days_since_last_session"].join(
+        last["days_since_last_purchase"], on="user_id", how="full", coalesce=True
+    )
+    spec = default_aggregations(categories)
+    return user_features(banded.rename({"bucket": "age"}), users, as_of, spec, recency)
 
 
 def build_item_features(events: pl.LazyFrame, items: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame:

@@ -34,10 +34,6 @@ COUNTED_OFFERS = ("coupon", "installment")
 ENGAGEMENTS = {"views": "view", "favorites": "favorite", "cart_adds": "cart_add"}
 
 
-def _count(condition: pl.Expr) -> pl.Expr:
-    return condition.cast(pl.Int32).sum()
-
-
 def in_local_time(field: str, time_zones: Sequence[str]) -> pl.Expr:
     """A ``dt`` field of ``ts`` (``"hour"``, ``"weekday"``) in the user's time zone (``tz`` column; UTC if unknown)."""
     expr: pl.Expr = getattr(pl.col("ts").dt, field)()
@@ -52,6 +48,10 @@ def local_hour(time_zones: Sequence[str]) -> pl.Expr:
     return in_local_time("hour", time_zones).alias("local_hour")
 
 
+def _flag(condition: pl.Expr, name: str) -> pl.Expr:
+    return condition.fill_null(False).cast(pl.Int8).alias(name)
+
+
 def user_daily(
     events: pl.LazyFrame,
     items: pl.LazyFrame,
@@ -59,64 +59,100 @@ def user_daily(
     key: str,
     categories: Sequence[str],
     time_zones: Sequence[str] = (),
+    day: str | None = None,
 ) -> pl.LazyFrame:
     """Per (user, bucket): engagement counts (also by category and price band), purchases and revenue,
-    abandoned carts, offers received and used, price sums, unverified views, follows, sessions by local hour."""
-    enriched = (
-        events.join(items.select("item_id", "category", "merchant_verified"), on="item_id", how="left")
+    abandoned carts, offers received and used, price sums, unverified views, follows, sessions by local hour.
+
+    Each family of counts is summed over only the events that can feed it (engagements, purchases, sessions,
+    offers and follows, carts), as 0/1 flags in a plain ``group_by().sum()``; the partial sums are stacked and
+    summed once more per (user, bucket). Everything stays vectorised and streamable."""
+    kind = pl.col("type")
+    keys = ["user_id", key]
+    log_price = pl.col("price").clip(lower_bound=0.01).log()
+    engagement_flags = [_flag(kind == event, name) for name, event in ENGAGEMENTS.items()]
+    for name, event in ENGAGEMENTS.items():
+        for category in categories:
+            engagement_flags.append(_flag((kind == event) & (pl.col("category") == category), f"{name}_cat_{category}"))
+        for band, (low, high) in PRICE_BANDS.items():
+            in_band = (pl.col("price") >= low) & (pl.col("price") < high)
+            engagement_flags.append(_flag((kind == event) & in_band, f"{name}_band_{band}"))
+    engagement_flags.append(_flag((kind == "view") & ~pl.col("merchant_verified"), "unverified_views"))
+    engagements = (
+        events.filter(kind.is_in(list(ENGAGEMENTS.values())))
+        .join(items.select("item_id", "category", "merchant_verified"), on="item_id", how="left")
+        .select(
+            *keys,
+            *engagement_flags,
+            pl.when(kind == "view").then(log_price).otherwise(0.0).alias("viewed_log_price_sum"),
+        )
+    )
+    purchases = events.filter(kind == "purchase").select(
+        *keys,
+        pl.lit(1, pl.Int8).alias("purchases"),
+        (pl.col("price") * pl.col("quantity")).fill_null(0.0).alias("revenue"),
+        log_price.fill_null(0.0).alias("bought_log_price_sum"),
+    )
+    messaging_flags = [
+        _flag(kind == "offer_sent", "messages"),
+        ((kind == "follow_merchant").cast(pl.Int8) - (kind == "unfollow_merchant").cast(pl.Int8)).alias("follows"),
+    ]
+    for offer in COUNTED_OFFERS:
+        messaging_flags.append(_flag((kind == "offer_sent") & (pl.col("offer") == offer), f"{offer}_offers"))
+        messaging_flags.append(_flag((kind == "offer_redeemed") & (pl.col("offer") == offer), f"{offer}_uses"))
+    messaging = events.filter(
+        kind.is_in(["offer_sent", "offer_redeemed", "follow_merchant", "unfollow_merchant"])
+    ).select(*keys, *messaging_flags)
+    parts = [engagements, purchases, messaging]
+    partial = [part.group_by(keys).agg(pl.all().sum()) for part in parts]
+    partial += [session_hours(events, users, key, time_zones), abandoned_carts(events, key, day)]
+    floats = ["revenue", "viewed_log_price_sum", "bought_log_price_sum"]
+    stacked = pl.concat(partial, how="diagonal_relaxed").group_by(keys).agg(pl.all().sum())
+    names = [e.meta.output_name() for e in [*engagement_flags, *messaging_flags]]
+    counts = [*names, "purchases", "sessions", "abandoned_carts", *(f"hour_{h:02d}" for h in range(24))]
+    return stacked.with_columns(pl.col(*counts).fill_null(0).cast(pl.Int32), pl.col(*floats).fill_null(0.0))
+
+
+def session_hours(events: pl.LazyFrame, users: pl.LazyFrame, key: str, time_zones: Sequence[str]) -> pl.LazyFrame:
+    """Per (user, bucket): session starts by local hour (``hour_00`` … ``hour_23``)."""
+    sessions = (
+        events.filter(pl.col("type") == "session_start")
+        .select("user_id", key, "ts")
         .join(users.select("user_id", "tz"), on="user_id", how="left")
         .with_columns(local_hour(time_zones))
     )
-    kind = pl.col("type")
-    log_price = pl.col("price").clip(lower_bound=0.01).log()
-    aggregations: list[pl.Expr] = [
-        _count(kind == "session_start").alias("sessions"),
-        *(_count(kind == event).alias(name) for name, event in ENGAGEMENTS.items()),
-        _count(kind == "purchase").alias("purchases"),
-        (pl.col("price") * pl.col("quantity")).filter(kind == "purchase").sum().alias("revenue"),
-        _count(kind == "offer_sent").alias("messages"),
-        _count((kind == "view") & (pl.col("merchant_verified") == False)).alias("unverified_views"),  # noqa: E712
-        log_price.filter(kind == "view").sum().alias("viewed_log_price_sum"),
-        log_price.filter(kind == "purchase").sum().alias("bought_log_price_sum"),
-        (_count(kind == "follow_merchant") - _count(kind == "unfollow_merchant")).alias("follows"),
-    ]
-    for offer in COUNTED_OFFERS:
-        aggregations.append(_count((kind == "offer_sent") & (pl.col("offer") == offer)).alias(f"{offer}_offers"))
-        aggregations.append(_count((kind == "offer_redeemed") & (pl.col("offer") == offer)).alias(f"{offer}_uses"))
-    for name, event in ENGAGEMENTS.items():
-        for category in categories:
-            aggregations.append(
-                _count((kind == event) & (pl.col("category") == category)).alias(f"{name}_cat_{category}")
-            )
-        for band, (low, high) in PRICE_BANDS.items():
-            in_band = (pl.col("price") >= low) & (pl.col("price") < high)
-            aggregations.append(_count((kind == event) & in_band).alias(f"{name}_band_{band}"))
-    for hour in range(24):
-        aggregations.append(
-            _count((kind == "session_start") & (pl.col("local_hour") == hour)).alias(f"hour_{hour:02d}")
-        )
-    counts = enriched.group_by("user_id", key).agg(aggregations)
-    return counts.join(abandoned_carts(events, key), on=["user_id", key], how="left").with_columns(
-        pl.col("abandoned_carts").fill_null(0)
+    flags = [_flag(pl.col("local_hour") == hour, f"hour_{hour:02d}") for hour in range(24)]
+    columns = [f"hour_{hour:02d}" for hour in range(24)]
+    return (
+        sessions.select("user_id", key, pl.lit(1, pl.Int8).alias("sessions"), *flags)
+        .group_by("user_id", key)
+        .agg(pl.col("sessions", *columns).sum())
+        .with_columns(pl.col("sessions", *columns).cast(pl.Int32))
     )
 
 
-def abandoned_carts(events: pl.LazyFrame, key: str) -> pl.LazyFrame:
-    """Per (user, bucket): items put in the cart and not bought by that user in the same bucket."""
-    carts = events.filter(pl.col("type") == "cart_add").select("user_id", "item_id", key).unique()
-    bought = events.filter(pl.col("type") == "purchase").select("user_id", "item_id", key).unique()
-    left = carts.join(bought, on=["user_id", "item_id", key], how="anti")
+def abandoned_carts(events: pl.LazyFrame, key: str, day: str | None = None) -> pl.LazyFrame:
+    """Per (user, bucket): items put in the cart on a day and not bought by that user that day.
+
+    ``day`` is the column that says which day an event belongs to (default: ``key`` itself, when buckets are
+    days); buckets coarser than a day still count carts abandoned day by day."""
+    day = day or key
+    columns = list(dict.fromkeys(["user_id", "item_id", day, key]))
+    carts = events.filter(pl.col("type") == "cart_add").select(columns).unique()
+    bought = events.filter(pl.col("type") == "purchase").select("user_id", "item_id", day).unique()
+    left = carts.join(bought, on=["user_id", "item_id", day], how="anti")
     return left.group_by("user_id", key).agg(pl.len().cast(pl.Int32).alias("abandoned_carts"))
 
 
 def item_daily(events: pl.LazyFrame, key: str) -> pl.LazyFrame:
     """Per (item, bucket): views, favourites, cart adds, units purchased."""
     kind = pl.col("type")
+    flags = [_flag(kind == event, name) for name, event in ENGAGEMENTS.items()]
+    units = pl.when(kind == "purchase").then(pl.col("quantity")).otherwise(0).cast(pl.Int64).alias("units_sold")
     return (
         events.filter(pl.col("item_id").is_not_null())
+        .select("item_id", key, *flags, units)
         .group_by("item_id", key)
-        .agg(
-            *(_count(kind == event).alias(name) for name, event in ENGAGEMENTS.items()),
-            pl.col("quantity").filter(kind == "purchase").sum().cast(pl.Int64).alias("units_sold"),
-        )
+        .agg(pl.col(*ENGAGEMENTS, "units_sold").sum())
+        .with_columns(pl.col(*ENGAGEMENTS).cast(pl.Int32))
     )

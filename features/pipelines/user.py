@@ -1,21 +1,25 @@
 """User features as of a moment, from daily aggregates: recency, frequency and monetary value over windows,
 engagement by category and price band, abandoned carts, offer use, price habits, trust, timing, follows.
 
+Each window is one filter of the daily frame and one plain ``group_by().sum()``, so the plan stays vectorised
+and streamable; the windows are then joined on ``user_id``.
+
 Examples
 --------
 >>> from datetime import datetime, timezone
 >>> import polars as pl
 >>> daily = pl.LazyFrame({"user_id": ["u1", "u1"], "age": [0, 20], "sessions": [1, 2], "purchases": [0, 1]})
 >>> users = pl.LazyFrame({"user_id": ["u1", "u2"], "signup_ts": [datetime(2026, 1, 1, tzinfo=timezone.utc)] * 2})
->>> steps = [windowed_sums(["sessions", "purchases"], (1, 30))]
->>> out = user_features(daily, users, datetime(2026, 3, 1, tzinfo=timezone.utc), steps).collect()
+>>> spec = UserFeatureSpec(windows={1: ["sessions"], 30: ["purchases"]}, all_time=[], recency={}, hours=False)
+>>> out = user_features(daily, users, datetime(2026, 3, 1, tzinfo=timezone.utc), spec).collect()
 >>> out.select("user_id", "sessions_1d", "purchases_30d", "account_age_days").rows()
 [('u1', 1, 1, 59.0), ('u2', 0, 0, 59.0)]
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import polars as pl
@@ -23,52 +27,32 @@ import polars as pl
 from features.pipelines.daily import COUNTED_OFFERS, ENGAGEMENTS, PRICE_BANDS
 from features.pipelines.windows import WINDOWS, within
 
-Aggregation = Callable[[], list[pl.Expr]]
+HOURS = [f"hour_{h:02d}" for h in range(24)]
+HOUR_WINDOW = 90
 
 
-def windowed_sums(columns: Sequence[str], windows: Sequence[int] = WINDOWS) -> Aggregation:
-    """``<column>_<w>d``: the sum of a daily column over each window."""
-    return lambda: [pl.col(c).filter(within(w)).sum().alias(f"{c}_{w}d") for c in columns for w in windows]
+@dataclass(frozen=True)
+class UserFeatureSpec:
+    """Which daily columns are summed over which windows, summed over all time, and dated by recency."""
+
+    windows: dict[int, list[str]]
+    all_time: list[str]
+    recency: dict[str, str]  # daily column -> feature name of the days since its last non-zero day
+    hours: bool = True  # preferred_hour from the 90-day histogram of session hours
 
 
-def all_time(columns: Sequence[str]) -> Aggregation:
-    return lambda: [pl.col(c).sum().alias(c) for c in columns]
-
-
-def days_since(column: str, name: str) -> Aggregation:
-    """Age of the most recent day with any ``column``: 0 means within the last 24 hours; null if never."""
-    return lambda: [pl.col("age").filter(pl.col(column) > 0).min().alias(name)]
-
-
-def preferred_hour(window: int = 90) -> Aggregation:
-    """The local hour of most sessions over the window (null without sessions)."""
-    hours = [pl.col(f"hour_{h:02d}").filter(within(window)).sum() for h in range(24)]
-    histogram = pl.concat_list(hours)
-    return lambda: [
-        pl.when(histogram.list.sum() > 0)
-        .then(histogram.list.arg_max())
-        .otherwise(None)
-        .cast(pl.Int8)
-        .alias("preferred_hour")
-    ]
-
-
-def default_aggregations(categories: Sequence[str]) -> list[Aggregation]:
+def default_aggregations(categories: Sequence[str]) -> UserFeatureSpec:
     """The standard user feature set."""
     by_segment = [f"{name}_cat_{c}" for name in ENGAGEMENTS for c in categories]
     by_segment += [f"{name}_band_{b}" for name in ENGAGEMENTS for b in PRICE_BANDS]
     offers = [f"{offer}_{what}" for offer in COUNTED_OFFERS for what in ("offers", "uses")]
-    return [
-        windowed_sums(["sessions", *ENGAGEMENTS, "purchases", "revenue"]),
-        windowed_sums(["abandoned_carts"], (7, 30)),
-        windowed_sums(["messages"], (7,)),
-        windowed_sums(by_segment, (30,)),
-        windowed_sums([*offers, "unverified_views", "viewed_log_price_sum", "bought_log_price_sum"], (90,)),
-        all_time(["follows"]),
-        days_since("sessions", "days_since_last_session"),
-        days_since("purchases", "days_since_last_purchase"),
-        preferred_hour(),
-    ]
+    base = ["sessions", *ENGAGEMENTS, "purchases", "revenue"]
+    windows: dict[int, list[str]] = {w: list(base) for w in WINDOWS}
+    windows[7] += ["abandoned_carts", "messages"]
+    windows[30] += ["abandoned_carts", *by_segment]
+    windows[90] += [*offers, "unverified_views", "viewed_log_price_sum", "bought_log_price_sum"]
+    recency = {"sessions": "days_since_last_session", "purchases": "days_since_last_purchase"}
+    return UserFeatureSpec(windows=windows, all_time=["follows"], recency=recency)
 
 
 def derived_columns() -> list[pl.Expr]:
@@ -89,24 +73,57 @@ def derived_columns() -> list[pl.Expr]:
     ]
 
 
-def user_features(
-    daily: pl.LazyFrame, users: pl.LazyFrame, as_of: datetime, aggregations: Sequence[Aggregation]
-) -> pl.LazyFrame:
-    """One row per user in ``users`` (zeros for users without events): the aggregations over ``daily``'s
-    ``age`` buckets, derived rates, and account age at ``as_of``."""
-    exprs = [e for aggregation in aggregations for e in aggregation()]
-    features = daily.group_by("user_id").agg(exprs)
-    names = [e.meta.output_name() for e in exprs]
-    counts = [n for n in names if n not in ("days_since_last_session", "days_since_last_purchase", "preferred_hour")]
-    as_of_lit = pl.lit(as_of).cast(pl.Datetime("us", "UTC"))
+def preferred_hour() -> pl.Expr:
+    """The local hour of most sessions over the last 90 days (earliest hour on ties; null without sessions)."""
+    histogram = pl.concat_list([pl.col(f"{h}_90d") for h in HOURS])
     return (
-        users.select("user_id", "signup_ts")
-        .join(features, on="user_id", how="left")
-        .with_columns(pl.col(counts).fill_null(0))
-        .with_columns(
-            ((as_of_lit - pl.col("signup_ts")).dt.total_seconds() / 86_400).alias("account_age_days"),
-            *[e for e in derived_columns() if all(n in names for n in e.meta.root_names())],
-        )
-        .drop("signup_ts")
-        .sort("user_id")
+        pl.when(histogram.list.sum() > 0)
+        .then(histogram.list.arg_max())
+        .otherwise(None)
+        .cast(pl.Int8)
+        .alias("preferred_hour")
     )
+
+
+def user_features(
+    daily: pl.LazyFrame,
+    users: pl.LazyFrame,
+    as_of: datetime,
+    spec: UserFeatureSpec,
+    recency: pl.LazyFrame | None = None,
+) -> pl.LazyFrame:
+    """One row per user in ``users`` (zeros for users without events): window sums over ``daily``'s ``age``
+    buckets, all-time sums, recency, preferred hour, derived rates, and account age at ``as_of``.
+
+    ``recency`` (user_id and the ``spec.recency`` names), when given, replaces recency computed from ``daily``
+    (whose ages may be coarser than days)."""
+    windows = {w: list(columns) for w, columns in spec.windows.items()}
+    if spec.hours:
+        windows.setdefault(HOUR_WINDOW, []).extend(HOURS)
+    parts = [
+        daily.filter(within(w)).group_by("user_id").agg(pl.col(columns).sum().name.suffix(f"_{w}d"))
+        for w, columns in windows.items()
+    ]
+    if spec.all_time:
+        parts.append(daily.group_by("user_id").agg(pl.col(spec.all_time).sum()))
+    if recency is not None:
+        parts.append(recency)
+    else:
+        parts += [
+            daily.filter(pl.col(column) > 0).group_by("user_id").agg(pl.col("age").min().alias(name))
+            for column, name in spec.recency.items()
+        ]
+    counts = [f"{c}_{w}d" for w, columns in windows.items() for c in columns] + list(spec.all_time)
+    frame = users.select("user_id", "signup_ts")
+    for part in parts:
+        frame = frame.join(part, on="user_id", how="left")
+    as_of_lit = pl.lit(as_of).cast(pl.Datetime("us", "UTC"))
+    names = set(counts)
+    derived = [e for e in derived_columns() if all(n in names for n in e.meta.root_names())]
+    frame = frame.with_columns(pl.col(counts).fill_null(0)).with_columns(
+        ((as_of_lit - pl.col("signup_ts")).dt.total_seconds() / 86_400).alias("account_age_days"),
+        *derived,
+        *([preferred_hour()] if spec.hours else []),
+    )
+    hour_columns = [f"{h}_{HOUR_WINDOW}d" for h in HOURS] if spec.hours else []
+    return frame.drop("signup_ts", *hour_columns).sort("user_id")

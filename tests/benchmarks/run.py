@@ -18,6 +18,8 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from datetime import UTC
+
 from experiments.ope import evaluate
 from features.schemas import ACTIONS
 from policies.bandits.baselines import UniformRandom
@@ -143,12 +145,12 @@ def endpoint_latency(policy: VowpalWabbitPolicy, feedback: Feedback, requests: i
 
 def online_lookup_latency(result: object, lookups: int) -> list[tuple[str, str, str]]:
     """p50 / p99 of one in-process user lookup plus one item lookup in the online snapshot."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from features.pipelines import build_features
     from features.stores import OnlineSnapshot
 
-    as_of = datetime(2026, 3, 12, tzinfo=timezone.utc)
+    as_of = datetime(2026, 3, 12, tzinfo=UTC)
     built = build_features(result.events.lazy(), result.items.lazy(), result.users.lazy(), as_of)  # type: ignore[attr-defined]
     snapshot = OnlineSnapshot(built.users, built.items, as_of)
     rng = np.random.default_rng(0)
