@@ -93,9 +93,27 @@ def build_item_features(events: pl.LazyFrame, items: pl.LazyFrame, as_of: dateti
     return item_features(daily, items, sold_after, as_of)
 
 
-def build_features(events: pl.LazyFrame, items: pl.LazyFrame, users: pl.LazyFrame, as_of: datetime) -> FeatureSet:
-    """Collect user and item features as of ``as_of`` (both plans run together)."""
-    user_plan = build_user_features(events, items, users, as_of)
+def build_features(
+    events: pl.LazyFrame, items: pl.LazyFrame, users: pl.LazyFrame, as_of: datetime, partitions: int = 1
+) -> FeatureSet:
+    """Collect user and item features as of ``as_of``.
+
+    With ``partitions > 1`` the users are split by a hash of ``user_id`` and each share is built on its own
+    (the events are scanned once per share), so peak memory falls with the number of shares: the way to build
+    from logs larger than memory. The result is the same.
+    """
+    if partitions < 1:
+        raise ValueError(f"partitions must be at least 1, got {partitions}")
+    categories = categories_of(items)
     item_plan = build_item_features(events, items, as_of)
-    user_frame, item_frame = pl.collect_all([user_plan, item_plan])
-    return FeatureSet(as_of, user_frame, item_frame)
+    if partitions == 1:
+        user_frame, item_frame = pl.collect_all(
+            [build_user_features(events, items, users, as_of, categories), item_plan]
+        )
+        return FeatureSet(as_of, user_frame, item_frame)
+    shares = []
+    for share in range(partitions):
+        mine = pl.col("user_id").hash(seed=0) % partitions == share
+        shares.append(build_user_features(events.filter(mine), items, users.filter(mine), as_of, categories).collect())
+    user_frame = pl.concat(shares).sort("user_id")
+    return FeatureSet(as_of, user_frame, item_plan.collect())
