@@ -35,7 +35,7 @@ from datetime import datetime
 import polars as pl
 
 from features.pipelines.daily import item_daily, user_daily
-from features.pipelines.item import item_features
+from features.pipelines.item import ITEM_WINDOWS, item_features
 from features.pipelines.user import default_aggregations, user_features
 from features.pipelines.windows import age_days, before, window_bucket
 
@@ -84,7 +84,10 @@ def build_user_features(
 
 def build_item_features(events: pl.LazyFrame, items: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame:
     """The item feature plan (lazy) as of ``as_of``."""
-    daily = item_daily(events_before(events, as_of), "age")
+    banded = (
+        events_before(events, as_of).filter(pl.col("age") < max(ITEM_WINDOWS)).with_columns(window_bucket(ITEM_WINDOWS))
+    )
+    daily = item_daily(banded, "bucket").rename({"bucket": "age"})
     sold_after = (
         events.filter(~before(as_of) & (pl.col("type") == "purchase"))
         .group_by("item_id")

@@ -44,7 +44,7 @@ TARGET_SECONDS = 15.0
 TARGET_PEAK_GIB = 6.0
 TARGET_SPEEDUP = 5.0
 #: Users are built in this many hash shares in the streaming run, so peak memory stays bounded.
-STREAM_PARTITIONS = 8
+STREAM_PARTITIONS = 4
 
 
 def _peak_gib() -> float:
