@@ -43,7 +43,9 @@ class OfferlabConfig(BaseModel):
     tracking_uri: str = "sqlite:///mlruns.db"
     artifact_location: str = "./mlartifacts"
     experiments: dict[str, str] = Field(
-        default_factory=lambda: {k: f"offerlab-{k}" for k in ("simulate", "train", "ope", "promote", "demo")}
+        default_factory=lambda: {
+            k: f"offerlab-{k}" for k in ("simulate", "train", "ope", "promote", "features", "demo")
+        }
     )
     registered_model: str = "offer-policy"
     champion_alias: str = "champion"
