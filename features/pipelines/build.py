@@ -101,13 +101,17 @@ def build_features(
 ) -> FeatureSet:
     """Collect user and item features as of ``as_of``.
 
+    With ``partitions == 1`` the events are read into memory once and every branch of the plan works on them.
     With ``partitions > 1`` the users are split by a hash of ``user_id`` and each share is built on its own
-    (the events are scanned once per share), so peak memory falls with the number of shares: the way to build
-    from logs larger than memory. The result is the same.
+    (the events are scanned once per share, never held whole), so peak memory falls with the number of shares:
+    the way to build from logs larger than memory. The result is the same.
     """
     if partitions < 1:
         raise ValueError(f"partitions must be at least 1, got {partitions}")
     categories = categories_of(items)
+    if partitions == 1:
+        # read the log once: every family of counts below is a separate branch over the same events
+        events = events.collect().lazy()
     item_plan = build_item_features(events, items, as_of)
     if partitions == 1:
         user_frame, item_frame = pl.collect_all(
