@@ -31,7 +31,7 @@ from features.schemas import ACTIONS
 from policies.base import Feedback, Policy, sample_actions
 from simulators.base import SimulationResult
 from simulators.behaviour import US_PER_DAY, US_PER_HOUR, US_PER_MINUTE, EventBatch, choose_items, simulate_day
-from simulators.channels import unsubscribe_probability
+from simulators.channels import open_probability, unsubscribe_probability
 from simulators.frames import decision_frame, events_frame, holdout_frame, outcome_frame, truth_frame
 from simulators.guardrails import Guardrails
 from simulators.history import History
@@ -196,7 +196,8 @@ class SimulationSession:
         self._record(day, moments, channel, chosen, messaged, opened, redeemed, unsubscribed, returned, converted, done)
 
         ids = np.array([f"d{day:04d}-{j:06d}" for j in range(n)], dtype=object)
-        p_random_hour = respond(world, history, users, items, trigger, channel, delivery.uniform(0, 24, n)).p_open
+        # the same message's open probability had it gone out at a random hour (fatigue as at sending)
+        p_random_hour = open_probability(world, users, channel, delivery.uniform(0, 24, n), recent)
         decisions = decision_frame(self, ids, moments, response.eligible, chosen, propensity, probs, policy, contexts)
         outcomes = outcome_frame(ids, converted, revenue, cost, reward, opened, returned)
         truths = truth_frame(ids, truth, response.p_open, p_random_hour)
