@@ -34,10 +34,13 @@ from datetime import datetime
 
 import polars as pl
 
-from features.pipelines.daily import item_daily, user_daily
+from features.pipelines.daily import item_event_flags, user_event_flags
 from features.pipelines.item import ITEM_WINDOWS, item_features
 from features.pipelines.user import default_aggregations, user_features
-from features.pipelines.windows import age_days, before, window_bucket
+from features.pipelines.windows import age_days, before
+
+#: The event columns the features read.
+EVENT_COLUMNS = ["ts", "user_id", "type", "item_id", "price", "quantity", "offer"]
 
 
 @dataclass(frozen=True)
@@ -67,33 +70,22 @@ def events_before(events: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame:
 def build_user_features(
     events: pl.LazyFrame, items: pl.LazyFrame, users: pl.LazyFrame, as_of: datetime, categories: list[str] | None = None
 ) -> pl.LazyFrame:
-    """The user feature plan (lazy) as of ``as_of``."""
+    """The user feature plan (lazy) as of ``as_of``: the per-event indicators summed over each window."""
     categories = categories if categories is not None else categories_of(items)
-    before = events_before(events, as_of).with_columns(window_bucket())
-    banded = user_daily(before, items, users, "bucket", categories, time_zones_of(users), day="age")
-    last = {
-        name: before.filter(pl.col("type") == kind).group_by("user_id").agg(pl.col("age").min().alias(name))
-        for kind, name in (("session_start", "days_since_last_session"), ("purchase", "days_since_last_purchase"))
-    }
-    recency = last["days_since_last_session"].join(
-        last["days_since_last_purchase"], on="user_id", how="full", coalesce=True
-    )
-    spec = default_aggregations(categories)
-    return user_features(banded.rename({"bucket": "age"}), users, as_of, spec, recency)
+    before = events_before(events, as_of)
+    families = user_event_flags(before, items, users, "age", categories, time_zones_of(users))
+    return user_features(families, users, as_of, default_aggregations(categories))
 
 
 def build_item_features(events: pl.LazyFrame, items: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame:
     """The item feature plan (lazy) as of ``as_of``."""
-    banded = (
-        events_before(events, as_of).filter(pl.col("age") < max(ITEM_WINDOWS)).with_columns(window_bucket(ITEM_WINDOWS))
-    )
-    daily = item_daily(banded, "bucket").rename({"bucket": "age"})
+    recent = events_before(events, as_of).filter(pl.col("age") < max(ITEM_WINDOWS))
     sold_after = (
         events.filter(~before(as_of) & (pl.col("type") == "purchase"))
         .group_by("item_id")
         .agg(pl.col("quantity").sum().cast(pl.Int64).alias("units_after"))
     )
-    return item_features(daily, items, sold_after, as_of)
+    return item_features(item_event_flags(recent, "age"), items, sold_after, as_of)
 
 
 def build_features(
@@ -110,8 +102,8 @@ def build_features(
         raise ValueError(f"partitions must be at least 1, got {partitions}")
     categories = categories_of(items)
     if partitions == 1:
-        # read the log once: every family of counts below is a separate branch over the same events
-        events = events.collect().lazy()
+        # read the log once (just the columns features use): every family of indicators is a separate branch
+        events = events.select(EVENT_COLUMNS).collect().lazy()
     item_plan = build_item_features(events, items, as_of)
     if partitions == 1:
         user_frame, item_frame = pl.collect_all(

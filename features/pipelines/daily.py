@@ -1,9 +1,10 @@
-"""Daily aggregates: the decomposable counts and sums every windowed feature is built from.
+"""Per-event indicators, and the daily aggregates the offline store keeps of them.
 
-One row per user (or item) per day bucket. The bucket column is ``age`` (days
-before an ``as_of``) for a direct build, or ``date`` for the offline store; the
-steps are the same. Everything here is a sum, so any window is a sum of buckets
-and an incremental daily build equals a full rebuild.
+Every user feature is a sum of per-event indicators (0/1 flags and a few values) over a window of event ages,
+or the smallest age at which an indicator is set. :func:`user_event_flags` gives those indicators in families
+(each holding only the events that can feed it); a direct build sums them over each window straight away, and
+:func:`user_daily` sums them per (user, day) for the offline store. Sums decompose, so both give the same
+features and an incremental daily build equals a full rebuild.
 
 Examples
 --------
@@ -19,6 +20,9 @@ Examples
 >>> daily = user_daily(events, items, users, key="age", categories=["bags"]).collect()
 >>> daily.select("views", "purchases", "revenue", "unverified_views", "views_cat_bags", "views_band_mid").row(0)
 (1, 1, 80.0, 1, 1, 1)
+>>> [sorted(family.collect_schema().names())[:3] for family in user_event_flags(
+...     events, items, users, key="age", categories=["bags"])][:2]
+[['age', 'cart_adds', 'cart_adds_band_high'], ['age', 'bought_log_price_sum', 'purchases']]
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ PRICE_BANDS: dict[str, tuple[float, float]] = {"low": (0.0, 50.0), "mid": (50.0,
 #: Offers whose use is counted per user.
 COUNTED_OFFERS = ("coupon", "installment")
 ENGAGEMENTS = {"views": "view", "favorites": "favorite", "cart_adds": "cart_add"}
+HOURS = [f"hour_{h:02d}" for h in range(24)]
+#: Sums that are not counts (everything else in a daily frame is a count).
+VALUE_SUMS = ("revenue", "viewed_log_price_sum", "bought_log_price_sum")
 
 
 def in_local_time(field: str, time_zones: Sequence[str]) -> pl.Expr:
@@ -49,10 +56,10 @@ def local_hour(time_zones: Sequence[str]) -> pl.Expr:
 
 
 def _flag(condition: pl.Expr, name: str) -> pl.Expr:
-    return condition.fill_null(False).cast(pl.Int8).alias(name)
+    return condition.fill_null(False).alias(name)
 
 
-def user_daily(
+def user_event_flags(
     events: pl.LazyFrame,
     items: pl.LazyFrame,
     users: pl.LazyFrame,
@@ -60,13 +67,13 @@ def user_daily(
     categories: Sequence[str],
     time_zones: Sequence[str] = (),
     day: str | None = None,
-) -> pl.LazyFrame:
-    """Per (user, bucket): engagement counts (also by category and price band), purchases and revenue,
-    abandoned carts, offers received and used, price sums, unverified views, follows, sessions by local hour.
+) -> list[pl.LazyFrame]:
+    """The per-event indicators of the user features, one frame per family of events, each with ``user_id``,
+    ``key`` and its own indicator columns (booleans, ``follows`` ±1, and the value sums of :data:`VALUE_SUMS`):
 
-    Each family of counts is summed over only the events that can feed it (engagements, purchases, sessions,
-    offers and follows, carts), as 0/1 flags in a plain ``group_by().sum()``; the partial sums are stacked and
-    summed once more per (user, bucket). Everything stays vectorised and streamable."""
+    engagements (counts, also by category and price band; unverified views; viewed log price), purchases
+    (revenue, bought log price), messages and follows (offers received and used), sessions (by local hour),
+    abandoned carts (one row per item put in the cart on a ``day`` and not bought that day)."""
     kind = pl.col("type")
     keys = ["user_id", key]
     log_price = pl.col("price").clip(lower_bound=0.01).log()
@@ -89,7 +96,7 @@ def user_daily(
     )
     purchases = events.filter(kind == "purchase").select(
         *keys,
-        pl.lit(1, pl.Int8).alias("purchases"),
+        pl.lit(True).alias("purchases"),
         (pl.col("price") * pl.col("quantity")).fill_null(0.0).alias("revenue"),
         log_price.fill_null(0.0).alias("bought_log_price_sum"),
     )
@@ -103,55 +110,73 @@ def user_daily(
     messaging = events.filter(
         kind.is_in(["offer_sent", "offer_redeemed", "follow_merchant", "unfollow_merchant"])
     ).select(*keys, *messaging_flags)
-    parts = [engagements, purchases, messaging]
-    partial = [part.group_by(keys).agg(pl.all().sum()) for part in parts]
-    partial += [session_hours(events, users, key, time_zones), abandoned_carts(events, key, day)]
-    floats = ["revenue", "viewed_log_price_sum", "bought_log_price_sum"]
-    stacked = pl.concat(partial, how="diagonal_relaxed").group_by(keys).agg(pl.all().sum())
-    names = [e.meta.output_name() for e in [*engagement_flags, *messaging_flags]]
-    counts = [*names, "purchases", "sessions", "abandoned_carts", *(f"hour_{h:02d}" for h in range(24))]
-    return stacked.with_columns(pl.col(*counts).fill_null(0).cast(pl.Int32), pl.col(*floats).fill_null(0.0))
+    return [
+        engagements,
+        purchases,
+        messaging,
+        session_hours(events, users, key, time_zones),
+        abandoned_carts(events, key, day),
+    ]
 
 
 def session_hours(events: pl.LazyFrame, users: pl.LazyFrame, key: str, time_zones: Sequence[str]) -> pl.LazyFrame:
-    """Per (user, bucket): session starts by local hour (``hour_00`` … ``hour_23``)."""
+    """One row per session start: ``sessions`` and a flag for its local hour (``hour_00`` … ``hour_23``)."""
     sessions = (
         events.filter(pl.col("type") == "session_start")
         .select("user_id", key, "ts")
         .join(users.select("user_id", "tz"), on="user_id", how="left")
         .with_columns(local_hour(time_zones))
     )
-    flags = [_flag(pl.col("local_hour") == hour, f"hour_{hour:02d}") for hour in range(24)]
-    columns = [f"hour_{hour:02d}" for hour in range(24)]
-    return (
-        sessions.select("user_id", key, pl.lit(1, pl.Int8).alias("sessions"), *flags)
-        .group_by("user_id", key)
-        .agg(pl.col("sessions", *columns).sum())
-        .with_columns(pl.col("sessions", *columns).cast(pl.Int32))
-    )
+    flags = [_flag(pl.col("local_hour") == hour, name) for hour, name in enumerate(HOURS)]
+    return sessions.select("user_id", key, pl.lit(True).alias("sessions"), *flags)
 
 
 def abandoned_carts(events: pl.LazyFrame, key: str, day: str | None = None) -> pl.LazyFrame:
-    """Per (user, bucket): items put in the cart on a day and not bought by that user that day.
+    """One row per item a user put in the cart on a day and did not buy that day (``abandoned_carts``, true).
 
-    ``day`` is the column that says which day an event belongs to (default: ``key`` itself, when buckets are
-    days); buckets coarser than a day still count carts abandoned day by day."""
+    ``day`` is the column that says which day an event belongs to (default: ``key`` itself, when ``key``
+    is the day or the age in days)."""
     day = day or key
     columns = list(dict.fromkeys(["user_id", "item_id", day, key]))
     carts = events.filter(pl.col("type") == "cart_add").select(columns).unique()
     bought = events.filter(pl.col("type") == "purchase").select("user_id", "item_id", day).unique()
     left = carts.join(bought, on=["user_id", "item_id", day], how="anti")
-    return left.group_by("user_id", key).agg(pl.len().cast(pl.Int32).alias("abandoned_carts"))
+    return left.select("user_id", key, pl.lit(True).alias("abandoned_carts"))
 
 
-def item_daily(events: pl.LazyFrame, key: str) -> pl.LazyFrame:
-    """Per (item, bucket): views, favourites, cart adds, units purchased."""
+def user_daily(
+    events: pl.LazyFrame,
+    items: pl.LazyFrame,
+    users: pl.LazyFrame,
+    key: str,
+    categories: Sequence[str],
+    time_zones: Sequence[str] = (),
+    day: str | None = None,
+) -> pl.LazyFrame:
+    """Per (user, ``key``): the sums of every indicator of :func:`user_event_flags` (counts as ``Int32``, zero
+    where a family has no events)."""
+    keys = ["user_id", key]
+    families = user_event_flags(events, items, users, key, categories, time_zones, day)
+    partial = [family.group_by(keys).agg(pl.all().sum()) for family in families]
+    stacked = pl.concat(partial, how="diagonal_relaxed").group_by(keys).agg(pl.all().sum())
+    counts = [pl.col(name) for name in stacked.collect_schema().names() if name not in (*keys, *VALUE_SUMS)]
+    return stacked.with_columns(
+        *(count.fill_null(0).cast(pl.Int32) for count in counts), pl.col(*VALUE_SUMS).fill_null(0.0)
+    )
+
+
+def item_event_flags(events: pl.LazyFrame, key: str) -> pl.LazyFrame:
+    """One row per event on an item: engagement flags and ``units_sold``, with ``item_id`` and ``key``."""
     kind = pl.col("type")
     flags = [_flag(kind == event, name) for name, event in ENGAGEMENTS.items()]
     units = pl.when(kind == "purchase").then(pl.col("quantity")).otherwise(0).cast(pl.Int64).alias("units_sold")
+    return events.filter(pl.col("item_id").is_not_null()).select("item_id", key, *flags, units)
+
+
+def item_daily(events: pl.LazyFrame, key: str) -> pl.LazyFrame:
+    """Per (item, ``key``): views, favourites, cart adds, units purchased."""
     return (
-        events.filter(pl.col("item_id").is_not_null())
-        .select("item_id", key, *flags, units)
+        item_event_flags(events, key)
         .group_by("item_id", key)
         .agg(pl.col(*ENGAGEMENTS, "units_sold").sum())
         .with_columns(pl.col(*ENGAGEMENTS).cast(pl.Int32))

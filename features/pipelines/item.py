@@ -37,16 +37,18 @@ def item_features(daily: pl.LazyFrame, items: pl.LazyFrame, sold_after: pl.LazyF
     item had then from the catalogue's current stock."""
     as_of_lit = pl.lit(as_of).cast(pl.Datetime("us", "UTC"))
     columns = [*ENGAGEMENTS, "units_sold"]
-    windowed = daily.group_by("item_id").agg(
-        pl.col(c).filter(within(w)).sum().alias(f"{c}_{w}d") for c in columns for w in ITEM_WINDOWS
-    )
     names = [f"{c}_{w}d" for c in columns for w in ITEM_WINDOWS]
-    listed = items.filter(pl.col("listed_at") < as_of_lit)
+    frame = items.filter(pl.col("listed_at") < as_of_lit)
+    for w in ITEM_WINDOWS:  # one plain group-by per window: much faster than filtered sums in one group-by
+        sums = daily.filter(within(w)).group_by("item_id").agg(pl.col(columns).sum().name.suffix(f"_{w}d"))
+        frame = frame.join(sums, on="item_id", how="left")
+    frame = frame.join(sold_after, on="item_id", how="left").select(
+        *(c for c in frame.collect_schema().names() if c not in names),
+        *(pl.col(n).fill_null(0).cast(pl.Int64 if n.startswith("units_sold") else pl.Int32) for n in names),
+        pl.col("units_after").fill_null(0),
+    )
     return (
-        listed.join(windowed, on="item_id", how="left")
-        .join(sold_after, on="item_id", how="left")
-        .with_columns(pl.col(names).fill_null(0), pl.col("units_after").fill_null(0))
-        .with_columns(
+        frame.with_columns(
             (pl.col("price").rank("max").over("category") / pl.len().over("category")).alias("price_percentile"),
             pl.when(pl.col("views_30d") > 0)
             .then(pl.col("units_sold_30d") / pl.col("views_30d"))

@@ -1,8 +1,9 @@
-"""User features as of a moment, from daily aggregates: recency, frequency and monetary value over windows,
-engagement by category and price band, abandoned carts, offer use, price habits, trust, timing, follows.
+"""User features as of a moment, from per-event indicators or daily aggregates: recency, frequency and
+monetary value over windows, engagement by category and price band, abandoned carts, offer use, price habits,
+trust, timing, follows.
 
-Each window is one filter of the daily frame and one plain ``group_by().sum()``, so the plan stays vectorised
-and streamable; the windows are then joined on ``user_id``.
+Each window of each family of indicators is one filter and one plain ``group_by().sum()`` of just the columns
+that window needs, so the plan stays vectorised and streamable; the sums are then joined on ``user_id``.
 
 Examples
 --------
@@ -24,10 +25,9 @@ from datetime import datetime
 
 import polars as pl
 
-from features.pipelines.daily import COUNTED_OFFERS, ENGAGEMENTS, PRICE_BANDS
+from features.pipelines.daily import COUNTED_OFFERS, ENGAGEMENTS, HOURS, PRICE_BANDS, VALUE_SUMS
 from features.pipelines.windows import WINDOWS, within
 
-HOURS = [f"hour_{h:02d}" for h in range(24)]
 HOUR_WINDOW = 90
 
 
@@ -85,45 +85,67 @@ def preferred_hour() -> pl.Expr:
     )
 
 
+def _sums(part: pl.LazyFrame, windows: dict[int, list[str]], spec: UserFeatureSpec) -> list[pl.LazyFrame]:
+    """Per user, the window sums, all-time sums and recencies of the columns ``part`` holds."""
+    names = set(part.collect_schema().names())
+    sums = []
+    for w, columns in windows.items():
+        mine = [c for c in columns if c in names]
+        if mine:
+            sums.append(part.filter(within(w)).group_by("user_id").agg(pl.col(mine).sum().name.suffix(f"_{w}d")))
+    all_time = [c for c in spec.all_time if c in names]
+    if all_time:
+        sums.append(part.group_by("user_id").agg(pl.col(all_time).sum()))
+    for column, name in spec.recency.items():
+        if column in names:
+            seen = part.filter(pl.col(column).cast(pl.Float64) > 0)
+            sums.append(seen.group_by("user_id").agg(pl.col("age").min().alias(name)))
+    return sums
+
+
 def user_features(
-    daily: pl.LazyFrame,
+    daily: pl.LazyFrame | Sequence[pl.LazyFrame],
     users: pl.LazyFrame,
     as_of: datetime,
     spec: UserFeatureSpec,
-    recency: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
-    """One row per user in ``users`` (zeros for users without events): window sums over ``daily``'s ``age``
-    buckets, all-time sums, recency, preferred hour, derived rates, and account age at ``as_of``.
+    """One row per user in ``users`` (zeros for users without events): window sums over the ``age`` of ``daily``,
+    all-time sums, recency (the smallest age with a non-zero value), preferred hour, derived rates, and account
+    age at ``as_of``.
 
-    ``recency`` (user_id and the ``spec.recency`` names), when given, replaces recency computed from ``daily``
-    (whose ages may be coarser than days)."""
+    ``daily`` is one frame or several (each with ``user_id``, ``age`` and some of the spec's columns): daily
+    aggregates, or per-event indicators with their exact ages, since sums decompose."""
+    parts = [daily] if isinstance(daily, pl.LazyFrame) else list(daily)
     windows = {w: list(columns) for w, columns in spec.windows.items()}
     if spec.hours:
         windows.setdefault(HOUR_WINDOW, []).extend(HOURS)
-    parts = [
-        daily.filter(within(w)).group_by("user_id").agg(pl.col(columns).sum().name.suffix(f"_{w}d"))
-        for w, columns in windows.items()
-    ]
-    if spec.all_time:
-        parts.append(daily.group_by("user_id").agg(pl.col(spec.all_time).sum()))
-    if recency is not None:
-        parts.append(recency)
-    else:
-        parts += [
-            daily.filter(pl.col(column) > 0).group_by("user_id").agg(pl.col("age").min().alias(name))
-            for column, name in spec.recency.items()
-        ]
-    counts = [f"{c}_{w}d" for w, columns in windows.items() for c in columns] + list(spec.all_time)
+    wanted = {*(c for columns in windows.values() for c in columns), *spec.all_time, *spec.recency}
+    missing = wanted - {name for part in parts for name in part.collect_schema().names()}
+    if missing:
+        raise ValueError(f"daily: missing column(s) {sorted(missing)} that the feature spec sums")
     frame = users.select("user_id", "signup_ts")
     for part in parts:
-        frame = frame.join(part, on="user_id", how="left")
+        for sums in _sums(part, windows, spec):
+            frame = frame.join(sums, on="user_id", how="left")
+    counts = [f"{c}_{w}d" for w, columns in windows.items() for c in columns] + list(spec.all_time)
     as_of_lit = pl.lit(as_of).cast(pl.Datetime("us", "UTC"))
     names = set(counts)
     derived = [e for e in derived_columns() if all(n in names for n in e.meta.root_names())]
-    frame = frame.with_columns(pl.col(counts).fill_null(0)).with_columns(
+    integer = [c for c in counts if not c.startswith(VALUE_SUMS)]
+    frame = frame.with_columns(
+        pl.col(integer).fill_null(0).cast(pl.Int32), pl.col(sorted(names - set(integer))).fill_null(0.0)
+    ).with_columns(
         ((as_of_lit - pl.col("signup_ts")).dt.total_seconds() / 86_400).alias("account_age_days"),
         *derived,
         *([preferred_hour()] if spec.hours else []),
     )
-    hour_columns = [f"{h}_{HOUR_WINDOW}d" for h in HOURS] if spec.hours else []
-    return frame.drop("signup_ts", *hour_columns).sort("user_id")
+    hours = {f"{h}_{HOUR_WINDOW}d" for h in HOURS} if spec.hours else set()
+    order = [
+        "user_id",
+        *(c for c in counts if c not in hours),
+        *(pl.col(name).cast(pl.Int32) for name in spec.recency.values()),
+        "account_age_days",
+        *(e.meta.output_name() for e in derived),
+        *(["preferred_hour"] if spec.hours else []),
+    ]
+    return frame.select(order).sort("user_id")

@@ -36,18 +36,6 @@ def age_days(as_of: datetime, column: str = "ts") -> pl.Expr:
     return ((elapsed - 1) // US_PER_DAY).cast(pl.Int32).alias("age")
 
 
-def window_bucket(windows: tuple[int, ...] = WINDOWS) -> pl.Expr:
-    """The age of the start of the window band an ``age`` falls in (0, 1, 7, 30, 90 for the standard windows).
-
-    Summing by band instead of by day gives the same window sums (band edges are the window edges) with a few
-    rows per user instead of one per active day; a direct build uses it, the date-partitioned store does not."""
-    edges = sorted({0, *windows})
-    expr: pl.Expr = pl.lit(edges[-1])
-    for low, high in zip(reversed(edges[:-1]), reversed(edges[1:]), strict=True):
-        expr = pl.when(pl.col("age") < high).then(pl.lit(low)).otherwise(expr)
-    return expr.cast(pl.Int32).alias("bucket")
-
-
 def before(as_of: datetime, column: str = "ts") -> pl.Expr:
     """The point-in-time filter: only what happened strictly before ``as_of``."""
     return pl.col(column) < pl.lit(as_of).cast(pl.Datetime("us", "UTC"))

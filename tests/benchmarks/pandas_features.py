@@ -1,9 +1,9 @@
 """The reference: the user and item features of :mod:`features.pipelines`, written plainly in pandas.
 
 Same column names and definitions as the polars build (see ``features/pipelines``), computed the way a data
-scientist would in pandas, straight from the events (not through the polars build's per-day table, so the
-check compares two formulations): indicator columns per event summed per user over each window with
-``groupby``, minima of event ages, and an arg-max of a per-user hour histogram. It is the yardstick for the
+scientist would in pandas, straight from the events: one wide table of indicator columns per event (all families
+side by side) summed per user over each window with ``groupby``, minima of event ages, and an arg-max of a
+per-user hour histogram from ``unstack``. It is the yardstick for the
 benchmark's speed ratio and the check of the polars results, so where a definition has a corner the polars
 build resolves in a particular way, this follows polars:
 
