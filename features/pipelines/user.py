@@ -109,9 +109,9 @@ def user_features(
     as_of: datetime,
     spec: UserFeatureSpec,
 ) -> pl.LazyFrame:
-    """One row per user in ``users`` (zeros for users without events): window sums over the ``age`` of ``daily``,
-    all-time sums, recency (the smallest age with a non-zero value), preferred hour, derived rates, and account
-    age at ``as_of``.
+    """One row per user in ``users`` who signed up before ``as_of`` (zeros for users without events): window
+    sums over the ``age`` of ``daily``, all-time sums, recency (the smallest age with a non-zero value),
+    preferred hour, derived rates, and account age at ``as_of``.
 
     ``daily`` is one frame or several (each with ``user_id``, ``age`` and some of the spec's columns): daily
     aggregates, or per-event indicators with their exact ages, since sums decompose."""
@@ -123,12 +123,12 @@ def user_features(
     missing = wanted - {name for part in parts for name in part.collect_schema().names()}
     if missing:
         raise ValueError(f"daily: missing column(s) {sorted(missing)} that the feature spec sums")
-    frame = users.select("user_id", "signup_ts")
+    as_of_lit = pl.lit(as_of).cast(pl.Datetime("us", "UTC"))
+    frame = users.filter(pl.col("signup_ts") < as_of_lit).select("user_id", "signup_ts")  # who existed then
     for part in parts:
         for sums in _sums(part, windows, spec):
             frame = frame.join(sums, on="user_id", how="left")
     counts = [f"{c}_{w}d" for w, columns in windows.items() for c in columns] + list(spec.all_time)
-    as_of_lit = pl.lit(as_of).cast(pl.Datetime("us", "UTC"))
     names = set(counts)
     derived = [e for e in derived_columns() if all(n in names for n in e.meta.root_names())]
     integer = [c for c in counts if not c.startswith(VALUE_SUMS)]

@@ -138,7 +138,8 @@ def preferred_hour(ev: pd.DataFrame, zones: list[str]) -> pd.Series:
 def pandas_user_features(
     events: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame, as_of: datetime
 ) -> pd.DataFrame:
-    """One row per user, sorted by ``user_id``: the columns of ``build_user_features``."""
+    """One row per user who signed up before ``as_of``, sorted by ``user_id``: the columns of
+    ``build_user_features``."""
     as_of_ts = pd.Timestamp(as_of)
     categories = sorted(items["category"].dropna().unique())
     past = _events_before(events, as_of_ts)
@@ -159,7 +160,7 @@ def pandas_user_features(
     for w in (7, 30):
         sums[w]["abandoned_carts"] = carts[carts["age"] < w].groupby("user_id").size()
 
-    out = users[["user_id", "signup_ts"]].set_index("user_id")
+    out = users.loc[users["signup_ts"] < as_of_ts, ["user_id", "signup_ts"]].set_index("user_id")
     features = {f"{c}_{w}d": sums[w][c] for c in ["sessions", *ENGAGEMENTS, "purchases", "revenue"] for w in WINDOWS}
     features |= {f"abandoned_carts_{w}d": sums[w]["abandoned_carts"] for w in (7, 30)}
     features |= {"messages_7d": sums[7]["messages"]}
