@@ -1,4 +1,4 @@
-"""The ``offerlab`` command line: simulate, train, ope, promote, serve, demo.
+"""The ``offerlab`` command line: simulate, train, ope, promote, serve, demo, erase.
 
 Bad input ends with a message naming the problem on stderr and exit status 2,
 before anything is written.
@@ -319,6 +319,34 @@ def demo(
     from experiments.demo import run_demo
 
     run_demo(_config(), users=users, days=days, seed=seed, out=out, console=console)
+
+
+@app.command()
+@user_errors_exit_2
+def erase(
+    user: Annotated[list[str], typer.Option("--user", help="A user id to erase (repeat for several).")],
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Folders or files to sweep (default: ./runs and the decision log of mlflow.yaml)."),
+    ] = None,
+) -> None:
+    """Erase users' data: their rows in every Parquet / CSV file under PATHS and their decision-log lines."""
+    from experiments.erasure import erase_users
+
+    if not paths:
+        defaults = [Path("runs"), _config().serving.decision_log]
+        paths = [path for path in defaults if path.exists()]
+        if not paths:
+            raise FileNotFoundError("erase: no PATHS given and neither ./runs nor the decision log exists")
+    removed = erase_users(user, paths)
+    table = Table(title=f"erased {len(user)} user(s)")
+    table.add_column("file", overflow="fold")
+    table.add_column("rows removed", justify="right")
+    for path, rows in removed.items():
+        table.add_row(str(path), f"{rows:,}")
+    if removed:
+        console.print(table)
+    console.print(f"{sum(removed.values()):,} row(s) removed from {len(removed)} file(s) under {len(paths)} path(s)")
 
 
 def main() -> None:

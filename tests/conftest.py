@@ -28,7 +28,7 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> OfferlabConfig:
 
 @pytest.fixture(scope="session")
 def small_run() -> SimulationResult:
-    """600 users, 7 days, uniform logging, seed 11."""
+    """1,000 users, 7 days, uniform logging, seed 11."""
     scenario = load_scenario("default").with_size(n_users=1000, days=7)
     return MarketplaceSimulator(scenario).run(UniformRandom(), seed=11)
 

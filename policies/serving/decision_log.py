@@ -1,7 +1,8 @@
-"""The endpoint's decision log: one JSON line per decision, user ids pseudonymised.
+"""The endpoint's decision log: one JSON line per decision, user ids pseudonymised, erasable per user.
 
 User ids are replaced by a keyed hash (HMAC-SHA256 with a secret salt kept beside
-the log), so the log can be joined per user but not read back to a person.
+the log), so the log can be joined per user but not read back to a person. A
+user's lines can be erased: whoever holds the user id (and the salt) can find them.
 
 Examples
 --------
@@ -10,38 +11,66 @@ Examples
 >>> a, b = log.pseudonym("alice"), log.pseudonym("alice")
 >>> a == b, a != "alice", len(a)
 (True, True, 16)
+>>> log.append({"user_id": "alice", "action": "coupon"})
+>>> log.append({"user_id": "bob", "action": "none"})
+>>> sum(log.erase(["alice"]).values()), [line["action"] for line in log.lines()]
+(1, ['none'])
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import json
 import os
 import secrets
 import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+from features.io import atomic_path
 
 SALT_FILE = ".pseudonym-salt"
+SALT_ENV = "OFFERLAB_PSEUDONYM_SALT"
+PATTERN = "decisions-*.jsonl"
 
 
 class DecisionLog:
-    """Appends decisions to ``<folder>/decisions-YYYYMMDD.jsonl``; one ``write`` per line, under a lock."""
+    """Appends decisions to ``<folder>/decisions-YYYYMMDD.jsonl``; one ``write`` per line, under a lock.
 
-    def __init__(self, folder: str | Path) -> None:
+    Writers and :meth:`erase` take an exclusive ``flock`` on the day's file, and a writer whose file was
+    replaced by an erasure while it waited reopens it, so no line is lost to a concurrent erasure (even from
+    another process)."""
+
+    def __init__(self, folder: str | Path, create: bool = True) -> None:
         self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        if create:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        elif not self.folder.is_dir():
+            raise FileNotFoundError(f"decision log: no folder {self.folder}")
         self._lock = threading.Lock()
-        self._salt = self._load_salt()
+        self._salt = self._load_salt(create)
 
-    def _load_salt(self) -> bytes:
-        from_env = os.environ.get("OFFERLAB_PSEUDONYM_SALT")
+    @classmethod
+    def existing(cls, folder: str | Path) -> DecisionLog:
+        """An existing log, never creating a folder or a salt (a new salt would pseudonymise differently)."""
+        return cls(folder, create=False)
+
+    def _load_salt(self, create: bool) -> bytes:
+        from_env = os.environ.get(SALT_ENV)
         if from_env:
             return from_env.encode()
         path = self.folder / SALT_FILE
         if not path.exists():
+            if not create:
+                raise FileNotFoundError(
+                    f"decision log {self.folder}: no {SALT_FILE} and {SALT_ENV} unset, so its pseudonyms can't be "
+                    "recomputed"
+                )
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_hex(32))
@@ -51,10 +80,55 @@ class DecisionLog:
         """A stable, keyed, one-way stand-in for ``user_id``."""
         return hmac.new(self._salt, user_id.encode(), hashlib.sha256).hexdigest()[:16]
 
+    def files(self) -> list[Path]:
+        return sorted(self.folder.glob(PATTERN))
+
     def append(self, record: dict[str, Any]) -> None:
         """Write one decision; ``record['user_id']`` is pseudonymised before it touches the disk."""
         now = datetime.now(UTC)
         line = json.dumps({**record, "user_id": self.pseudonym(str(record["user_id"])), "ts": now.isoformat()})
         path = self.folder / f"decisions-{now:%Y%m%d}.jsonl"
-        with self._lock, open(path, "a", encoding="utf-8") as handle:
+        with self._lock, _locked(path, "a") as handle:
             handle.write(line + "\n")
+
+    def lines(self) -> Iterator[dict[str, Any]]:
+        """Every logged decision, oldest file first."""
+        for path in self.files():
+            with open(path, encoding="utf-8") as handle:
+                yield from (json.loads(line) for line in handle if line.strip())
+
+    def erase(self, user_ids: Iterable[str]) -> dict[Path, int]:
+        """Remove every line of these users (by pseudonym), rewriting each file atomically; lines removed per
+        file that had any."""
+        pseudonyms = {self.pseudonym(str(user_id)) for user_id in user_ids}
+        removed: dict[Path, int] = {}
+        for path in self.files():
+            with self._lock, _locked(path, "r") as handle:
+                lines = handle.readlines()
+                kept = [line for line in lines if not line.strip() or json.loads(line)["user_id"] not in pseudonyms]
+                if len(kept) == len(lines):
+                    continue
+                with atomic_path(path) as tmp:
+                    tmp.write_text("".join(kept), encoding="utf-8")
+                    tmp.chmod(path.stat().st_mode & 0o777)
+                removed[path] = len(lines) - len(kept)
+        return removed
+
+
+@contextmanager
+def _locked(path: Path, mode: str) -> Iterator[IO[str]]:
+    """``path`` opened and exclusively ``flock``-ed, reopened if it was replaced while waiting for the lock."""
+    while True:
+        handle = open(path, mode, encoding="utf-8")  # noqa: SIM115 -- held open (and locked) across the yield
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            if path.exists() and os.fstat(handle.fileno()).st_ino == path.stat().st_ino:
+                break
+        except BaseException:
+            handle.close()
+            raise
+        handle.close()  # replaced (or removed) while we waited: open the file now at the path
+    try:
+        yield handle
+    finally:
+        handle.close()  # closing releases the lock
