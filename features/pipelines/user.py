@@ -73,12 +73,41 @@ def derived_columns() -> list[pl.Expr]:
     ]
 
 
+def _last(hour: str) -> str:
+    return f"{hour}_last"
+
+
+def last_session_at(hours: Sequence[str]) -> list[pl.Expr]:
+    """Aggregations: per local hour, the age of the user's latest session at that hour (null if none)."""
+    return [pl.when(pl.col(h).cast(pl.Boolean)).then(pl.col("age")).min().alias(_last(h)) for h in hours]
+
+
 def preferred_hour() -> pl.Expr:
-    """The local hour of most sessions over the last 90 days (earliest hour on ties; null without sessions)."""
-    histogram = pl.concat_list([pl.col(f"{h}_90d") for h in HOURS])
+    """The local hour of most sessions over the last 90 days; among tied hours the one with the most recent
+    session (by day), then the later hour; null without sessions.
+
+    Many users have a few sessions and tie: taking the first maximum would pull the feature towards midnight.
+    One integer key per hour orders (sessions, recency, hour), and its arg-max is the answer.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> counts = {f"{h}_90d": [0, 0] for h in HOURS} | {f"{h}_last": [None, None] for h in HOURS}
+    >>> counts |= {"hour_09_90d": [2, 1], "hour_09_last": [5, 5], "hour_20_90d": [1, 1], "hour_20_last": [0, 1]}
+    >>> pl.DataFrame(counts).select(preferred_hour()).to_series().to_list()  # most sessions; then most recent
+    [9, 20]
+    """
+    span = HOUR_WINDOW * 24  # recency and hour together never outweigh one more session
+    keys = [
+        pl.col(f"{h}_{HOUR_WINDOW}d").cast(pl.Int64) * span
+        + (HOUR_WINDOW - 1 - pl.col(_last(h)).cast(pl.Int64).fill_null(HOUR_WINDOW - 1)) * 24
+        + hour
+        for hour, h in enumerate(HOURS)
+    ]
+    histogram = pl.concat_list([pl.col(f"{h}_{HOUR_WINDOW}d") for h in HOURS])
     return (
         pl.when(histogram.list.sum() > 0)
-        .then(histogram.list.arg_max())
+        .then(pl.concat_list(keys).list.arg_max())
         .otherwise(None)
         .cast(pl.Int8)
         .alias("preferred_hour")
@@ -92,7 +121,9 @@ def _sums(part: pl.LazyFrame, windows: dict[int, list[str]], spec: UserFeatureSp
     for w, columns in windows.items():
         mine = [c for c in columns if c in names]
         if mine:
-            sums.append(part.filter(within(w)).group_by("user_id").agg(pl.col(mine).sum().name.suffix(f"_{w}d")))
+            latest = last_session_at([h for h in HOURS if h in mine]) if spec.hours and w == HOUR_WINDOW else []
+            aggregations = [pl.col(mine).sum().name.suffix(f"_{w}d"), *latest]
+            sums.append(part.filter(within(w)).group_by("user_id").agg(aggregations))
     all_time = [c for c in spec.all_time if c in names]
     if all_time:
         sums.append(part.group_by("user_id").agg(pl.col(all_time).sum()))
@@ -139,7 +170,7 @@ def user_features(
         *derived,
         *([preferred_hour()] if spec.hours else []),
     )
-    hours = {f"{h}_{HOUR_WINDOW}d" for h in HOURS} if spec.hours else set()
+    hours = {f"{h}_{HOUR_WINDOW}d" for h in HOURS} if spec.hours else set()  # only for preferred_hour
     order = [
         "user_id",
         *(c for c in counts if c not in hours),

@@ -2,16 +2,16 @@
 
 Same column names and definitions as the polars build (see ``features/pipelines``), computed the way a data
 scientist would in pandas, straight from the events: one wide table of indicator columns per event (all families
-side by side) summed per user over each window with ``groupby``, minima of event ages, and an arg-max of a
-per-user hour histogram from ``unstack``. It is the yardstick for the
-benchmark's speed ratio and the check of the polars results, so where a definition has a corner the polars
-build resolves in a particular way, this follows polars:
+side by side) summed per user over each window with ``groupby``, minima of event ages, and the top row of a
+per-user hour table sorted by sessions and recency. It is the yardstick for the benchmark's speed ratio and the
+check of the polars results, so where a definition has a corner the polars build resolves in a particular way,
+this follows polars:
 
 - an event's age in days is ``(as_of - ts - 1 µs) // 1 day``, so age 0 is the 24 hours before ``as_of``;
 - ``account_age_days`` and ``days_listed`` use whole seconds, truncated toward zero (polars'
   ``dt.total_seconds()``), divided by 86,400;
-- ``preferred_hour`` is the first (lowest) hour among ties (``list.arg_max``), null without sessions
-  in the last 90 days;
+- ``preferred_hour`` breaks ties by the most recent session (in whole days of age), then by the later hour;
+  null without sessions in the last 90 days;
 - a user's sessions at or after as_of minus 90 days count toward ``preferred_hour``, by local hour in the user's
   ``tz`` (UTC where unknown);
 - a cart of an unknown (null) item never counts as bought (polars' joins never match nulls);
@@ -127,12 +127,13 @@ def abandoned_carts(past: pd.DataFrame) -> pd.DataFrame:
 
 
 def preferred_hour(ev: pd.DataFrame, zones: list[str]) -> pd.Series:
-    """Per user: the local hour of most sessions in the last 90 days, the lowest hour among ties."""
+    """Per user: the local hour of most sessions in the last 90 days; among tied hours the one whose latest
+    session is the most recent (smallest age in days), then the later hour."""
     sessions = ev[(ev["type"] == "session_start") & (ev["age"] < 90)]
-    hour = _local_hour(sessions["ts"], sessions["tz"], zones)
-    histogram = sessions.groupby(["user_id", hour.rename("hour")]).size().unstack(fill_value=0)
-    histogram = histogram.reindex(columns=range(24), fill_value=0)
-    return pd.Series(histogram.to_numpy().argmax(axis=1), index=histogram.index)  # argmax: the first max wins
+    hour = _local_hour(sessions["ts"], sessions["tz"], zones).rename("hour")
+    per_hour = sessions.groupby(["user_id", hour])["age"].agg(["size", "min"]).reset_index()
+    ranked = per_hour.sort_values(["user_id", "size", "min", "hour"], ascending=[True, False, True, False])
+    return ranked.drop_duplicates("user_id").set_index("user_id")["hour"]
 
 
 def pandas_user_features(
