@@ -26,6 +26,7 @@ lint: $(STAMP)  ## ruff (lint + format) and mypy
 bench: $(STAMP)  ## speed figures, compared side by side in one run; see docs/benchmarks.md
 	$(BIN)/python tests/benchmarks/run.py
 	$(BIN)/python tests/benchmarks/simulator_scaling.py
+	$(BIN)/python tests/benchmarks/features_bench.py
 
 format: $(STAMP)
 	$(BIN)/ruff format .
