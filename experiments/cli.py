@@ -1,4 +1,4 @@
-"""The ``offerlab`` command line: simulate, train, ope, promote, serve, demo, erase.
+"""The ``offerlab`` command line: simulate, train, ope, export-dsjson, promote, serve, demo, erase.
 
 Bad input ends with a message naming the problem on stderr and exit status 2,
 before anything is written.
@@ -218,6 +218,26 @@ def ope(
         return
     console.print(_estimates_table(rows, f"off-policy value of {target} on {feedback.n_rounds} logged rounds", alpha))
     console.print(f"MLflow run {evaluation.run_id}")
+
+
+@app.command("export-dsjson")
+@user_errors_exit_2
+def export_dsjson(
+    log: Annotated[
+        Path,
+        typer.Option(
+            help="Bandit log: Parquet with decision_id, actions, action, propensity, probabilities, reward + features, "
+            "or a simulate --out folder."
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="DSJSON file to write: one JSON object per decision.")],
+) -> None:
+    """Export a decision log to Vowpal Wabbit's DSJSON, which `vw --dsjson --cb_explore_adf` reads."""
+    from experiments.inputs import load_bandit_log
+    from policies.bandits.dsjson import write_dsjson
+
+    rows = write_dsjson(load_bandit_log(log), out)
+    console.print(f"exported {rows:,} decisions to {out} (DSJSON)", highlight=False, soft_wrap=True)
 
 
 def _estimates_table(rows: list[Any], title: str, alpha: float) -> Table:

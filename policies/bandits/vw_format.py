@@ -17,11 +17,17 @@ from __future__ import annotations
 
 import polars as pl
 
-_UNSAFE = r"[\s|:]+"
+#: Runs of characters VW's text format can't hold in a feature, each replaced by one ``_`` in string values.
+UNSAFE = r"[\s|:]+"
+
+
+def safe_name(name: str) -> str:
+    """A feature name with the characters VW's text format can't hold replaced by ``_``."""
+    return name.replace(" ", "_").replace("|", "_").replace(":", "_")
 
 
 def _feature_expr(name: str, dtype: pl.DataType) -> pl.Expr:
-    safe = name.replace(" ", "_").replace("|", "_").replace(":", "_")
+    safe = safe_name(name)
     column = pl.col(name)
     if dtype.is_numeric():
         value = column.cast(pl.Float64)
@@ -30,7 +36,7 @@ def _feature_expr(name: str, dtype: pl.DataType) -> pl.Expr:
             .then(pl.lit(""))
             .otherwise(pl.lit(f"{safe}:") + value.cast(pl.String))
         )
-    text = column.cast(pl.String).str.to_lowercase().str.replace_all(_UNSAFE, "_")
+    text = column.cast(pl.String).str.to_lowercase().str.replace_all(UNSAFE, "_")
     return pl.when(column.is_null()).then(pl.lit("")).otherwise(pl.lit(f"{safe}=") + text)
 
 
