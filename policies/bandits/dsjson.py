@@ -143,24 +143,33 @@ def _json_list(expr: pl.Expr) -> pl.Expr:
     return pl.lit("[") + expr.cast(pl.List(pl.String)).list.join(",") + pl.lit("]")
 
 
-def dsjson_lines(log: pl.DataFrame, actions: Sequence[str] = ACTIONS) -> pl.Series:
-    """The DSJSON line of every row of ``log`` as a string Series; ``actions`` is the canonical list that
-    ``probabilities`` follows. Raises ValueError naming the column or the first bad row."""
-    actions = tuple(actions)
+def _hits(width: int) -> list[pl.Expr]:
+    """Per position k of ``actions``: is it the chosen action?"""
+    chosen_name = pl.col("action").cast(pl.String)
+    return [
+        pl.col("actions").list.get(k, null_on_oob=True).cast(pl.String).eq(chosen_name).fill_null(False)
+        for k in range(width)
+    ]
+
+
+def _canonical(actions: Sequence[str]) -> pl.Expr:
+    """Each eligible action's index in the canonical list (null if it is not there)."""
+    index = {a: i for i, a in enumerate(actions)}
+    return pl.col("actions").list.eval(
+        pl.element().cast(pl.String).replace_strict(index, default=None, return_dtype=pl.Int64)
+    )
+
+
+def _width(log: pl.DataFrame) -> int:
+    return int(log.get_column("actions").list.len().max() or 0)  # type: ignore[arg-type]
+
+
+def check_log(log: pl.DataFrame, actions: Sequence[str] = ACTIONS) -> None:
+    """Raise ValueError naming the column, or the first bad row, of a log that can't be exported."""
     if any(a.startswith("_") for a in actions):
         raise ValueError(f"actions {list(actions)}: VW's JSON parser skips names starting with '_'")
-    features = feature_columns(log)
-    _check_columns(log, features)
-    width = int(log.get_column("actions").list.len().max())  # type: ignore[arg-type]
-    eligible, chosen_name = pl.col("actions"), pl.col("action").cast(pl.String)
-    hits = [
-        eligible.list.get(k, null_on_oob=True).cast(pl.String).eq(chosen_name).fill_null(False) for k in range(width)
-    ]
-    canonical = eligible.list.eval(
-        pl.element()
-        .cast(pl.String)
-        .replace_strict({a: i for i, a in enumerate(actions)}, default=None, return_dtype=pl.Int64)
-    )
+    _check_columns(log, feature_columns(log))
+    eligible, hits, canonical = pl.col("actions"), _hits(_width(log)), _canonical(actions)
     _check_rows(
         log,
         {
@@ -183,6 +192,20 @@ def dsjson_lines(log: pl.DataFrame, actions: Sequence[str] = ACTIONS) -> pl.Seri
         },
         extra={"_canonical": list(actions)},
     )
+
+
+def dsjson_lines(log: pl.DataFrame, actions: Sequence[str] = ACTIONS) -> pl.Series:
+    """The DSJSON line of every row of ``log`` as a string Series; ``actions`` is the canonical list that
+    ``probabilities`` follows. Raises ValueError naming the column or the first bad row."""
+    check_log(log, actions)
+    return _lines(log, actions)
+
+
+def _lines(log: pl.DataFrame, actions: Sequence[str]) -> pl.Series:
+    """The lines of a log that passed :func:`check_log`."""
+    features = feature_columns(log)
+    width = _width(log)
+    eligible, hits, canonical = pl.col("actions"), _hits(width), _canonical(actions)
     chosen = pl.coalesce([pl.when(hit).then(pl.lit(k, pl.Int64)) for k, hit in enumerate(hits)])
     # The eligible actions' positions in the order of "a": the chosen one, then the others as they come.
     later = [pl.lit(k - 1, pl.Int64) + (pl.lit(k - 1) >= pl.col("_chosen")).cast(pl.Int64) for k in range(1, width)]
@@ -249,9 +272,17 @@ def to_dsjson(log: pl.DataFrame, actions: Sequence[str] = ACTIONS) -> list[str]:
     return dsjson_lines(log, actions).to_list()
 
 
-def write_dsjson(log: pl.DataFrame, path: str | Path, actions: Sequence[str] = ACTIONS) -> int:
-    """Write ``log`` to ``path`` as DSJSON lines, atomically and only if every row is good; return the rows."""
-    lines = dsjson_lines(log, actions)
-    with atomic_path(path) as tmp:
-        lines.to_frame().write_csv(tmp, include_header=False, quote_style="never")
-    return len(lines)
+def write_dsjson(
+    log: pl.DataFrame, path: str | Path, actions: Sequence[str] = ACTIONS, chunk_rows: int = 100_000
+) -> int:
+    """Write ``log`` to ``path`` as DSJSON lines, atomically and only if every row is good; return the rows.
+
+    The whole log is checked first; the lines are then built and written ``chunk_rows`` at a time, so only one
+    chunk's text is ever held in memory."""
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
+    check_log(log, actions)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        for chunk in log.iter_slices(chunk_rows):
+            _lines(chunk, actions).to_frame().write_csv(handle, include_header=False, quote_style="never")
+    return log.height

@@ -134,6 +134,22 @@ def test_vw_command_line_reads_the_written_file(small_log: pl.DataFrame, tmp_pat
     assert f"number of examples = {small_log.height}\n" in report
 
 
+def test_writing_in_chunks_gives_the_same_file(small_log: pl.DataFrame, tmp_path: Path) -> None:
+    whole, chunked = tmp_path / "whole.dsjson", tmp_path / "chunked.dsjson"
+    write_dsjson(small_log, whole, chunk_rows=small_log.height)
+    write_dsjson(small_log, chunked, chunk_rows=7)  # string features re-encoded per chunk, same text
+    assert chunked.read_text() == whole.read_text() == "".join(line + "\n" for line in to_dsjson(small_log))
+
+
+def test_a_bad_row_in_a_later_chunk_leaves_no_file(small_log: pl.DataFrame, tmp_path: Path) -> None:
+    out = tmp_path / "log.dsjson"
+    propensity = small_log.get_column("propensity").to_list()
+    propensity[-1] = 0.0
+    with pytest.raises(ValueError, match=f"row {small_log.height - 1} .*propensity 0.0 is not in"):
+        write_dsjson(small_log.with_columns(propensity=pl.Series(propensity)), out, chunk_rows=7)
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
 def bad(log: pl.DataFrame, **columns: Any) -> pl.DataFrame:
     return log.with_columns(**{name: pl.Series(name, values) for name, values in columns.items()})
 
