@@ -4,8 +4,8 @@ the offline feature store, the online snapshot, event logs), the rows of their d
 pseudonym).
 
 Each file is rewritten atomically (a temp file, then a rename), only if it held the user; a file without a
-``user_id`` column is left alone. Erasing twice removes nothing the second time. A running endpoint keeps the
-online snapshot it loaded; restart it (or refresh the snapshot) after an erasure.
+``user_id`` column is left alone. Erasing twice removes nothing the second time. A running endpoint serving an
+online snapshot folder notices the rewritten files and reloads them within a second.
 
 Examples
 --------

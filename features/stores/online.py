@@ -24,6 +24,10 @@ Examples
 from __future__ import annotations
 
 import json
+import logging
+import os
+import threading
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +35,8 @@ from typing import Any
 import polars as pl
 
 from features.io import write_bytes, write_frame
+
+logger = logging.getLogger(__name__)
 
 
 class OnlineSnapshot:
@@ -61,6 +67,10 @@ class OnlineSnapshot:
     def item(self, item_id: str) -> dict[str, Any] | None:
         return self._items.get(item_id)
 
+    def current(self) -> OnlineSnapshot:
+        """Itself (a fixed snapshot; :class:`WatchedSnapshot` follows a folder)."""
+        return self
+
     def __len__(self) -> int:
         return len(self._users) + len(self._items)
 
@@ -78,3 +88,67 @@ class OnlineSnapshot:
             raise FileNotFoundError(f"no online snapshot in {folder} (missing meta.json)")
         as_of = datetime.fromisoformat(json.loads(meta.read_text())["as_of"])
         return cls(pl.read_parquet(folder / "users.parquet"), pl.read_parquet(folder / "items.parquet"), as_of)
+
+
+class WatchedSnapshot:
+    """The online snapshot in ``folder``, reloaded when a refresh (or an erasure) replaces its files.
+
+    :meth:`current` looks at the files' identity (inode, size, modification time) at most every ``interval``
+    seconds and loads the folder again when it changed; until a new load succeeds the previous snapshot keeps
+    serving, so a running endpoint follows ``offerlab features snapshot`` and ``offerlab erase`` without a
+    restart.
+
+    Examples
+    --------
+    >>> import tempfile, time
+    >>> from datetime import datetime, timezone
+    >>> import polars as pl
+    >>> folder, as_of = tempfile.mkdtemp(), datetime(2026, 3, 1, tzinfo=timezone.utc)
+    >>> items = pl.DataFrame({"item_id": ["i1"], "price": [9.0]})
+    >>> OnlineSnapshot(pl.DataFrame({"user_id": ["u1"], "views_30d": [1]}), items, as_of).save(folder)
+    >>> watched = WatchedSnapshot(folder, interval=0.0)
+    >>> watched.current().user("u1")
+    {'views_30d': 1}
+    >>> OnlineSnapshot(pl.DataFrame({"user_id": ["u1"], "views_30d": [7]}), items, as_of).save(folder)
+    >>> watched.current().user("u1"), watched.reloads
+    ({'views_30d': 7}, 1)
+    """
+
+    FILES = ("users.parquet", "items.parquet", "meta.json")
+
+    def __init__(self, folder: str | Path, interval: float = 1.0) -> None:
+        self.folder = Path(folder)
+        self.interval = interval
+        self.reloads = 0
+        self._lock = threading.Lock()
+        self._stamp = self._files_stamp()
+        self._snapshot = OnlineSnapshot.load(self.folder)
+        self._checked = time.monotonic()
+
+    def _files_stamp(self) -> tuple[tuple[int, int, int], ...]:
+        stamps = []
+        for name in self.FILES:
+            try:
+                info = os.stat(self.folder / name)
+            except FileNotFoundError:
+                stamps.append((0, 0, 0))
+                continue
+            stamps.append((info.st_ino, info.st_size, info.st_mtime_ns))
+        return tuple(stamps)
+
+    def current(self) -> OnlineSnapshot:
+        """The latest snapshot (reloaded first if the folder changed since the last look)."""
+        if time.monotonic() - self._checked < self.interval:
+            return self._snapshot
+        with self._lock:
+            self._checked = time.monotonic()
+            stamp = self._files_stamp()
+            if stamp != self._stamp:
+                try:
+                    self._snapshot = OnlineSnapshot.load(self.folder)
+                except Exception as error:  # a refresh caught half way: keep serving the previous snapshot
+                    logger.warning("online snapshot in %s not reloaded: %s", self.folder, error)
+                else:
+                    self._stamp = stamp
+                    self.reloads += 1
+        return self._snapshot

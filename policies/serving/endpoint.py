@@ -19,7 +19,7 @@ from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from features.schemas import ACTIONS
-from features.stores.online import OnlineSnapshot
+from features.stores.online import OnlineSnapshot, WatchedSnapshot
 from policies.serving.decision_log import DecisionLog
 from policies.serving.pyfunc import PolicyModel
 
@@ -61,25 +61,27 @@ def create_app(
     policy_version: str,
     decision_log: DecisionLog,
     seed: int | None = None,
-    features: OnlineSnapshot | None = None,
+    features: OnlineSnapshot | WatchedSnapshot | None = None,
 ) -> FastAPI:
     """The FastAPI app around a loaded policy model; with ``features``, each request's context is completed
-    from the online snapshot (the user's and the item's latest features; what the request sends wins)."""
+    from the online snapshot (the user's and the item's latest features; what the request sends wins). A
+    :class:`WatchedSnapshot` is followed: a refreshed or erased snapshot folder is picked up without a restart."""
     app = FastAPI(title="offerlab decision endpoint", version="1")
     rng = np.random.default_rng(seed)
 
     @app.get("/healthz")
     def health() -> dict[str, str | None]:
-        as_of = features.as_of.isoformat() if features is not None else None
+        as_of = features.current().as_of.isoformat() if features is not None else None
         return {"status": "ok", "policy_version": policy_version, "features_as_of": as_of}
 
     @app.post("/v1/decide", response_model=DecideResponse)
     def decide(request: DecideRequest) -> DecideResponse:
         known: dict[str, Scalar] = {}
         if features is not None:
-            known.update(features.user(request.user_id) or {})
+            snapshot = features.current()
+            known.update(snapshot.user(request.user_id) or {})
             if request.item_id is not None:
-                known.update(features.item(request.item_id) or {})
+                known.update(snapshot.item(request.item_id) or {})
         context = {**known, **request.context, "trigger": request.trigger, "channel": request.channel}
         contexts = pl.DataFrame([context])
         eligible = np.array([[a in request.actions for a in ACTIONS]])

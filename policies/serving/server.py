@@ -11,7 +11,7 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from features.stores.online import OnlineSnapshot
+from features.stores.online import WatchedSnapshot
 from policies.serving.config import OfferlabConfig, configure_mlflow
 from policies.serving.decision_log import DecisionLog
 from policies.serving.endpoint import create_app
@@ -23,11 +23,12 @@ def build_app(
     config: OfferlabConfig, model_uri: str | None = None, seed: int | None = None, features: Path | None = None
 ) -> FastAPI:
     """Load ``model_uri`` (default: the champion) pinned to its registry version, and wrap it in the endpoint;
-    ``features`` is an online snapshot folder whose user and item features complete each request's context."""
+    ``features`` is an online snapshot folder whose user and item features complete each request's context
+    (reloaded when the folder is refreshed or a user erased)."""
     configure_mlflow(config)
     resolved = resolve(model_uri or config.champion_uri)
     model = load_policy_model(resolved.uri)
-    snapshot = OnlineSnapshot.load(features) if features is not None else None
+    snapshot = WatchedSnapshot(features) if features is not None else None
     return create_app(model, resolved.label, DecisionLog(config.serving.decision_log), seed=seed, features=snapshot)
 
 

@@ -172,3 +172,48 @@ def test_online_snapshot_completes_the_context(
     finally:
         completed.terminate()
         completed.wait(10)
+
+
+def test_a_running_endpoint_follows_snapshot_refreshes_and_erasures(
+    champion: str, store: OfferlabConfig, small_run: SimulationResult, tmp_path: Path
+) -> None:
+    online = tmp_path / "online"
+    events, items, users = small_run.events.lazy(), small_run.items.lazy(), small_run.users.lazy()
+    features = build_features(events, items, users, datetime(2026, 3, 8, tzinfo=UTC))
+    OnlineSnapshot(features.users, features.items, features.as_of).save(online)
+    log = small_run.bandit_log()
+    from_snapshot = set(features.users.columns) | set(features.items.columns)
+    body = request_from(log)
+    body["context"] = {k: v for k, v in body["context"].items() if k not in from_snapshot}  # type: ignore[attr-defined]
+    body["item_id"] = log["item_id"][0]
+    process, url = start_server("--features", str(online))
+
+    def until(check: object, seconds: float = 10.0) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if check():  # type: ignore[operator]
+                return True
+            time.sleep(0.2)
+        return False
+
+    try:
+        assert httpx.post(f"{url}/v1/decide", json=body, timeout=10).status_code == 200
+        refreshed = build_features(events, items, users, datetime(2026, 3, 9, tzinfo=UTC))
+        OnlineSnapshot(refreshed.users, refreshed.items, refreshed.as_of).save(online)  # `features snapshot` does this
+        assert until(lambda: httpx.get(f"{url}/healthz", timeout=5).json()["features_as_of"].startswith("2026-03-09"))
+        erased = subprocess.run(
+            [sys.executable, "-m", "experiments.cli", "erase", "--user", str(body["user_id"]), str(online)],
+            capture_output=True,
+            text=True,
+            env=os.environ.copy(),
+            timeout=120,
+        )
+        assert erased.returncode == 0, erased.stderr
+        # the user's features are gone from the served snapshot: their context can no longer be completed
+        response: list[httpx.Response] = []
+        assert until(lambda: response.append(httpx.post(f"{url}/v1/decide", json=body, timeout=10)) or
+                     response[-1].status_code == 422)  # fmt: skip
+        assert "missing context feature" in response[-1].text
+    finally:
+        process.terminate()
+        process.wait(10)
