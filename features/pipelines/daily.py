@@ -17,11 +17,11 @@ Examples
 ... }, schema_overrides={"ts": pl.Datetime("us", "UTC"), "offer": pl.String})
 >>> items = pl.LazyFrame({"item_id": ["i1"], "category": ["bags"], "merchant_verified": [False]})
 >>> users = pl.LazyFrame({"user_id": ["u1"], "tz": ["Europe/Berlin"]})
->>> daily = user_daily(events, items, users, key="age", categories=["bags"]).collect()
+>>> families = user_event_flags(events, items, users, key="age", categories=["bags"])
+>>> daily = user_daily(families, key="age").collect()
 >>> daily.select("views", "purchases", "revenue", "unverified_views", "views_cat_bags", "views_band_mid").row(0)
 (1, 1, 80.0, 1, 1, 1)
->>> [sorted(family.collect_schema().names())[:3] for family in user_event_flags(
-...     events, items, users, key="age", categories=["bags"])][:2]
+>>> [sorted(family.collect_schema().names())[:3] for family in families][:2]
 [['age', 'cart_adds', 'cart_adds_band_high'], ['age', 'bought_log_price_sum', 'purchases']]
 """
 
@@ -144,19 +144,10 @@ def abandoned_carts(events: pl.LazyFrame, key: str, day: str | None = None) -> p
     return left.select("user_id", key, pl.lit(True).alias("abandoned_carts"))
 
 
-def user_daily(
-    events: pl.LazyFrame,
-    items: pl.LazyFrame,
-    users: pl.LazyFrame,
-    key: str,
-    categories: Sequence[str],
-    time_zones: Sequence[str] = (),
-    day: str | None = None,
-) -> pl.LazyFrame:
-    """Per (user, ``key``): the sums of every indicator of :func:`user_event_flags` (counts as ``Int32``, zero
-    where a family has no events)."""
+def user_daily(families: Sequence[pl.LazyFrame], key: str) -> pl.LazyFrame:
+    """Per (user, ``key``): the sums of every indicator of the :func:`user_event_flags` ``families`` (counts as
+    ``Int32``, zero where a family has no events)."""
     keys = ["user_id", key]
-    families = user_event_flags(events, items, users, key, categories, time_zones, day)
     partial = [family.group_by(keys).agg(pl.all().sum()) for family in families]
     stacked = pl.concat(partial, how="diagonal_relaxed").group_by(keys).agg(pl.all().sum())
     counts = [pl.col(name) for name in stacked.collect_schema().names() if name not in (*keys, *VALUE_SUMS)]

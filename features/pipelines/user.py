@@ -114,9 +114,10 @@ def preferred_hour() -> pl.Expr:
     )
 
 
-def _sums(part: pl.LazyFrame, windows: dict[int, list[str]], spec: UserFeatureSpec) -> list[pl.LazyFrame]:
-    """Per user, the window sums, all-time sums and recencies of the columns ``part`` holds."""
-    names = set(part.collect_schema().names())
+def _sums(
+    part: pl.LazyFrame, names: set[str], windows: dict[int, list[str]], spec: UserFeatureSpec
+) -> list[pl.LazyFrame]:
+    """Per user, the window sums, all-time sums and recencies of the columns ``part`` holds (``names``)."""
     sums = []
     for w, columns in windows.items():
         mine = [c for c in columns if c in names]
@@ -150,14 +151,15 @@ def user_features(
     windows = {w: list(columns) for w, columns in spec.windows.items()}
     if spec.hours:
         windows.setdefault(HOUR_WINDOW, []).extend(HOURS)
+    held_columns = [set(part.collect_schema().names()) for part in parts]
     wanted = {*(c for columns in windows.values() for c in columns), *spec.all_time, *spec.recency}
-    missing = wanted - {name for part in parts for name in part.collect_schema().names()}
+    missing = wanted - set().union(*held_columns)
     if missing:
         raise ValueError(f"daily: missing column(s) {sorted(missing)} that the feature spec sums")
     as_of_lit = pl.lit(as_of).cast(pl.Datetime("us", "UTC"))
     frame = users.filter(pl.col("signup_ts") < as_of_lit).select("user_id", "signup_ts")  # who existed then
-    for part in parts:
-        for sums in _sums(part, windows, spec):
+    for part, held in zip(parts, held_columns, strict=True):
+        for sums in _sums(part, held, windows, spec):
             frame = frame.join(sums, on="user_id", how="left")
     counts = [f"{c}_{w}d" for w, columns in windows.items() for c in columns] + list(spec.all_time)
     names = set(counts)

@@ -53,7 +53,7 @@ import polars as pl
 
 from features.io import write_bytes, write_frame
 from features.pipelines.build import FeatureSet, categories_of, time_zones_of
-from features.pipelines.daily import item_daily, user_daily
+from features.pipelines.daily import item_daily, user_daily, user_event_flags
 from features.pipelines.item import item_features
 from features.pipelines.user import default_aggregations, user_features
 
@@ -105,7 +105,8 @@ class OfflineStore:
         """Aggregate one UTC day of events into its partitions (replacing them if present)."""
         meta = self.meta(items, users)
         today = events.filter(pl.col("ts").dt.date() == day).with_columns(pl.lit(day).alias("date"))
-        users_day = user_daily(today, items, users, "date", meta.categories, meta.time_zones)
+        families = user_event_flags(today, items, users, "date", meta.categories, meta.time_zones)
+        users_day = user_daily(families, "date")
         items_day = item_daily(today, "date")
         user_frame, item_frame = pl.collect_all([users_day, items_day])
         write_frame(user_frame, self._partition("daily", "users", day))
