@@ -68,21 +68,18 @@ def _scan(path: Path) -> pl.LazyFrame:
     return pl.scan_parquet(path, hive_partitioning=False)
 
 
-def decisions_of(path: Path, user_ids: Sequence[str]) -> list[str]:
-    """The ``decision_id`` of the rows of ``user_ids`` in one file (none if it lacks either column)."""
-    frame = _scan(path)
-    if not {USER_KEY, DECISION_KEY} <= set(frame.collect_schema().names()):
-        return []
+def decisions_of(frame: pl.LazyFrame, user_ids: Sequence[str]) -> list[str]:
+    """The ``decision_id`` of the rows of ``user_ids`` in one file's ``frame`` (which has both columns)."""
     theirs = frame.filter(pl.col(USER_KEY).cast(pl.String).is_in(list(user_ids)))
     return theirs.select(pl.col(DECISION_KEY).cast(pl.String)).collect().to_series().drop_nulls().to_list()
 
 
 def erase_from_file(path: Path, column: str, values: Sequence[str]) -> int:
-    """Remove the rows whose ``column`` is one of ``values`` from one Parquet or CSV file; rows removed (a file
-    without ``column``, or without such rows, is left untouched)."""
-    frame = _scan(path)
-    if column not in frame.collect_schema().names() or not values:
+    """Remove the rows whose ``column`` is one of ``values`` from one Parquet or CSV file that has ``column``;
+    rows removed (a file without such rows is left untouched)."""
+    if not values:
         return 0
+    frame = _scan(path)
     theirs = pl.col(column).cast(pl.String).is_in(list(values)).fill_null(False)
     removed = int(frame.select(theirs.sum()).collect().item())
     if removed:
@@ -103,14 +100,16 @@ def erase_users(user_ids: Sequence[str], paths: Iterable[Path]) -> dict[Path, in
     if not user_ids or any(not str(user_id).strip() for user_id in user_ids):
         raise ValueError(f"erase: user ids must be non-empty, got {list(user_ids)!r}")
     paths = list(paths)
-    files = data_files(paths)
-    decisions = sorted({decision for file in files for decision in decisions_of(file, user_ids)})
+    columns = {file: set(_scan(file).collect_schema().names()) for file in data_files(paths)}
+    by_user = [file for file, names in columns.items() if USER_KEY in names]
+    by_decision = [file for file, names in columns.items() if USER_KEY not in names and DECISION_KEY in names]
+    decisions = sorted(
+        {d for file in by_user if DECISION_KEY in columns[file] for d in decisions_of(_scan(file), user_ids)}
+    )
     removed: dict[Path, int] = {}
-    for column, values in ((DECISION_KEY, decisions), (USER_KEY, list(user_ids))):
+    for key, values, files in ((DECISION_KEY, decisions, by_decision), (USER_KEY, list(user_ids), by_user)):
         for file in files:
-            if column == DECISION_KEY and USER_KEY in _scan(file).collect_schema().names():
-                continue  # files with user ids lose the user's rows in the second pass
-            rows = erase_from_file(file, column, values)
+            rows = erase_from_file(file, key, values)
             if rows:
                 removed[file] = rows
     for folder in decision_logs(paths):

@@ -122,8 +122,10 @@ def _locked(path: Path, mode: str) -> Iterator[IO[str]]:
         handle = open(path, mode, encoding="utf-8")  # noqa: SIM115 -- held open (and locked) across the yield
         try:
             fcntl.flock(handle, fcntl.LOCK_EX)
-            if path.exists() and os.fstat(handle.fileno()).st_ino == path.stat().st_ino:
+            if os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino:
                 break
+        except FileNotFoundError:
+            pass  # removed while we waited: open it again
         except BaseException:
             handle.close()
             raise
