@@ -40,6 +40,22 @@ EVENT_TYPES: tuple[str, ...] = (
 
 CHANNELS: tuple[str, ...] = ("in_app", "email", "sms")
 
+#: Every trigger (a kind's sub-type) and its kind: the one map that simulation, training and serving share.
+TRIGGER_KINDS: dict[str, str] = {
+    "repeat_view": "behaviour",
+    "cart_abandon": "behaviour",
+    "low_stock": "inventory",
+    "best_hour": "time",
+    "new_listing": "social",
+    "price_drop": "social",
+    "onboarding": "lifecycle",
+    "declining": "lifecycle",
+    "lapsed": "lifecycle",
+    "churn_risk": "lifecycle",
+}
+#: The five trigger kinds.
+TRIGGER_KIND_NAMES: tuple[str, ...] = ("behaviour", "inventory", "time", "social", "lifecycle")
+
 UTC_TS = pl.Datetime("us", "UTC")
 
 
@@ -116,6 +132,28 @@ OUTCOMES = schema_of(
     }
 )
 
+#: Trigger moments: when offerlab may speak to a user, why, and when a message would go out. ``moment_id`` is
+#: the idempotency key (the rule and the key of the event or tick that fired it): replaying the same events
+#: yields the same ids, and guardrails let an id through once.
+MOMENTS = schema_of(
+    {
+        "moment_id": pl.String,
+        "ts": UTC_TS,
+        "user_id": pl.String,
+        "item_id": pl.String,
+        "trigger": pl.String,
+        "trigger_kind": pl.String,
+        "send_at": UTC_TS,
+        "reason": pl.String,
+    }
+)
+
+#: Moments that passed the guardrails: the channel chosen and the send time after quiet hours.
+DECIDABLE_MOMENTS = schema_of({**MOMENTS, "channel": pl.String})
+
+#: Moments a guardrail stopped: which guardrail and why, in words.
+SUPPRESSIONS = schema_of({**MOMENTS, "channel": pl.String, "suppressed_by": pl.String, "why": pl.String})
+
 #: Simulator-only: the expected reward of every action (null where ineligible).
 TRUTH = schema_of({"decision_id": pl.String, **{f"q_{a}": pl.Float64 for a in ACTIONS}})
 
@@ -139,6 +177,7 @@ UNIQUE_IDS: dict[str, str] = {
     "decisions": "decision_id",
     "outcomes": "decision_id",
     "truth": "decision_id",
+    "moments": "moment_id",
 }
 
 CONTRACTS: dict[str, pl.Schema] = {
@@ -149,6 +188,8 @@ CONTRACTS: dict[str, pl.Schema] = {
     "outcomes": OUTCOMES,
     "truth": TRUTH,
     "bandit_log": BANDIT_LOG,
+    "moments": MOMENTS,
+    "suppressions": SUPPRESSIONS,
 }
 
 

@@ -1,0 +1,1 @@
+"""Deciding *when*: the trigger engine (five kinds of rules) and the guardrails around every moment."""
