@@ -1,5 +1,17 @@
-"""Context features at a trigger moment: local hour and weekday, channel, trigger kind, and the item's price
-against what the user usually looks at.
+"""What a policy sees at a trigger moment: the one context definition.
+
+A context is built from three things and nothing else:
+
+- the moment's own fields: the trigger and its kind, the channel, the local hour and weekday of the send;
+- the user's point-in-time features (:mod:`features.pipelines.user`), with the lifecycle stage of
+  :mod:`features.lifecycle` and the user's region (time zone);
+- the item's point-in-time features (:mod:`features.pipelines.item`), and how its price compares with what the
+  user usually looks at.
+
+:data:`CONTEXT` declares every column and its type. The simulator, the batch pipelines and the endpoint all call
+:func:`context_features`, so a policy trained on simulated logs is served exactly what it learned from. Features
+are those of the latest daily snapshot before the moment: as of midnight (UTC) of the moment's day, which is what
+the online store serves that day.
 
 Examples
 --------
@@ -7,14 +19,16 @@ Examples
 >>> import polars as pl
 >>> moments = pl.LazyFrame({
 ...     "user_id": ["u1"], "item_id": ["i1"], "trigger": ["cart_abandon"], "channel": ["email"],
-...     "ts": [datetime(2026, 3, 2, 18, 30, tzinfo=timezone.utc)],
+...     "send_at": [datetime(2026, 3, 2, 18, 30, tzinfo=timezone.utc)],
 ... })
 >>> users = pl.LazyFrame({"user_id": ["u1"], "tz": ["Asia/Tokyo"]})
->>> user_features = pl.LazyFrame({"user_id": ["u1"], "mean_log_viewed_price": [4.0]})
+>>> user_features = pl.LazyFrame({"user_id": ["u1"], "mean_log_viewed_price": [4.0], "account_age_days": [3.0]})
 >>> items = pl.LazyFrame({"item_id": ["i1"], "price": [109.2]})
 >>> row = context_features(moments, users, user_features, items, ["Asia/Tokyo"]).collect().row(0, named=True)
->>> row["local_hour"], row["weekday"], row["trigger_kind"], round(row["log_price_vs_usual"], 2)
-(3, 2, 'behaviour', 0.69)
+>>> row["local_hour"], row["weekday"], row["trigger_kind"], round(row["log_price_vs_usual"], 2), row["region"]
+(3, 2, 'behaviour', 0.69, 'Asia/Tokyo')
+>>> row["lifecycle_stage"], row["purchases_90d"] is None
+('new', True)
 """
 
 from __future__ import annotations
@@ -23,22 +37,72 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from features.pipelines.daily import in_local_time, local_hour
+from features.lifecycle import LifecycleThresholds, lifecycle_stage
+from features.pipelines.daily import in_local_time
+from features.schemas import TRIGGER_KINDS, schema_of
 
-#: Trigger (sub-type) → trigger kind.
-TRIGGER_KINDS: dict[str, str] = {
-    "cart_abandon": "behaviour",
-    "repeat_view": "behaviour",
-    "low_stock": "inventory",
-    "new_listing": "social",
-    "lapsing": "lifecycle",
-    "best_hour": "time",
-}
+#: The moment's own fields.
+MOMENT_CONTEXT = schema_of(
+    {
+        "trigger": pl.String,
+        "trigger_kind": pl.String,
+        "channel": pl.String,
+        "local_hour": pl.Int8,
+        "weekday": pl.Int8,
+    }
+)
+#: The user's point-in-time features a policy sees (plus ``region`` and ``lifecycle_stage`` derived here).
+USER_CONTEXT = schema_of(
+    {
+        "region": pl.String,
+        "account_age_days": pl.Float64,
+        "lifecycle_stage": pl.String,
+        "days_since_last_session": pl.Int32,
+        "sessions_30d": pl.Int32,
+        "views_30d": pl.Int32,
+        "purchases_90d": pl.Int32,
+        "abandoned_carts_7d": pl.Int32,
+        "messages_7d": pl.Int32,
+        "coupon_redemption_rate": pl.Float64,
+        "installment_use_rate": pl.Float64,
+        "unverified_view_share": pl.Float64,
+        "viewed_vs_bought_log_price": pl.Float64,
+    }
+)
+#: The item's point-in-time features a policy sees, and the price against the user's usual.
+ITEM_CONTEXT = schema_of(
+    {
+        "category": pl.String,
+        "price": pl.Float64,
+        "price_percentile": pl.Float64,
+        "merchant_verified": pl.Boolean,
+        "merchant_rating": pl.Float64,
+        "authenticated": pl.Boolean,
+        "stock": pl.Int64,
+        "days_listed": pl.Float64,
+        "log_price_vs_usual": pl.Float64,
+    }
+)
+#: The context a policy sees at a moment, column by column: the one definition.
+CONTEXT = schema_of({**MOMENT_CONTEXT, **USER_CONTEXT, **ITEM_CONTEXT})
+#: User feature columns the context reads (beyond those it shows, the usual viewed price).
+USER_INPUTS: tuple[str, ...] = (
+    *(c for c in USER_CONTEXT if c not in ("region", "lifecycle_stage")),
+    "mean_log_viewed_price",
+)
+ITEM_INPUTS: tuple[str, ...] = tuple(c for c in ITEM_CONTEXT if c != "log_price_vs_usual")
 
 
 def local_weekday(time_zones: Sequence[str]) -> pl.Expr:
     """ISO weekday (1 = Monday) of ``ts`` in the user's time zone."""
     return in_local_time("weekday", time_zones).alias("weekday")
+
+
+def _with_columns(frame: pl.LazyFrame, key: str, wanted: Sequence[str]) -> pl.LazyFrame:
+    """``frame`` reduced to ``key`` and ``wanted``; a wanted column it lacks is null (a policy reads null as
+    unknown)."""
+    have = frame.collect_schema().names()
+    return frame.select(key, *(pl.col(c) if c in have else pl.lit(None).alias(c) for c in wanted))
 
 
 def context_features(
@@ -47,17 +111,30 @@ def context_features(
     user_features: pl.LazyFrame,
     item_features: pl.LazyFrame,
     time_zones: Sequence[str],
+    thresholds: LifecycleThresholds | None = None,
 ) -> pl.LazyFrame:
-    """One row per moment (user_id, item_id, trigger, channel, ts) with its context features."""
+    """The moments (``user_id``, ``item_id``, ``trigger``, ``channel``, ``send_at``, any other columns kept as
+    they are) with every :data:`CONTEXT` column, in order, after their own columns."""
+    thresholds = thresholds or LifecycleThresholds()
+    own = [c for c in moments.collect_schema().names() if c not in CONTEXT]
+    moment_ts = "__moment_ts"  # the local fields are read from ``ts``: the send time stands in for a moment
+    user_part = _with_columns(user_features, "user_id", USER_INPUTS)
+    item_part = _with_columns(item_features, "item_id", ITEM_INPUTS)
     return (
-        moments.join(users.select("user_id", "tz"), on="user_id", how="left")
-        .join(user_features.select("user_id", "mean_log_viewed_price"), on="user_id", how="left")
-        .join(item_features.select("item_id", "price"), on="item_id", how="left")
+        moments.rename({"ts": moment_ts} if "ts" in own else {})
+        .join(users.select("user_id", "tz"), on="user_id", how="left")
+        .join(user_part, on="user_id", how="left")
+        .join(item_part, on="item_id", how="left")
+        .with_columns(pl.col("send_at").alias("ts"))
         .with_columns(
-            local_hour(time_zones),
+            in_local_time("hour", time_zones).alias("local_hour"),
             local_weekday(time_zones),
             pl.col("trigger").replace_strict(TRIGGER_KINDS, default="other").alias("trigger_kind"),
+            pl.col("tz").alias("region"),
+            lifecycle_stage(thresholds),
             (pl.col("price").log() - pl.col("mean_log_viewed_price")).alias("log_price_vs_usual"),
         )
-        .drop("tz", "mean_log_viewed_price", "price")
+        .drop("ts")
+        .rename({moment_ts: "ts"} if "ts" in own else {})
+        .select(*own, *(pl.col(c).cast(t) for c, t in CONTEXT.items()))
     )

@@ -62,6 +62,21 @@ def midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
+def age_before(as_of: date) -> pl.Expr:
+    """The ``age`` of a daily row (``date`` column) as seen from midnight of ``as_of``: 0 for the day before."""
+    return ((pl.lit(as_of) - pl.col("date")).dt.total_days().cast(pl.Int32) - 1).alias("age")
+
+
+def daily_aggregates(
+    events: pl.LazyFrame, items: pl.LazyFrame, users: pl.LazyFrame, day: date, meta: StoreMeta
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The per-user and per-item sums of one UTC ``day`` of ``events`` (other days are ignored)."""
+    today = events.filter(pl.col("ts").dt.date() == day).with_columns(pl.lit(day).alias("date"))
+    families = user_event_flags(today, items, users, "date", meta.categories, meta.time_zones)
+    user_frame, item_frame = pl.collect_all([user_daily(families, "date"), item_daily(today, "date")])
+    return user_frame, item_frame
+
+
 @dataclass(frozen=True)
 class StoreMeta:
     """What must stay fixed across partitions: the category and time-zone lists."""
@@ -103,12 +118,7 @@ class OfflineStore:
     # --- building ------------------------------------------------------------------------------------------------
     def add_day(self, events: pl.LazyFrame, items: pl.LazyFrame, users: pl.LazyFrame, day: date) -> None:
         """Aggregate one UTC day of events into its partitions (replacing them if present)."""
-        meta = self.meta(items, users)
-        today = events.filter(pl.col("ts").dt.date() == day).with_columns(pl.lit(day).alias("date"))
-        families = user_event_flags(today, items, users, "date", meta.categories, meta.time_zones)
-        users_day = user_daily(families, "date")
-        items_day = item_daily(today, "date")
-        user_frame, item_frame = pl.collect_all([users_day, items_day])
+        user_frame, item_frame = daily_aggregates(events, items, users, day, self.meta(items, users))
         write_frame(user_frame, self._partition("daily", "users", day))
         write_frame(item_frame, self._partition("daily", "items", day))
 
@@ -164,9 +174,8 @@ class OfflineStore:
         days = self.days()
         before = [d for d in days if d < as_of]
         after = [d for d in days if d >= as_of]
-        age = (pl.lit(as_of) - pl.col("date")).dt.total_days().cast(pl.Int32) - 1
-        user_daily_frame = self._daily("users", before).with_columns(age.alias("age"))
-        item_daily_frame = self._daily("items", before).with_columns(age.alias("age"))
+        user_daily_frame = self._daily("users", before).with_columns(age_before(as_of))
+        item_daily_frame = self._daily("items", before).with_columns(age_before(as_of))
         sold_after = (
             self._daily("items", after).group_by("item_id").agg(pl.col("units_sold").sum().alias("units_after"))
             if after

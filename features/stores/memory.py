@@ -1,0 +1,95 @@
+"""An in-memory daily feature store, for a process that sees one day of events at a time (the simulator).
+
+It keeps the same daily aggregates as :class:`features.stores.offline.OfflineStore` (built by the same
+:func:`~features.stores.offline.daily_aggregates`) as frames in memory, and builds user and item features as of
+any midnight from them with the same pipeline functions, for all users or just the few a day's moments need.
+So its features equal :func:`features.pipelines.build_features` on the same events as of the same midnight.
+
+Examples
+--------
+>>> from datetime import date, datetime, timezone
+>>> import polars as pl
+>>> utc = timezone.utc
+>>> events = pl.LazyFrame({
+...     "event_id": ["e1", "e2"], "user_id": ["u1", "u1"], "type": ["view", "purchase"],
+...     "ts": [datetime(2026, 3, 1, 9, tzinfo=utc), datetime(2026, 3, 2, 10, tzinfo=utc)],
+...     "item_id": ["i1", "i1"], "merchant_id": ["m1"] * 2, "price": [40.0] * 2, "quantity": [0, 1],
+...     "channel": [None] * 2, "offer": [None] * 2,
+... }, schema_overrides={"channel": pl.String, "offer": pl.String})
+>>> items = pl.LazyFrame({
+...     "item_id": ["i1"], "merchant_id": ["m1"], "category": ["bags"], "price": [40.0], "stock": [0],
+...     "listed_at": [datetime(2026, 2, 1, tzinfo=utc)], "merchant_verified": [True], "merchant_rating": [4.8],
+...     "authenticated": [True],
+... })
+>>> users = pl.LazyFrame({"user_id": ["u1"], "signup_ts": [datetime(2026, 1, 1, tzinfo=utc)], "tz": ["UTC"]})
+>>> store = DailyFeatureStore(["bags"], ["UTC"])
+>>> store.user_features(date(2026, 3, 1), users).select("views_7d", "days_since_last_session").row(0)
+(0, None)
+>>> store.add_day(events, items, users, date(2026, 3, 1))
+>>> store.add_day(events, items, users, date(2026, 3, 2))
+>>> store.user_features(date(2026, 3, 3), users).select("views_7d", "purchases_1d").row(0)
+(1, 1)
+>>> store.item_features(date(2026, 3, 2), items.with_columns(pl.lit(1).alias("stock"))).select("stock").item()
+1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+import polars as pl
+
+from features.pipelines.item import item_features
+from features.schemas import EVENTS, ITEMS, USERS
+from features.pipelines.user import UserFeatureSpec, default_aggregations, user_features
+from features.stores.offline import StoreMeta, age_before, daily_aggregates, midnight
+
+_NO_SALES = pl.LazyFrame(schema={"item_id": pl.String, "units_after": pl.Int64})
+
+
+class DailyFeatureStore:
+    """Daily user and item aggregates held in memory, one UTC day at a time, in order."""
+
+    def __init__(self, categories: Sequence[str], time_zones: Sequence[str]) -> None:
+        self.meta = StoreMeta(list(categories), list(time_zones))
+        self.spec = default_aggregations(self.meta.categories)
+        self._users: dict[date, pl.DataFrame] = {}
+        self._items: dict[date, pl.DataFrame] = {}
+
+    @property
+    def days(self) -> list[date]:
+        return sorted(self._users)
+
+    def add_day(self, events: pl.LazyFrame, items: pl.LazyFrame, users: pl.LazyFrame, day: date) -> None:
+        """Aggregate the events of UTC ``day`` (the others in ``events`` are ignored)."""
+        self._users[day], self._items[day] = daily_aggregates(events, items, users, day, self.meta)
+
+    def _daily(self, parts: dict[date, pl.DataFrame], as_of: date) -> pl.LazyFrame:
+        frames = [frame for day, frame in sorted(parts.items()) if day < as_of and frame.height]
+        if not frames:  # nothing yet: an empty day's aggregates carry the columns
+            empty_users, empty_items = daily_aggregates(
+                pl.LazyFrame(schema=EVENTS), pl.LazyFrame(schema=ITEMS), pl.LazyFrame(schema=USERS), as_of, self.meta
+            )
+            frames = [empty_users if parts is self._users else empty_items]
+        return pl.concat(frames, how="diagonal_relaxed").lazy().with_columns(age_before(as_of))
+
+    def user_features(
+        self,
+        as_of: date,
+        users: pl.LazyFrame,
+        user_ids: Sequence[str] | pl.Series | None = None,
+        spec: UserFeatureSpec | None = None,
+    ) -> pl.DataFrame:
+        """User features as of midnight of ``as_of``: every user who had signed up, or only ``user_ids``; the
+        whole feature set, or the columns of ``spec``."""
+        daily = self._daily(self._users, as_of)
+        if user_ids is not None:
+            wanted = pl.Series("user_id", user_ids, dtype=pl.String).unique()
+            daily = daily.filter(pl.col("user_id").is_in(wanted.implode()))
+            users = users.filter(pl.col("user_id").is_in(wanted.implode()))
+        return user_features(daily, users, midnight(as_of), spec or self.spec).collect()
+
+    def item_features(self, as_of: date, items_then: pl.LazyFrame) -> pl.DataFrame:
+        """Item features as of midnight of ``as_of``; ``items_then`` holds each item's stock at that moment."""
+        return item_features(self._daily(self._items, as_of), items_then, _NO_SALES, midnight(as_of)).collect()
