@@ -29,7 +29,8 @@ Examples
 >>> store.add_day(events, items, users, date(2026, 3, 2))
 >>> store.user_features(date(2026, 3, 3), users).select("views_7d", "purchases_1d").row(0)
 (1, 1)
->>> store.item_features(date(2026, 3, 2), items.with_columns(pl.lit(1).alias("stock"))).select("stock").item()
+>>> sold = pl.LazyFrame({"item_id": ["i1"], "units_after": [1]})
+>>> store.item_features(date(2026, 3, 2), items, sold).select("stock").item()  # one unit sold on 2 March
 1
 """
 
@@ -41,8 +42,8 @@ from datetime import date
 import polars as pl
 
 from features.pipelines.item import item_features
-from features.schemas import EVENTS, ITEMS, USERS
 from features.pipelines.user import UserFeatureSpec, default_aggregations, user_features
+from features.schemas import EVENTS, ITEMS, USERS
 from features.stores.offline import StoreMeta, age_before, daily_aggregates, midnight
 
 _NO_SALES = pl.LazyFrame(schema={"item_id": pl.String, "units_after": pl.Int64})
@@ -90,6 +91,8 @@ class DailyFeatureStore:
             users = users.filter(pl.col("user_id").is_in(wanted.implode()))
         return user_features(daily, users, midnight(as_of), spec or self.spec).collect()
 
-    def item_features(self, as_of: date, items_then: pl.LazyFrame) -> pl.DataFrame:
-        """Item features as of midnight of ``as_of``; ``items_then`` holds each item's stock at that moment."""
-        return item_features(self._daily(self._items, as_of), items_then, _NO_SALES, midnight(as_of)).collect()
+    def item_features(self, as_of: date, items: pl.LazyFrame, sold_after: pl.LazyFrame | None = None) -> pl.DataFrame:
+        """Item features as of midnight of ``as_of``; ``sold_after`` (item_id, units_after) gives back the units
+        sold since then, from the catalogue's current stock (none by default)."""
+        sales = _NO_SALES if sold_after is None else sold_after
+        return item_features(self._daily(self._items, as_of), items, sales, midnight(as_of)).collect()
