@@ -1,0 +1,104 @@
+"""Local time per user: UTC instants to wall-clock time in each row's IANA zone and back, and quiet hours.
+
+Times travel as integer microseconds since the Unix epoch (UTC instants, or naive local wall-clock times), so
+that the per-zone conversions run once per zone with polars (chrono-tz) rather than once per row.
+
+Examples
+--------
+>>> import numpy as np
+>>> from datetime import datetime, UTC
+>>> at = np.array([to_us(datetime(2026, 3, 4, 23, 30, tzinfo=UTC))])
+>>> fmt_us(defer_quiet_hours(at, np.array(["Europe/Paris"]), 22, 8)[0][0])
+'2026-03-05 07:00 UTC'
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import polars as pl
+
+US_PER_HOUR = 3_600_000_000
+US_PER_DAY = 24 * US_PER_HOUR
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_DAY = date(1970, 1, 1)
+
+
+def to_us(at: datetime) -> int:
+    """Microseconds since the epoch of an aware datetime."""
+    delta = at - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def fmt_us(us: int) -> str:
+    """A UTC instant in microseconds as ``2026-03-04 20:00 UTC``."""
+    return (_EPOCH + timedelta(microseconds=int(us))).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def fmt_day(day: int) -> str:
+    """A local calendar day (days since 1970-01-01) as ``2026-03-04``."""
+    return (_EPOCH_DAY + timedelta(days=int(day))).isoformat()
+
+
+def _by_zone(zones: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    groups = pl.DataFrame({"zone": pl.Series(zones, dtype=pl.String)}).with_row_index().group_by("zone").agg("index")
+    return [(zone, np.asarray(index, dtype=np.int64)) for zone, index in groups.iter_rows()]
+
+
+def local_wall_us(utc_us: np.ndarray, zones: np.ndarray) -> np.ndarray:
+    """The local wall-clock time (naive, in microseconds) of each UTC instant in its row's zone."""
+    out = np.empty(len(utc_us), dtype=np.int64)
+    for zone, index in _by_zone(zones):
+        series = pl.Series(utc_us[index], dtype=pl.Int64).cast(pl.Datetime("us", "UTC"))
+        out[index] = series.dt.convert_time_zone(zone).dt.replace_time_zone(None).cast(pl.Int64).to_numpy()
+    return out
+
+
+def to_utc_us(wall_us: np.ndarray, zones: np.ndarray) -> np.ndarray:
+    """The UTC instant of each local wall-clock time: the earlier one when the clock falls back, and for a
+    time the clock skips (spring forward) the instant it maps to with the offset before the jump, which is
+    the first valid instant after the gap when the wall time is the start of the gap."""
+    out = np.empty(len(wall_us), dtype=np.int64)
+    for zone, index in _by_zone(zones):
+        wall = pl.Series(wall_us[index], dtype=pl.Int64)
+        utc = _replace(wall, zone)
+        missing = utc.is_null().to_numpy()
+        if missing.any():  # in a gap: use the offset three hours earlier, before the jump
+            before = _replace(wall.filter(pl.Series(missing)) - 3 * US_PER_HOUR, zone) + 3 * US_PER_HOUR
+            utc = utc.scatter(np.flatnonzero(missing), before)
+        out[index] = utc.to_numpy()
+    return out
+
+
+def _replace(wall: pl.Series, zone: str) -> pl.Series:
+    aware = wall.cast(pl.Datetime("us")).dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
+    return aware.dt.convert_time_zone("UTC").cast(pl.Int64)
+
+
+def in_quiet_hours(time_of_day_us: np.ndarray, start: int, end: int) -> np.ndarray:
+    """Whether a local time of day lies in ``[start, end)`` hours; the window spans midnight when start > end."""
+    lo, hi = start * US_PER_HOUR, end * US_PER_HOUR
+    if start < end:
+        return (time_of_day_us >= lo) & (time_of_day_us < hi)
+    if start > end:
+        return (time_of_day_us >= lo) | (time_of_day_us < hi)
+    return np.zeros(len(time_of_day_us), dtype=bool)
+
+
+def defer_quiet_hours(utc_us: np.ndarray, zones: np.ndarray, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each send moved out of local quiet hours to the next local ``end`` hour, and its local calendar day.
+
+    Returns the (possibly deferred) UTC send times and the local day (days since 1970-01-01) of each. A
+    deferred time is checked again (a skipped hour can land it back inside), at most four times.
+    """
+    out = np.asarray(utc_us, dtype=np.int64).copy()
+    for _ in range(4):
+        day, time_of_day = np.divmod(local_wall_us(out, zones), US_PER_DAY)
+        inside = in_quiet_hours(time_of_day, start, end)
+        if not inside.any():
+            return out, day
+        next_day = (start > end) & (time_of_day >= start * US_PER_HOUR)
+        target = (day + next_day) * US_PER_DAY + end * US_PER_HOUR
+        out[inside] = to_utc_us(target[inside], zones[inside])
+    return out, np.floor_divide(local_wall_us(out, zones), US_PER_DAY)

@@ -1,0 +1,417 @@
+"""The :class:`Guardrails`: one stateful filter from trigger moments to the moments a policy is asked about."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from features.schemas import CHANNELS, DECIDABLE_MOMENTS, MOMENTS, SUPPRESSIONS, UTC_TS
+from features.validation import SchemaError
+from policies.triggers.config import GuardrailSettings
+from policies.triggers.guardrails.clock import US_PER_DAY, defer_quiet_hours, to_us
+from policies.triggers.guardrails.inputs import (
+    check_channels,
+    checked_moments,
+    checked_unsubscribes,
+    checked_users,
+)
+from policies.triggers.guardrails.sequential import WEEK_US, Candidate, Send, SequentialRules
+
+_FMT = "%Y-%m-%d %H:%M UTC"
+_EARLIER = " was already handled by an earlier call"
+_TWIN = " appears more than once in this batch; the first copy was handled"
+_SENDS = pl.Schema(
+    {
+        "user_id": pl.String,
+        "send_us": pl.Int64,
+        "channel": pl.String,
+        "trigger": pl.String,
+        "item_id": pl.String,
+        "local_day": pl.Int64,
+        "moment_id": pl.String,
+        "rank": pl.Int64,
+    }
+)
+
+
+@dataclass(frozen=True)
+class GuardrailResult:
+    """What :meth:`Guardrails.apply` made of a batch of moments.
+
+    Attributes
+    ----------
+    kept
+        The moments to decide on (DECIDABLE_MOMENTS): each with its channel and final ``send_at``.
+    suppressed
+        The moments stopped (SUPPRESSIONS): ``suppressed_by`` a short code, ``why`` a sentence.
+    """
+
+    kept: pl.DataFrame
+    suppressed: pl.DataFrame
+
+
+def holdout_draw(user_ids: Sequence[str], salt: str) -> np.ndarray:
+    """A uniform number in [0, 1) per user id from a salted BLAKE2b hash: the same in every process."""
+    prefix = salt.encode() + b"\x00"
+    draws = [int.from_bytes(hashlib.blake2b(prefix + u.encode(), digest_size=8).digest(), "big") for u in user_ids]
+    return np.array(draws, dtype=np.uint64).astype(np.float64) / 2.0**64
+
+
+def _utc_us(column: str) -> pl.Expr:
+    return pl.col(column).cast(pl.Int64)
+
+
+def _fmt(expr: pl.Expr) -> pl.Expr:
+    return expr.cast(UTC_TS).dt.strftime(_FMT)
+
+
+class Guardrails:
+    """Consent, opt-out, quiet hours, cooldowns, frequency caps, priority, idempotency and the global holdout,
+    applied to every trigger moment.
+
+    Parameters
+    ----------
+    settings
+        The guardrails' settings (``TriggerConfig.guardrails``).
+    users
+        The users (USERS contract: ``user_id``, ``tz``, ``consent_*``, ``opted_out_at``); more can be added
+        with :meth:`add_users`.
+
+    Examples
+    --------
+    >>> from datetime import datetime, UTC
+    >>> import polars as pl
+    >>> from policies.triggers.config import GuardrailSettings
+    >>> users = pl.DataFrame({"user_id": ["u1"], "tz": ["Europe/Paris"], "consent_in_app": [True],
+    ...     "consent_email": [True], "consent_sms": [False], "opted_out_at": [None]},
+    ...     schema_overrides={"opted_out_at": pl.Datetime("us", "UTC")})
+    >>> at = [datetime(2026, 3, 4, 21, 30, tzinfo=UTC), datetime(2026, 3, 4, 23, 0, tzinfo=UTC)]
+    >>> moments = pl.DataFrame({"moment_id": ["m1", "m2"], "ts": at, "user_id": ["u1", "u1"],
+    ...     "item_id": ["i1", "i2"], "trigger": ["best_hour", "cart_abandon"],
+    ...     "trigger_kind": ["time", "behaviour"], "send_at": at, "reason": ["", ""]})
+    >>> guardrails = Guardrails(GuardrailSettings(holdout_share=0.0), users)
+    >>> result = guardrails.apply(moments)
+    >>> result.kept.select("moment_id", "channel", "send_at").rows()  # deferred to 08:00 Paris time
+    [('m2', 'in_app', datetime.datetime(2026, 3, 5, 7, 0, tzinfo=zoneinfo.ZoneInfo(key='UTC')))]
+    >>> result.suppressed.select("moment_id", "suppressed_by").rows()
+    [('m1', 'priority')]
+    >>> guardrails.apply(moments).suppressed.get_column("suppressed_by").to_list()
+    ['duplicate', 'duplicate']
+    """
+
+    def __init__(self, settings: GuardrailSettings, users: pl.DataFrame) -> None:
+        self.settings = settings
+        self._rules = SequentialRules(settings)
+        self._rank = {trigger: i for i, trigger in enumerate(settings.priority)}
+        self._users = self._profiles(users)
+        self._unsubscribed = pl.DataFrame(schema={"user_id": pl.String, "channel": pl.String, "at": pl.Int64})
+        self._unsub_wide = self._widen(self._unsubscribed)
+        self._seen = pl.DataFrame(schema={"moment_id": pl.String})
+        self._sends = pl.DataFrame(schema=_SENDS)
+        horizon = max(WEEK_US, 2 * US_PER_DAY, self._rules.collision_us, self._rules.trigger_us, self._rules.item_us)
+        self._horizon_us = horizon
+
+    # ---- state -------------------------------------------------------------------------------------------
+
+    def _profiles(self, users: pl.DataFrame) -> pl.DataFrame:
+        users = checked_users(users)
+        ids = users.get_column("user_id").to_list()
+        return users.select(
+            "user_id",
+            "tz",
+            *(pl.col(f"consent_{c}") for c in CHANNELS),
+            _utc_us("opted_out_at").alias("opted_out_us"),
+            holdout=pl.Series(holdout_draw(ids, self.settings.holdout_salt) < self.settings.holdout_share),
+        )
+
+    def add_users(self, users: pl.DataFrame) -> None:
+        """Add users who signed up later; a user already known takes the new profile (consents, opt-out).
+
+        Examples
+        --------
+        >>> from datetime import datetime, UTC
+        >>> import polars as pl
+        >>> from policies.triggers.config import GuardrailSettings
+        >>> schema = {"user_id": pl.String, "tz": pl.String, "consent_in_app": pl.Boolean,
+        ...     "consent_email": pl.Boolean, "consent_sms": pl.Boolean, "opted_out_at": pl.Datetime("us", "UTC")}
+        >>> guardrails = Guardrails(GuardrailSettings(), pl.DataFrame(schema=schema))
+        >>> guardrails.add_users(pl.DataFrame([("u1", "UTC", True, False, False, None)], schema=schema, orient="row"))
+        >>> guardrails.deliverable(["u1", "u2"], "in_app", [datetime(2026, 1, 1, tzinfo=UTC)] * 2)[1]
+        [None, 'user u2 is not among the known users']
+        """
+        new = self._profiles(users)
+        if new.height:
+            self._users = pl.concat([self._users.join(new, on="user_id", how="anti"), new])
+
+    def observe(self, events: pl.DataFrame) -> None:
+        """Learn the unsubscribes of an event log window: from each one's ``ts`` on, its channel is closed.
+
+        Examples
+        --------
+        >>> from datetime import datetime, UTC
+        >>> import polars as pl
+        >>> from policies.triggers.config import GuardrailSettings
+        >>> users = pl.DataFrame({"user_id": ["u1"], "tz": ["UTC"], "consent_in_app": [True],
+        ...     "consent_email": [True], "consent_sms": [True], "opted_out_at": [None]},
+        ...     schema_overrides={"opted_out_at": pl.Datetime("us", "UTC")})
+        >>> guardrails = Guardrails(GuardrailSettings(), users)
+        >>> guardrails.observe(pl.DataFrame({"ts": [datetime(2026, 1, 1, 10, tzinfo=UTC)], "user_id": ["u1"],
+        ...     "type": ["unsubscribe"], "channel": ["email"]}))
+        >>> guardrails.deliverable(["u1"], "email", [datetime(2026, 1, 1, 11, tzinfo=UTC)])
+        (array([False]), ['user u1 unsubscribed from email at 2026-01-01 10:00 UTC'])
+        """
+        new = checked_unsubscribes(events).select("user_id", "channel", _utc_us("ts").alias("at"))
+        if new.height:
+            both = pl.concat([self._unsubscribed, new])
+            self._unsubscribed = both.group_by("user_id", "channel").agg(pl.col("at").min())
+            self._unsub_wide = self._widen(self._unsubscribed)
+
+    @staticmethod
+    def _widen(unsubscribed: pl.DataFrame) -> pl.DataFrame:
+        return unsubscribed.group_by("user_id").agg(
+            pl.col("at").filter(pl.col("channel") == c).min().alias(f"unsub_{c}") for c in CHANNELS
+        )
+
+    def is_holdout(self, user_ids: Sequence[str] | np.ndarray) -> np.ndarray:
+        """Whether each user is in the global holdout: a salted hash of the id below ``holdout_share``.
+
+        Examples
+        --------
+        >>> from policies.triggers.config import GuardrailSettings
+        >>> import polars as pl
+        >>> guardrails = Guardrails(GuardrailSettings(holdout_share=0.5), pl.DataFrame(schema=dict(
+        ...     user_id=pl.String, tz=pl.String, consent_in_app=pl.Boolean, consent_email=pl.Boolean,
+        ...     consent_sms=pl.Boolean, opted_out_at=pl.Datetime("us", "UTC"))))
+        >>> guardrails.is_holdout(["u1", "u2", "u3", "u4"])
+        array([ True,  True, False,  True])
+        """
+        ids = [str(u) for u in user_ids]
+        return holdout_draw(ids, self.settings.holdout_salt) < self.settings.holdout_share
+
+    # ---- the check at delivery ---------------------------------------------------------------------------
+
+    def deliverable(
+        self,
+        user_ids: Sequence[str] | np.ndarray,
+        channels: str | Sequence[str] | np.ndarray,
+        at: np.ndarray | Sequence[datetime],
+    ) -> tuple[np.ndarray, list[str | None]]:
+        """Whether each message may go out at its delivery time: the user is known, has not opted out, consents
+        to the channel and has not unsubscribed from it, all as of ``at``. Returns the mask and, for each
+        refused message, why (``None`` where allowed).
+
+        ``at`` holds aware datetimes, or numpy ``datetime64`` values read as UTC.
+        """
+        ids = [str(u) for u in user_ids]
+        n = len(ids)
+        chans = [channels] * n if isinstance(channels, str) else [str(c) for c in channels]
+        at_us = self._instants(at)
+        if not (len(chans) == len(at_us) == n):
+            raise ValueError(f"deliverable: {n} user_ids, {len(chans)} channels and {len(at_us)} times differ")
+        check_channels(chans, "deliverable")
+        if n == 0:
+            return np.zeros(0, dtype=bool), []
+        frame = pl.DataFrame({"user_id": ids, "channel": chans, "at": at_us}, schema_overrides={"at": pl.Int64})
+        frame = frame.join(self._users, on="user_id", how="left").join(self._unsub_wide, on="user_id", how="left")
+        consent = pl.coalesce(pl.when(pl.col("channel") == c).then(pl.col(f"consent_{c}")) for c in CHANNELS)
+        unsub = pl.coalesce(pl.when(pl.col("channel") == c).then(pl.col(f"unsub_{c}")) for c in CHANNELS)
+        user = pl.lit("user ") + pl.col("user_id")
+        why = (
+            pl.when(pl.col("tz").is_null())
+            .then(user + pl.lit(" is not among the known users"))
+            .when(pl.col("opted_out_us") <= pl.col("at"))
+            .then(user + pl.lit(" opted out at ") + _fmt(pl.col("opted_out_us")))
+            .when(~consent)
+            .then(user + pl.lit(" gave no consent to ") + pl.col("channel"))
+            .when(unsub <= pl.col("at"))
+            .then(user + pl.lit(" unsubscribed from ") + pl.col("channel") + pl.lit(" at ") + _fmt(unsub))
+        )
+        reasons = frame.select(why.alias("why")).get_column("why").to_list()
+        return np.array([r is None for r in reasons], dtype=bool), reasons
+
+    @staticmethod
+    def _instants(at: np.ndarray | Sequence[datetime]) -> list[int]:
+        if isinstance(at, np.ndarray) and np.issubdtype(at.dtype, np.datetime64):
+            return at.astype("datetime64[us]").astype(np.int64).tolist()
+        out = []
+        for value in at:
+            if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+                raise SchemaError(f"deliverable: 'at' holds {value!r}; expected time-zone-aware datetimes")
+            out.append(to_us(value))
+        return out
+
+    # ---- apply -------------------------------------------------------------------------------------------
+
+    def apply(self, moments: pl.DataFrame) -> GuardrailResult:
+        """Keep the moments that pass every guardrail, with their channel and send time; suppress the rest.
+
+        Stateful: moments seen here are never let through again, and what is kept (or held out) counts
+        towards later caps, cooldowns and collisions. The order of the checks is under Notes in
+        :mod:`policies.triggers.guardrails`.
+        """
+        m = checked_moments(moments, self.settings.priority)
+        extras = [c for c in m.columns if c not in MOMENTS]
+        if m.height == 0:
+            empty = m.with_row_index("__row").with_columns(code=pl.lit(None, pl.String), why=pl.lit(None, pl.String))
+            return self._result(empty.with_columns(channel=pl.lit(None, pl.String)), extras)
+        s = self.settings
+        order = ["moment_id", "ts", "send_at", "user_id", "trigger", "item_id", "reason"]
+        m = m.sort(order, nulls_last=True).with_row_index("__row")
+        w = (
+            m.select(
+                "__row",
+                "moment_id",
+                "user_id",
+                "trigger",
+                "item_id",
+                _utc_us("ts").alias("ts_us"),
+                _utc_us("send_at").alias("send_us"),
+                pl.col("trigger").replace_strict(self._rank, return_dtype=pl.Int64).alias("rank"),
+                (~pl.col("moment_id").is_first_distinct()).alias("twin"),
+            )
+            .join(self._seen.with_columns(seen=pl.lit(True)), on="moment_id", how="left")
+            .join(self._users, on="user_id", how="left")
+            .join(self._unsub_wide, on="user_id", how="left")
+        )
+        known = w.get_column("tz").is_not_null().to_numpy()
+        send = w.get_column("send_us").to_numpy().copy()
+        local_day = np.zeros(len(send), dtype=np.int64)
+        if known.any():
+            zones = w.get_column("tz").to_numpy()[known]
+            send[known], local_day[known] = defer_quiet_hours(
+                send[known], zones, s.quiet_hours.start, s.quiet_hours.end
+            )
+        w = w.with_columns(send_us=pl.Series(send), local_day=pl.Series(local_day))
+        opens = [
+            pl.col(f"consent_{c}") & (pl.col(f"unsub_{c}").is_null() | (pl.col("send_us") < pl.col(f"unsub_{c}")))
+            for c in s.channels
+        ]
+        w = w.with_columns(open_channels=pl.sum_horizontal(o.cast(pl.Int64) * (1 << i) for i, o in enumerate(opens)))
+        user = pl.lit("user ") + pl.col("user_id")
+        send_text = _fmt(pl.col("send_us"))
+        closed = [
+            pl.when(pl.col(f"consent_{c}"))
+            .then(pl.lit(f"{c} unsubscribed at ") + _fmt(pl.col(f"unsub_{c}")))
+            .otherwise(pl.lit(f"{c} no consent"))
+            for c in s.channels
+        ]
+        rules = [
+            (pl.col("seen").is_not_null(), "duplicate", pl.lit("moment ") + pl.col("moment_id") + pl.lit(_EARLIER)),
+            (pl.col("twin"), "duplicate", pl.lit("moment ") + pl.col("moment_id") + pl.lit(_TWIN)),
+            (pl.col("tz").is_null(), "unknown_user", user + pl.lit(" is not among the known users")),
+            (
+                pl.col("opted_out_us") <= pl.col("send_us"),
+                "opted_out",
+                user
+                + pl.lit(" opted out at ")
+                + _fmt(pl.col("opted_out_us"))
+                + pl.lit(", before the send at ")
+                + send_text,
+            ),
+            (
+                pl.col("open_channels") == 0,
+                "no_consent",
+                user
+                + pl.lit(" has no open channel at ")
+                + send_text
+                + pl.lit(": ")
+                + pl.concat_str(closed, separator=", "),
+            ),
+        ]
+        code: Any = pl.when(rules[0][0]).then(pl.lit(rules[0][1]))
+        why: Any = pl.when(rules[0][0]).then(rules[0][2])
+        for condition, name, text in rules[1:]:
+            code, why = code.when(condition).then(pl.lit(name)), why.when(condition).then(text)
+        w = w.with_columns(code=code, why=why)
+        decisions = self._decide(w.filter(pl.col("code").is_null()))
+        w = w.join(decisions, on="__row", how="left").with_columns(
+            code=pl.coalesce("code", "d_code"), why=pl.coalesce("why", "d_why")
+        )
+        sent = w.filter(pl.col("channel").is_not_null())
+        self._sends = pl.concat([self._sends, sent.select(_SENDS.names()).cast(dict(_SENDS))])  # type: ignore[arg-type]
+        fresh = w.filter(pl.col("seen").is_null() & ~pl.col("twin")).select("moment_id")
+        self._seen = pl.concat([self._seen, fresh])
+        out = m.drop("send_at").join(
+            w.select("__row", "code", "why", "channel", pl.col("send_us").cast(UTC_TS).alias("send_at")), on="__row"
+        )
+        return self._result(out, extras)
+
+    def _decide(self, candidates: pl.DataFrame) -> pl.DataFrame:
+        """Decisions for the moments that passed the stateless checks: ``__row``, ``d_code``, ``d_why`` and
+        the ``channel`` of those kept or held out. A user with a single candidate and no recent sends takes
+        the vectorised path; everyone else goes through :class:`SequentialRules` one moment at a time."""
+        schema = {"__row": pl.UInt32, "d_code": pl.String, "d_why": pl.String, "channel": pl.String}
+        if candidates.height == 0:
+            return pl.DataFrame(schema=schema)
+        earliest = candidates.get_column("send_us").min()
+        assert isinstance(earliest, int)
+        recent = self._sends.filter(pl.col("send_us") > earliest - self._horizon_us)
+        caps = self.settings.caps
+        usable = [(i, c) for i, c in enumerate(self.settings.channels) if min(caps[c].per_day, caps[c].per_week) >= 1]
+        first_open = pl.coalesce(
+            pl.lit(None, pl.String),
+            *(pl.when((pl.col("open_channels") & (1 << i)) > 0).then(pl.lit(c)) for i, c in usable),
+        )
+        candidates = candidates.with_columns(
+            first_open=first_open,
+            alone=(pl.len().over("user_id") == 1) & ~pl.col("user_id").is_in(recent.get_column("user_id").implode()),
+        )
+        fast = candidates.filter(pl.col("alone") & pl.col("first_open").is_not_null())
+        slow = candidates.filter(~(pl.col("alone") & pl.col("first_open").is_not_null()))
+        rows: list[tuple[int, str | None, str | None, str | None]] = []
+        if slow.height:
+            history: dict[str, list[Send]] = {}
+            past = recent.join(slow.select("user_id").unique(), on="user_id", how="semi")
+            past = past.with_columns(send_text=_fmt(pl.col("send_us")))
+            for user_id, *send in past.sort("send_us", "moment_id").iter_rows():
+                history.setdefault(user_id, []).append(Send(*send))
+            fields = ["__row", "user_id", "send_us", "ts_us", "rank", "moment_id", "trigger", "item_id", "local_day"]
+            slow = slow.with_columns(send_text=_fmt(pl.col("send_us")))
+            slow = slow.sort("user_id", "rank", "ts_us", "moment_id", "__row")
+            fields = [*fields, "send_text"]
+            extra = slow.select("open_channels", "tz").iter_rows()
+            for values, (open_channels, zone) in zip(slow.select(fields).iter_rows(), extra, strict=True):
+                candidate = Candidate._make((*values, open_channels))
+                code, why, channel = self._rules.decide(candidate, history.setdefault(candidate.user_id, []), zone)
+                rows.append((candidate.row, code, why, channel))
+        decided = pl.DataFrame(rows, schema=schema, orient="row")
+        kept = pl.concat(
+            [
+                fast.select(
+                    "__row",
+                    pl.lit(None, pl.String).alias("d_code"),
+                    pl.lit(None, pl.String).alias("d_why"),
+                    pl.col("first_open").alias("channel"),
+                ),
+                decided,
+            ]
+        )
+        held = (
+            kept.get_column("__row").is_in(candidates.filter("holdout").get_column("__row").implode())
+            & kept.get_column("channel").is_not_null()
+        )
+        share = f"{self.settings.holdout_share:.0%}"
+        return kept.with_columns(
+            d_code=pl.when(held).then(pl.lit("holdout")).otherwise("d_code"),
+            d_why=pl.when(held)
+            .then(
+                pl.lit(f"user in the global holdout ({share} of users): nothing is sent, but it counts as a send on ")
+                + pl.col("channel")
+            )
+            .otherwise("d_why"),
+        )
+
+    @staticmethod
+    def _result(out: pl.DataFrame, extras: list[str]) -> GuardrailResult:
+        kept = out.filter(pl.col("code").is_null()).sort("send_at", "__row")
+        suppressed = out.filter(pl.col("code").is_not_null()).sort("__row")
+        suppressed = suppressed.with_columns(pl.col("code").alias("suppressed_by"))
+        kept = kept.select(*DECIDABLE_MOMENTS.names(), *extras)
+        suppressed = suppressed.select(*SUPPRESSIONS.names(), *extras)
+        return GuardrailResult(kept=kept, suppressed=suppressed)

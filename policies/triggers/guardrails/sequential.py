@@ -1,0 +1,129 @@
+"""The stateful part of the guardrails: priority, cooldowns and frequency caps, one user's moments at a time.
+
+A user's candidates are taken in priority order (``settings.priority``, then ``ts``, then ``moment_id``); each
+is checked against the sends already kept for that user (earlier calls and this one) and, when it passes,
+joins them. Checks are symmetric in time (a kept send later than the candidate counts too) so that the result
+never breaks a cap or a cooldown whatever the order in which moments arrive.
+
+Examples
+--------
+>>> from policies.triggers.config import GuardrailSettings
+>>> H = 3_600_000_000
+>>> rules = SequentialRules(GuardrailSettings())
+>>> sends: list[Send] = []
+>>> first = Candidate(0, "u1", 10 * H, 10 * H, 0, "m1", "cart_abandon", "i1", 0, "1970-01-01 10:00 UTC", 0b111)
+>>> rules.decide(first, sends, "UTC")
+(None, None, 'in_app')
+>>> second = first._replace(row=1, moment_id="m2", send_us=40 * H, send_text="1970-01-02 16:00 UTC")
+>>> code, why, _ = rules.decide(second, sends, "UTC")
+>>> print(code); print(why)
+cooldown_trigger
+cart_abandon was kept for this user at 1970-01-01 10:00 UTC (m1), less than 72 h from 1970-01-02 16:00 UTC
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from policies.triggers.config import GuardrailSettings
+from policies.triggers.guardrails.clock import US_PER_DAY, US_PER_HOUR, fmt_day, fmt_us
+
+WEEK_US = 7 * US_PER_DAY
+
+
+class Send(NamedTuple):
+    """A kept (or held-out) send in the guardrails' state."""
+
+    send_us: int
+    channel: str
+    trigger: str
+    item_id: str | None
+    local_day: int
+    moment_id: str
+    rank: int
+    send_text: str
+
+
+class Candidate(NamedTuple):
+    """A moment that passed the stateless checks; ``open_channels`` has bit ``i`` set when the user can be
+    reached on ``settings.channels[i]`` at the send time (consent, no unsubscribe)."""
+
+    row: int
+    user_id: str
+    send_us: int
+    ts_us: int
+    rank: int
+    moment_id: str
+    trigger: str
+    item_id: str | None
+    local_day: int
+    send_text: str
+    open_channels: int
+
+
+def _messages(n: int, channel: str) -> str:
+    return f"{n} {channel} message" if n == 1 else f"{n} {channel} messages"
+
+
+class SequentialRules:
+    """Priority, cooldowns and caps of :class:`GuardrailSettings` applied to one candidate at a time."""
+
+    def __init__(self, settings: GuardrailSettings) -> None:
+        self.settings = settings
+        self.collision_us = round(settings.collision_hours * US_PER_HOUR)
+        self.trigger_us = round(settings.cooldowns.per_trigger_hours * US_PER_HOUR)
+        self.item_us = round(settings.cooldowns.per_item_hours * US_PER_HOUR)
+        self.caps = [(c, settings.caps[c].per_day, settings.caps[c].per_week) for c in settings.channels]
+
+    def decide(self, c: Candidate, sends: list[Send], zone: str) -> tuple[str | None, str | None, str | None]:
+        """``(code, why, channel)`` of one candidate against the user's ``sends``; appended to them when kept
+        (``code`` is ``None``)."""
+        t = c.send_us
+        colliding = [s for s in sends if abs(s.send_us - t) < self.collision_us]
+        if colliding:
+            w = min(colliding, key=lambda s: (s.rank, s.send_us, s.moment_id))
+            hours = f"{self.settings.collision_hours:g}"
+            why = (
+                f"{c.trigger} at {c.send_text} collides with {w.moment_id} ({w.trigger} at {w.send_text}) "
+                f"within {hours} h; {w.moment_id} wins"
+            )
+            return "priority", why, None
+        same = [s for s in sends if s.trigger == c.trigger and abs(s.send_us - t) < self.trigger_us]
+        if same:
+            s = min(same, key=lambda s: (s.send_us, s.moment_id))
+            hours = f"{self.settings.cooldowns.per_trigger_hours:g}"
+            why = f"{c.trigger} was kept for this user at {s.send_text} ({s.moment_id}), less than {hours} h "
+            return "cooldown_trigger", f"{why}from {c.send_text}", None
+        if c.item_id is not None:
+            same = [s for s in sends if s.item_id == c.item_id and abs(s.send_us - t) < self.item_us]
+            if same:
+                s = min(same, key=lambda s: (s.send_us, s.moment_id))
+                hours = f"{self.settings.cooldowns.per_item_hours:g}"
+                why = f"item {c.item_id} was the subject of {s.moment_id} at {s.send_text}, less than {hours} h "
+                return "cooldown_item", f"{why}from {c.send_text}", None
+        refusals: list[tuple[str, str]] = []
+        for i, (channel, per_day, per_week) in enumerate(self.caps):
+            if not (c.open_channels >> i) & 1:
+                continue
+            refusal = self._capped(channel, per_day, per_week, c, sends, zone)
+            if refusal is None:
+                sends.append(Send(t, channel, c.trigger, c.item_id, c.local_day, c.moment_id, c.rank, c.send_text))
+                return None, None, channel
+            refusals.append(refusal)
+        return refusals[0][0], "; ".join(why for _, why in refusals), None
+
+    def _capped(
+        self, channel: str, per_day: int, per_week: int, c: Candidate, sends: list[Send], zone: str
+    ) -> tuple[str, str] | None:
+        on_channel = [s.send_us for s in sends if s.channel == channel]
+        today = sum(1 for s in sends if s.channel == channel and s.local_day == c.local_day)
+        if today >= per_day:
+            return "cap_day", f"{_messages(today, channel)} on {fmt_day(c.local_day)} ({zone}) (cap {per_day})"
+        t = c.send_us
+        times = sorted([*on_channel, t])
+        for anchor in (a for a in times if t <= a < t + WEEK_US):  # every rolling week that holds this send
+            others = sum(1 for a in on_channel if anchor - WEEK_US < a <= anchor)
+            if others + 1 > per_week:
+                where = f"before {c.send_text}" if anchor == t else f"up to {fmt_us(anchor)}, which this send joins"
+                return "cap_week", f"{_messages(others, channel)} in the 7 days {where} (cap {per_week})"
+        return None
