@@ -1,0 +1,409 @@
+"""The trigger engine: one state, fed a window of events at a time (batch) or one event at a time (streaming).
+
+Rules live in :mod:`policies.triggers.rules`; settings in :class:`policies.triggers.config.TriggerConfig`.
+Time moves with the events: before an event at ``ts`` is taken in, every timer and daily tick due at or
+before ``ts`` fires, so an event at exactly a deadline comes after it. Moments are returned in the
+``MOMENTS`` schema, sorted by ``(ts, moment_id)``.
+
+Examples
+--------
+>>> from datetime import UTC, datetime, timedelta
+>>> import polars as pl
+>>> from policies.triggers.config import load_trigger_config
+>>> t0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
+>>> items = pl.DataFrame({"item_id": ["i1"], "merchant_id": ["m1"], "category": ["bags"], "price": [50.0],
+...                       "listed_at": [t0 - timedelta(days=9)], "stock": [4]})
+>>> users = pl.DataFrame({"user_id": ["u1"], "signup_ts": [t0 - timedelta(days=99)], "tz": ["Europe/Berlin"]})
+>>> events = pl.DataFrame({"event_id": ["e1", "e2", "e3"], "ts": [t0 + timedelta(minutes=m) for m in (0, 5, 9)],
+...                        "user_id": ["u1"] * 3, "type": ["view"] * 3, "item_id": ["i1"] * 3})
+>>> engine = TriggerEngine(load_trigger_config(), items, users)
+>>> engine.run(events).select("moment_id", "reason").row(0)
+('repeat_view:e3', 'viewed item i1 3 times in 24 h, no purchase')
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from features.lifecycle import ChurnScorer
+from features.schemas import EVENTS, MOMENTS, TRIGGER_KINDS
+from policies.triggers.config import RuleSettings, TriggerConfig
+from policies.triggers.rules.base import DAY_US, HOUR_US, MINUTE_US, Moment, from_us, next_local_hour, to_us
+from policies.triggers.rules.behaviour import RAW_MOMENTS, CartAbandon, RepeatViews
+from policies.triggers.rules.daily import BestHour, Lifecycle
+from policies.triggers.rules.inventory import ENGAGEMENTS, LowStock, units
+from policies.triggers.rules.social import Social
+from policies.triggers.sources import SOURCE_COLUMNS, EventLogFeatureSource, UserFeatureSource
+
+#: The event columns the engine reads (the rest of the contract may be absent).
+EVENT_COLUMNS: tuple[str, ...] = ("event_id", "ts", "user_id", "type", "item_id", "merchant_id", "price", "quantity")
+_OPTIONAL = ("merchant_id", "price", "quantity")
+_STATEFUL = frozenset({"cart_add", "cart_remove", "purchase", "favorite", "follow_merchant", "unfollow_merchant"})
+_TICK, _TIMER = 0, 1
+
+
+def _require(frame: pl.DataFrame, name: str, columns: tuple[str, ...]) -> None:
+    for column in columns:
+        if column not in frame.columns:
+            raise ValueError(f"{name}: missing column {column!r}; present: {', '.join(frame.columns)}")
+
+
+class TriggerEngine:
+    """Trigger moments from an event log, in windows (:meth:`run`) or event by event (:meth:`push`).
+
+    Parameters
+    ----------
+    config
+        The rules' settings (``config.rules``) and the daily tick hour.
+    items
+        The catalogue with ``stock`` as of the engine's start (see
+        :func:`policies.triggers.rules.inventory.stock_at_start`).
+    users
+        ``user_id, signup_ts, tz``.
+    features
+        Where the daily rules read user features; by default an :class:`EventLogFeatureSource` over the
+        events the engine has taken in.
+    scorer
+        Churn risk for the lifecycle rule (default :class:`features.lifecycle.RecencyChurnScorer`).
+
+    Notes
+    -----
+    Consecutive windows give the moments one window over all of them gives, and :meth:`push` of each event
+    followed by :meth:`advance` gives what :meth:`run` gives. Send times at the best hour use each user's
+    ``preferred_hour`` as of the latest daily tick at or before the moment (the fallback hour before the
+    first tick).
+    """
+
+    def __init__(
+        self,
+        config: TriggerConfig,
+        items: pl.DataFrame,
+        users: pl.DataFrame,
+        features: UserFeatureSource | None = None,
+        scorer: ChurnScorer | None = None,
+    ) -> None:
+        _require(users, "users", ("user_id", "signup_ts", "tz"))
+        self.config = config
+        rules = config.rules
+        self._stock: dict[str, int] = {}
+        self._category: dict[str, str] = {}
+        self._merchant: dict[str, str] = {}
+        self._price: dict[str, float] = {}
+        self._tz: dict[str, str | None] = dict(zip(users["user_id"].to_list(), users["tz"].to_list(), strict=True))
+        signup = users["signup_ts"].dt.epoch("us").to_list()
+        self._signups: dict[str, int] = dict(zip(users["user_id"].to_list(), signup, strict=True))
+        self._own_source = (
+            None if features is not None else EventLogFeatureSource(pl.DataFrame(schema=EVENTS), items.head(0), users)
+        )
+        self.features: UserFeatureSource = features if features is not None else self._own_source  # type: ignore[assignment]
+        self._log: list[dict[str, Any]] = []
+        self._repeat = RepeatViews(rules.behaviour, self._category)
+        self._cart = CartAbandon(rules.behaviour)
+        self._low = LowStock(rules.inventory, self._stock)
+        self._best = BestHour(rules.time, self._stock)
+        self._social = Social(rules.social, self._merchant, self._price)
+        self._lifecycle = Lifecycle(rules.lifecycle, self._signups, scorer)
+        self._timers: list[tuple[int, int, int, str, tuple[Any, ...]]] = []
+        self._listings: list[tuple[int, str]] = []
+        self._order = 0
+        self._seq = 0
+        self._start: int | None = None
+        self._now: int | None = None
+        self._preferred: list[tuple[int, dict[str, int]]] = []
+        self._moments: list[Moment] = []
+        self._frames: list[pl.DataFrame] = []
+        self._pending_views: pl.DataFrame | None = None
+        self._pending_ts = np.empty(0, dtype=np.int64)
+        self._pending_at = 0
+        self.add_items(items)
+
+    # ---------------------------------------------------------------- inputs
+    def add_items(self, items: pl.DataFrame) -> None:
+        """Add listings (or restock known ones): their stock, price and merchant, and a new-listing timer at
+        ``listed_at`` for those listed at or after the engine's start."""
+        _require(items, "items", ("item_id", "merchant_id", "category", "price", "listed_at", "stock"))
+        ids = items["item_id"].to_list()
+        self._stock.update(zip(ids, items["stock"].to_list(), strict=True))
+        self._category.update(zip(ids, items["category"].to_list(), strict=True))
+        self._merchant.update(zip(ids, items["merchant_id"].to_list(), strict=True))
+        for item, price in zip(ids, items["price"].to_list(), strict=True):
+            self._price.setdefault(item, price)
+        listed = items["listed_at"].dt.epoch("us").to_list()
+        for item, at in zip(ids, listed, strict=True):
+            if at is not None:
+                self._list(at, item)
+        if self._own_source is not None and self._start is not None:
+            self._own_source.add_items(items)
+        elif self._own_source is not None:
+            self._own_source.items = pl.concat([self._own_source.items, items], how="diagonal_relaxed")
+
+    def _list(self, at: int, item: str) -> None:
+        if self._start is None:
+            self._listings.append((at, item))
+        elif at >= self._start:
+            self._push_timer(at, _TIMER, "listing", (item,))
+
+    def _push_timer(self, due: int, priority: int, kind: str, payload: tuple[Any, ...]) -> None:
+        heapq.heappush(self._timers, (due, priority, self._order, kind, payload))
+        self._order += 1
+
+    def _begin(self, now: int) -> None:
+        self._start = now
+        hour = self.config.tick_hour_utc * HOUR_US
+        first = (now - hour + DAY_US - 1) // DAY_US * DAY_US + hour
+        self._push_timer(first, _TICK, "tick", ())
+        for at, item in self._listings:
+            self._list(at, item)
+        self._listings = []
+
+    # ---------------------------------------------------------------- time
+    def _fire_due(self, now: int) -> None:
+        social = self.config.rules.social
+        behaviour = self.config.rules.behaviour
+        while self._timers and self._timers[0][0] <= now:
+            due, _, _, kind, payload = heapq.heappop(self._timers)
+            if kind == "tick":
+                self._tick(due)
+                self._push_timer(due + DAY_US, _TICK, "tick", ())
+            elif kind == "cart" and behaviour.enabled:
+                user, item, event_id = payload
+                moment = self._cart.due(user, item, event_id, due)
+                if moment is not None:
+                    self._moments.append(moment)
+            elif kind == "listing" and social.enabled and social.new_listing:
+                self._moments.extend(self._social.listed(payload[0], due))
+
+    def _needs_features(self) -> bool:
+        rules = self.config.rules
+        best = any(r.enabled and r.at_best_hour for r in (rules.behaviour, rules.inventory, rules.social))
+        return rules.time.enabled or rules.lifecycle.enabled or best
+
+    def _tick(self, now: int) -> None:
+        if self._pending_views is not None:
+            upto = int(np.searchsorted(self._pending_ts, now, side="left"))
+            if upto > self._pending_at:
+                self._best.views(self._pending_views.slice(self._pending_at, upto - self._pending_at))
+                self._pending_at = upto
+        if not self._needs_features():
+            return
+        if self._own_source is not None and self._log:
+            self._own_source.extend(pl.DataFrame(self._log, schema=EVENTS))
+            self._log = []
+        features = self.features.user_features(from_us(now))
+        _require(features, "user features", SOURCE_COLUMNS)
+        hours = features.filter(pl.col("preferred_hour").is_not_null()).select("user_id", "preferred_hour")
+        preferred = dict(zip(hours["user_id"].to_list(), hours["preferred_hour"].to_list(), strict=True))
+        self._preferred.append((now, preferred))
+        rules = self.config.rules
+        if rules.lifecycle.enabled:
+            self._moments.extend(self._lifecycle.tick(features, now))
+        if rules.time.enabled:
+            self._moments.extend(self._best.tick(now, preferred))
+
+    def advance(self, now: datetime) -> pl.DataFrame:
+        """Fire every timer and daily tick due at or before ``now``; the moments they make."""
+        at = to_us(now)
+        if self._now is not None and at < self._now:
+            raise ValueError(f"advance: {now} is before the time already processed ({from_us(self._now)})")
+        if self._start is None:
+            self._begin(at)
+        self._fire_due(at)
+        self._now = at
+        return self._flush()
+
+    # ---------------------------------------------------------------- one event
+    def _handle(self, row: tuple[Any, ...], streaming: bool, firings: list[tuple[Any, ...]]) -> None:
+        event_id, ts, user, kind, item, merchant, price, quantity, seq, previous = row
+        rules = self.config.rules
+        if kind == "cart_add" and item is not None:
+            if rules.behaviour.enabled:
+                self._cart.add(user, item, event_id)
+                self._push_timer(ts + self._cart.delay_us, _TIMER, "cart", (user, item, event_id))
+        elif kind == "cart_remove" and item is not None:
+            self._cart.resolve(user, item)
+        elif kind == "purchase" and item is not None:
+            self._cart.resolve(user, item)
+            if streaming:
+                self._repeat.push_purchase(user, item, ts)
+            taken = quantity if quantity is not None and quantity > 0 else 1
+            fired = self._low.purchase(item, user, taken, ts, seq, event_id)
+            if fired is not None and rules.inventory.enabled:
+                if streaming:
+                    self._frames.append(self._low.resolve([fired]))
+                else:
+                    firings.append(fired)
+        elif kind == "favorite":
+            self._social.favourite(user, item, ts)
+        elif kind in ("follow_merchant", "unfollow_merchant"):
+            self._social.follow(user, merchant, ts, kind == "follow_merchant")
+        if previous is not None and rules.social.enabled:
+            self._moments.extend(self._social.price_seen(item, price, ts, event_id, previous))
+
+    def push(self, event: Mapping[str, Any]) -> pl.DataFrame:
+        """Take in one event (a mapping with the event columns); the moments due up to it and made by it."""
+        for column in ("event_id", "ts", "user_id", "type"):
+            if event.get(column) is None:
+                raise ValueError(f"event: missing column {column!r}")
+        ts = to_us(event["ts"])
+        if self._now is not None and ts < self._now:
+            raise ValueError(
+                f"event {event['event_id']}: ts {event['ts']} is before the time already processed "
+                f"({from_us(self._now)}); events must be sorted by ts"
+            )
+        if self._start is None:
+            self._begin(ts)
+        self._fire_due(ts)
+        self._now = ts
+        seq, self._seq = self._seq, self._seq + 1
+        user, kind, item, price = event["user_id"], event["type"], event.get("item_id"), event.get("price")
+        rules = self.config.rules
+        if kind == "view" and item is not None:
+            if rules.behaviour.enabled:
+                moment = self._repeat.push_view(user, item, ts, event["event_id"])
+                if moment is not None:
+                    self._moments.append(moment)
+            self._best.view(user, item, ts)
+        if kind in ENGAGEMENTS and item is not None:
+            self._low.engage(item, user, ts, seq)
+            if len(self._low.buffer_) > 50_000:
+                self._low.absorb(pl.DataFrame(schema=self._low.engaged_.schema), ts)
+        previous = None
+        if price is not None and item is not None and rules.social.price_drop:
+            previous = self._social.price_drop_of(item, float(price))
+        if kind in _STATEFUL or previous is not None:
+            row = (event["event_id"], ts, user, kind, item, event.get("merchant_id"), price)
+            self._handle((*row, event.get("quantity"), seq, previous), True, [])
+        if self._own_source is not None:
+            self._log.append({c: event.get(c) for c in EVENTS.names()})
+        return self._flush()
+
+    # ---------------------------------------------------------------- a window
+    def _prepare(self, events: pl.DataFrame) -> pl.DataFrame:
+        _require(events, "events", tuple(c for c in EVENT_COLUMNS if c not in _OPTIONAL))
+        missing = [pl.lit(None, dtype=EVENTS[c]).alias(c) for c in _OPTIONAL if c not in events.columns]
+        frame = events.with_columns(missing).with_columns(
+            [pl.col(c).cast(EVENTS[c]) for c in EVENT_COLUMNS if c != "ts"]
+        )
+        if not isinstance(frame.schema["ts"], pl.Datetime):
+            raise ValueError(f"events: column 'ts' has dtype {frame.schema['ts']}, expected {EVENTS['ts']}")
+        for column in ("event_id", "ts", "user_id", "type"):
+            nulls = frame[column].null_count()
+            if nulls:
+                row = int(frame[column].is_null().arg_max() or 0)
+                raise ValueError(f"events: column {column!r} is null at row {row}")
+        us = frame["ts"].dt.replace_time_zone(None).dt.cast_time_unit("us").dt.epoch("us")
+        steps = us.diff().fill_null(0)
+        if (steps < 0).any():
+            row = int((steps < 0).arg_max() or 0)
+            raise ValueError(
+                f"events: not sorted by ts at row {row} (event {frame['event_id'][row]} at {frame['ts'][row]} "
+                f"comes after {frame['ts'][row - 1]})"
+            )
+        if self._now is not None and us[0] < self._now:
+            raise ValueError(
+                f"events: row 0 (event {frame['event_id'][0]}) at {frame['ts'][0]} is before the time already "
+                f"processed ({from_us(self._now)})"
+            )
+        seq = pl.int_range(self._seq, self._seq + frame.height, dtype=pl.Int64)
+        self._seq += frame.height
+        return frame.with_columns(us.alias("us"), seq.alias("seq"))
+
+    def run(self, events: pl.DataFrame, until: datetime | None = None) -> pl.DataFrame:
+        """Take in a window of events (sorted by ts, none before what was processed) and fire timers and
+        ticks up to ``until`` (default: the last event's ts); the moments of the window."""
+        if events.height == 0:
+            return self.advance(until) if until is not None else self._flush()
+        frame = self._prepare(events)
+        last = int(frame["us"][-1])
+        end = last if until is None else to_us(until)
+        if end < last:
+            raise ValueError(f"run: until {until} is before the last event ({from_us(last)})")
+        if self._start is None:
+            self._begin(int(frame["us"][0]))
+        rules = self.config.rules
+        with_item = pl.col("item_id").is_not_null()
+        picked = ["user_id", "item_id", pl.col("us").alias("ts"), "seq", "event_id"]
+        views = frame.filter((pl.col("type") == "view") & with_item).select(picked)
+        if rules.behaviour.enabled:
+            purchases = frame.filter((pl.col("type") == "purchase") & with_item).select(picked)
+            self._frames.append(self._repeat.batch(views, purchases, end))
+        engaged = frame.filter(pl.col("type").is_in(ENGAGEMENTS) & with_item).select(
+            "item_id", "user_id", pl.col("us").alias("ts"), "seq"
+        )
+        stateful = pl.col("type").is_in(list(_STATEFUL))
+        if rules.social.price_drop:
+            priced = frame.filter(pl.col("price").is_not_null() & with_item)
+            drops = self._social.price_drops(priced.select("item_id", "price"))
+            priced = priced.with_columns(drops["previous"].alias("previous")).filter(drops["drop"])
+            rows = pl.concat(
+                [frame.filter(stateful).with_columns(pl.lit(None, dtype=pl.Float64).alias("previous")), priced]
+            )
+            rows = rows.group_by("seq").agg(pl.all().sort_by("previous", nulls_last=True).first()).sort("seq")
+        else:
+            rows = frame.filter(stateful).with_columns(pl.lit(None, dtype=pl.Float64).alias("previous"))
+        if self._own_source is not None:
+            self._own_source.extend(events.select([c for c in EVENTS.names() if c in events.columns]))
+        self._pending_views, self._pending_ts, self._pending_at = views, views["ts"].to_numpy(), 0
+        firings: list[tuple[Any, ...]] = []
+        columns = ["event_id", "us", "user_id", "type", "item_id", "merchant_id", "price"]
+        quantity = units(pl.col("quantity"))
+        for row in rows.select(*columns, quantity.alias("quantity"), "seq", "previous").iter_rows():
+            self._fire_due(row[1])
+            self._handle(row, False, firings)
+        self._fire_due(end)
+        self._best.views(views.slice(self._pending_at))
+        self._pending_views = None
+        if firings:
+            self._frames.append(self._low.resolve(firings, engaged))
+        self._low.absorb(engaged, end)
+        self._now = end
+        return self._flush()
+
+    # ---------------------------------------------------------------- output
+    def _send_at(self, trigger: str, user: str, ts: int) -> int:
+        rule = self._rule_of(trigger)
+        if not rule.at_best_hour:
+            return ts + rule.send_delay_minutes * MINUTE_US
+        hour = self.config.rules.time.fallback_hour
+        at = bisect.bisect_right(self._preferred, ts, key=lambda p: p[0]) - 1
+        if at >= 0:
+            hour = self._preferred[at][1].get(user, hour)
+        return next_local_hour(ts, hour, self._tz.get(user))
+
+    def _rule_of(self, trigger: str) -> RuleSettings:
+        kind = TRIGGER_KINDS[trigger]
+        rules = self.config.rules
+        return {"behaviour": rules.behaviour, "inventory": rules.inventory, "time": rules.time}.get(
+            kind, rules.social if kind == "social" else rules.lifecycle
+        )
+
+    def _flush(self) -> pl.DataFrame:
+        if not self._moments and not self._frames:
+            return pl.DataFrame(schema=MOMENTS)
+        listed = pl.DataFrame(
+            [(m.moment_id, m.ts, m.user_id, m.item_id, m.trigger, m.reason) for m in self._moments],
+            schema=RAW_MOMENTS,
+            orient="row",
+        )
+        parts = [listed, *(f.select(RAW_MOMENTS.names()).cast(RAW_MOMENTS) for f in self._frames)]
+        raw = pl.concat(parts) if len(parts) > 1 else listed
+        self._moments, self._frames = [], []
+        send = [
+            self._send_at(t, u, ts)
+            for t, u, ts in zip(raw["trigger"].to_list(), raw["user_id"].to_list(), raw["ts"].to_list(), strict=True)
+        ]
+        if len(self._preferred) > 1:
+            self._preferred = self._preferred[-1:]
+        frame = raw.with_columns(
+            pl.col("ts").cast(MOMENTS["ts"]),
+            pl.col("trigger").replace_strict(TRIGGER_KINDS, return_dtype=pl.String).alias("trigger_kind"),
+            pl.Series("send_at", send, dtype=pl.Int64).cast(MOMENTS["send_at"]),
+        )
+        return frame.select(MOMENTS.names()).sort("ts", "moment_id")

@@ -1,0 +1,94 @@
+"""What every rule shares: microsecond time, the moment record, send times at a user's best local hour, slots.
+
+Time inside the engine is an integer count of microseconds since the Unix epoch (UTC), the unit of the
+contract's ``ts`` columns, so batch and streaming compare the same numbers.
+
+Examples
+--------
+>>> from datetime import UTC, datetime
+>>> t = to_us(datetime(2026, 3, 1, 18, 30, tzinfo=UTC))
+>>> from_us(next_local_hour(t, 20, "Europe/Berlin"))  # 19:30 Berlin -> 20:00 Berlin
+datetime.datetime(2026, 3, 1, 19, 0, tzinfo=datetime.timezone.utc)
+>>> slot("u0000001", 7) == slot("u0000001", 7)
+True
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+US = timedelta(microseconds=1)
+HOUR_US = 3_600_000_000
+DAY_US = 24 * HOUR_US
+MINUTE_US = 60_000_000
+
+
+def to_us(ts: datetime) -> int:
+    """Microseconds since the epoch of a time-zone-aware datetime (exact, no float rounding)."""
+    if ts.tzinfo is None:
+        raise ValueError(f"timestamp {ts} has no time zone; expected UTC")
+    return (ts - EPOCH) // US
+
+
+def from_us(us: int) -> datetime:
+    """The UTC datetime of a count of microseconds since the epoch."""
+    return EPOCH + timedelta(microseconds=int(us))
+
+
+def day_of(us: int) -> str:
+    """The UTC date of a time, as ``YYYY-MM-DD`` (the tick part of daily moment ids)."""
+    return from_us(us).date().isoformat()
+
+
+def slot(user_id: str, cadence_days: int) -> int:
+    """A user's stable slot in ``range(cadence_days)``: the day (number mod cadence) on which they are due."""
+    return zlib.crc32(user_id.encode()) % cadence_days
+
+
+@lru_cache(maxsize=1024)
+def _zone(tz: str) -> ZoneInfo:
+    return ZoneInfo(tz)
+
+
+def next_local_hour(ts_us: int, hour: int, tz: str | None) -> int:
+    """The first time at or after ``ts_us`` at which it is ``hour``:00 in time zone ``tz`` (UTC when None)."""
+    zone = _zone(tz) if tz else UTC
+    when = from_us(ts_us)
+    local = when.astimezone(zone)
+    candidate = datetime(local.year, local.month, local.day, hour, tzinfo=zone)
+    if candidate < when:
+        day = local.date() + timedelta(days=1)
+        candidate = datetime(day.year, day.month, day.day, hour, tzinfo=zone)
+    return to_us(candidate.astimezone(UTC))
+
+
+@dataclass(frozen=True, slots=True)
+class Moment:
+    """One trigger moment before its send time is set (see :class:`policies.triggers.engine.TriggerEngine`)."""
+
+    moment_id: str
+    ts: int
+    user_id: str
+    item_id: str | None
+    trigger: str
+    reason: str
+
+
+def hours_text(us: int) -> str:
+    """A duration in words: ``"45 min"``, ``"2 h"``, ``"3 days"``."""
+    minutes = us // MINUTE_US
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h"
+    return f"{minutes // (24 * 60)} days"
+
+
+def number_text(value: float) -> str:
+    """A window length without a needless decimal: ``24.0 -> "24"``, ``1.5 -> "1.5"``."""
+    return f"{value:g}"

@@ -1,0 +1,203 @@
+"""Behaviour rules: repeat views without a purchase (vectorised in batch) and abandoned carts (timers).
+
+Examples
+--------
+>>> from policies.triggers.config import BehaviourRule
+>>> rule = RepeatViews(BehaviourRule(repeat_views=2), category_of={})
+>>> rule.push_view("u1", "i1", 0, "e1") is None
+True
+>>> rule.push_view("u1", "i1", 3_600_000_000, "e2").reason
+'viewed item i1 2 times in 24 h, no purchase'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import polars as pl
+
+from policies.triggers.config import BehaviourRule
+from policies.triggers.rules.base import HOUR_US, MINUTE_US, Moment, number_text
+
+#: The columns of moments before their send time: what the vectorised rules return.
+RAW_MOMENTS = pl.Schema(
+    {
+        "moment_id": pl.String,
+        "ts": pl.Int64,
+        "user_id": pl.String,
+        "item_id": pl.String,
+        "trigger": pl.String,
+        "reason": pl.String,
+    }
+)
+_Key = tuple[str, str]
+
+
+class RepeatViews:
+    """The ``repeat_views``-th view of one item (or category) by a user within the window, with no purchase of
+    it by that user in the window. State: each (user, key)'s last N view times and last purchase time."""
+
+    def __init__(self, rule: BehaviourRule, category_of: Mapping[str, str]) -> None:
+        self.rule = rule
+        self.n = rule.repeat_views
+        self.window_us = int(rule.repeat_window_hours * HOUR_US)
+        self.category_of = category_of
+        self.views_: dict[_Key, list[int]] = {}
+        self.purchases_: dict[_Key, int] = {}
+
+    def _key(self, item_id: str | None) -> str | None:
+        if item_id is None or self.rule.repeat_by == "item":
+            return item_id
+        return self.category_of.get(item_id)
+
+    def _reason(self, key: str) -> str:
+        what = "item" if self.rule.repeat_by == "item" else "category"
+        hours = number_text(self.rule.repeat_window_hours)
+        return f"viewed {what} {key} {self.n} times in {hours} h, no purchase"
+
+    def push_view(self, user_id: str, item_id: str | None, ts: int, event_id: str) -> Moment | None:
+        """One view, streaming: the moment it fires, if any."""
+        key = self._key(item_id)
+        if key is None:
+            return None
+        times = self.views_.setdefault((user_id, key), [])
+        start = ts - self.window_us
+        bought = self.purchases_.get((user_id, key))
+        n = self.n
+        fires = (
+            len(times) >= n - 1
+            and (n == 1 or times[-(n - 1)] > start)
+            and (len(times) < n or times[-n] <= start)
+            and (bought is None or bought <= start)
+        )
+        times.append(ts)
+        if len(times) > n:
+            del times[0]
+        if not fires:
+            return None
+        return Moment(f"repeat_view:{event_id}", ts, user_id, item_id, "repeat_view", self._reason(key))
+
+    def push_purchase(self, user_id: str, item_id: str | None, ts: int) -> None:
+        """One purchase, streaming: no repeat-view moment for this key within the window after it."""
+        key = self._key(item_id)
+        if key is not None:
+            self.purchases_[(user_id, key)] = ts
+
+    def _keyed(self, frame: pl.DataFrame) -> pl.DataFrame:
+        if self.rule.repeat_by == "item":
+            key = pl.col("item_id")
+        else:
+            key = pl.col("item_id").replace_strict(dict(self.category_of), default=None, return_dtype=pl.String)
+        return frame.with_columns(key.alias("key")).filter(pl.col("key").is_not_null())
+
+    def _state_frames(self) -> tuple[pl.DataFrame, pl.DataFrame]:
+        users, keys, times, seqs = [], [], [], []
+        for (user, key), stamps in self.views_.items():
+            for i, t in enumerate(stamps):
+                users.append(user)
+                keys.append(key)
+                times.append(t)
+                seqs.append(i - len(stamps))
+        views = pl.DataFrame(
+            {"user_id": users, "key": keys, "ts": times, "seq": seqs},
+            schema={"user_id": pl.String, "key": pl.String, "ts": pl.Int64, "seq": pl.Int64},
+        )
+        bought = pl.DataFrame(
+            {
+                "user_id": [u for u, _ in self.purchases_],
+                "key": [k for _, k in self.purchases_],
+                "bought": list(self.purchases_.values()),
+                "seq": [-(2**62)] * len(self.purchases_),
+            },
+            schema={"user_id": pl.String, "key": pl.String, "bought": pl.Int64, "seq": pl.Int64},
+        )
+        return views, bought
+
+    def batch(self, views: pl.DataFrame, purchases: pl.DataFrame, until: int) -> pl.DataFrame:
+        """Every repeat-view moment of a window at once, then the state as of ``until``.
+
+        ``views`` and ``purchases`` hold ``user_id, item_id, ts, seq, event_id`` (``ts`` in microseconds,
+        ``seq`` the position in the stream).
+        """
+        n, window = self.n, self.window_us
+        old_views, old_bought = self._state_frames()
+        new = self._keyed(views).select("user_id", "key", "ts", "seq", "item_id", "event_id")
+        every = pl.concat([old_views, new], how="diagonal").sort("user_id", "key", "seq")
+        bought = pl.concat(
+            [old_bought, self._keyed(purchases).select("user_id", "key", pl.col("ts").alias("bought"), "seq")]
+        ).sort("seq")
+        start = pl.col("ts") - window
+        back = pl.col("ts").shift(n - 1).over("user_id", "key")
+        before = pl.col("ts").shift(n).over("user_id", "key")
+        marked = (
+            every.with_columns(back.alias("back"), before.alias("before"))
+            .sort("seq")
+            .join_asof(bought, on="seq", by=["user_id", "key"], strategy="backward", check_sortedness=False)
+        )
+        fired = marked.filter(
+            pl.col("event_id").is_not_null()
+            & (pl.col("back") > start)
+            & (pl.col("before").is_null() | (pl.col("before") <= start))
+            & (pl.col("bought").is_null() | (pl.col("bought") <= start))
+        )
+        what = "item" if self.rule.repeat_by == "item" else "category"
+        moments = fired.select(
+            (pl.lit("repeat_view:") + pl.col("event_id")).alias("moment_id"),
+            "ts",
+            "user_id",
+            "item_id",
+            pl.lit("repeat_view").alias("trigger"),
+            pl.format(
+                "viewed {} {} {} times in {} h, no purchase",
+                pl.lit(what),
+                "key",
+                pl.lit(n),
+                pl.lit(number_text(self.rule.repeat_window_hours)),
+            ).alias("reason"),
+        )
+        tails = (
+            every.group_by("user_id", "key", maintain_order=True)
+            .agg(pl.col("ts").tail(n))
+            .filter(pl.col("ts").list.last() > until - window)
+        )
+        self.views_ = {(u, k): list(t) for u, k, t in tails.iter_rows()}
+        last = bought.group_by("user_id", "key").agg(pl.col("bought").last()).filter(pl.col("bought") > until - window)
+        self.purchases_ = {(u, k): b for u, k, b in last.iter_rows()}
+        return moments
+
+    def prune(self, now: int) -> None:
+        """Forget keys that can no longer count (their last view or purchase left the window)."""
+        edge = now - self.window_us
+        self.views_ = {k: v for k, v in self.views_.items() if v[-1] > edge}
+        self.purchases_ = {k: v for k, v in self.purchases_.items() if v > edge}
+
+
+class CartAbandon:
+    """A cart add not followed by a purchase (or a cart removal) of that item within ``cart_abandon_minutes``.
+
+    The engine keeps the timers; this keeps which cart adds are still open.
+    """
+
+    def __init__(self, rule: BehaviourRule) -> None:
+        self.rule = rule
+        self.delay_us = rule.cart_abandon_minutes * MINUTE_US
+        self.open_: dict[_Key, set[str]] = {}
+
+    def add(self, user_id: str, item_id: str, event_id: str) -> None:
+        """A cart add: open until resolved or due."""
+        self.open_.setdefault((user_id, item_id), set()).add(event_id)
+
+    def resolve(self, user_id: str, item_id: str) -> None:
+        """A purchase or a cart removal closes every open cart add of that user and item."""
+        self.open_.pop((user_id, item_id), None)
+
+    def due(self, user_id: str, item_id: str, event_id: str, due: int) -> Moment | None:
+        """The timer of cart add ``event_id`` is due: the moment, if the cart add is still open."""
+        open_adds = self.open_.get((user_id, item_id))
+        if not open_adds or event_id not in open_adds:
+            return None
+        open_adds.discard(event_id)
+        if not open_adds:
+            del self.open_[(user_id, item_id)]
+        reason = f"cart add of item {item_id} not bought for {self.rule.cart_abandon_minutes} min"
+        return Moment(f"cart_abandon:{event_id}", due, user_id, item_id, "cart_abandon", reason)

@@ -1,0 +1,136 @@
+"""Inventory rule: an item's stock falls to the low-stock threshold; the users who engaged with it lately hear.
+
+Examples
+--------
+>>> import polars as pl
+>>> from datetime import UTC, datetime
+>>> items = pl.DataFrame({"item_id": ["i1", "i2"], "stock": [1, 5]})
+>>> events = pl.DataFrame({"type": ["purchase", "view"], "item_id": ["i1", "i1"], "quantity": [2, 0]})
+>>> stock_at_start(items, events)["stock"].to_list()
+[3, 5]
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from policies.triggers.config import InventoryRule
+from policies.triggers.rules.base import HOUR_US, hours_text
+
+ENGAGEMENTS: tuple[str, ...] = ("view", "favorite", "cart_add")
+_ENGAGED = pl.Schema({"item_id": pl.String, "user_id": pl.String, "ts": pl.Int64, "seq": pl.Int64})
+_FIRINGS = pl.Schema(
+    {
+        "item_id": pl.String,
+        "buyer": pl.String,
+        "at": pl.Int64,
+        "at_seq": pl.Int64,
+        "event_id": pl.String,
+        "left": pl.Int64,
+    }
+)
+
+
+def units(quantity: pl.Expr) -> pl.Expr:
+    """Units a purchase takes from stock: its quantity, or one when the quantity is missing or zero."""
+    return pl.when(quantity.is_null() | (quantity <= 0)).then(1).otherwise(quantity).cast(pl.Int64)
+
+
+def stock_at_start(items: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
+    """``items`` with ``stock`` put back to before ``events``: catalogue stock plus the units purchased in them.
+
+    For a complete log whose items table holds the final stock (the simulator's output), this is the stock
+    the engine starts from.
+    """
+    for frame, name, columns in ((items, "items", ("item_id", "stock")), (events, "events", ("type", "item_id"))):
+        for column in columns:
+            if column not in frame.columns:
+                raise ValueError(f"{name}: missing column {column!r}")
+    quantity = pl.col("quantity") if "quantity" in events.columns else pl.lit(None, dtype=pl.Int64)
+    sold = events.filter(pl.col("type") == "purchase").group_by("item_id").agg(units(quantity).sum().alias("sold"))
+    dtype = items.schema["stock"]
+    return (
+        items.join(sold, on="item_id", how="left")
+        .with_columns((pl.col("stock") + pl.col("sold").fill_null(0)).cast(dtype).alias("stock"))
+        .drop("sold")
+    )
+
+
+class LowStock:
+    """Stock crosses from above ``low_stock_threshold`` to at or below it (and above zero) through a purchase:
+    up to ``max_users_per_item`` of the users who most recently viewed, favourited or cart-added the item
+    within ``lookback_hours`` (not the buyer) get a moment at the purchase.
+
+    State: the stock per item and the engagements of the last ``lookback_hours`` (a frame, plus a buffer of
+    streamed rows folded in when needed).
+    """
+
+    def __init__(self, rule: InventoryRule, stock: dict[str, int]) -> None:
+        self.rule = rule
+        self.lookback_us = int(rule.lookback_hours * HOUR_US)
+        self.stock_ = stock
+        self.engaged_ = pl.DataFrame(schema=_ENGAGED)
+        self.buffer_: list[tuple[str, str, int, int]] = []
+
+    def purchase(self, item_id: str, user_id: str, quantity: int, ts: int, seq: int, event_id: str) -> tuple | None:
+        """Take a purchase from stock; the firing (a row for :meth:`resolve`) when it crosses the threshold."""
+        before = self.stock_.get(item_id)
+        if before is None:
+            return None
+        after = before - quantity
+        self.stock_[item_id] = after
+        threshold = self.rule.low_stock_threshold
+        if before > threshold >= after > 0:
+            return (item_id, user_id, ts, seq, event_id, after)
+        return None
+
+    def engage(self, item_id: str, user_id: str, ts: int, seq: int) -> None:
+        """One streamed view, favourite or cart add."""
+        self.buffer_.append((item_id, user_id, ts, seq))
+
+    def absorb(self, engagements: pl.DataFrame, now: int) -> None:
+        """Fold a window's engagements (and the streamed buffer) into the state, forgetting the too old."""
+        parts = [self.engaged_, engagements.select(_ENGAGED.names()).cast(_ENGAGED)]
+        if self.buffer_:
+            parts.append(pl.DataFrame(self.buffer_, schema=_ENGAGED, orient="row"))
+            self.buffer_ = []
+        self.engaged_ = pl.concat(parts).filter(pl.col("ts") > now - self.lookback_us)
+
+    def resolve(self, firings: list[tuple], engagements: pl.DataFrame | None = None) -> pl.DataFrame:
+        """The moments of the firings: the most recent engagers of each item before its purchase.
+
+        ``engagements`` are the window's engagement rows not yet absorbed (batch); streamed ones sit in the
+        buffer.
+        """
+        if not firings:
+            return pl.DataFrame(schema={"moment_id": pl.String, "ts": pl.Int64, "user_id": pl.String})
+        fired = pl.DataFrame(firings, schema=_FIRINGS, orient="row")
+        parts = [self.engaged_]
+        if engagements is not None:
+            parts.append(engagements.select(_ENGAGED.names()).cast(_ENGAGED))
+        if self.buffer_:
+            parts.append(pl.DataFrame(self.buffer_, schema=_ENGAGED, orient="row"))
+        pool = pl.concat(parts).filter(pl.col("item_id").is_in(fired["item_id"].implode()))
+        k = self.rule.max_users_per_item
+        picked = (
+            fired.join(pool, on="item_id")
+            .filter(
+                (pl.col("seq") < pl.col("at_seq"))
+                & (pl.col("ts") > pl.col("at") - self.lookback_us)
+                & (pl.col("user_id") != pl.col("buyer"))
+            )
+            .group_by("event_id", "user_id")
+            .agg(pl.col("ts").max(), pl.col("item_id", "at", "left").first())
+            .sort(["event_id", "ts", "user_id"], descending=[False, True, False])
+            .group_by("event_id", maintain_order=True)
+            .head(k)
+        )
+        ago = [hours_text(a - t) for a, t in zip(picked["at"].to_list(), picked["ts"].to_list(), strict=True)]
+        return picked.with_columns(pl.Series("ago", ago, dtype=pl.String)).select(
+            pl.format("low_stock:{}:{}:{}", "item_id", "user_id", "event_id").alias("moment_id"),
+            pl.col("at").alias("ts"),
+            "user_id",
+            "item_id",
+            pl.lit("low_stock").alias("trigger"),
+            pl.format("stock of item {} fell to {}; you viewed it {} ago", "item_id", "left", "ago").alias("reason"),
+        )

@@ -1,0 +1,97 @@
+"""Social rules: a followed merchant lists an item (a timer at ``listed_at``); a favourited item gets cheaper.
+
+Examples
+--------
+>>> from policies.triggers.config import SocialRule
+>>> social = Social(SocialRule(), merchant_of={"i9": "m1"}, price_of={"i9": 100.0})
+>>> social.follow("u1", "m1", 0, True)
+>>> [m.reason for m in social.listed("i9", 10)]
+['merchant m1 you follow listed item i9']
+>>> social.favourite("u2", "i9", 5)
+>>> [m.moment_id for m in social.price_seen("i9", 80.0, 20, "e7")]
+['price_drop:i9:u2:e7']
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from policies.triggers.config import SocialRule
+from policies.triggers.rules.base import DAY_US, Moment
+
+
+class Social:
+    """Follows per merchant, favourites per item and the last known price per item; the two social rules."""
+
+    def __init__(self, rule: SocialRule, merchant_of: dict[str, str], price_of: dict[str, float]) -> None:
+        self.rule = rule
+        self.merchant_of = merchant_of
+        self.price_ = price_of
+        self.followers_: dict[str, dict[str, int]] = {}
+        self.favourites_: dict[str, dict[str, int]] = {}
+
+    def follow(self, user_id: str, merchant_id: str | None, ts: int, on: bool) -> None:
+        """A follow_merchant (``on``) or unfollow_merchant event."""
+        if merchant_id is None:
+            return
+        followers = self.followers_.setdefault(merchant_id, {})
+        followers.pop(user_id, None)
+        if on:
+            followers[user_id] = ts
+
+    def favourite(self, user_id: str, item_id: str | None, ts: int) -> None:
+        """A favorite event."""
+        if item_id is not None:
+            likers = self.favourites_.setdefault(item_id, {})
+            likers.pop(user_id, None)
+            likers[user_id] = ts
+
+    def listed(self, item_id: str, ts: int) -> list[Moment]:
+        """The item's ``listed_at`` has passed: its merchant's most recent followers (at most the cap)."""
+        merchant = self.merchant_of.get(item_id)
+        followers = self.followers_.get(merchant, {}) if merchant is not None else {}
+        chosen = sorted(followers.items(), key=lambda uf: (-uf[1], uf[0]))[: self.rule.max_followers_per_listing]
+        reason = f"merchant {merchant} you follow listed item {item_id}"
+        return [Moment(f"new_listing:{item_id}:{user}", ts, user, item_id, "new_listing", reason) for user, _ in chosen]
+
+    def price_drops(self, prices: pl.DataFrame) -> pl.DataFrame:
+        """Batch: for each row of ``prices`` (``item_id, price``, in stream order) whether it drops at least the
+        share below the item's last known price (``drop``) and that price (``previous``); the last known prices
+        move on to the window's last ones."""
+        known = pl.DataFrame(
+            {"item_id": list(self.price_), "known": list(self.price_.values())},
+            schema={"item_id": pl.String, "known": pl.Float64},
+        )
+        marked = (
+            prices.with_row_index("row")
+            .join(known, on="item_id", how="left")
+            .sort("item_id", "row")
+            .with_columns(pl.col("price").shift(1).over("item_id").fill_null(pl.col("known")).alias("previous"))
+            .sort("row")
+        )
+        drops = (pl.col("previous") > 0) & (pl.col("price") <= pl.col("previous") * (1 - self.rule.price_drop_share))
+        last = prices.group_by("item_id").agg(pl.col("price").last())
+        self.price_.update(zip(last["item_id"].to_list(), last["price"].to_list(), strict=True))
+        return marked.select(drops.fill_null(False).alias("drop"), "previous")
+
+    def price_drop_of(self, item_id: str, price: float) -> float | None:
+        """Streaming: the previous price if ``price`` is a drop of at least the share, and remember ``price``."""
+        previous = self.price_.get(item_id)
+        self.price_[item_id] = price
+        if previous is not None and previous > 0 and price <= previous * (1 - self.rule.price_drop_share):
+            return previous
+        return None
+
+    def price_seen(
+        self, item_id: str, price: float, ts: int, event_id: str, previous: float | None = None
+    ) -> list[Moment]:
+        """A drop to ``price`` was seen: the users who favourited the item within the lookback."""
+        if previous is None:
+            previous = self.price_drop_of(item_id, price)
+            if previous is None:
+                return []
+        edge = ts - self.rule.favourite_lookback_days * DAY_US
+        likers = sorted(u for u, t in self.favourites_.get(item_id, {}).items() if t > edge)
+        share = round(100 * (1 - price / previous))
+        reason = f"price of favourited item {item_id} dropped {share}%"
+        return [Moment(f"price_drop:{item_id}:{u}:{event_id}", ts, u, item_id, "price_drop", reason) for u in likers]
