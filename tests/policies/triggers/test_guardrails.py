@@ -11,31 +11,24 @@ import numpy as np
 import polars as pl
 import pytest
 
-from features.schemas import DECIDABLE_MOMENTS, SUPPRESSIONS, TRIGGER_KINDS
+from features.schemas import DECIDABLE_MOMENTS, MOMENTS, SUPPRESSIONS, TRIGGER_KINDS, schema_of
 from policies.triggers.config import GuardrailSettings
 from policies.triggers.guardrails import GuardrailResult, Guardrails
 
 T0 = datetime(2026, 3, 4, 12, tzinfo=UTC)
 H = timedelta(hours=1)
 TS = pl.Datetime("us", "UTC")
-USER_SCHEMA = {
-    "user_id": pl.String,
-    "tz": pl.String,
-    "consent_in_app": pl.Boolean,
-    "consent_email": pl.Boolean,
-    "consent_sms": pl.Boolean,
-    "opted_out_at": TS,
-}
-MOMENT_SCHEMA = {
-    "moment_id": pl.String,
-    "ts": TS,
-    "user_id": pl.String,
-    "item_id": pl.String,
-    "trigger": pl.String,
-    "trigger_kind": pl.String,
-    "send_at": TS,
-    "reason": pl.String,
-}
+USER_SCHEMA = schema_of(
+    {
+        "user_id": pl.String,
+        "tz": pl.String,
+        "consent_in_app": pl.Boolean,
+        "consent_email": pl.Boolean,
+        "consent_sms": pl.Boolean,
+        "opted_out_at": TS,
+    }
+)
+MOMENT_SCHEMA = MOMENTS
 
 
 def users(*specs: dict[str, Any]) -> pl.DataFrame:
