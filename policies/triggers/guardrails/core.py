@@ -6,7 +6,6 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 import polars as pl
@@ -14,6 +13,7 @@ import polars as pl
 from features.schemas import CHANNELS, DECIDABLE_MOMENTS, MOMENTS, SUPPRESSIONS, UTC_TS
 from features.validation import SchemaError
 from policies.triggers.config import GuardrailSettings
+from policies.triggers.guardrails import verdicts
 from policies.triggers.guardrails.clock import US_PER_DAY, defer_quiet_hours, to_us
 from policies.triggers.guardrails.inputs import (
     check_channels,
@@ -23,9 +23,6 @@ from policies.triggers.guardrails.inputs import (
 )
 from policies.triggers.guardrails.sequential import WEEK_US, Candidate, Send, SequentialRules
 
-_FMT = "%Y-%m-%d %H:%M UTC"
-_EARLIER = " was already handled by an earlier call"
-_TWIN = " appears more than once in this batch; the first copy was handled"
 _SENDS = pl.Schema(
     {
         "user_id": pl.String,
@@ -65,10 +62,6 @@ def holdout_draw(user_ids: Sequence[str], salt: str) -> np.ndarray:
 
 def _utc_us(column: str) -> pl.Expr:
     return pl.col(column).cast(pl.Int64)
-
-
-def _fmt(expr: pl.Expr) -> pl.Expr:
-    return expr.cast(UTC_TS).dt.strftime(_FMT)
 
 
 class Guardrails:
@@ -219,20 +212,7 @@ class Guardrails:
             return np.zeros(0, dtype=bool), []
         frame = pl.DataFrame({"user_id": ids, "channel": chans, "at": at_us}, schema_overrides={"at": pl.Int64})
         frame = frame.join(self._users, on="user_id", how="left").join(self._unsub_wide, on="user_id", how="left")
-        consent = pl.coalesce(pl.when(pl.col("channel") == c).then(pl.col(f"consent_{c}")) for c in CHANNELS)
-        unsub = pl.coalesce(pl.when(pl.col("channel") == c).then(pl.col(f"unsub_{c}")) for c in CHANNELS)
-        user = pl.lit("user ") + pl.col("user_id")
-        why = (
-            pl.when(pl.col("tz").is_null())
-            .then(user + pl.lit(" is not among the known users"))
-            .when(pl.col("opted_out_us") <= pl.col("at"))
-            .then(user + pl.lit(" opted out at ") + _fmt(pl.col("opted_out_us")))
-            .when(~consent)
-            .then(user + pl.lit(" gave no consent to ") + pl.col("channel"))
-            .when(unsub <= pl.col("at"))
-            .then(user + pl.lit(" unsubscribed from ") + pl.col("channel") + pl.lit(" at ") + _fmt(unsub))
-        )
-        reasons = frame.select(why.alias("why")).get_column("why").to_list()
+        reasons = frame.select(verdicts.undeliverable().alias("why")).get_column("why").to_list()
         return np.array([r is None for r in reasons], dtype=bool), reasons
 
     @staticmethod
@@ -288,46 +268,8 @@ class Guardrails:
                 send[known], zones, s.quiet_hours.start, s.quiet_hours.end
             )
         w = w.with_columns(send_us=pl.Series(send), local_day=pl.Series(local_day))
-        opens = [
-            pl.col(f"consent_{c}") & (pl.col(f"unsub_{c}").is_null() | (pl.col("send_us") < pl.col(f"unsub_{c}")))
-            for c in s.channels
-        ]
-        w = w.with_columns(open_channels=pl.sum_horizontal(o.cast(pl.Int64) * (1 << i) for i, o in enumerate(opens)))
-        user = pl.lit("user ") + pl.col("user_id")
-        send_text = _fmt(pl.col("send_us"))
-        closed = [
-            pl.when(pl.col(f"consent_{c}"))
-            .then(pl.lit(f"{c} unsubscribed at ") + _fmt(pl.col(f"unsub_{c}")))
-            .otherwise(pl.lit(f"{c} no consent"))
-            for c in s.channels
-        ]
-        rules = [
-            (pl.col("seen").is_not_null(), "duplicate", pl.lit("moment ") + pl.col("moment_id") + pl.lit(_EARLIER)),
-            (pl.col("twin"), "duplicate", pl.lit("moment ") + pl.col("moment_id") + pl.lit(_TWIN)),
-            (pl.col("tz").is_null(), "unknown_user", user + pl.lit(" is not among the known users")),
-            (
-                pl.col("opted_out_us") <= pl.col("send_us"),
-                "opted_out",
-                user
-                + pl.lit(" opted out at ")
-                + _fmt(pl.col("opted_out_us"))
-                + pl.lit(", before the send at ")
-                + send_text,
-            ),
-            (
-                pl.col("open_channels") == 0,
-                "no_consent",
-                user
-                + pl.lit(" has no open channel at ")
-                + send_text
-                + pl.lit(": ")
-                + pl.concat_str(closed, separator=", "),
-            ),
-        ]
-        code: Any = pl.when(rules[0][0]).then(pl.lit(rules[0][1]))
-        why: Any = pl.when(rules[0][0]).then(rules[0][2])
-        for condition, name, text in rules[1:]:
-            code, why = code.when(condition).then(pl.lit(name)), why.when(condition).then(text)
+        w = w.with_columns(open_channels=verdicts.open_channels(s.channels))
+        code, why = verdicts.stateless(s.channels)
         w = w.with_columns(code=code, why=why)
         decisions = self._decide(w.filter(pl.col("code").is_null()))
         w = w.join(decisions, on="__row", how="left").with_columns(
@@ -337,6 +279,8 @@ class Guardrails:
         self._sends = pl.concat([self._sends, sent.select(_SENDS.names()).cast(dict(_SENDS))])  # type: ignore[arg-type]
         fresh = w.filter(pl.col("seen").is_null() & ~pl.col("twin")).select("moment_id")
         self._seen = pl.concat([self._seen, fresh])
+        if self._seen.n_chunks() > 64 or self._sends.n_chunks() > 64:  # many small calls: keep joins fast
+            self._seen, self._sends = self._seen.rechunk(), self._sends.rechunk()
         out = m.drop("send_at").join(
             w.select("__row", "code", "why", "channel", pl.col("send_us").cast(UTC_TS).alias("send_at")), on="__row"
         )
@@ -368,11 +312,11 @@ class Guardrails:
         if slow.height:
             history: dict[str, list[Send]] = {}
             past = recent.join(slow.select("user_id").unique(), on="user_id", how="semi")
-            past = past.with_columns(send_text=_fmt(pl.col("send_us")))
+            past = past.with_columns(send_text=verdicts.fmt("send_us"))
             for user_id, *send in past.sort("send_us", "moment_id").iter_rows():
                 history.setdefault(user_id, []).append(Send(*send))
             fields = ["__row", "user_id", "send_us", "ts_us", "rank", "moment_id", "trigger", "item_id", "local_day"]
-            slow = slow.with_columns(send_text=_fmt(pl.col("send_us")))
+            slow = slow.with_columns(send_text=verdicts.fmt("send_us"))
             slow = slow.sort("user_id", "rank", "ts_us", "moment_id", "__row")
             fields = [*fields, "send_text"]
             extra = slow.select("open_channels", "tz").iter_rows()
@@ -392,20 +336,12 @@ class Guardrails:
                 decided,
             ]
         )
-        held = (
-            kept.get_column("__row").is_in(candidates.filter("holdout").get_column("__row").implode())
-            & kept.get_column("channel").is_not_null()
-        )
-        share = f"{self.settings.holdout_share:.0%}"
+        kept = kept.join(candidates.select("__row", "user_id", "holdout"), on="__row")
+        held = pl.col("holdout") & pl.col("channel").is_not_null()
         return kept.with_columns(
             d_code=pl.when(held).then(pl.lit("holdout")).otherwise("d_code"),
-            d_why=pl.when(held)
-            .then(
-                pl.lit(f"user in the global holdout ({share} of users): nothing is sent, but it counts as a send on ")
-                + pl.col("channel")
-            )
-            .otherwise("d_why"),
-        )
+            d_why=pl.when(held).then(verdicts.held_out(self.settings.holdout_share)).otherwise("d_why"),
+        ).drop("user_id", "holdout")
 
     @staticmethod
     def _result(out: pl.DataFrame, extras: list[str]) -> GuardrailResult:

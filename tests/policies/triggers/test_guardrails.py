@@ -322,7 +322,7 @@ def test_holdout_is_suppressed_with_its_channel_and_counts_as_a_send() -> None:
             "m1",
             "in_app",
             "holdout",
-            "user in the global holdout (50% of users): nothing is sent, but it counts as a send on in_app",
+            "user u1 is in the global holdout (50% of users): nothing is sent, but it counts as a send on in_app",
         ),
         (
             "m2",
