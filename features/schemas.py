@@ -163,10 +163,10 @@ BANDIT_LOG = schema_of({"action": pl.String, "reward": pl.Float64, "propensity":
 #: Columns of a decision log or bandit log that are bookkeeping, not context features.
 #: Outcome columns beyond the contract that a delivery log may carry (whether the message was opened, whether a
 #: lapsing user came back); like every outcome they are never context features.
-DELIVERY_OUTCOMES: tuple[str, ...] = ("opened", "returned")
+DELIVERY_OUTCOMES: tuple[str, ...] = ("opened", "returned", "delivered")
 
 NON_FEATURE_COLUMNS: frozenset[str] = frozenset(
-    set(DECISIONS) | set(OUTCOMES) | set(DELIVERY_OUTCOMES) | {"item_id", "merchant_id"}
+    set(DECISIONS) | set(OUTCOMES) | set(DELIVERY_OUTCOMES) | {"item_id", "merchant_id", "moment_id", "reason"}
 ) - {"trigger", "channel"}
 
 #: Id columns per contract that must be present, non-null and unique.

@@ -10,11 +10,11 @@ import numpy as np
 import polars as pl
 
 from features.io import write_frame
-from features.schemas import ACTIONS
+from features.schemas import ACTIONS, SUPPRESSIONS
 from policies.base import Policy
 
 #: The files :meth:`SimulationResult.write` produces: one per contract, and the holdout's moments.
-OUTPUT_FILES = ("events", "items", "users", "decisions", "outcomes", "truth", "holdout")
+OUTPUT_FILES = ("events", "items", "users", "decisions", "outcomes", "truth", "holdout", "suppressions")
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,8 @@ class SimulationResult:
         open probability as sent and had it been sent at a random hour.
     holdout
         Trigger moments of holdout users, who get no message, and whether they converted anyway.
+    suppressions
+        The moments the platform's guardrails stopped (other than the holdout's), each with why.
     counterfactuals
         Figures only the simulator can know, such as the conversion of an untriggered promotion.
     """
@@ -45,6 +47,7 @@ class SimulationResult:
     outcomes: pl.DataFrame
     truth: pl.DataFrame
     holdout: pl.DataFrame
+    suppressions: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=SUPPRESSIONS))
     counterfactuals: dict[str, float] = field(default_factory=dict)
 
     def bandit_log(self) -> pl.DataFrame:

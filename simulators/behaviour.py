@@ -120,7 +120,8 @@ def simulate_day(world: World, history: History, day: int, rng: np.random.Genera
     """Simulate the organic activity of every user on ``day``; update stock, follows and churn."""
     s, u, f = world.scenario, world.users, world.scenario.funnel
     events = EventBatch()
-    sessions = rng.poisson(np.where(u.churned, 0.0, u.activity))
+    signed_up = u.account_age_days + day >= 0  # warm-up days come before some accounts exist
+    sessions = rng.poisson(np.where(u.churned | ~signed_up, 0.0, u.activity))
     s_user = np.repeat(np.arange(u.n), sessions)
     local_hour = np.mod(u.active_hour[s_user] + rng.normal(0, s.population.session_hour_sd, len(s_user)), 24.0)
     s_ts = local_to_us(world, s_user, day, local_hour)

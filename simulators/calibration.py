@@ -90,7 +90,7 @@ def follower_ratio(result: SimulationResult) -> float:
 
 def win_back(result: SimulationResult) -> float:
     """Share of retention messages to lapsing users after which the user came back within the window."""
-    return _rate(_messaged(result).filter(pl.col("trigger") == "lapsing"), "returned")
+    return _rate(_messaged(result).filter(pl.col("trigger").is_in(["declining", "lapsed", "churn_risk"])), "returned")
 
 
 def calibration_report(result: SimulationResult, scenario: Scenario, seed: int = 0) -> pl.DataFrame:

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
+from features.pipelines.context import CONTEXT
 from features.schemas import ACTIONS, DECISIONS, DELIVERY_OUTCOMES, EVENTS, OUTCOMES, TRUTH, schema_of
 from policies.base import Policy
-from simulators.triggers import TRIGGER_KIND, Moments
+from simulators.behaviour import EventBatch
 
 if TYPE_CHECKING:
     from simulators.marketplace import SimulationSession
@@ -32,16 +33,16 @@ HOLDOUT = schema_of(
 
 
 def decision_frame(
-    session: SimulationSession,
     ids: np.ndarray,
-    moments: Moments,
+    kept: pl.DataFrame,
+    contexts: pl.DataFrame,
     eligible: np.ndarray,
     chosen: np.ndarray,
     propensity: np.ndarray,
     probs: np.ndarray,
     policy: Policy,
-    contexts: pl.DataFrame,
 ) -> pl.DataFrame:
+    """The decision log of a date: the contract's columns, the item, why the moment fired, and the context."""
     n = len(ids)
     actions = np.array(ACTIONS, dtype=object)
     mask = (
@@ -55,9 +56,11 @@ def decision_frame(
     meta = pl.DataFrame(
         {
             "decision_id": pl.Series(ids.astype(str), dtype=pl.String),
-            "ts": session.timestamps(moments.ts),
-            "user_id": pl.Series(session.world.users.ids[moments.user], dtype=pl.String),
-            "item_id": pl.Series(session.world.items.ids, dtype=pl.String).gather(moments.item),
+            "ts": kept.get_column("ts"),
+            "user_id": kept.get_column("user_id"),
+            "item_id": kept.get_column("item_id"),
+            "moment_id": kept.get_column("moment_id"),
+            "reason": kept.get_column("reason"),
             "actions": eligible_names,
             "action": pl.Series(actions[chosen].astype(str), dtype=pl.String),
             "propensity": pl.Series(propensity, dtype=pl.Float64),
@@ -65,12 +68,13 @@ def decision_frame(
                 pl.List(pl.Float64)
             ),
             "policy_version": pl.Series([getattr(policy, "name", "unknown")] * n, dtype=pl.String),
-            "send_at": session.timestamps(moments.send_at),
+            "send_at": kept.get_column("send_at"),
         }
     )
-    frame = pl.concat([meta, contexts], how="horizontal")
+    frame = pl.concat([meta, contexts.select(CONTEXT.names())], how="horizontal")
     leading = [c for c in DECISIONS.names() if c in frame.columns]
-    return frame.select([*leading, "item_id", *[c for c in contexts.columns if c not in DECISIONS]]).cast(
+    extras = ["item_id", "moment_id", "reason"]
+    return frame.select([*leading, *extras, *[c for c in CONTEXT.names() if c not in DECISIONS]]).cast(
         {k: v for k, v in DECISIONS.items() if k in frame.columns}  # type: ignore[arg-type]
     )
 
@@ -83,6 +87,7 @@ def outcome_frame(
     reward: np.ndarray,
     opened: np.ndarray,
     returned: np.ndarray,
+    delivered: np.ndarray,
 ) -> pl.DataFrame:
     return pl.DataFrame(
         {
@@ -93,6 +98,7 @@ def outcome_frame(
             "reward": reward,
             "opened": opened,
             "returned": returned,
+            "delivered": delivered,
         },
         schema={**OUTCOMES, **OUTCOME_EXTRAS},
     )
@@ -110,13 +116,14 @@ def truth_frame(ids: np.ndarray, truth: np.ndarray, p_open: np.ndarray, p_random
     ).fill_nan(None)
 
 
-def holdout_frame(session: SimulationSession, moments: Moments, converted: np.ndarray, p: np.ndarray) -> pl.DataFrame:
+def holdout_frame(held: pl.DataFrame, converted: np.ndarray, p: np.ndarray) -> pl.DataFrame:
+    """The holdout's moments (kept by every guardrail but the holdout), and whether they converted anyway."""
     return pl.DataFrame(
         {
-            "user_id": session.world.users.ids[moments.user],
-            "ts": session.timestamps(moments.send_at),
-            "trigger": moments.trigger.astype(str),
-            "trigger_kind": np.array([TRIGGER_KIND[t] for t in moments.trigger], dtype=object).astype(str),
+            "user_id": held.get_column("user_id"),
+            "ts": held.get_column("send_at"),
+            "trigger": held.get_column("trigger"),
+            "trigger_kind": held.get_column("trigger_kind"),
             "converted": converted,
             "p_unprompted": p,
         },
@@ -124,13 +131,13 @@ def holdout_frame(session: SimulationSession, moments: Moments, converted: np.nd
     )
 
 
-def events_frame(session: SimulationSession) -> pl.DataFrame:
-    e, world = session.events, session.world
+def batch_frame(session: SimulationSession, e: EventBatch, first_id: int) -> pl.DataFrame:
+    """A batch of the world's events as a contract frame, ids numbered from ``first_id`` in the batch's order."""
+    world = session.world
     ts = np.concatenate(e.ts) if e.ts else np.empty(0, dtype=np.int64)
-    order = np.argsort(ts, kind="stable")
-    item = np.concatenate(e.item)[order] if e.item else np.empty(0, dtype=np.int64)
-    kinds = np.concatenate(e.kind)[order] if e.kind else np.empty(0, dtype=object)
-    users = np.concatenate(e.user)[order] if e.user else np.empty(0, dtype=np.int64)
+    item = np.concatenate(e.item) if e.item else np.empty(0, dtype=np.int64)
+    kinds = np.concatenate(e.kind) if e.kind else np.empty(0, dtype=object)
+    users = np.concatenate(e.user) if e.user else np.empty(0, dtype=np.int64)
     has_item = item >= 0
     safe = np.maximum(item, 0)
     item_ids = pl.Series(world.items.ids, dtype=pl.String)
@@ -138,11 +145,11 @@ def events_frame(session: SimulationSession) -> pl.DataFrame:
     mask = pl.Series(has_item)
     frame = pl.DataFrame(
         {
-            "event_id": pl.Series(np.arange(len(ts)), dtype=pl.Int64)
+            "event_id": pl.Series(first_id + np.arange(len(ts)), dtype=pl.Int64)
             .cast(pl.String)
             .str.zfill(10)
             .str.pad_start(11, "e"),
-            "ts": session.timestamps(ts[order]),
+            "ts": session.timestamps(ts),
             "user_id": pl.Series(world.users.ids[users], dtype=pl.String),
             "type": pl.Series(kinds.astype(str), dtype=pl.String),
             "item_id": item_ids.gather(safe).zip_with(mask, pl.Series([None] * len(ts), dtype=pl.String)),
@@ -151,8 +158,8 @@ def events_frame(session: SimulationSession) -> pl.DataFrame:
             ),
             "price": pl.Series(world.items.price[safe]).zip_with(mask, pl.Series([None] * len(ts), dtype=pl.Float64)),
             "quantity": np.where(np.isin(kinds, ["purchase", "cart_add"]), 1, 0).astype(np.int32),
-            "channel": pl.Series(np.concatenate(e.channel)[order].tolist() if e.channel else [], dtype=pl.String),
-            "offer": pl.Series(np.concatenate(e.offer)[order].tolist() if e.offer else [], dtype=pl.String),
+            "channel": pl.Series(np.concatenate(e.channel).tolist() if e.channel else [], dtype=pl.String),
+            "offer": pl.Series(np.concatenate(e.offer).tolist() if e.offer else [], dtype=pl.String),
         }
     )
     return frame.cast(dict(EVENTS))  # type: ignore[arg-type]

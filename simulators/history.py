@@ -1,8 +1,10 @@
-"""What the platform can observe about each user: counters built from behaviour, never the latent traits.
+"""The world's memory of each user: counters built from behaviour, which drive how the world responds (fatigue,
+follows, returns).
 
 The history starts from a pre-period summary (the account's past, drawn from
 the latent traits through the same mechanisms as simulated behaviour) and is
-updated from every simulated event. Policies see features computed from it.
+updated from every simulated event. Policies never see it: the platform computes its own features from the
+events the world emits.
 
 Examples
 --------
@@ -12,7 +14,7 @@ Examples
 >>> rng = np.random.default_rng(0)
 >>> world = World.create(load_scenario("default").with_size(n_users=500), rng)
 >>> history = History.prehistory(world, rng)
->>> rate = history.coupon_redemption_rate()
+>>> rate = (history.coupon_redemptions + 0.5) / (history.coupon_offers + 2.0)
 >>> bool(np.corrcoef(rate, world.users.price_sensitivity)[0, 1] > 0.3)
 True
 """
@@ -26,7 +28,6 @@ import numpy as np
 from simulators.world import World, sigmoid
 
 WEEK = 7
-LIFECYCLE_STAGES = ("new", "growing", "mature", "declining", "churned")
 
 
 @dataclass
@@ -147,45 +148,8 @@ class History:
         offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
         return which, follow_user[order][np.repeat(lo, counts) + offsets]
 
-    def coupon_redemption_rate(self) -> np.ndarray:
-        """Smoothed share of coupons shown that were redeemed."""
-        return (self.coupon_redemptions + 0.5) / (self.coupon_offers + 2.0)
-
-    def installment_use_rate(self) -> np.ndarray:
-        return (self.installment_uses + 0.5) / (self.installment_offers + 2.0)
-
-    def unverified_view_share(self) -> np.ndarray:
-        return (self.unverified_views + 0.5) / (self.views + 2.0)
-
-    def mean_viewed_log_price(self, fallback: float) -> np.ndarray:
-        return np.where(self.views > 0, self.viewed_log_price_sum / np.maximum(self.views, 1), fallback)
-
-    def viewed_minus_bought_log_price(self) -> np.ndarray:
-        """Typical viewed vs bought price: liquidity-constrained users look high and buy low (0 without purchases)."""
-        viewed = self.viewed_log_price_sum / np.maximum(self.views, 1)
-        bought = self.bought_log_price_sum / np.maximum(self.purchases, 1)
-        return np.where((self.purchases > 0) & (self.views > 0), viewed - bought, 0.0)
-
-    def preferred_hour(self) -> np.ndarray:
-        """The local hour the user has most often been active (20 for a user never seen)."""
-        return np.where(self.hour_counts.sum(axis=1) > 0, self.hour_counts.argmax(axis=1), 20)
-
     def messages_7d(self) -> np.ndarray:
         return self.messages_by_day.sum(axis=1)
 
-    def decisions_7d(self) -> np.ndarray:
-        return self.decisions_by_day.sum(axis=1)
-
     def days_inactive(self, day: int) -> np.ndarray:
         return day - self.last_session_day
-
-    def lifecycle_stage(self, world: World, day: int) -> np.ndarray:
-        """new / growing / mature / declining / churned, from what the platform observes."""
-        life = world.scenario.lifecycle
-        inactive = self.days_inactive(day)
-        age = world.users.account_age_days + day
-        stage = np.where(self.purchases >= life.mature_purchases, "mature", "growing").astype(object)
-        stage[age < life.new_days] = "new"
-        stage[inactive >= life.declining_days] = "declining"
-        stage[inactive >= life.churned_days] = "churned"
-        return stage

@@ -1,12 +1,19 @@
 """The consignment-marketplace simulator: run a policy day by day and keep the counterfactual truth.
 
-Each day: new listings arrive; users behave (sessions, funnel, follows, churn);
-the trigger rules find moments; guardrails keep the ones that may be acted on;
-holdout users' moments are only observed; every other moment reaches the
-policy, which picks an offer with a known probability; delivery (open,
-unsubscribe) and the purchase are sampled from the true response; the policy
-learns from the day's feedback before the next day (the step API,
+The simulator plays the world; the platform decides. Each UTC date: new listings
+arrive and users behave (sessions, funnel, follows, churn); the platform
+(:class:`simulators.embedded_platform.SimulatedPlatform`: the production trigger engine,
+guardrails, features and contexts) finds the moments it may act on, the holdout's
+moments are only observed, and every other moment reaches the policy, which picks
+an offer with a known probability; delivery checks consent again at the send time,
+then the open, the unsubscribe and the purchase are sampled from the true response;
+the policy learns from the date's feedback before the next (the step API,
 :class:`SimulationSession`).
+
+Before the first decision, ``warmup_days`` of organic behaviour give the platform's
+features a past. The world runs one day ahead of the platform: a user's local day
+spans two UTC dates, so all of a date's organic events are known only once the next
+day has been simulated.
 
 Examples
 --------
@@ -20,24 +27,32 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
 
-from features.schemas import ACTIONS
+from features.pipelines.build import categories_of, time_zones_of
+from features.pipelines.context import CONTEXT
+from features.schemas import ACTIONS, SUPPRESSIONS
 from policies.base import Feedback, Policy, sample_actions
+from policies.triggers.config import TriggerConfig, load_trigger_config
 from simulators.base import SimulationResult
 from simulators.behaviour import US_PER_DAY, US_PER_HOUR, US_PER_MINUTE, EventBatch, choose_items, simulate_day
 from simulators.channels import open_probability, unsubscribe_probability
-from simulators.frames import decision_frame, events_frame, holdout_frame, outcome_frame, truth_frame
-from simulators.guardrails import Guardrails
+from simulators.embedded_platform import SimulatedPlatform
+from simulators.frames import (
+    batch_frame,
+    decision_frame,
+    holdout_frame,
+    outcome_frame,
+    truth_frame,
+)
 from simulators.history import History
-from simulators.offers import COUPON, context_features, offer_costs, respond
+from simulators.offers import COUPON, offer_costs, respond
 from simulators.scenario import Scenario
-from simulators.triggers import Moments, TriggerContext, TriggerRule, default_rules
 from simulators.world import World
 
 #: Independent random streams of a run, each spawned from the one master seed.
@@ -46,26 +61,30 @@ STREAMS = ("world", "history", "catalogue", "behaviour", "triggers", "policy", "
 
 @dataclass(frozen=True)
 class DayBatch:
-    """What one simulated day handed to the policy and what came of it."""
+    """What one simulated date handed to the policy and what came of it."""
 
     day: int
     decisions: pl.DataFrame
     outcomes: pl.DataFrame
     truth: pl.DataFrame
     holdout: pl.DataFrame
+    suppressions: pl.DataFrame
     feedback: Feedback
 
 
 class MarketplaceSimulator:
-    """Simulates the marketplace of a :class:`~simulators.scenario.Scenario` with a list of trigger rules."""
+    """Simulates the marketplace of a :class:`~simulators.scenario.Scenario`; the platform's trigger engine and
+    guardrails run with ``config`` (the shipped defaults, with the scenario's holdout share)."""
 
-    def __init__(self, scenario: Scenario, rules: Sequence[TriggerRule] | None = None) -> None:
+    def __init__(self, scenario: Scenario, config: TriggerConfig | None = None) -> None:
         self.scenario = scenario
-        self.rules = list(rules) if rules is not None else default_rules()
+        config = config or load_trigger_config()
+        guardrails = config.guardrails.model_copy(update={"holdout_share": scenario.holdout_share})
+        self.config = config.model_copy(update={"guardrails": guardrails})
 
     def start(self, seed: int = 0) -> SimulationSession:
-        """A fresh world, seeded; step it one day at a time."""
-        return SimulationSession(self.scenario, self.rules, seed)
+        """A fresh world, seeded and warmed up; step it one date at a time."""
+        return SimulationSession(self.scenario, self.config, seed)
 
     def run(
         self,
@@ -74,7 +93,7 @@ class MarketplaceSimulator:
         seed: int = 0,
         on_day: Callable[[int], None] | None = None,
     ) -> SimulationResult:
-        """Run ``policy`` for ``days`` (default: the scenario's), learning online from each day's feedback."""
+        """Run ``policy`` for ``days`` (default: the scenario's), learning online from each date's feedback."""
         session = self.start(seed)
         for day in range(self.scenario.days if days is None else days):
             batch = session.step(policy)
@@ -85,147 +104,264 @@ class MarketplaceSimulator:
         return session.result()
 
 
-class SimulationSession:
-    """A running simulation: call :meth:`step` once per day, then :meth:`result`."""
+@dataclass
+class EventLog:
+    """The events the world has produced, as contract frames: by UTC date, and those the platform has not seen."""
 
-    def __init__(self, scenario: Scenario, rules: Sequence[TriggerRule], seed: int) -> None:
+    by_date: dict[int, list[pl.DataFrame]] = field(default_factory=dict)
+    pending: list[pl.DataFrame] = field(default_factory=list)
+    purchases: list[pl.DataFrame] = field(default_factory=list)
+
+    def add(self, frame: pl.DataFrame, origin: datetime) -> None:
+        if not frame.height:
+            return
+        self.pending.append(frame)
+        self.purchases.append(frame.filter(pl.col("type") == "purchase").select("ts", "item_id", "quantity"))
+        day = ((pl.col("ts") - pl.lit(origin)).dt.total_microseconds() // US_PER_DAY).alias("__day")
+        for (key,), part in frame.with_columns(day).partition_by("__day", as_dict=True).items():
+            self.by_date.setdefault(int(key), []).append(part.drop("__day"))  # type: ignore[call-overload]
+
+    def take_until(self, end: datetime) -> pl.DataFrame:
+        """The pending events before ``end``, removed from pending."""
+        frame = pl.concat(self.pending) if self.pending else pl.DataFrame()
+        if not frame.height:
+            return frame
+        self.pending = [frame.filter(pl.col("ts") >= end)]
+        return frame.filter(pl.col("ts") < end)
+
+    def date(self, day: int) -> pl.DataFrame:
+        return pl.concat(self.by_date[day]) if self.by_date.get(day) else pl.DataFrame()
+
+    def sold_since(self, moment: datetime) -> pl.DataFrame:
+        """Units sold per item at or after ``moment`` (item_id, units_after)."""
+        sales = pl.concat(self.purchases).filter(pl.col("ts") >= moment)
+        self.purchases = [sales]
+        return sales.group_by("item_id").agg(pl.col("quantity").sum().cast(pl.Int64).alias("units_after"))
+
+    def all(self) -> pl.DataFrame:
+        return pl.concat([f for day in sorted(self.by_date) for f in self.by_date[day]]).sort("ts", "event_id")
+
+
+class SimulationSession:
+    """A running simulation: call :meth:`step` once per date, then :meth:`result`."""
+
+    def __init__(self, scenario: Scenario, config: TriggerConfig, seed: int) -> None:
         self.rng = dict(zip(STREAMS, np.random.default_rng(seed).spawn(len(STREAMS)), strict=True))
         self.world = World.create(scenario, self.rng["world"])
         self.history = History.prehistory(self.world, self.rng["history"])
-        self.rules = list(rules)
-        self.guardrails = Guardrails()
-        self.day = 0
-        self.events = EventBatch()
-        self.batches: list[DayBatch] = []
-        self.recent_views: list[tuple[np.ndarray, np.ndarray]] = []
-        self.stock_checked = self.world.items.stock.copy()
+        self.history.last_session_day -= scenario.warmup_days  # the summarised past ends where the warm-up begins
         self.origin = datetime.combine(scenario.start.date(), scenario.start.time(), tzinfo=UTC)
         self.start_weekday = scenario.start.weekday()
+        self.log = EventLog()
+        self.n_events = 0
+        users = self.world.users_frame()
+        items = self.world.items_frame()
+        self.platform = SimulatedPlatform(
+            config, items, users, categories_of(items.lazy()), time_zones_of(users.lazy())
+        )
+        self.world.users.holdout = self.platform.guardrails.is_holdout(self.world.users.ids)
+        self.day = 0
+        self.batches: list[DayBatch] = []
+        self._warm_up(scenario.warmup_days)
 
-    def step(self, policy: Policy) -> DayBatch:
-        """Simulate one day: listings, behaviour, triggers, decisions by ``policy``, outcomes."""
-        world, day, s = self.world, self.day, self.world.scenario
+    # --- the world's clock -----------------------------------------------------------------------------------------
+    def _at(self, day: int) -> datetime:
+        return self.origin + timedelta(days=day)
+
+    def _add(self, batch: EventBatch) -> None:
+        frame = batch_frame(self, batch, self.n_events)
+        self.n_events += frame.height
+        self.log.add(frame, self.origin)
+
+    def _simulate_world_day(self, day: int) -> None:
+        """New listings (after the first day) and one day of organic behaviour."""
+        world, s = self.world, self.world.scenario
         self.history.start_day(day)
-        new_items = np.empty(0, dtype=np.int64)
         if day > 0 and s.catalogue.new_items_per_day:
             count = self.rng["catalogue"].poisson(s.catalogue.new_items_per_day * s.n_items)
-            new_items = world.list_items(int(count), day, self.rng["catalogue"])
-        activity = simulate_day(world, self.history, day, self.rng["behaviour"])
-        self.events.extend(activity.events)
-        self.recent_views = [*self.recent_views, (activity.views.user, activity.views.item)][
-            -s.triggers.inventory_lookback_days :
-        ]
-        stock_before = np.concatenate([self.stock_checked, world.items.stock[len(self.stock_checked) :]])
-        context = TriggerContext(
-            world, self.history, day, activity, self.recent_views, new_items, stock_before, self.rng["triggers"]
-        )
-        candidates = Moments.concat([rule.moments(context) for rule in self.rules])
-        self.stock_checked = world.items.stock.copy()
-        candidates = candidates.take(np.flatnonzero(world.items.stock[candidates.item] > 0))
-        moments, channel = self.guardrails.apply(world, self.history, candidates, day)
-        held = np.flatnonzero(channel == None)  # noqa: E711 - elementwise on an object array
-        sent = np.flatnonzero(channel != None)  # noqa: E711
-        batch = self._decide(policy, day, moments.take(sent), channel[sent], moments.take(held))
+            new = world.list_items(int(count), day, self.rng["catalogue"])
+            self.platform.add_items(world.items_frame().slice(int(new[0]), len(new)) if len(new) else pl.DataFrame())
+        self._add(simulate_day(world, self.history, day, self.rng["behaviour"]).events)
+
+    def _warm_up(self, days: int) -> None:
+        """Organic behaviour before the first decision; the platform observes it, decides nothing."""
+        for day in range(-days, 1):
+            self._simulate_world_day(day)
+        for day in range(-days, 0):
+            self.platform.observe(self.log.take_until(self._at(day + 1)), self._at(day + 1))
+            self.platform.close_day(self.log.date(day), self.world.items_frame(), self._at(day).date())
+
+    # --- one date ----------------------------------------------------------------------------------------------------
+    def step(self, policy: Policy) -> DayBatch:
+        """Simulate one UTC date: the world's next day of behaviour, the platform's moments and decisions by
+        ``policy``, delivery and outcomes."""
+        day = self.day
+        self._simulate_world_day(day + 1)  # a user's local day reaches into the previous UTC date
+        start, end = self._at(day), self._at(day + 1)
+        decided = self.platform.moments(self.log.take_until(end), start, end)
+        held = decided.suppressed.filter(pl.col("suppressed_by") == "holdout")
+        suppressions = decided.suppressed.filter(pl.col("suppressed_by") != "holdout")
+        kept = decided.kept
+        contexts = self.platform.contexts(kept, start.date(), self.world.items_frame(), self.log.sold_since(start))
+        batch = self._decide(policy, day, kept, contexts, held, suppressions)
+        self.platform.close_day(self.log.date(day), self.world.items_frame(), start.date())
         self.batches.append(batch)
         self.day += 1
         return batch
 
-    def _send_time(self, moments: Moments) -> tuple[np.ndarray, np.ndarray]:
-        """Local send hour and local weekday of each moment."""
-        local_us = moments.send_at + (self.world.users.tz_offset[moments.user] * US_PER_HOUR).astype(np.int64)
-        hour = np.mod(local_us % US_PER_DAY / US_PER_HOUR, 24.0)
-        weekday = (self.start_weekday + np.floor_divide(local_us, US_PER_DAY)) % 7
-        return hour, weekday
+    def _index(self, frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """World indices of the moments' users and items (ids are ``u0000001`` and ``i0000001``)."""
+        users = frame.get_column("user_id").str.slice(1).cast(pl.Int64).to_numpy()
+        items = frame.get_column("item_id").str.slice(1).cast(pl.Int64).to_numpy()
+        return users, items
 
-    def _convert(self, moments: Moments, wants: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def _us(self, column: pl.Series) -> np.ndarray:
+        """µs since the scenario start."""
+        return (column - self.origin).dt.total_microseconds().to_numpy().astype(np.int64)
+
+    def _local_hour(self, users: np.ndarray, us: np.ndarray) -> np.ndarray:
+        """The world's local hour of each moment (its users' offsets)."""
+        local_us = us + (self.world.users.tz_offset[users] * US_PER_HOUR).astype(np.int64)
+        return np.mod(local_us % US_PER_DAY / US_PER_HOUR, 24.0)
+
+    def _convert(
+        self, users: np.ndarray, items: np.ndarray, sent: np.ndarray, wants: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Purchases that stock allows, in order of when they would happen; add their events.
 
         Returns the converted mask and when each purchase happened (µs since start).
         """
         window = self.world.scenario.attribution_days
-        delay = (rng.exponential(1.5, len(moments)).clip(0, window - 0.01) * US_PER_DAY).astype(np.int64)
-        converted = np.zeros(len(moments), dtype=bool)
+        delay = (rng.exponential(1.5, len(users)).clip(0, window - 0.01) * US_PER_DAY).astype(np.int64)
+        converted = np.zeros(len(users), dtype=bool)
         stock = self.world.items.stock
         for index in np.flatnonzero(wants)[np.argsort(delay[wants], kind="stable")]:
-            if stock[moments.item[index]] > 0:
-                stock[moments.item[index]] -= 1
+            if stock[items[index]] > 0:
+                stock[items[index]] -= 1
                 converted[index] = True
-        done = moments.send_at + delay
-        self.events.add("purchase", done[converted], moments.user[converted], moments.item[converted])
-        price = np.log(self.world.items.price[moments.item[converted]])
-        self.history.record_purchases(moments.user[converted], price)
+        done = sent + delay
+        events = EventBatch()
+        events.add("purchase", done[converted], users[converted], items[converted])
+        self._add(events)
+        self.history.record_purchases(users[converted], np.log(self.world.items.price[items[converted]]))
         return converted, done
 
-    def _decide(self, policy: Policy, day: int, moments: Moments, channel: np.ndarray, held: Moments) -> DayBatch:
-        """Ask the policy about the moments, deliver, and sample purchases for them and the holdout's moments.
+    def _deliverable(
+        self, users: np.ndarray, kept: pl.DataFrame, messaged: np.ndarray, sent: np.ndarray, unsubscribing: np.ndarray
+    ) -> np.ndarray:
+        """Consent checked again at the send time: by the guardrails (opt-outs, earlier unsubscribes), and against
+        the unsubscribes this date's earlier messages cause (a user who unsubscribes at 10:20 gets nothing more
+        on that channel, whatever was decided in the morning)."""
+        channel = kept.get_column("channel").to_numpy()
+        allowed, _ = self.platform.guardrails.deliverable(
+            kept.get_column("user_id").to_numpy(), channel, kept.get_column("send_at").to_list()
+        )
+        allowed = np.asarray(allowed, dtype=bool)
+        read_at = sent + 20 * US_PER_MINUTE
+        first_quit = np.full(len(users), np.iinfo(np.int64).max)
+        quits = np.flatnonzero(messaged & allowed & unsubscribing)
+        if len(quits):
+            key = pl.DataFrame({"u": users, "c": channel.astype(str)})
+            quit_at = key[quits].with_columns(t=pl.Series(read_at[quits])).group_by("u", "c").agg(pl.col("t").min())
+            first_quit = key.join(quit_at, on=["u", "c"], how="left").get_column("t").fill_null(first_quit[0])
+            first_quit = first_quit.to_numpy()
+        return allowed & (sent < first_quit)
+
+    def _decide(
+        self,
+        policy: Policy,
+        day: int,
+        kept: pl.DataFrame,
+        contexts: pl.DataFrame,
+        held: pl.DataFrame,
+        suppressions: pl.DataFrame,
+    ) -> DayBatch:
+        """Ask the policy about the kept moments, deliver, and sample purchases for them and the holdout's moments.
 
         Holdout users get no message; their moments convert (or not) unprompted, competing for the same stock.
         """
-        world, history, n = self.world, self.history, len(moments)
-        users, items, trigger = moments.user, moments.item, moments.trigger
-        hour, weekday = self._send_time(moments)
-        contexts = context_features(world, history, users, items, trigger, channel, hour, weekday, day)
+        world, history, n = self.world, self.history, kept.height
+        users, items = self._index(kept)
+        trigger = kept.get_column("trigger").to_numpy().astype(object)
+        channel = kept.get_column("channel").to_numpy().astype(object)
+        sent = self._us(kept.get_column("send_at"))
+        hour = self._local_hour(users, sent)
+        policy_contexts = contexts.select(CONTEXT.names())
         response = respond(world, history, users, items, trigger, channel, hour)
         truth = response.expected_rewards()
         if hasattr(policy, "observe_truth"):
             policy.observe_truth(truth)
-        probs = policy.probabilities(contexts, ACTIONS, response.eligible) if n else np.empty((0, len(ACTIONS)))
+        probs = policy.probabilities(policy_contexts, ACTIONS, response.eligible) if n else np.empty((0, len(ACTIONS)))
         chosen, propensity = sample_actions(probs, self.rng["policy"])
 
         delivery = self.rng["delivery"]
-        messaged = chosen != 0
-        opened = messaged & (delivery.random(n) < response.p_open)
         recent = history.messages_7d()[users]
-        unsubscribed = messaged & (delivery.random(n) < unsubscribe_probability(world, channel, recent))
+        wants_message = chosen != 0
+        unsubscribing = delivery.random(n) < unsubscribe_probability(world, channel, recent)
+        delivered = wants_message & self._deliverable(users, kept, wants_message, sent, unsubscribing)
+        opened = delivered & (delivery.random(n) < response.p_open)
+        unsubscribed = delivered & unsubscribing
         p_buy = np.where(opened, response.p_opened[np.arange(n), chosen], response.p_unprompted)
-        held_hour, _ = self._send_time(held)
-        held_channel = np.full(len(held), "in_app", dtype=object)
-        held_p = respond(world, history, held.user, held.item, held.trigger, held_channel, held_hour).p_unprompted
+        held_users, held_items = self._index(held)
+        held_sent = self._us(held.get_column("send_at"))
+        held_trigger = held.get_column("trigger").to_numpy().astype(object)
+        held_channel = np.full(len(held_users), "in_app", dtype=object)
+        held_hour = self._local_hour(held_users, held_sent)
+        held_p = respond(world, history, held_users, held_items, held_trigger, held_channel, held_hour).p_unprompted
         outcomes_rng = self.rng["outcomes"]
-        wants = outcomes_rng.random(n + len(held)) < np.concatenate([p_buy, held_p])
-        all_converted, all_done = self._convert(Moments.concat([moments, held]), wants, outcomes_rng)
+        wants = outcomes_rng.random(n + len(held_users)) < np.concatenate([p_buy, held_p])
+        all_converted, all_done = self._convert(
+            np.concatenate([users, held_users]),
+            np.concatenate([items, held_items]),
+            np.concatenate([sent, held_sent]),
+            wants,
+            outcomes_rng,
+        )
         converted, done = all_converted[:n], all_done[:n]
-        holdout = holdout_frame(self, held, all_converted[n:], held_p)
+        holdout = holdout_frame(held, all_converted[n:], held_p)
         redeemed = converted & opened
-        lapsing = trigger == "lapsing"
-        returned = lapsing & opened & (converted | (delivery.random(n) < world.scenario.lifecycle.winback_return))
+        retention = kept.get_column("trigger_kind").to_numpy() == "lifecycle"
+        returned = retention & opened & (converted | (delivery.random(n) < world.scenario.lifecycle.winback_return))
 
         cost = offer_costs(world, items)[np.arange(n), chosen] * redeemed
         revenue = world.items.price[items] * converted
         reward = world.scenario.take_rate * revenue - cost
-        self._record(day, moments, channel, chosen, messaged, opened, redeemed, unsubscribed, returned, converted, done)
+        self._record(
+            day, users, items, sent, channel, chosen, delivered, opened, redeemed, unsubscribed, returned, done
+        )
 
         ids = np.array([f"d{day:04d}-{j:06d}" for j in range(n)], dtype=object)
         # the same message's open probability had it gone out at a random hour (fatigue as at sending)
         p_random_hour = open_probability(world, users, channel, delivery.uniform(0, 24, n), recent)
-        decisions = decision_frame(self, ids, moments, response.eligible, chosen, propensity, probs, policy, contexts)
-        outcomes = outcome_frame(ids, converted, revenue, cost, reward, opened, returned)
+        decisions = decision_frame(ids, kept, contexts, response.eligible, chosen, propensity, probs, policy)
+        outcomes = outcome_frame(ids, converted, revenue, cost, reward, opened, returned, delivered)
         truths = truth_frame(ids, truth, response.p_open, p_random_hour)
-        feedback = Feedback(contexts, ACTIONS, response.eligible, chosen, reward, propensity)
-        return DayBatch(day, decisions, outcomes, truths, holdout, feedback)
+        feedback = Feedback(policy_contexts, ACTIONS, response.eligible, chosen, reward, propensity)
+        return DayBatch(day, decisions, outcomes, truths, holdout, suppressions, feedback)
 
     def _record(
         self,
         day: int,
-        moments: Moments,
+        users: np.ndarray,
+        items: np.ndarray,
+        sent: np.ndarray,
         channel: np.ndarray,
         chosen: np.ndarray,
-        messaged: np.ndarray,
+        delivered: np.ndarray,
         opened: np.ndarray,
         redeemed: np.ndarray,
         unsubscribed: np.ndarray,
         returned: np.ndarray,
-        converted: np.ndarray,
         done: np.ndarray,
     ) -> None:
-        """Events and history of the day's deliveries."""
-        world, events = self.world, self.events
-        users, items, sent = moments.user, moments.item, moments.send_at
+        """Events and history of the date's deliveries; the platform learns of the unsubscribes."""
+        world, events = self.world, EventBatch()
         offer = np.array(ACTIONS, dtype=object)[chosen]
-        events.add("offer_sent", sent[messaged], users[messaged], items[messaged], channel[messaged], offer[messaged])
+        d = delivered
+        events.add("offer_sent", sent[d], users[d], items[d], channel[d], offer[d])
         read_at = sent + 20 * US_PER_MINUTE
         events.add("offer_opened", read_at[opened], users[opened], items[opened], channel[opened], offer[opened])
-        clicked = opened & converted
+        clicked = opened & redeemed
         click_at = read_at[clicked] + US_PER_MINUTE
         events.add("offer_clicked", click_at, users[clicked], items[clicked], channel[clicked], offer[clicked])
         events.add(
@@ -237,8 +373,12 @@ class SimulationSession:
         events.add("session_start", read_at[returned] + 2 * US_PER_MINUTE, users[returned])
         world.users.churned[users[returned]] = False
         self.history.last_session_day[users[returned]] = day
-        self.history.record_decisions(users, day, messaged)
+        self.history.record_decisions(users, day, d)
         self.history.record_offers(users[opened], chosen[opened], redeemed[opened])
+        frame = batch_frame(self, events, self.n_events)
+        self.n_events += frame.height
+        self.log.add(frame, self.origin)
+        self.platform.guardrails.observe(frame.filter(pl.col("type") == "unsubscribe"))
 
     def blast_conversion(self, size: int = 5000) -> float:
         """Truth of an ordinary promotion: a coupon sent in-app at a random hour to random non-churned users about
@@ -261,15 +401,16 @@ class SimulationSession:
         return pl.Series(start + np.asarray(us, dtype=np.int64), dtype=pl.Int64).cast(pl.Datetime("us", "UTC"))
 
     def result(self) -> SimulationResult:
-        """All days so far, as contract frames."""
+        """All dates so far, as contract frames."""
         batches = self.batches
         return SimulationResult(
-            events=events_frame(self),
+            events=self.log.all(),
             items=self.world.items_frame(),
             users=self.world.users_frame(),
             decisions=pl.concat([b.decisions for b in batches], how="vertical_relaxed"),
             outcomes=pl.concat([b.outcomes for b in batches]),
             truth=pl.concat([b.truth for b in batches]),
             holdout=pl.concat([b.holdout for b in batches]),
+            suppressions=pl.concat([b.suppressions for b in batches]) if batches else pl.DataFrame(schema=SUPPRESSIONS),
             counterfactuals={"blast_coupon_conversion": self.blast_conversion()},
         )

@@ -1,7 +1,7 @@
 """How offers work in the simulated world: eligibility, what a policy sees, and the true response.
 
-The response model is the simulator's secret: a policy sees only
-:func:`context_features`, while :func:`respond` uses the latent traits.
+The response model is the simulator's secret: a policy sees only the platform's context
+(:mod:`features.pipelines.context`, built from the events), while :func:`respond` uses the latent traits.
 
 A message carries the offer; ``no_offer`` sends nothing (the control). If the
 message is opened (channel, hour and fatigue decide), the reminder and the offer
@@ -23,7 +23,7 @@ Examples
 >>> world = World.create(load_scenario("default").with_size(n_users=50), rng)
 >>> history = History.prehistory(world, rng)
 >>> users, items = np.array([0, 1]), np.array([0, 1])
->>> triggers = np.array(["cart_abandon", "lapsing"], dtype=object)
+>>> triggers = np.array(["cart_abandon", "lapsed"], dtype=object)
 >>> channels = np.array(["in_app", "email"], dtype=object)
 >>> response = respond(world, history, users, items, triggers, channels, np.array([20.0, 9.0]))
 >>> q = response.expected_rewards()
@@ -36,12 +36,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import polars as pl
 
-from features.schemas import ACTIONS
+from features.schemas import ACTIONS, TRIGGER_KINDS
 from simulators.channels import open_probability
 from simulators.history import History
-from simulators.triggers import TRIGGER_KIND
 from simulators.world import World, sigmoid
 
 NO_OFFER, COUPON, INSTALLMENT, TRUST_BADGE = range(4)
@@ -81,7 +79,7 @@ def unprompted_logit(
         "time": t.time_logit,
         "blast": t.blast_logit,
     }
-    base = np.array([kind_logit[TRIGGER_KIND.get(k, "blast")] for k in trigger], dtype=float)
+    base = np.array([kind_logit[TRIGGER_KINDS.get(k, "blast")] for k in trigger], dtype=float)
     base += np.where(trigger == "cart_abandon", t.cart_abandon_bonus, 0.0)
     log_gap = np.log(world.items.price[items]) - u.usual_log_price[users]
     follows = history.follows(users, world.items.merchant[items])
@@ -140,49 +138,3 @@ def respond(
     margin = world.scenario.take_rate * price[:, None] - offer_costs(world, items)
     p_open = open_probability(world, users, channel, send_hour, history.messages_7d()[users])
     return Response(p_open, sigmoid(base), sigmoid(base[:, None] + lift), margin, eligible_actions(world, items))
-
-
-def context_features(
-    world: World,
-    history: History,
-    users: np.ndarray,
-    items: np.ndarray,
-    trigger: np.ndarray,
-    channel: np.ndarray,
-    send_hour: np.ndarray,
-    weekday: np.ndarray,
-    day: int,
-) -> pl.DataFrame:
-    """What a policy may see at a trigger moment: observable user, item and context features."""
-    u, it, h = world.users, world.items, history
-    price = it.price[items]
-    merchant = it.merchant[items]
-    usual = h.mean_viewed_log_price(world.scenario.population.usual_log_price_mean)[users]
-    return pl.DataFrame(
-        {
-            "trigger": trigger.astype(str),
-            "trigger_kind": np.array([TRIGGER_KIND[k] for k in trigger], dtype=object).astype(str),
-            "channel": channel.astype(str),
-            "local_hour": np.floor(send_hour).astype(np.int64),
-            "weekday": weekday.astype(np.int64),
-            "region": u.tz[users].astype(str),
-            "mobile": u.mobile[users],
-            "account_age_days": (u.account_age_days[users] + day).astype(np.int64),
-            "lifecycle_stage": h.lifecycle_stage(world, day)[users].astype(str),
-            "days_since_last_session": h.days_inactive(day)[users].astype(np.int64),
-            "purchases": h.purchases[users].astype(np.int64),
-            "coupon_redemption_rate": h.coupon_redemption_rate()[users].round(4),
-            "installment_use_rate": h.installment_use_rate()[users].round(4),
-            "viewed_vs_bought_log_price": h.viewed_minus_bought_log_price()[users].round(4),
-            "unverified_view_share": h.unverified_view_share()[users].round(4),
-            "messages_7d": h.messages_7d()[users].astype(np.int64),
-            "follows_merchant": h.follows(users, merchant),
-            "category": np.array(world.category_names, dtype=object)[it.category[items]].astype(str),
-            "price": price,
-            "log_price_vs_usual": (np.log(price) - usual).round(4),
-            "merchant_verified": world.merchant_verified[merchant],
-            "merchant_rating": world.merchant_rating[merchant],
-            "authenticated": it.authenticated[items],
-            "stock": it.stock[items].astype(np.int64),
-        }
-    )

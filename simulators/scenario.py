@@ -202,6 +202,9 @@ class Scenario(_Settings):
     take_rate: float = Field(0.15, gt=0, lt=1, description="platform's share of GMV")
     attribution_days: int = Field(7, ge=1, description="a purchase this long after a message is attributed to it")
     holdout_share: float = Field(0.05, ge=0, lt=1, description="users who never receive a message")
+    warmup_days: int = Field(
+        14, ge=0, le=90, description="days of organic behaviour before the first decision: the platform's past"
+    )
     catalogue: Catalogue = Catalogue()
     population: Population = Population()
     funnel: Funnel = Funnel()

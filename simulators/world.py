@@ -92,6 +92,7 @@ class World:
     merchant_rating: np.ndarray
     items: Items
     category_names: list[str]
+    _listed: pl.DataFrame | None = None  # the items frame's fixed columns, built as listings arrive
 
     @classmethod
     def create(cls, scenario: Scenario, rng: np.random.Generator) -> World:
@@ -146,24 +147,36 @@ class World:
         return frame.cast(dict(USERS))  # type: ignore[arg-type]
 
     def items_frame(self) -> pl.DataFrame:
-        """The items contract frame, with stock as it stands now."""
+        """The items contract frame, with stock as it stands now (listings' fixed attributes are built once)."""
         it, s = self.items, self.scenario
-        frame = pl.DataFrame(
-            {
-                "item_id": it.ids,
-                "merchant_id": [f"m{m:05d}" for m in it.merchant],
-                "category": [self.category_names[c] for c in it.category],
-                "price": it.price,
-                "listed_at": [s.start + timedelta(days=int(d)) for d in it.listed_day],
-                "stock": it.stock.astype(np.int32),
-                "merchant_verified": self.merchant_verified[it.merchant],
-                "merchant_rating": self.merchant_rating[it.merchant],
-                "authenticated": it.authenticated,
-            },
-            schema_overrides={"listed_at": pl.Datetime("us")},
-        )
-        frame = frame.with_columns(pl.col("listed_at").dt.replace_time_zone("UTC"))
-        return frame.cast(dict(ITEMS))  # type: ignore[arg-type]
+        known = self._listed.height if self._listed is not None else 0
+        if known < it.n:
+            new = slice(known, it.n)
+            merchant = it.merchant[new]
+            merchant_ids = pl.Series(merchant, dtype=pl.Int64).cast(pl.String).str.zfill(5).str.pad_start(6, "m")
+            categories = np.array(self.category_names, dtype=object)[it.category[new]]
+            start = pl.lit(s.start).dt.replace_time_zone("UTC")
+            listed = pl.DataFrame(
+                {
+                    "item_id": it.ids[known:],
+                    "merchant_id": pl.Series(merchant, dtype=pl.Int64)
+                    .cast(pl.String)
+                    .str.zfill(5)
+                    .str.pad_start(6, "m"),
+                    "category": pl.Series(
+                        np.array(self.category_names, dtype=object)[it.category[new]], dtype=pl.String
+                    ),
+                    "price": it.price[new],
+                    "listed_at": pl.Series(it.listed_day[new], dtype=pl.Int64),
+                    "merchant_verified": self.merchant_verified[merchant],
+                    "merchant_rating": self.merchant_rating[merchant],
+                    "authenticated": it.authenticated[new],
+                }
+            ).with_columns((start + pl.duration(days=pl.col("listed_at"))).alias("listed_at"))
+            self._listed = listed if self._listed is None else pl.concat([self._listed, listed])
+        assert self._listed is not None
+        frame = self._listed.with_columns(pl.Series("stock", it.stock, dtype=pl.Int32))
+        return frame.select(ITEMS.names()).cast(dict(ITEMS))  # type: ignore[arg-type]
 
 
 def _make_users(s: Scenario, rng: np.random.Generator) -> Users:

@@ -83,6 +83,8 @@ ITEM_CONTEXT = schema_of(
         "log_price_vs_usual": pl.Float64,
     }
 )
+#: Item attributes fixed at listing: read from the catalogue, so a listing newer than the snapshot has them too.
+ITEM_ATTRIBUTES: tuple[str, ...] = ("category", "price", "merchant_verified", "merchant_rating", "authenticated")
 #: The context a policy sees at a moment, column by column: the one definition.
 CONTEXT = schema_of({**MOMENT_CONTEXT, **USER_CONTEXT, **ITEM_CONTEXT})
 #: User feature columns the context reads (beyond those it shows, the usual viewed price).
@@ -90,7 +92,7 @@ USER_INPUTS: tuple[str, ...] = (
     *(c for c in USER_CONTEXT if c not in ("region", "lifecycle_stage")),
     "mean_log_viewed_price",
 )
-ITEM_INPUTS: tuple[str, ...] = tuple(c for c in ITEM_CONTEXT if c != "log_price_vs_usual")
+ITEM_INPUTS: tuple[str, ...] = tuple(c for c in ITEM_CONTEXT if c not in ("log_price_vs_usual", *ITEM_ATTRIBUTES))
 
 
 def local_weekday(time_zones: Sequence[str]) -> pl.Expr:
@@ -112,19 +114,25 @@ def context_features(
     item_features: pl.LazyFrame,
     time_zones: Sequence[str],
     thresholds: LifecycleThresholds | None = None,
+    catalogue: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
     """The moments (``user_id``, ``item_id``, ``trigger``, ``channel``, ``send_at``, any other columns kept as
-    they are) with every :data:`CONTEXT` column, in order, after their own columns."""
+    they are) with every :data:`CONTEXT` column, in order, after their own columns.
+
+    The item's :data:`ITEM_ATTRIBUTES` come from the ``catalogue`` (the items table) when given, else from
+    ``item_features``; its other features from ``item_features`` (null for a listing newer than them)."""
     thresholds = thresholds or LifecycleThresholds()
+    attributes = _with_columns(catalogue if catalogue is not None else item_features, "item_id", ITEM_ATTRIBUTES)
     own = [c for c in moments.collect_schema().names() if c not in CONTEXT]
     moment_ts = "__moment_ts"  # the local fields are read from ``ts``: the send time stands in for a moment
     user_part = _with_columns(user_features, "user_id", USER_INPUTS)
     item_part = _with_columns(item_features, "item_id", ITEM_INPUTS)
     return (
         moments.rename({"ts": moment_ts} if "ts" in own else {})
-        .join(users.select("user_id", "tz"), on="user_id", how="left")
-        .join(user_part, on="user_id", how="left")
-        .join(item_part, on="item_id", how="left")
+        .join(users.select("user_id", "tz"), on="user_id", how="left", maintain_order="left")
+        .join(user_part, on="user_id", how="left", maintain_order="left")
+        .join(attributes, on="item_id", how="left", maintain_order="left")
+        .join(item_part, on="item_id", how="left", maintain_order="left")
         .with_columns(pl.col("send_at").alias("ts"))
         .with_columns(
             in_local_time("hour", time_zones).alias("local_hour"),

@@ -73,7 +73,8 @@ class DailyFeatureStore:
                 pl.LazyFrame(schema=EVENTS), pl.LazyFrame(schema=ITEMS), pl.LazyFrame(schema=USERS), as_of, self.meta
             )
             frames = [empty_users if parts is self._users else empty_items]
-        return pl.concat(frames, how="diagonal_relaxed").lazy().with_columns(age_before(as_of))
+        lazy = [frame.lazy() for frame in frames]  # lazily, so only the columns a build reads are gathered
+        return pl.concat(lazy, how="diagonal_relaxed").with_columns(age_before(as_of))
 
     def user_features(
         self,

@@ -1,0 +1,129 @@
+"""The platform inside a simulation: the same trigger engine, guardrails, features and contexts as production.
+
+The simulator only plays the world. Each UTC date it hands the platform the events
+the world produced; the platform's :class:`~policies.triggers.engine.TriggerEngine`
+finds the moments, its :class:`~policies.triggers.guardrails.Guardrails` keep the ones
+that may be acted on (the holdout's are kept aside), and the contexts a policy sees
+are built by :func:`features.pipelines.context.context_features` from point-in-time
+features of the events (as of the date's midnight, from a
+:class:`~features.stores.memory.DailyFeatureStore`). Nothing here reads the world's
+latent traits.
+
+Events of a date can reach the platform late (a purchase that a message caused,
+simulated after the date's moments were found): the engine sees such an event at
+the start of the next window, as a production system sees a late arrival.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import polars as pl
+
+from features.lifecycle import ChurnScorer
+from features.pipelines.context import context_features
+from features.pipelines.user import UserFeatureSpec
+from features.stores.memory import DailyFeatureStore
+from policies.triggers.config import TriggerConfig
+from policies.triggers.engine import TriggerEngine
+from policies.triggers.guardrails import GuardrailResult, Guardrails
+
+#: What the engine's daily rules read: recency and frequency for stages, the session hours for the best hour.
+TICK_SPEC = UserFeatureSpec(
+    windows={30: ["sessions"], 90: ["purchases"]},
+    all_time=[],
+    recency={"sessions": "days_since_last_session"},
+    hours=True,
+)
+
+
+class StoreFeatureSource:
+    """The engine's user features at a tick, from the simulation's daily store (midnight ticks only)."""
+
+    def __init__(self, store: DailyFeatureStore, users: pl.DataFrame) -> None:
+        self.store = store
+        self.users = users
+
+    def user_features(self, as_of: datetime) -> pl.DataFrame:
+        return self.store.user_features(as_of.date(), self.users.lazy(), spec=TICK_SPEC)
+
+
+class SimulatedPlatform:
+    """Engine, guardrails, features and contexts for one simulation run."""
+
+    def __init__(
+        self,
+        config: TriggerConfig,
+        items: pl.DataFrame,
+        users: pl.DataFrame,
+        categories: list[str],
+        time_zones: list[str],
+        scorer: ChurnScorer | None = None,
+    ) -> None:
+        self.config = config
+        self.users = users
+        self.time_zones = time_zones
+        self.store = DailyFeatureStore(categories, time_zones)
+        self.engine = TriggerEngine(config, items, users, features=StoreFeatureSource(self.store, users), scorer=scorer)
+        self.guardrails = Guardrails(config.guardrails, users)
+        self._last_view = pl.DataFrame(schema={"user_id": pl.String, "last_item": pl.String})
+
+    def add_items(self, items: pl.DataFrame) -> None:
+        """Listings that arrive during the run."""
+        if items.height:
+            self.engine.add_items(items)
+
+    def moments(self, events: pl.DataFrame, start: datetime, end: datetime) -> GuardrailResult:
+        """The moments of the window ``[start, end)`` that pass the guardrails; events from before ``start``
+        (late arrivals) are taken as arriving at ``start``."""
+        arrived = events.with_columns(pl.max_horizontal("ts", pl.lit(start).cast(pl.Datetime("us", "UTC"))).alias("ts"))
+        arrived = arrived.sort("ts", "event_id")
+        self.guardrails.observe(arrived)
+        self._remember_views(arrived)
+        moments = self.engine.run(arrived, until=end - timedelta(microseconds=1))
+        return self.guardrails.apply(self._with_items(moments))
+
+    def observe(self, events: pl.DataFrame, end: datetime) -> None:
+        """Warm-up: the engine and guardrails learn from the events; no moment is acted on."""
+        arrived = events.sort("ts", "event_id")
+        self.guardrails.observe(arrived)
+        self._remember_views(arrived)
+        self.engine.run(arrived, until=end - timedelta(microseconds=1))
+
+    def _remember_views(self, events: pl.DataFrame) -> None:
+        views = events.filter(pl.col("type") == "view").group_by("user_id").agg(pl.col("item_id").last())
+        views = views.rename({"item_id": "last_item"})
+        self._last_view = pl.concat([self._last_view, views]).unique("user_id", keep="last")
+
+    def _with_items(self, moments: pl.DataFrame) -> pl.DataFrame:
+        """A moment without an item (a lifecycle moment) is about the last item the user viewed."""
+        if moments.get_column("item_id").null_count() == 0:
+            return moments
+        filled = moments.join(self._last_view, on="user_id", how="left").with_columns(
+            pl.coalesce("item_id", "last_item").alias("item_id")
+        )
+        return filled.drop("last_item").filter(pl.col("item_id").is_not_null())
+
+    def close_day(self, events: pl.DataFrame, items: pl.DataFrame, day: date) -> None:
+        """Every event of UTC ``day`` is known: add its daily aggregates."""
+        self.store.add_day(events.lazy(), items.lazy(), self.users.lazy(), day)
+
+    def contexts(self, kept: pl.DataFrame, day: date, items: pl.DataFrame, sold_after: pl.DataFrame) -> pl.DataFrame:
+        """The kept moments with the context a policy sees, from features as of midnight of ``day``; ``items``
+        is the catalogue now and ``sold_after`` the units sold since that midnight."""
+        wanted = kept.get_column("item_id").unique().implode()
+        user_features = self.store.user_features(day, self.users.lazy(), kept.get_column("user_id"))
+        item_features = self.store.item_features(
+            day, items.lazy().filter(pl.col("item_id").is_in(wanted)), sold_after.lazy()
+        )
+        thresholds = self.config.rules.lifecycle.stages
+        plan = context_features(
+            kept.lazy(),
+            self.users.lazy(),
+            user_features.lazy(),
+            item_features.lazy(),
+            self.time_zones,
+            thresholds,
+            catalogue=items.lazy(),
+        )
+        return plan.collect()
