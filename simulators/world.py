@@ -159,13 +159,8 @@ class World:
             listed = pl.DataFrame(
                 {
                     "item_id": it.ids[known:],
-                    "merchant_id": pl.Series(merchant, dtype=pl.Int64)
-                    .cast(pl.String)
-                    .str.zfill(5)
-                    .str.pad_start(6, "m"),
-                    "category": pl.Series(
-                        np.array(self.category_names, dtype=object)[it.category[new]], dtype=pl.String
-                    ),
+                    "merchant_id": merchant_ids,
+                    "category": pl.Series(categories, dtype=pl.String),
                     "price": it.price[new],
                     "listed_at": pl.Series(it.listed_day[new], dtype=pl.Int64),
                     "merchant_verified": self.merchant_verified[merchant],
