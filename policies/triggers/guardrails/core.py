@@ -23,6 +23,8 @@ from policies.triggers.guardrails.inputs import (
 )
 from policies.triggers.guardrails.sequential import WEEK_US, Candidate, Send, SequentialRules
 
+#: Columns of the result that the guardrails fill in; an input column of the same name is replaced.
+_FILLED = ("channel", "suppressed_by", "why", "__row")
 _SENDS = pl.Schema(
     {
         "user_id": pl.String,
@@ -236,10 +238,13 @@ class Guardrails:
         :mod:`policies.triggers.guardrails`.
         """
         m = checked_moments(moments, self.settings.priority)
+        m = m.drop([c for c in _FILLED if c in m.columns])  # the guardrails fill these in
         extras = [c for c in m.columns if c not in MOMENTS]
         if m.height == 0:
-            empty = m.with_row_index("__row").with_columns(code=pl.lit(None, pl.String), why=pl.lit(None, pl.String))
-            return self._result(empty.with_columns(channel=pl.lit(None, pl.String)), extras)
+            empty = m.with_row_index("__row").with_columns(
+                pl.lit(None, pl.String).alias(c) for c in ("__code", "__why", "__channel")
+            )
+            return self._result(empty, extras)
         s = self.settings
         order = ["moment_id", "ts", "send_at", "user_id", "trigger", "item_id", "reason"]
         m = m.sort(order, nulls_last=True).with_row_index("__row")
@@ -282,7 +287,14 @@ class Guardrails:
         if self._seen.n_chunks() > 64 or self._sends.n_chunks() > 64:  # many small calls: keep joins fast
             self._seen, self._sends = self._seen.rechunk(), self._sends.rechunk()
         out = m.drop("send_at").join(
-            w.select("__row", "code", "why", "channel", pl.col("send_us").cast(UTC_TS).alias("send_at")), on="__row"
+            w.select(
+                "__row",
+                pl.col("code").alias("__code"),
+                pl.col("why").alias("__why"),
+                pl.col("channel").alias("__channel"),
+                pl.col("send_us").cast(UTC_TS).alias("send_at"),
+            ),
+            on="__row",
         )
         return self._result(out, extras)
 
@@ -345,9 +357,9 @@ class Guardrails:
 
     @staticmethod
     def _result(out: pl.DataFrame, extras: list[str]) -> GuardrailResult:
-        kept = out.filter(pl.col("code").is_null()).sort("send_at", "__row")
-        suppressed = out.filter(pl.col("code").is_not_null()).sort("__row")
-        suppressed = suppressed.with_columns(pl.col("code").alias("suppressed_by"))
+        out = out.rename({"__code": "suppressed_by", "__why": "why", "__channel": "channel"})
+        kept = out.filter(pl.col("suppressed_by").is_null()).sort("send_at", "__row")
+        suppressed = out.filter(pl.col("suppressed_by").is_not_null()).sort("__row")
         kept = kept.select(*DECIDABLE_MOMENTS.names(), *extras)
         suppressed = suppressed.select(*SUPPRESSIONS.names(), *extras)
         return GuardrailResult(kept=kept, suppressed=suppressed)

@@ -354,6 +354,17 @@ def test_extra_columns_travel_with_the_moment() -> None:
     assert result.suppressed.get_column("score").to_list() == [0.7]
 
 
+def test_filled_in_columns_of_the_input_are_replaced_and_other_time_zones_read_as_instants() -> None:
+    paris = pl.Datetime("us", "Europe/Paris")
+    batch = moments({}).with_columns(
+        pl.col("ts", "send_at").dt.convert_time_zone("Europe/Paris"), channel=pl.lit("sms"), code=pl.lit("x")
+    )
+    assert batch.schema["send_at"] == paris
+    result = Guardrails(settings(), users({})).apply(batch)
+    assert result.kept.select("channel", "send_at", "code").rows() == [("in_app", T0, "x")]
+    assert result.kept.schema["send_at"] == pl.Datetime("us", "UTC")
+
+
 def test_add_users_lets_late_sign_ups_through_and_updates_known_users() -> None:
     guardrails = Guardrails(settings(), users({}))
     late = users({"consent_in_app": False}, {}).with_columns(user_id=pl.Series(["u1", "u2"]))
