@@ -184,12 +184,36 @@ class SimulationSession:
         self._add(simulate_day(world, self.history, day, self.rng["behaviour"]).events)
 
     def _warm_up(self, days: int) -> None:
-        """Organic behaviour before the first decision; the platform observes it, decides nothing."""
+        """Organic behaviour before the first decision, and the offers of past campaigns; the platform observes
+        them and decides nothing."""
+        self._past_campaigns(days)
         for day in range(-days, 1):
             self._simulate_world_day(day)
         for day in range(-days, 0):
             self.platform.observe(self.log.take_until(self._at(day + 1)), self._at(day + 1))
             self.platform.close_day(self.log.date(day), self.world.items_frame(), self._at(day).date())
+
+    def _past_campaigns(self, days: int) -> None:
+        """The coupons and installment plans each user was offered before the log began (the world's summarised
+        past), and which they used, as events spread over the first half of the warm-up: so the platform's
+        offer-use features have a past, and the last week before the first decision holds no message."""
+        if days < 2:
+            return
+        h, rng, events = self.history, self.rng["history"], EventBatch()
+        for offer, offered, used in (
+            ("coupon", h.coupon_offers, h.coupon_redemptions),
+            ("installment", h.installment_offers, h.installment_uses),
+        ):
+            users = np.repeat(np.arange(len(offered)), offered)
+            rank = np.arange(len(users)) - np.repeat(np.cumsum(offered) - offered, offered)
+            redeemed = rank < used[users]
+            sent = ((-days + rng.random(len(users)) * (days // 2)) * US_PER_DAY).astype(np.int64)
+            channel = np.full(len(users), "in_app", dtype=object)
+            kind = np.full(len(users), offer, dtype=object)
+            events.add("offer_sent", sent, users, None, channel, kind)
+            later = sent[redeemed] + US_PER_HOUR
+            events.add("offer_redeemed", later, users[redeemed], None, channel[redeemed], kind[redeemed])
+        self._add(events)
 
     # --- one date ----------------------------------------------------------------------------------------------------
     def step(self, policy: Policy) -> DayBatch:

@@ -107,6 +107,13 @@ def _with_columns(frame: pl.LazyFrame, key: str, wanted: Sequence[str]) -> pl.La
     return frame.select(key, *(pl.col(c) if c in have else pl.lit(None).alias(c) for c in wanted))
 
 
+def _typed(column: str, dtype: pl.DataType) -> pl.Expr:
+    """A context column in its declared type; floats rounded to 9 decimals, since parallel sums of floats differ
+    in the last bits from run to run and a context must not."""
+    expr = pl.col(column).cast(dtype)
+    return expr.round(9) if dtype == pl.Float64 else expr
+
+
 def context_features(
     moments: pl.LazyFrame,
     users: pl.LazyFrame,
@@ -144,5 +151,5 @@ def context_features(
         )
         .drop("ts")
         .rename({moment_ts: "ts"} if "ts" in own else {})
-        .select(*own, *(pl.col(c).cast(t) for c, t in CONTEXT.items()))
+        .select(*own, *(_typed(c, t) for c, t in CONTEXT.items()))
     )

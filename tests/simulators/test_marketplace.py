@@ -48,14 +48,25 @@ def test_no_message_to_holdout_or_opted_out_users(small_run: SimulationResult) -
     users = small_run.users
     sent = small_run.events.filter(pl.col("type") == "offer_sent").join(users, on="user_id")
     assert sent.filter(pl.col("opted_out_at").is_not_null() & (pl.col("ts") >= pl.col("opted_out_at"))).height == 0
-    consent_ok = sent.select(
-        pl.when(pl.col("channel") == "in_app")
-        .then(pl.col("consent_in_app"))
-        .when(pl.col("channel") == "email")
-        .then(pl.col("consent_email"))
-        .otherwise(pl.col("consent_sms"))
-    ).to_series()
-    assert consent_ok.all()
+    # consent as it stands at the end, or withdrawn by an unsubscribe from that channel after the message
+    left = (
+        small_run.events.filter(pl.col("type") == "unsubscribe")
+        .group_by("user_id", "channel")
+        .agg(pl.col("ts").min().alias("left_at"))
+    )
+    consent_ok = (
+        sent.join(left, on=["user_id", "channel"], how="left")
+        .select(
+            pl.when(pl.col("channel") == "in_app")
+            .then(pl.col("consent_in_app"))
+            .when(pl.col("channel") == "email")
+            .then(pl.col("consent_email"))
+            .otherwise(pl.col("consent_sms"))
+            | (pl.col("left_at") > pl.col("ts"))
+        )
+        .to_series()
+    )
+    assert consent_ok.fill_null(False).all()
 
 
 def test_holdout_users_get_no_decisions() -> None:
