@@ -113,9 +113,9 @@ class SimulatedPlatform:
         is the catalogue now and ``sold_after`` the units sold since that midnight."""
         wanted = kept.get_column("item_id").unique().implode()
         user_features = self.store.user_features(day, self.users.lazy(), kept.get_column("user_id"))
-        item_features = self.store.item_features(
-            day, items.lazy().filter(pl.col("item_id").is_in(wanted)), sold_after.lazy()
-        )
+        # over the whole catalogue: an item's price percentile ranks it among every listing of its category
+        item_features = self.store.item_features(day, items.lazy(), sold_after.lazy())
+        item_features = item_features.filter(pl.col("item_id").is_in(wanted))
         thresholds = self.config.rules.lifecycle.stages
         plan = context_features(
             kept.lazy(),

@@ -189,7 +189,7 @@ class SimulationSession:
         self._past_campaigns(days)
         for day in range(-days, 1):
             self._simulate_world_day(day)
-        for day in range(-days, 0):
+        for day in range(-days - 1, 0):  # the first day's sessions start on the UTC date before it
             self.platform.observe(self.log.take_until(self._at(day + 1)), self._at(day + 1))
             self.platform.close_day(self.log.date(day), self.world.items_frame(), self._at(day).date())
 
