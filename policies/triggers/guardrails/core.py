@@ -14,6 +14,7 @@ from features.schemas import CHANNELS, DECIDABLE_MOMENTS, MOMENTS, SUPPRESSIONS,
 from features.validation import SchemaError
 from policies.triggers.config import GuardrailSettings
 from policies.triggers.guardrails import verdicts
+from policies.triggers.guardrails.alone import decide_alone
 from policies.triggers.guardrails.clock import US_PER_DAY, defer_quiet_hours, to_us
 from policies.triggers.guardrails.inputs import (
     check_channels,
@@ -300,26 +301,18 @@ class Guardrails:
 
     def _decide(self, candidates: pl.DataFrame) -> pl.DataFrame:
         """Decisions for the moments that passed the stateless checks: ``__row``, ``d_code``, ``d_why`` and
-        the ``channel`` of those kept or held out. A user with a single candidate and no recent sends takes
-        the vectorised path; everyone else goes through :class:`SequentialRules` one moment at a time."""
+        the ``channel`` of those kept or held out. A user with a single candidate takes the vectorised path
+        (:func:`decide_alone`) when it settles the moment; everyone else goes through :class:`SequentialRules`
+        one moment at a time."""
         schema = {"__row": pl.UInt32, "d_code": pl.String, "d_why": pl.String, "channel": pl.String}
         if candidates.height == 0:
             return pl.DataFrame(schema=schema)
         earliest = candidates.get_column("send_us").min()
         assert isinstance(earliest, int)
         recent = self._sends.filter(pl.col("send_us") > earliest - self._horizon_us)
-        caps = self.settings.caps
-        usable = [(i, c) for i, c in enumerate(self.settings.channels) if min(caps[c].per_day, caps[c].per_week) >= 1]
-        first_open = pl.coalesce(
-            pl.lit(None, pl.String),
-            *(pl.when((pl.col("open_channels") & (1 << i)) > 0).then(pl.lit(c)) for i, c in usable),
-        )
-        candidates = candidates.with_columns(
-            first_open=first_open,
-            alone=(pl.len().over("user_id") == 1) & ~pl.col("user_id").is_in(recent.get_column("user_id").implode()),
-        )
-        fast = candidates.filter(pl.col("alone") & pl.col("first_open").is_not_null())
-        slow = candidates.filter(~(pl.col("alone") & pl.col("first_open").is_not_null()))
+        single = pl.len().over("user_id") == 1
+        fast, slow = decide_alone(candidates.filter(single), recent, self._rules)
+        slow = pl.concat([candidates.filter(~single), slow])
         rows: list[tuple[int, str | None, str | None, str | None]] = []
         if slow.height:
             history: dict[str, list[Send]] = {}
@@ -336,21 +329,12 @@ class Guardrails:
                 candidate = Candidate._make((*values, open_channels))
                 code, why, channel = self._rules.decide(candidate, history.setdefault(candidate.user_id, []), zone)
                 rows.append((candidate.row, code, why, channel))
-        decided = pl.DataFrame(rows, schema=schema, orient="row")
-        kept = pl.concat(
-            [
-                fast.select(
-                    "__row",
-                    pl.lit(None, pl.String).alias("d_code"),
-                    pl.lit(None, pl.String).alias("d_why"),
-                    pl.col("first_open").alias("channel"),
-                ),
-                decided,
-            ]
+        decided = pl.DataFrame(
+            dict(zip(schema, map(list, zip(*rows, strict=True)), strict=True)) if rows else None, schema=schema
         )
-        kept = kept.join(candidates.select("__row", "user_id", "holdout"), on="__row")
+        decisions = pl.concat([fast, decided]).join(candidates.select("__row", "user_id", "holdout"), on="__row")
         held = pl.col("holdout") & pl.col("channel").is_not_null()
-        return kept.with_columns(
+        return decisions.with_columns(
             d_code=pl.when(held).then(pl.lit("holdout")).otherwise("d_code"),
             d_why=pl.when(held).then(verdicts.held_out(self.settings.holdout_share)).otherwise("d_why"),
         ).drop("user_id", "holdout")

@@ -263,6 +263,21 @@ def test_week_cap_falls_back_to_the_next_channel_then_suppresses() -> None:
     ]
 
 
+def test_a_rolling_week_starts_just_after_a_send_seven_days_earlier() -> None:
+    """Across calls (the vectorised path of a user alone in the batch): a send exactly 7 days later is clear."""
+    weekly = settings(caps={c: {"per_day": 1, "per_week": 1} for c in ("in_app", "email", "sms")})
+    guardrails = Guardrails(weekly, users({}))
+    guardrails.apply(moments({}))
+    week = timedelta(days=7)
+    assert outcome(guardrails.apply(moments({"send_at": T0 + week - timedelta(minutes=1)}).with_columns(
+        moment_id=pl.lit("m2")))) == [
+        ("m2", None, "cap_week", "1 in_app message in the 7 days before 2026-03-11 11:59 UTC (cap 1)")
+    ]  # fmt: skip
+    assert outcome(guardrails.apply(moments({"send_at": T0 + week}).with_columns(moment_id=pl.lit("m3")))) == [
+        ("m3", "in_app", None, None)
+    ]
+
+
 def test_week_cap_counts_later_sends_of_earlier_calls() -> None:
     """Moments that arrive out of order still never put four sends in one rolling week."""
     weekly = settings(caps={c: {"per_day": 5, "per_week": 3} for c in ("in_app", "email", "sms")})
