@@ -42,11 +42,18 @@ short code (``suppressed_by``) and a sentence (``why``):
    and counts in the state like a send (caps, cooldowns, collisions), so that holdout and treated users see
    the same moment rates.
 
-Users with a single candidate in the batch and no send in the state within the longest horizon (7 days,
-the cooldowns, ``collision_hours``) take a vectorised path that gives the same result as the loop.
+Speed: everything up to step 5 is vectorised (polars, one time-zone conversion per zone). In step 6 a user
+with a single candidate in the batch whose recent sends all lie before it is decided by joins
+(:mod:`~policies.triggers.guardrails.alone`), with the same result and sentence as the loop (a property test
+holds them together); users with several candidates, a send at or after the candidate, or no channel with room
+go through the loop (:mod:`~policies.triggers.guardrails.sequential`).
 
 The state: the moment ids seen, the sends kept or held out, the unsubscribes observed. Sends are kept for
-the life of the object (they are few per user); only those within the horizon of a batch are read.
+the life of the object; only those within the horizon of a batch (7 days, the cooldowns and
+``collision_hours`` before its earliest send, and everything after) are read.
+
+Ties that the canonical order cannot break (rows equal in every MOMENTS column but different in extra
+columns) may come out in either order.
 
 Examples
 --------
