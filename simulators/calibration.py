@@ -120,7 +120,7 @@ def calibration_report(result: SimulationResult, scenario: Scenario, seed: int =
             "87%",
             "",
             f"{low_stock_cleared(result):.1%}",
-            "triggers.low_stock_threshold, triggers.inventory_logit, triggers.inventory_max_per_item",
+            "trigger config rules.inventory.*, triggers.inventory_logit",
             "not reproduced: a last unit of a consignment item sells within a day only if someone wants it; "
             "87% would need demand the default does not have",
         ),

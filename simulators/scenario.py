@@ -112,10 +112,6 @@ class Lifecycle(_Settings):
         (2.0, 0.004), description="gamma(shape, scale) of daily base churn hazard"
     )
     inactivity_hazard: float = Field(0.05, ge=0, description="relative rise of the hazard per inactive day")
-    new_days: int = Field(30, ge=1, description="account age under which a user is 'new'")
-    declining_days: int = Field(10, ge=1, description="days without a session from which a user is 'declining'")
-    churned_days: int = Field(45, ge=1, description="days without a session from which a user is 'churned'")
-    mature_purchases: int = Field(3, ge=1, description="purchases from which a user is 'mature' (else 'growing')")
     winback_return: float = Field(
         0.25, ge=0, le=1, description="chance an opened retention message brings a lapsed user back"
     )
@@ -148,27 +144,19 @@ class Messaging(_Settings):
         0.5, ge=0, description="unsubscribe log-odds gained per message in the last 7 days"
     )
     message_lift: float = Field(0.6, ge=0, description="purchase log-odds gained by an opened reminder, offer or not")
-    quiet_start: int = Field(22, ge=0, lt=24, description="local hour from which nothing is sent")
-    quiet_end: int = Field(8, ge=0, lt=24, description="local hour until which nothing is sent (deferred to then)")
-    max_per_week: int = Field(3, ge=1, description="frequency cap: decisions per user in 7 days")
     opt_out_share: float = Field(0.03, ge=0, le=1, description="users who opt out of all messaging at some point")
 
 
 class Triggers(_Settings):
-    """The five built-in trigger kinds and how likely each moment converts unprompted (log-odds)."""
+    """How likely a moment of each trigger kind converts unprompted (log-odds). When moments fire is the platform's
+    trigger engine's business (policies/triggers/default.yaml), not the world's."""
 
     behaviour_logit: float = Field(-4.0, description="abandoned cart / repeat view converts unprompted")
     cart_abandon_bonus: float = Field(0.8, description="extra log-odds of an abandoned cart over a repeat view")
-    low_stock_threshold: int = Field(1, ge=1, description="stock at or below which viewers get a scarcity alert")
-    inventory_lookback_days: int = Field(7, ge=1)
-    inventory_max_per_item: int = Field(3, ge=1, description="recent viewers alerted per low-stock item at most")
     inventory_logit: float = Field(-4.0)
-    time_cadence_days: int = Field(7, ge=1, description="a time-triggered reminder per user every this many days")
     time_logit: float = Field(-5.4)
     social_logit: float = Field(-5.0, description="a followed merchant's new listing converts unprompted")
-    social_max_per_listing: int = Field(30, ge=1, description="followers notified per new listing at most")
     lifecycle_logit: float = Field(-5.2, description="a lapsing user buys unprompted")
-    lifecycle_cadence_days: int = Field(7, ge=1, description="a retention moment per lapsing user every this many days")
     blast_logit: float = Field(-4.6, description="an untriggered mass promotion converts unprompted (calibration only)")
 
 
