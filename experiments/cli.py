@@ -305,6 +305,9 @@ def promote(
 @app.command()
 @user_errors_exit_2
 def serve(
+    users: Annotated[
+        Path, typer.Option(help="Users table (Parquet/CSV, USERS contract): consents and time zones for guardrails.")
+    ],
     model_uri: Annotated[
         str | None, typer.Option(help="Model to serve (default: models:/offer-policy@champion).")
     ] = None,
@@ -314,12 +317,17 @@ def serve(
     features: Annotated[
         Path | None, typer.Option(help="Online snapshot folder (offerlab features snapshot) to complete contexts.")
     ] = None,
+    triggers_config: Annotated[
+        Path | None, typer.Option(help="Trigger engine YAML (guardrails, lifecycle stages); default: shipped.")
+    ] = None,
 ) -> None:
-    """Serve the champion policy over HTTP: POST /v1/decide."""
+    """Serve the champion policy over HTTP: POST /v1/decide (guardrails first, then the policy)."""
     from policies.serving.server import build_app, serve_forever
 
     config = _config()
-    application = build_app(config, model_uri, seed=seed, features=features)
+    application = build_app(
+        config, model_uri, seed=seed, features=features, users=users, triggers_config=triggers_config
+    )
     bind_host, bind_port = host or config.serving.host, port or config.serving.port
     errors.print(f"serving {model_uri or config.champion_uri} on http://{bind_host}:{bind_port}/v1/decide")
     serve_forever(application, bind_host, bind_port)

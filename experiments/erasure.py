@@ -30,7 +30,7 @@ from pathlib import Path
 import polars as pl
 
 from features.io import atomic_path
-from policies.serving.decision_log import PATTERN, DecisionLog
+from policies.serving.decision_log import PATTERNS, DecisionLog
 
 USER_KEY = "user_id"
 DECISION_KEY = "decision_id"
@@ -52,13 +52,14 @@ def data_files(paths: Iterable[Path]) -> list[Path]:
 
 
 def decision_logs(paths: Iterable[Path]) -> list[Path]:
-    """Folders at or under ``paths`` holding decision log files."""
+    """Folders at or under ``paths`` holding decision log files (decisions or suppressions)."""
     folders = set()
     for path in paths:
-        if path.is_dir():
-            folders |= {file.parent for file in path.rglob(PATTERN)}
-        elif path.match(PATTERN):
-            folders.add(path.parent)
+        for pattern in PATTERNS:
+            if path.is_dir():
+                folders |= {file.parent for file in path.rglob(pattern)}
+            elif path.match(pattern):
+                folders.add(path.parent)
     return sorted(folders)
 
 

@@ -1,6 +1,8 @@
-"""The endpoint's decision log: one JSON line per decision, user ids pseudonymised, erasable per user.
+"""The endpoint's decision log: one JSON line per decision (DECISIONS contract, the context columns beside it) and
+one per suppressed moment (SUPPRESSIONS contract), user ids pseudonymised, erasable per user.
 
-User ids are replaced by a keyed hash (HMAC-SHA256 with a secret salt kept beside
+Decisions go to ``decisions-YYYYMMDD.jsonl``, suppressions to ``suppressions-YYYYMMDD.jsonl`` in the same folder
+(the day the line was written, UTC). User ids are replaced by a keyed hash (HMAC-SHA256 with a secret salt kept beside
 the log), so the log can be joined per user but not read back to a person. A
 user's lines can be erased: whoever holds the user id (and the salt) can find them.
 
@@ -13,8 +15,9 @@ Examples
 (True, True, 16)
 >>> log.append({"user_id": "alice", "action": "coupon"})
 >>> log.append({"user_id": "bob", "action": "none"})
->>> sum(log.erase(["alice"]).values()), [line["action"] for line in log.lines()]
-(1, ['none'])
+>>> log.append_suppression({"user_id": "alice", "suppressed_by": "cap_day"})
+>>> sum(log.erase(["alice"]).values()), [line["action"] for line in log.lines()], list(log.suppressions())
+(2, ['none'], [])
 """
 
 from __future__ import annotations
@@ -37,10 +40,21 @@ from features.io import atomic_path
 SALT_FILE = ".pseudonym-salt"
 SALT_ENV = "OFFERLAB_PSEUDONYM_SALT"
 PATTERN = "decisions-*.jsonl"
+SUPPRESSIONS_PATTERN = "suppressions-*.jsonl"
+#: Every file of a decision log that holds user lines (all are pseudonymised and erasable).
+PATTERNS: tuple[str, ...] = (PATTERN, SUPPRESSIONS_PATTERN)
+
+
+def _json_default(value: Any) -> Any:
+    """Datetimes as ISO 8601 (with their zone); anything else JSON lacks is an error."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"decision log: cannot write {type(value).__name__} {value!r} as JSON")
 
 
 class DecisionLog:
-    """Appends decisions to ``<folder>/decisions-YYYYMMDD.jsonl``; one ``write`` per line, under a lock.
+    """Appends decisions to ``<folder>/decisions-YYYYMMDD.jsonl`` and suppressions to
+    ``<folder>/suppressions-YYYYMMDD.jsonl``; one ``write`` per line, under a lock.
 
     Writers and :meth:`erase` take an exclusive ``flock`` on the day's file, and a writer whose file was
     replaced by an erasure while it waited reopens it, so no line is lost to a concurrent erasure (even from
@@ -80,26 +94,45 @@ class DecisionLog:
         """A stable, keyed, one-way stand-in for ``user_id``."""
         return hmac.new(self._salt, user_id.encode(), hashlib.sha256).hexdigest()[:16]
 
-    def files(self) -> list[Path]:
-        return sorted(self.folder.glob(PATTERN))
+    def files(self, pattern: str | None = None) -> list[Path]:
+        """The log's files: those matching ``pattern``, or decisions and suppressions alike."""
+        patterns = PATTERNS if pattern is None else (pattern,)
+        return sorted(path for each in patterns for path in self.folder.glob(each))
 
     def append(self, record: dict[str, Any]) -> None:
-        """Write one decision; ``record['user_id']`` is pseudonymised before it touches the disk."""
+        """Write one decision; ``record['user_id']`` is pseudonymised before it touches the disk, and a record
+        without a ``ts`` gets the time of writing. Datetimes are written in ISO 8601."""
+        self._write("decisions", record)
+
+    def append_suppression(self, record: dict[str, Any]) -> None:
+        """Write one suppressed moment (SUPPRESSIONS contract), pseudonymised like a decision."""
+        self._write("suppressions", record)
+
+    def _write(self, kind: str, record: dict[str, Any]) -> None:
         now = datetime.now(UTC)
-        line = json.dumps({**record, "user_id": self.pseudonym(str(record["user_id"])), "ts": now.isoformat()})
-        path = self.folder / f"decisions-{now:%Y%m%d}.jsonl"
+        pseudonymous = {**record, "user_id": self.pseudonym(str(record["user_id"]))}
+        pseudonymous.setdefault("ts", now)
+        line = json.dumps(pseudonymous, default=_json_default)
+        path = self.folder / f"{kind}-{now:%Y%m%d}.jsonl"
         with self._lock, _locked(path, "a") as handle:
             handle.write(line + "\n")
 
     def lines(self) -> Iterator[dict[str, Any]]:
         """Every logged decision, oldest file first."""
-        for path in self.files():
+        yield from self._read(PATTERN)
+
+    def suppressions(self) -> Iterator[dict[str, Any]]:
+        """Every logged suppression, oldest file first."""
+        yield from self._read(SUPPRESSIONS_PATTERN)
+
+    def _read(self, pattern: str) -> Iterator[dict[str, Any]]:
+        for path in self.files(pattern):
             with open(path, encoding="utf-8") as handle:
                 yield from (json.loads(line) for line in handle if line.strip())
 
     def erase(self, user_ids: Iterable[str]) -> dict[Path, int]:
-        """Remove every line of these users (by pseudonym), rewriting each file atomically; lines removed per
-        file that had any."""
+        """Remove every line of these users (by pseudonym) from the decision and suppression files, rewriting
+        each file atomically; lines removed per file that had any."""
         pseudonyms = {self.pseudonym(str(user_id)) for user_id in user_ids}
         removed: dict[Path, int] = {}
         for path in self.files():

@@ -1,41 +1,94 @@
-"""The HTTP decision endpoint: POST ``/v1/decide`` → the champion policy's offer and its probability.
+"""The HTTP decision endpoint: POST ``/v1/decide`` → guardrails, then the champion policy's offer and its probability.
 
-Started by ``offerlab serve``; it loads ``models:/offer-policy@champion`` (or any
-model URI), answers each request with a sampled action and the full probability
-vector, and appends the decision to the pseudonymised decision log.
+Started by ``offerlab serve``; it loads ``models:/offer-policy@champion`` (or any model URI). Each request is a
+trigger moment (``user_id``, ``item_id``, ``trigger``, optionally ``channel``, ``event_id``, ``ts``, ``send_at``).
+The moment goes through the same :class:`~policies.triggers.guardrails.Guardrails` as in simulation, held by the
+app so its state (caps, cooldowns, seen moment ids) lasts across requests:
 
-Bad requests get a 422 naming the field; a request with features the policy
-lacks gets a 422 naming them.
+- a suppressed moment (opted out, no consent, holdout, a cap, a cooldown, a duplicate ``event_id``, a
+  higher-priority send) is answered with ``no_offer`` at probability 1, ``suppressed_by`` and the guardrail's
+  ``reason``, and logged as a suppression (never as a bandit decision);
+- a kept moment is completed into the one :data:`~features.pipelines.context.CONTEXT` by
+  :func:`~features.pipelines.context.context_features` from the online snapshot's rows of the user and the item
+  (what the request sends in ``context`` wins), then the policy samples an action among the eligible ones; the
+  decision is logged in the DECISIONS contract with the context exactly as the policy saw it.
+
+Bad requests get a 422 naming the field; a request whose context lacks features the policy needs gets a 422
+naming them, before the guardrails count the moment (a retry is not a duplicate).
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
+import time
 import uuid
-from typing import Literal
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
 from fastapi import FastAPI, HTTPException
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from features.schemas import ACTIONS
+from features.io import read_frame
+from features.lifecycle import LifecycleThresholds
+from features.pipelines.context import (
+    CONTEXT,
+    ITEM_ATTRIBUTES,
+    ITEM_CONTEXT,
+    ITEM_INPUTS,
+    USER_CONTEXT,
+    USER_INPUTS,
+    context_features,
+)
+from features.schemas import ACTIONS, CHANNELS, MOMENTS, TRIGGER_KINDS, USERS, schema_of
 from features.stores.online import OnlineSnapshot, WatchedSnapshot
+from features.validation import validate
 from policies.serving.decision_log import DecisionLog
 from policies.serving.pyfunc import PolicyModel
+from policies.triggers.config import GuardrailSettings
+from policies.triggers.guardrails import Guardrails
+
+logger = logging.getLogger(__name__)
 
 Scalar = float | int | str | bool | None
+Channel = Literal["in_app", "email", "sms"]
+
+#: Context columns read from the user's snapshot row (``region`` comes from the users table).
+USER_SIDE: tuple[str, ...] = tuple(c for c in USER_CONTEXT if c != "region")
+#: Context columns read from the item's snapshot row.
+ITEM_SIDE: tuple[str, ...] = tuple(ITEM_CONTEXT)
+#: The typed columns of a user's and an item's row (a snapshot may hold more, or lack some: those are null).
+USER_ROW = schema_of({"user_id": pl.String, **{c: USER_CONTEXT.get(c, pl.Float64) for c in USER_INPUTS}})
+ITEM_ROW = schema_of({"item_id": pl.String, **{c: ITEM_CONTEXT[c] for c in (*ITEM_ATTRIBUTES, *ITEM_INPUTS)}})
+#: What a suppressed moment is answered with.
+SUPPRESSED_ACTION = "no_offer"
 
 
 class DecideRequest(BaseModel):
-    """A trigger moment: who, what the policy may see, and which offers are eligible."""
+    """A trigger moment: who, which item, which trigger, and optionally the channel, times and context."""
 
     model_config = ConfigDict(extra="forbid")
     user_id: str = Field(min_length=1)
-    trigger: str = Field(min_length=1)
-    channel: Literal["in_app", "email", "sms"]
+    trigger: str = Field(min_length=1, description="a trigger of features.schemas.TRIGGER_KINDS")
     item_id: str | None = Field(default=None, min_length=1)
-    context: dict[str, Scalar] = Field(default_factory=dict)
+    channel: Channel | None = Field(default=None, description="the requested channel; absent: guardrails choose")
+    event_id: str | None = Field(default=None, min_length=1, description="idempotency key of the firing event")
+    ts: AwareDatetime | None = Field(default=None, description="when the moment happened (default: now)")
+    send_at: AwareDatetime | None = Field(default=None, description="when the message would go out (default: ts)")
+    context: dict[str, Scalar] = Field(default_factory=dict, description="context values that win over the store")
     actions: list[str] = Field(default_factory=lambda: list(ACTIONS), min_length=1)
+
+    @field_validator("trigger")
+    @classmethod
+    def _known_trigger(cls, trigger: str) -> str:
+        if trigger not in TRIGGER_KINDS:
+            raise ValueError(f"unknown trigger {trigger!r}; known: {', '.join(TRIGGER_KINDS)}")
+        return trigger
 
     @field_validator("actions")
     @classmethod
@@ -49,11 +102,189 @@ class DecideRequest(BaseModel):
 
 
 class DecideResponse(BaseModel):
-    decision_id: str
+    """The answer: the action and its probability; for a suppressed moment ``no_offer`` and ``suppressed_by``."""
+
+    decision_id: str | None
+    moment_id: str
     action: str
     probability: float
     probabilities: dict[str, float]
     policy_version: str
+    channel: str | None
+    send_at: datetime
+    reason: str
+    suppressed_by: str | None = None
+
+
+@dataclass(frozen=True)
+class Moment:
+    """One request as a trigger moment, with the times resolved."""
+
+    moment_id: str
+    ts: datetime
+    send_at: datetime
+    reason: str
+
+    def frame(self, request: DecideRequest) -> pl.DataFrame:
+        """The one-row MOMENTS frame the guardrails read."""
+        return pl.DataFrame(
+            {
+                "moment_id": [self.moment_id],
+                "ts": [self.ts],
+                "user_id": [request.user_id],
+                "item_id": [request.item_id],
+                "trigger": [request.trigger],
+                "trigger_kind": [TRIGGER_KINDS[request.trigger]],
+                "send_at": [self.send_at],
+                "reason": [self.reason],
+            },
+            schema=MOMENTS,
+        )
+
+
+def moment_of(request: DecideRequest, now: datetime) -> Moment:
+    """The request's moment: id ``trigger:event_id`` (a fresh uuid without one), ``ts`` (default ``now``) and
+    ``send_at`` (default ``ts``), both in UTC.
+
+    Examples
+    --------
+    >>> from datetime import datetime, UTC
+    >>> now = datetime(2026, 3, 2, 12, tzinfo=UTC)
+    >>> moment = moment_of(DecideRequest(user_id="u1", trigger="cart_abandon", event_id="e7"), now)
+    >>> moment.moment_id, moment.send_at == now, moment.reason
+    ('cart_abandon:e7', True, 'cart_abandon (event e7) via /v1/decide')
+    """
+    ts = (request.ts or now).astimezone(UTC)
+    send_at = (request.send_at or ts).astimezone(UTC)
+    key = request.event_id or uuid.uuid4().hex
+    source = f" (event {request.event_id})" if request.event_id else ""
+    return Moment(f"{request.trigger}:{key}", ts, send_at, f"{request.trigger}{source} via /v1/decide")
+
+
+def load_users(source: Path | pl.DataFrame) -> pl.DataFrame:
+    """The users table (USERS contract) from a Parquet/CSV file or a frame, validated: ids present and unique,
+    time zones and consents not null (a ``SchemaError`` names the problem).
+
+    Examples
+    --------
+    >>> load_users(pl.DataFrame({"user_id": ["u1"], "tz": ["UTC"]}))
+    Traceback (most recent call last):
+    ...
+    features.validation.SchemaError: users: missing column 'signup_ts' (expected Datetime(time_unit='us', \
+time_zone='UTC')); present: user_id, tz
+    """
+    frame = read_frame(source) if isinstance(source, Path) else source
+    consents = [f"consent_{c}" for c in CHANNELS]
+    return validate(frame, USERS, "users", unique="user_id", not_null=["tz", *consents])
+
+
+class ConsentBook:
+    """The users table (USERS contract) behind the guardrails, and each user's time zone for the context.
+
+    ``users=None`` means no consent records at all: every moment is suppressed with ``no_consent``. Given a
+    file, the book follows it like :class:`~features.stores.online.WatchedSnapshot` follows its folder: at most
+    every ``interval`` seconds it looks at the file, and a rewritten one (new consents or opt-outs, an erased
+    user) is loaded again; until a load succeeds the previous table keeps serving. A user no longer in the
+    table has no consent record (the guardrails keep their state: caps, cooldowns and seen moments stay).
+    """
+
+    def __init__(self, users: Path | pl.DataFrame | None, settings: GuardrailSettings, interval: float = 1.0) -> None:
+        self.source = users if isinstance(users, Path) else None
+        self.interval = interval
+        self.lock = threading.Lock()
+        self._stamp = self._file_stamp()
+        frame = load_users(users) if users is not None else pl.DataFrame(schema=USERS)
+        self.guardrails = Guardrails(settings, frame)  # checks the columns, ids and time zones
+        self.time_zones: dict[str, str] = dict(frame.select("user_id", "tz").iter_rows())
+        self._checked = time.monotonic()
+
+    def _file_stamp(self) -> tuple[int, int, int]:
+        if self.source is None:
+            return (0, 0, 0)
+        try:
+            info = os.stat(self.source)
+        except FileNotFoundError:
+            return (0, 0, 0)
+        return (info.st_ino, info.st_size, info.st_mtime_ns)
+
+    def time_zone(self, user_id: str) -> str | None:
+        """The user's time zone, or ``None`` if the users table has no record of them."""
+        if self.source is not None and time.monotonic() - self._checked >= self.interval:
+            with self.lock:
+                self._checked = time.monotonic()
+                stamp = self._file_stamp()
+                if stamp != self._stamp:
+                    try:
+                        frame = load_users(self.source)
+                        self.guardrails.add_users(frame)
+                    except Exception as error:  # a rewrite caught half way: keep the previous table
+                        logger.warning("users table %s not reloaded: %s", self.source, error)
+                    else:
+                        self.time_zones = dict(frame.select("user_id", "tz").iter_rows())
+                        self._stamp = stamp
+        return self.time_zones.get(user_id)
+
+    def apply(self, moments: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The guardrails' (kept, suppressed) for a batch of moments, one batch at a time."""
+        with self.lock:
+            result = self.guardrails.apply(moments)
+        return result.kept, result.suppressed
+
+
+def _one_row(key: str, value: str | None, row: dict[str, Any] | None, schema: dict[str, Any]) -> pl.LazyFrame:
+    """A snapshot row as a one-row frame in the snapshot's dtypes (no rows when there is none)."""
+    if row is None or value is None:
+        return pl.LazyFrame(schema=schema)
+    return pl.LazyFrame([{key: value, **row}], schema=schema)
+
+
+class ContextBuilder:
+    """Completes a moment's context with :func:`context_features`: the user's and the item's snapshot rows, the
+    user's time zone; the request's own values win. Columns the store cannot give (no snapshot, or no row for
+    the user or the item) and the request does not send are left out, so the policy names them if it needs
+    them."""
+
+    def __init__(
+        self, features: OnlineSnapshot | WatchedSnapshot | None, thresholds: LifecycleThresholds | None
+    ) -> None:
+        self.features = features
+        self.thresholds = thresholds
+
+    def build(self, request: DecideRequest, tz: str, channel: str, send_at: datetime) -> tuple[pl.DataFrame, list[str]]:
+        """The one-row context frame the policy sees, and the CONTEXT columns it lacks."""
+        snapshot = self.features.current() if self.features is not None else None
+        user_row = snapshot.user(request.user_id) if snapshot is not None else None
+        item_row = snapshot.item(request.item_id) if snapshot is not None and request.item_id else None
+        user_schema = USER_ROW | (snapshot.users_frame.schema if snapshot is not None else {})
+        item_schema = ITEM_ROW | (snapshot.items_frame.schema if snapshot is not None else {})
+        items = _one_row("item_id", request.item_id, item_row, item_schema)
+        moment = pl.LazyFrame(
+            {"user_id": [request.user_id], "item_id": [request.item_id], "trigger": [request.trigger],
+             "channel": [channel], "send_at": [send_at]},
+            schema={"user_id": pl.String, "item_id": pl.String, "trigger": pl.String, "channel": pl.String,
+                    "send_at": pl.Datetime("us", "UTC")},
+        )  # fmt: skip
+        completed = context_features(
+            moment,
+            pl.LazyFrame({"user_id": [request.user_id], "tz": [tz]}),
+            _one_row("user_id", request.user_id, user_row, user_schema),
+            items,
+            [tz],
+            self.thresholds,
+            catalogue=items,
+        ).collect()
+        unknown = [*(USER_SIDE if user_row is None else ()), *(ITEM_SIDE if item_row is None else ())]
+        overrides = {k: v for k, v in request.context.items() if k not in ("trigger", "channel")}
+        lacking = [c for c in unknown if c not in overrides]
+        contexts = completed.select(c for c in CONTEXT if c not in lacking)
+        for name, value in overrides.items():
+            try:
+                column = pl.Series(name, [value])
+                contexts = contexts.with_columns(column.cast(CONTEXT[name], strict=True) if name in CONTEXT else column)
+            except (pl.exceptions.PolarsError, TypeError, ValueError) as error:
+                expected = CONTEXT.get(name, "scalar")
+                raise HTTPException(status_code=422, detail=f"context.{name}: {value!r} is not a {expected}") from error
+        return contexts, lacking
 
 
 def create_app(
@@ -62,12 +293,58 @@ def create_app(
     decision_log: DecisionLog,
     seed: int | None = None,
     features: OnlineSnapshot | WatchedSnapshot | None = None,
+    users: Path | pl.DataFrame | None = None,
+    guardrails: GuardrailSettings | None = None,
+    thresholds: LifecycleThresholds | None = None,
 ) -> FastAPI:
-    """The FastAPI app around a loaded policy model; with ``features``, each request's context is completed
-    from the online snapshot (the user's and the item's latest features; what the request sends wins). A
-    :class:`WatchedSnapshot` is followed: a refreshed or erased snapshot folder is picked up without a restart."""
+    """The FastAPI app around a loaded policy model.
+
+    Parameters
+    ----------
+    model, policy_version
+        The policy and the version it is logged under.
+    decision_log
+        Where decisions and suppressions are written.
+    seed
+        Seed of the action sampling.
+    features
+        The online snapshot whose user and item rows complete each context; a :class:`WatchedSnapshot` is
+        followed (a refreshed or erased snapshot folder is picked up without a restart).
+    users
+        The users table (USERS contract): time zones and consent, as a frame or a Parquet/CSV file that is
+        followed (reloaded when rewritten). A user not in it is never sent anything.
+    guardrails, thresholds
+        The guardrails' settings and the lifecycle thresholds (default: the trigger engine's shipped ones).
+    """
     app = FastAPI(title="offerlab decision endpoint", version="1")
     rng = np.random.default_rng(seed)
+    settings = guardrails or GuardrailSettings()
+    book = ConsentBook(users, settings)
+    contexts = ContextBuilder(features, thresholds)
+    policy_lock = threading.Lock()
+
+    def decide_with_policy(frame: pl.DataFrame, eligible: np.ndarray) -> tuple[int, np.ndarray]:
+        with policy_lock:
+            try:
+                chosen, probs = model.decide(frame, eligible, rng)
+            except ValueError as error:
+                raise HTTPException(status_code=422, detail=str(error)) from error
+        return int(chosen[0]), np.where(eligible[0], probs[0], 0.0)
+
+    def suppressed(row: dict[str, Any]) -> DecideResponse:
+        decision_log.append_suppression(row)
+        return DecideResponse(
+            decision_id=None,
+            moment_id=row["moment_id"],
+            action=SUPPRESSED_ACTION,
+            probability=1.0,
+            probabilities={SUPPRESSED_ACTION: 1.0},
+            policy_version=policy_version,
+            channel=row["channel"],
+            send_at=row["send_at"],
+            reason=row["why"],
+            suppressed_by=row["suppressed_by"],
+        )
 
     @app.get("/healthz")
     def health() -> dict[str, str | None]:
@@ -76,36 +353,63 @@ def create_app(
 
     @app.post("/v1/decide", response_model=DecideResponse)
     def decide(request: DecideRequest) -> DecideResponse:
-        known: dict[str, Scalar] = {}
-        if features is not None:
-            snapshot = features.current()
-            known.update(snapshot.user(request.user_id) or {})
-            if request.item_id is not None:
-                known.update(snapshot.item(request.item_id) or {})
-        context = {**known, **request.context, "trigger": request.trigger, "channel": request.channel}
-        contexts = pl.DataFrame([context])
+        moment = moment_of(request, datetime.now(UTC))
+        moments = moment.frame(request)
+        tz = book.time_zone(request.user_id)
+        if tz is None:  # consent is always honoured: no record, no consent
+            row = moments.row(0, named=True)
+            why = f"no consent record for user {request.user_id}"
+            return suppressed({**row, "channel": request.channel, "suppressed_by": "no_consent", "why": why})
         eligible = np.array([[a in request.actions for a in ACTIONS]])
-        try:
-            chosen, probs = model.decide(contexts, eligible, rng)
-        except ValueError as error:
-            raise HTTPException(status_code=422, detail=str(error)) from error
-        action = ACTIONS[int(chosen[0])]
+        # Ask first with the channel and time requested, so a context the policy cannot use is refused (422)
+        # before the guardrails count the moment; ask again only if they moved the channel or the send time.
+        wanted = request.channel or settings.channels[0]
+        frame, _ = contexts.build(request, tz, wanted, moment.send_at)
+        chosen, probs = decide_with_policy(frame, eligible)
+        kept, stopped = book.apply(moments)
+        if stopped.height:
+            return suppressed(stopped.row(0, named=True))
+        decided = kept.row(0, named=True)
+        channel, send_at = decided["channel"], decided["send_at"]
+        if (channel, send_at) != (wanted, moment.send_at):
+            frame, _ = contexts.build(request, tz, channel, send_at)
+            chosen, probs = decide_with_policy(frame, eligible)
+        notes = [moment.reason]
+        if send_at != moment.send_at:
+            notes.append(f"deferred by quiet hours from {moment.send_at:%Y-%m-%d %H:%M} UTC")
+        if request.channel is not None and channel != request.channel:
+            notes.append(f"{request.channel} requested, the guardrails chose {channel}")
+        action = ACTIONS[chosen]
         response = DecideResponse(
             decision_id=uuid.uuid4().hex,
+            moment_id=moment.moment_id,
             action=action,
-            probability=float(probs[0, chosen[0]]),
-            probabilities={a: float(probs[0, i]) for i, a in enumerate(ACTIONS) if a in request.actions},
+            probability=float(probs[chosen]),
+            probabilities={a: float(probs[i]) for i, a in enumerate(ACTIONS) if eligible[0, i]},
             policy_version=policy_version,
+            channel=channel,
+            send_at=send_at,
+            reason="; ".join(notes),
         )
+        seen = frame.row(0, named=True)
         decision_log.append(
             {
-                **response.model_dump(),
+                "decision_id": response.decision_id,
+                "ts": moment.ts,
                 "user_id": request.user_id,
                 "trigger": request.trigger,
-                "channel": request.channel,
                 "actions": request.actions,
+                "action": action,
+                "propensity": response.probability,
+                "probabilities": [float(p) for p in probs],
+                "policy_version": policy_version,
+                "channel": channel,
+                "send_at": send_at,
                 "item_id": request.item_id,
-                "context": request.context,
+                "moment_id": moment.moment_id,
+                "reason": response.reason,
+                **{c: seen.get(c) for c in CONTEXT if c not in ("trigger", "channel")},
+                **{k: v for k, v in seen.items() if k not in CONTEXT},
             }
         )
         return response

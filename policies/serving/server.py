@@ -8,28 +8,52 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import polars as pl
 import uvicorn
 from fastapi import FastAPI
 
 from features.stores.online import WatchedSnapshot
 from policies.serving.config import OfferlabConfig, configure_mlflow
 from policies.serving.decision_log import DecisionLog
-from policies.serving.endpoint import create_app
+from policies.serving.endpoint import create_app, load_users
 from policies.serving.pyfunc import load_policy_model
 from policies.serving.registry import resolve
+from policies.triggers.config import load_trigger_config
 
 
 def build_app(
-    config: OfferlabConfig, model_uri: str | None = None, seed: int | None = None, features: Path | None = None
+    config: OfferlabConfig,
+    model_uri: str | None = None,
+    seed: int | None = None,
+    features: Path | None = None,
+    users: Path | pl.DataFrame | None = None,
+    triggers_config: Path | None = None,
 ) -> FastAPI:
-    """Load ``model_uri`` (default: the champion) pinned to its registry version, and wrap it in the endpoint;
+    """Load ``model_uri`` (default: the champion) pinned to its registry version, and wrap it in the endpoint.
+
     ``features`` is an online snapshot folder whose user and item features complete each request's context
-    (reloaded when the folder is refreshed or a user erased)."""
+    (reloaded when the folder is refreshed or a user erased); ``users`` the users table whose consents and
+    time zones the guardrails read (a file is followed; without it no one consents, so every moment is
+    suppressed);
+    ``triggers_config`` a trigger engine YAML whose guardrails and lifecycle thresholds apply. Every input is
+    checked before the decision log is touched."""
+    settings = load_trigger_config(triggers_config)
+    if isinstance(users, Path):
+        load_users(users)  # a bad file fails here, before anything is written (the endpoint follows the file)
+    snapshot = WatchedSnapshot(features) if features is not None else None
     configure_mlflow(config)
     resolved = resolve(model_uri or config.champion_uri)
     model = load_policy_model(resolved.uri)
-    snapshot = WatchedSnapshot(features) if features is not None else None
-    return create_app(model, resolved.label, DecisionLog(config.serving.decision_log), seed=seed, features=snapshot)
+    return create_app(
+        model,
+        resolved.label,
+        DecisionLog(config.serving.decision_log),
+        seed=seed,
+        features=snapshot,
+        users=users,
+        guardrails=settings.guardrails,
+        thresholds=settings.rules.lifecycle.stages,
+    )
 
 
 def serve_forever(app: FastAPI, host: str, port: int) -> None:

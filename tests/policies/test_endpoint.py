@@ -18,15 +18,34 @@ import pytest
 from mlflow import MlflowClient
 
 from features.pipelines import build_features
-from features.schemas import feature_columns
+from features.pipelines.context import CONTEXT
+from features.schemas import ACTIONS, DECISIONS, feature_columns
 from features.stores import OnlineSnapshot
 from policies.bandits.vw import VowpalWabbitPolicy
 from policies.base import Feedback
 from policies.serving.config import OfferlabConfig, configure_mlflow
 from policies.serving.decision_log import DecisionLog
 from policies.serving.pyfunc import log_policy_model
+from policies.triggers.config import load_trigger_config
+from policies.triggers.guardrails import Guardrails
 from simulators.base import SimulationResult
 from tests.conftest import free_port
+
+#: The keys of every answer, decided or suppressed.
+ANSWER_KEYS = {
+    "decision_id",
+    "moment_id",
+    "action",
+    "probability",
+    "probabilities",
+    "policy_version",
+    "channel",
+    "send_at",
+    "reason",
+    "suppressed_by",
+}
+#: The keys of a logged decision, in order: the DECISIONS contract, the moment, the context as the policy saw it.
+LOGGED_KEYS = [*DECISIONS, "item_id", "moment_id", "reason", *(c for c in CONTEXT if c not in DECISIONS)]
 
 
 @pytest.fixture
@@ -41,6 +60,14 @@ def champion(store: OfferlabConfig, small_log: pl.DataFrame) -> str:
     version = str(info.registered_model_version)
     MlflowClient().set_registered_model_alias(store.registered_model, store.champion_alias, version)
     return version
+
+
+@pytest.fixture(scope="module")
+def users_file(small_run: SimulationResult, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The simulated users table: consents and time zones for the guardrails."""
+    path = tmp_path_factory.mktemp("users") / "users.parquet"
+    small_run.users.write_parquet(path)
+    return path
 
 
 def start_server(*extra: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -66,8 +93,8 @@ def start_server(*extra: str) -> tuple[subprocess.Popen[bytes], str]:
 
 
 @pytest.fixture
-def server(champion: str, store: OfferlabConfig) -> Iterator[str]:
-    process, url = start_server()
+def server(champion: str, store: OfferlabConfig, users_file: Path) -> Iterator[str]:
+    process, url = start_server("--users", str(users_file))
     try:
         yield url
     finally:
@@ -75,9 +102,25 @@ def server(champion: str, store: OfferlabConfig) -> Iterator[str]:
         process.wait(10)
 
 
+def reachable_rows(log: pl.DataFrame, users: pl.DataFrame) -> pl.DataFrame:
+    """One logged row per user who can be sent something on the row's channel now: consent, no opt-out, not in
+    the guardrails' holdout (each user once: the guardrails cap and cool down repeated sends)."""
+    holdout = Guardrails(load_trigger_config().guardrails, users).is_holdout(users.get_column("user_id").to_list())
+    open_users = users.filter(pl.col("opted_out_at").is_null() & pl.Series(~holdout))
+    rows = log.join(open_users, on="user_id", how="semi", maintain_order="left")
+    consent = pl.coalesce(
+        pl.when(pl.col("channel") == c).then(pl.col(f"consent_{c}")) for c in ("in_app", "email", "sms")
+    )
+    consenting = users.select("user_id", *(f"consent_{c}" for c in ("in_app", "email", "sms")))
+    rows = rows.join(consenting, on="user_id", maintain_order="left").filter(consent)
+    return rows.unique("user_id", keep="first", maintain_order=True)
+
+
 def request_from(log: pl.DataFrame, row: int = 0) -> dict[str, object]:
     values = log.row(row, named=True)
-    context = {k: values[k] for k in feature_columns(log) if k not in ("trigger", "channel")}
+    context = {
+        k: values[k] for k in feature_columns(log) if k not in ("trigger", "channel") and not k.startswith("consent_")
+    }
     return {
         "user_id": values["user_id"],
         "trigger": values["trigger"],
@@ -87,12 +130,19 @@ def request_from(log: pl.DataFrame, row: int = 0) -> dict[str, object]:
     }
 
 
+@pytest.fixture(scope="module")
+def open_log(small_log: pl.DataFrame, small_run: SimulationResult) -> pl.DataFrame:
+    return reachable_rows(small_log, small_run.users)
+
+
 def test_decide_returns_a_probability_for_its_choice(
-    server: str, small_log: pl.DataFrame, champion: str, store: OfferlabConfig
+    server: str, open_log: pl.DataFrame, champion: str, store: OfferlabConfig
 ) -> None:
-    body = request_from(small_log)
+    body = request_from(open_log)
     answer = httpx.post(f"{server}/v1/decide", json=body, timeout=10).json()
-    assert set(answer) == {"decision_id", "action", "probability", "probabilities", "policy_version"}
+    assert set(answer) == ANSWER_KEYS
+    assert answer["suppressed_by"] is None, answer["reason"]
+    assert answer["channel"] == body["channel"]
     assert answer["action"] in body["actions"]  # type: ignore[operator]
     assert set(answer["probabilities"]) == set(body["actions"])  # type: ignore[arg-type]
     assert answer["probability"] == pytest.approx(answer["probabilities"][answer["action"]])
@@ -106,13 +156,21 @@ def test_decide_returns_a_probability_for_its_choice(
     assert logged[-1]["decision_id"] == answer["decision_id"]
     assert logged[-1]["user_id"] == DecisionLog(store.serving.decision_log).pseudonym(str(body["user_id"]))
     assert body["user_id"] not in json.dumps(logged)
+    assert list(logged[-1]) == LOGGED_KEYS
+    assert logged[-1]["propensity"] == answer["probability"]
+    assert logged[-1]["probabilities"] == [answer["probabilities"].get(a, 0.0) for a in ACTIONS]
+    context = body["context"]
+    assert isinstance(context, dict)
+    assert {k: logged[-1][k] for k in context} == pytest.approx(context)  # what the request sends wins
 
 
-def test_only_eligible_actions_are_chosen(server: str, small_log: pl.DataFrame) -> None:
-    body = {**request_from(small_log), "actions": ["no_offer", "coupon"]}
-    for _ in range(20):
+def test_only_eligible_actions_are_chosen(server: str, open_log: pl.DataFrame) -> None:
+    for row in range(20):  # one request per user: a second one the same day would be capped
+        body = {**request_from(open_log, row), "actions": ["no_offer", "coupon"]}
         answer = httpx.post(f"{server}/v1/decide", json=body, timeout=10).json()
+        assert answer["suppressed_by"] is None, answer["reason"]
         assert answer["action"] in ("no_offer", "coupon")
+        assert set(answer["probabilities"]) == {"no_offer", "coupon"}
 
 
 @pytest.mark.parametrize(
@@ -122,15 +180,25 @@ def test_only_eligible_actions_are_chosen(server: str, small_log: pl.DataFrame) 
         ({"actions": []}, "List should have at least 1 item"),
         ({"channel": "pigeon"}, "Input should be 'in_app', 'email' or 'sms'"),
         ({"user_id": ""}, "String should have at least 1 character"),
+        ({"trigger": "birthday"}, "unknown trigger 'birthday'; known: repeat_view, cart_abandon"),
+        ({"ts": "2026-03-09T10:00:00"}, "Input should have timezone info"),
+        ({"send_at": "tomorrow"}, "Input should be a valid datetime"),
+        ({"event_id": ""}, "String should have at least 1 character"),
+        ({"surprise": 1}, "Extra inputs are not permitted"),
         ({"context": {"price": 10.0}}, "vw: missing context feature(s)"),
+        ({"context": {"price": "cheap"}}, "context.price: 'cheap' is not a Float64"),
     ],
 )
 def test_bad_requests_get_a_422_naming_the_problem(
-    server: str, small_log: pl.DataFrame, change: dict[str, object], fragment: str
+    server: str, open_log: pl.DataFrame, store: OfferlabConfig, change: dict[str, object], fragment: str
 ) -> None:
-    response = httpx.post(f"{server}/v1/decide", json={**request_from(small_log), **change}, timeout=10)
+    body = {**request_from(open_log), "event_id": "e1", **change}
+    response = httpx.post(f"{server}/v1/decide", json=body, timeout=10)
     assert response.status_code == 422
     assert fragment in response.text
+    assert not list(Path(store.serving.decision_log).glob("*.jsonl"))  # nothing logged, nothing counted:
+    retry = httpx.post(f"{server}/v1/decide", json=request_from(open_log) | {"event_id": "e1"}, timeout=10)
+    assert retry.json()["suppressed_by"] is None, retry.json()["reason"]  # the corrected retry is no duplicate
 
 
 def test_same_registered_model_works_under_pyfunc(
@@ -144,7 +212,7 @@ def test_same_registered_model_works_under_pyfunc(
 
 
 def test_online_snapshot_completes_the_context(
-    champion: str, store: OfferlabConfig, small_run: SimulationResult, tmp_path: Path
+    champion: str, store: OfferlabConfig, small_run: SimulationResult, tmp_path: Path, users_file: Path
 ) -> None:
     features = build_features(
         small_run.events.lazy(),
@@ -153,18 +221,19 @@ def test_online_snapshot_completes_the_context(
         datetime(2026, 3, 9, tzinfo=UTC),
     )
     OnlineSnapshot(features.users, features.items, features.as_of).save(tmp_path / "online")
-    log = small_run.bandit_log()
+    log = reachable_rows(small_run.bandit_log(), small_run.users)
     item_side = ["price", "category", "merchant_verified", "merchant_rating", "authenticated", "stock"]
     body = request_from(log)
     body["context"] = {k: v for k, v in body["context"].items() if k not in item_side}  # type: ignore[attr-defined]
     body["item_id"] = log["item_id"][0]
-    plain, plain_url = start_server()
+    body["event_id"] = "e1"
+    plain, plain_url = start_server("--users", str(users_file))
     try:
         assert httpx.post(f"{plain_url}/v1/decide", json=body, timeout=10).status_code == 422
     finally:
         plain.terminate()
         plain.wait(10)
-    completed, url = start_server("--features", str(tmp_path / "online"))
+    completed, url = start_server("--features", str(tmp_path / "online"), "--users", str(users_file))
     try:
         assert httpx.get(f"{url}/healthz", timeout=5).json()["features_as_of"] == "2026-03-09T00:00:00+00:00"
         response = httpx.post(f"{url}/v1/decide", json=body, timeout=10)
@@ -177,16 +246,18 @@ def test_online_snapshot_completes_the_context(
 def test_a_running_endpoint_follows_snapshot_refreshes_and_erasures(
     champion: str, store: OfferlabConfig, small_run: SimulationResult, tmp_path: Path
 ) -> None:
+    users_file = tmp_path / "users.parquet"
+    small_run.users.write_parquet(users_file)
     online = tmp_path / "online"
     events, items, users = small_run.events.lazy(), small_run.items.lazy(), small_run.users.lazy()
     features = build_features(events, items, users, datetime(2026, 3, 8, tzinfo=UTC))
     OnlineSnapshot(features.users, features.items, features.as_of).save(online)
-    log = small_run.bandit_log()
+    log = reachable_rows(small_run.bandit_log(), small_run.users)
     from_snapshot = set(features.users.columns) | set(features.items.columns)
     body = request_from(log)
     body["context"] = {k: v for k, v in body["context"].items() if k not in from_snapshot}  # type: ignore[attr-defined]
     body["item_id"] = log["item_id"][0]
-    process, url = start_server("--features", str(online))
+    process, url = start_server("--features", str(online), "--users", str(users_file))
 
     def until(check: object, seconds: float = 10.0) -> bool:
         deadline = time.monotonic() + seconds
@@ -214,6 +285,19 @@ def test_a_running_endpoint_follows_snapshot_refreshes_and_erasures(
         assert until(lambda: response.append(httpx.post(f"{url}/v1/decide", json=body, timeout=10)) or
                      response[-1].status_code == 422)  # fmt: skip
         assert "missing context feature" in response[-1].text
+        # erased from the users table too: no consent record any more, so nothing is sent
+        erased = subprocess.run(
+            [sys.executable, "-m", "experiments.cli", "erase", "--user", str(body["user_id"]), str(users_file)],
+            capture_output=True,
+            text=True,
+            env=os.environ.copy(),
+            timeout=120,
+        )
+        assert erased.returncode == 0, erased.stderr
+        assert until(lambda: response.append(httpx.post(f"{url}/v1/decide", json=body, timeout=10)) or
+                     response[-1].status_code == 200)  # fmt: skip
+        assert response[-1].json()["suppressed_by"] == "no_consent"
+        assert response[-1].json()["reason"] == f"no consent record for user {body['user_id']}"
     finally:
         process.terminate()
         process.wait(10)
