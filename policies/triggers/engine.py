@@ -35,9 +35,18 @@ import polars as pl
 from features.lifecycle import ChurnScorer
 from features.schemas import EVENTS, MOMENTS, TRIGGER_KINDS
 from policies.triggers.config import RuleSettings, TriggerConfig
-from policies.triggers.rules.base import DAY_US, HOUR_US, MINUTE_US, Moment, from_us, next_local_hour, to_us
+from policies.triggers.rules.base import (
+    DAY_US,
+    HOUR_US,
+    MINUTE_US,
+    Moment,
+    from_us,
+    next_local_hour,
+    next_local_hours,
+    to_us,
+)
 from policies.triggers.rules.behaviour import RAW_MOMENTS, CartAbandon, RepeatViews
-from policies.triggers.rules.daily import BestHour, Lifecycle
+from policies.triggers.rules.daily import BestHour, Lifecycle, Slots
 from policies.triggers.rules.inventory import ENGAGEMENTS, LowStock, units
 from policies.triggers.rules.social import Social
 from policies.triggers.sources import SOURCE_COLUMNS, EventLogFeatureSource, UserFeatureSource
@@ -47,6 +56,9 @@ EVENT_COLUMNS: tuple[str, ...] = ("event_id", "ts", "user_id", "type", "item_id"
 _OPTIONAL = ("merchant_id", "price", "quantity")
 _STATEFUL = frozenset({"cart_add", "cart_remove", "purchase", "favorite", "follow_merchant", "unfollow_merchant"})
 _TICK, _TIMER = 0, 1
+#: Up to this many moments, send times are computed row by row (streaming); more, per time zone at once.
+_ROW_BY_ROW = 32
+_PREFERRED = pl.Schema({"user_id": pl.String, "preferred_hour": pl.Int64})
 
 
 def _require(frame: pl.DataFrame, name: str, columns: tuple[str, ...]) -> None:
@@ -97,6 +109,9 @@ class TriggerEngine:
         self._merchant: dict[str, str] = {}
         self._price: dict[str, float] = {}
         self._tz: dict[str, str | None] = dict(zip(users["user_id"].to_list(), users["tz"].to_list(), strict=True))
+        self._zones = users.select(pl.col("user_id").cast(pl.String), pl.col("tz").cast(pl.String)).unique(
+            "user_id", keep="last"
+        )
         signup = users["signup_ts"].dt.epoch("us").to_list()
         self._signups: dict[str, int] = dict(zip(users["user_id"].to_list(), signup, strict=True))
         self._own_source = (
@@ -107,16 +122,18 @@ class TriggerEngine:
         self._repeat = RepeatViews(rules.behaviour, self._category)
         self._cart = CartAbandon(rules.behaviour)
         self._low = LowStock(rules.inventory, self._stock)
-        self._best = BestHour(rules.time, self._stock)
+        slots = Slots()
+        self._best = BestHour(rules.time, self._stock, slots)
         self._social = Social(rules.social, self._merchant, self._price)
-        self._lifecycle = Lifecycle(rules.lifecycle, self._signups, scorer)
+        self._lifecycle = Lifecycle(rules.lifecycle, self._signups, scorer, slots)
         self._timers: list[tuple[int, int, int, str, tuple[Any, ...]]] = []
         self._listings: list[tuple[int, str]] = []
         self._order = 0
         self._seq = 0
         self._start: int | None = None
         self._now: int | None = None
-        self._preferred: list[tuple[int, dict[str, int]]] = []
+        self._preferred: list[tuple[int, pl.DataFrame]] = []
+        self._preferred_dicts: dict[int, dict[str, int]] = {}
         self._moments: list[Moment] = []
         self._frames: list[pl.DataFrame] = []
         self._pending_views: pl.DataFrame | None = None
@@ -198,14 +215,15 @@ class TriggerEngine:
             self._log = []
         features = self.features.user_features(from_us(now))
         _require(features, "user features", SOURCE_COLUMNS)
-        hours = features.filter(pl.col("preferred_hour").is_not_null()).select("user_id", "preferred_hour")
-        preferred = dict(zip(hours["user_id"].to_list(), hours["preferred_hour"].to_list(), strict=True))
+        preferred = (
+            features.filter(pl.col("preferred_hour").is_not_null()).select("user_id", "preferred_hour").cast(_PREFERRED)
+        )
         self._preferred.append((now, preferred))
         rules = self.config.rules
         if rules.lifecycle.enabled:
-            self._moments.extend(self._lifecycle.tick(features, now))
+            self._frames.append(self._lifecycle.tick_frame(features, now))
         if rules.time.enabled:
-            self._moments.extend(self._best.tick(now, preferred))
+            self._frames.append(self._best.tick_frame(now, preferred))
 
     def advance(self, now: datetime) -> pl.DataFrame:
         """Fire every timer and daily tick due at or before ``now``; the moments they make."""
@@ -374,8 +392,40 @@ class TriggerEngine:
         hour = self.config.rules.time.fallback_hour
         at = bisect.bisect_right(self._preferred, ts, key=lambda p: p[0]) - 1
         if at >= 0:
-            hour = self._preferred[at][1].get(user, hour)
+            tick, frame = self._preferred[at]
+            if tick not in self._preferred_dicts:
+                self._preferred_dicts = {
+                    tick: dict(zip(frame["user_id"].to_list(), frame["preferred_hour"].to_list(), strict=True))
+                }
+            hour = self._preferred_dicts[tick].get(user, hour)
         return next_local_hour(ts, hour, self._tz.get(user))
+
+    def _send_times(self, raw: pl.DataFrame) -> pl.Series:
+        """The send time of each raw moment, vectorised: delays per trigger, best hours per time zone."""
+        best = {t: self._rule_of(t).at_best_hour for t in TRIGGER_KINDS}
+        delay = {t: self._rule_of(t).send_delay_minutes * MINUTE_US for t in TRIGGER_KINDS}
+        frame = raw.select("user_id", "ts", "trigger").with_row_index("row")
+        at_best = frame.filter(pl.col("trigger").replace_strict(best, return_dtype=pl.Boolean))
+        ticks = np.array([t for t, _ in self._preferred], dtype=np.int64)
+        snapshot = np.searchsorted(ticks, at_best["ts"].to_numpy(), side="right") - 1
+        at_best = at_best.with_columns(pl.Series("snapshot", snapshot, dtype=pl.Int64))
+        hours = pl.concat(
+            [f.with_columns(pl.lit(k, dtype=pl.Int64).alias("snapshot")) for k, (_, f) in enumerate(self._preferred)]
+            or [pl.DataFrame(schema=_PREFERRED | {"snapshot": pl.Int64})]
+        )
+        fallback = self.config.rules.time.fallback_hour
+        at_best = (
+            at_best.join(hours, on=["snapshot", "user_id"], how="left")
+            .join(self._zones, on="user_id", how="left")
+            .with_columns(pl.col("preferred_hour").fill_null(fallback))
+        )
+        sends = at_best.select(
+            "row", next_local_hours(at_best["ts"], at_best["preferred_hour"], at_best["tz"]).alias("send")
+        )
+        delayed = frame.join(at_best.select("row"), on="row", how="anti").select(
+            "row", (pl.col("ts") + pl.col("trigger").replace_strict(delay, return_dtype=pl.Int64)).alias("send")
+        )
+        return pl.concat([sends, delayed]).sort("row")["send"]
 
     def _rule_of(self, trigger: str) -> RuleSettings:
         kind = TRIGGER_KINDS[trigger]
@@ -395,15 +445,16 @@ class TriggerEngine:
         parts = [listed, *(f.select(RAW_MOMENTS.names()).cast(RAW_MOMENTS) for f in self._frames)]
         raw = pl.concat(parts) if len(parts) > 1 else listed
         self._moments, self._frames = [], []
-        send = [
-            self._send_at(t, u, ts)
-            for t, u, ts in zip(raw["trigger"].to_list(), raw["user_id"].to_list(), raw["ts"].to_list(), strict=True)
-        ]
+        if raw.height <= _ROW_BY_ROW:
+            rows = zip(raw["trigger"].to_list(), raw["user_id"].to_list(), raw["ts"].to_list(), strict=True)
+            send = pl.Series("send_at", [self._send_at(t, u, ts) for t, u, ts in rows], dtype=pl.Int64)
+        else:
+            send = self._send_times(raw)
         if len(self._preferred) > 1:
             self._preferred = self._preferred[-1:]
         frame = raw.with_columns(
             pl.col("ts").cast(MOMENTS["ts"]),
             pl.col("trigger").replace_strict(TRIGGER_KINDS, return_dtype=pl.String).alias("trigger_kind"),
-            pl.Series("send_at", send, dtype=pl.Int64).cast(MOMENTS["send_at"]),
+            send.alias("send_at").cast(pl.Int64).cast(MOMENTS["send_at"]),
         )
         return frame.select(MOMENTS.names()).sort("ts", "moment_id")

@@ -21,6 +21,8 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+import polars as pl
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 US = timedelta(microseconds=1)
 HOUR_US = 3_600_000_000
@@ -65,6 +67,45 @@ def next_local_hour(ts_us: int, hour: int, tz: str | None) -> int:
         day = local.date() + timedelta(days=1)
         candidate = datetime(day.year, day.month, day.day, hour, tzinfo=zone)
     return to_us(candidate.astimezone(UTC))
+
+
+def next_local_hours(ts: pl.Series, hour: pl.Series, tz: pl.Series) -> pl.Series:
+    """:func:`next_local_hour` of each row, vectorised per time zone (``Int64`` microseconds).
+
+    Local hours that do not exist (a daylight-saving gap) on the day or the day after fall back to
+    :func:`next_local_hour` row by row, so the result is always the same as it.
+
+    Examples
+    --------
+    >>> ts = pl.Series([to_us(datetime(2026, 3, 1, 18, 30, tzinfo=UTC))] * 2)
+    >>> out = next_local_hours(ts, pl.Series([20, 20]), pl.Series(["Europe/Berlin", None]))
+    >>> [from_us(t).hour for t in out.to_list()]
+    [19, 20]
+    """
+    frame = pl.DataFrame(
+        {"ts": ts, "hour": hour, "tz": tz}, schema={"ts": pl.Int64, "hour": pl.Int64, "tz": pl.String}
+    ).with_row_index("row")
+    parts = []
+    for (zone,), part in frame.group_by("tz"):
+        name = str(zone) if zone else "UTC"
+        day = pl.col("ts").cast(pl.Datetime("us", "UTC")).dt.convert_time_zone(name).dt.replace_time_zone(None)
+        day = day.dt.truncate("1d")
+
+        def at(start: pl.Expr, zone_name: str = name) -> pl.Expr:
+            local = start + pl.duration(hours=pl.col("hour"))
+            aware = local.dt.replace_time_zone(zone_name, ambiguous="earliest", non_existent="null")
+            return aware.dt.convert_time_zone("UTC").dt.epoch("us")
+
+        today, tomorrow = at(day), at(day.dt.offset_by("1d"))
+        send = pl.when(today.is_null() | tomorrow.is_null()).then(None).when(today >= pl.col("ts"))
+        parts.append(part.select("row", "ts", "hour", "tz", send.then(today).otherwise(tomorrow).alias("send")))
+    out = pl.concat(parts).sort("row") if parts else frame.with_columns(pl.lit(None, pl.Int64).alias("send"))
+    gaps = out.filter(pl.col("send").is_null())
+    if gaps.height:
+        exact = [next_local_hour(t, h, z) for t, h, z in gaps.select("ts", "hour", "tz").iter_rows()]
+        fixed = gaps.select("row", pl.Series("fixed", exact, dtype=pl.Int64))
+        out = out.join(fixed, on="row", how="left").with_columns(pl.coalesce("send", "fixed").alias("send"))
+    return out["send"].cast(pl.Int64).alias("send_at")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,8 @@
 """Daily rules, run at each tick: the best-hour reminder (time) and lifecycle transitions and churn risk.
 
+Both keep their state in frames and decide a tick with a few vectorised steps, whether the engine runs in
+windows or event by event (streamed views wait in a small buffer until the next tick).
+
 Examples
 --------
 >>> from policies.triggers.config import LifecycleRule
@@ -16,105 +19,210 @@ Examples
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Callable
+
 import numpy as np
 import polars as pl
 
 from features.lifecycle import LIFECYCLE_INPUTS, ChurnScorer, RecencyChurnScorer, lifecycle_stage
 from policies.triggers.config import LifecycleRule, TimeRule
-from policies.triggers.rules.base import DAY_US, Moment, day_of, slot
+from policies.triggers.rules.base import DAY_US, Moment, day_of
+from policies.triggers.rules.behaviour import RAW_MOMENTS
+
+_LAST = pl.Schema({"user_id": pl.String, "ts": pl.Int64, "item_id": pl.String})
+_STAGES = pl.Schema({"user_id": pl.String, "stage": pl.String})
+_CRC = pl.Schema({"user_id": pl.String, "crc": pl.Int64})
+#: Stock of items as of a tick: the item ids in, their stock out (0 for unknown items).
+StockAt = Callable[[pl.Series], pl.Series]
+
+
+class Slots:
+    """Each user's crc32 (the base of :func:`policies.triggers.rules.base.slot`), computed once per user.
+
+    Examples
+    --------
+    >>> from policies.triggers.rules.base import slot
+    >>> Slots().of(pl.Series(["u1", "u2"]), 7).to_list() == [slot("u1", 7), slot("u2", 7)]
+    True
+    """
+
+    def __init__(self) -> None:
+        self.crc_ = pl.DataFrame(schema=_CRC)
+
+    def of(self, users: pl.Series, cadence: int) -> pl.Series:
+        """The slot in ``range(cadence)`` of each user (in the order given)."""
+        frame = users.rename("user_id").to_frame()
+        known = frame.join(self.crc_, on="user_id", how="left", maintain_order="left")
+        missing = known.filter(pl.col("crc").is_null())["user_id"].unique()
+        if missing.len():
+            crc = [zlib.crc32(u.encode()) for u in missing.to_list()]
+            self.crc_ = pl.concat([self.crc_, pl.DataFrame({"user_id": missing, "crc": crc}, schema=_CRC)])
+            known = frame.join(self.crc_, on="user_id", how="left", maintain_order="left")
+        return (known["crc"] % cadence).alias("slot")
+
+
+def _moments(frame: pl.DataFrame) -> list[Moment]:
+    return [Moment(*row) for row in frame.select(RAW_MOMENTS.names()).iter_rows()]
 
 
 class BestHour:
     """At each tick, users due today (by slot) who viewed something within ``active_within_days`` get a reminder
-    of the last item they viewed, if it still has stock. State: each user's last view."""
+    of the last item they viewed, if it still has stock. State: each user's last view (a frame, plus the views
+    streamed since the last tick)."""
 
-    def __init__(self, rule: TimeRule, stock: dict[str, int]) -> None:
+    def __init__(self, rule: TimeRule, stock: dict[str, int], slots: Slots | None = None) -> None:
         self.rule = rule
         self.stock = stock
-        self.last_view_: dict[str, tuple[int, str]] = {}
+        self.slots = slots if slots is not None else Slots()
+        self.last_ = pl.DataFrame(schema=_LAST)
+        self.recent_: dict[str, tuple[int, str]] = {}
 
     def view(self, user_id: str, item_id: str | None, ts: int) -> None:
         """Streaming: a view."""
         if item_id is not None:
-            self.last_view_[user_id] = (ts, item_id)
+            self.recent_[user_id] = (ts, item_id)
 
     def views(self, views: pl.DataFrame) -> None:
         """Batch: a run of views (``user_id, item_id, ts`` in stream order) before the next tick."""
+        self._fold()
         last = views.filter(pl.col("item_id").is_not_null()).group_by("user_id").agg(pl.col("ts", "item_id").last())
-        for user, ts, item in last.iter_rows():
-            self.last_view_[user] = (ts, item)
+        self._merge(last.select(_LAST.names()).cast(_LAST))
 
-    def tick(self, now: int, preferred: dict[str, int]) -> list[Moment]:
-        """The reminders of the tick at ``now``."""
+    def _fold(self) -> None:
+        if self.recent_:
+            users = list(self.recent_)
+            rows = {"user_id": users, "ts": [self.recent_[u][0] for u in users]}
+            self._merge(pl.DataFrame(rows | {"item_id": [self.recent_[u][1] for u in users]}, schema=_LAST))
+            self.recent_ = {}
+
+    def _merge(self, last: pl.DataFrame) -> None:
+        if last.height:
+            self.last_ = pl.concat([self.last_.join(last, on="user_id", how="anti"), last])
+
+    def tick_frame(self, now: int, preferred: pl.DataFrame, stock_at: StockAt | None = None) -> pl.DataFrame:
+        """The reminders of the tick at ``now`` (``RAW_MOMENTS``); ``preferred`` holds ``user_id,
+        preferred_hour`` and ``stock_at`` the stock as of ``now`` (default: the shared stock dict)."""
+        self._fold()
         cadence = self.rule.cadence_days
         today = (now // DAY_US) % cadence
-        edge = now - self.rule.active_within_days * DAY_US
-        date = day_of(now)
-        moments = []
-        for user, (ts, item) in sorted(self.last_view_.items()):
-            if ts > edge and slot(user, cadence) == today and self.stock.get(item, 0) > 0:
-                hour = preferred.get(user, self.rule.fallback_hour)
-                reason = f"reminder of item {item} at your best hour {hour:02d}:00"
-                moments.append(Moment(f"best_hour:{user}:{date}", now, user, item, "best_hour", reason))
-        return moments
+        self.last_ = self.last_.filter(pl.col("ts") > now - self.rule.active_within_days * DAY_US)
+        due = self.last_.filter(self.slots.of(self.last_["user_id"], cadence) == today)
+        if stock_at is None:
+            stock = self.stock
+
+            def stock_at(items: pl.Series) -> pl.Series:
+                return pl.Series([stock.get(i, 0) for i in items.to_list()], dtype=pl.Int64)
+
+        due = due.filter(stock_at(due["item_id"]) > 0).join(preferred, on="user_id", how="left")
+        hour = pl.col("preferred_hour").fill_null(self.rule.fallback_hour).cast(pl.Int64)
+        return due.sort("user_id").select(
+            pl.format("best_hour:{}:{}", "user_id", pl.lit(day_of(now))).alias("moment_id"),
+            pl.lit(now, dtype=pl.Int64).alias("ts"),
+            "user_id",
+            "item_id",
+            pl.lit("best_hour").alias("trigger"),
+            pl.format(
+                "reminder of item {} at your best hour {}:00", "item_id", hour.cast(pl.String).str.zfill(2)
+            ).alias("reason"),
+        )
+
+    def tick(self, now: int, preferred: dict[str, int]) -> list[Moment]:
+        """The reminders of the tick at ``now``, as a list."""
+        frame = pl.DataFrame(
+            {"user_id": list(preferred), "preferred_hour": list(preferred.values())},
+            schema={"user_id": pl.String, "preferred_hour": pl.Int64},
+        )
+        return _moments(self.tick_frame(now, frame))
 
 
 class Lifecycle:
     """At each tick, each user's stage against their stage at the previous tick; onboarding of new sign-ups;
     churn risk at or above the threshold once per ``churn_cadence_days`` (by slot)."""
 
-    def __init__(self, rule: LifecycleRule, signups: dict[str, int], scorer: ChurnScorer | None) -> None:
+    def __init__(
+        self, rule: LifecycleRule, signups: dict[str, int], scorer: ChurnScorer | None, slots: Slots | None = None
+    ) -> None:
         self.rule = rule
-        self.signups = signups
+        self.signups = pl.DataFrame(
+            {"user_id": list(signups), "signup": list(signups.values())},
+            schema={"user_id": pl.String, "signup": pl.Int64},
+        )
         self.scorer: ChurnScorer = scorer if scorer is not None else RecencyChurnScorer()
-        self.stages_: dict[str, str] = {}
+        self.slots = slots if slots is not None else Slots()
+        self.stages_ = pl.DataFrame(schema=_STAGES)
         self.last_tick_: int | None = None
 
-    def tick(self, features: pl.DataFrame, now: int) -> list[Moment]:
-        """The lifecycle moments of the tick at ``now`` from the users' features as of ``now``."""
+    def tick_frame(self, features: pl.DataFrame, now: int) -> pl.DataFrame:
+        """The lifecycle moments (``RAW_MOMENTS``) of the tick at ``now`` from the users' features as of ``now``."""
         missing = [c for c in ("user_id", *LIFECYCLE_INPUTS) if c not in features.columns]
         if missing:
             raise ValueError(f"user features: missing column {missing[0]!r}")
         date = day_of(now)
         staged = features.with_columns(lifecycle_stage(self.rule.stages))
-        users = staged["user_id"].to_list()
-        stages = staged["lifecycle_stage"].to_list()
-        idle = staged["days_since_last_session"].to_list()
-        moments: list[Moment] = []
+        parts = []
         previous_tick, self.last_tick_ = self.last_tick_, now
         if previous_tick is not None:
-            moments += self._transitions(users, stages, idle, date, now)
+            parts.append(self._transitions(staged, date, now))
             if "onboarding" in self.rule.transitions:
-                for user in sorted(u for u, t in self.signups.items() if previous_tick <= t < now):
-                    reason = f"signed up {day_of(self.signups[user])}: welcome"
-                    moments.append(Moment(f"onboarding:{user}:{date}", now, user, None, "onboarding", reason))
-        self.stages_.update(zip(users, stages, strict=True))
-        moments += self._churn(staged, users, now, date)
-        return moments
+                joined = self.signups.filter((pl.col("signup") >= previous_tick) & (pl.col("signup") < now))
+                day = pl.col("signup").cast(pl.Datetime("us", "UTC")).dt.date().cast(pl.String)
+                parts.append(
+                    joined.sort("user_id").select(
+                        pl.format("onboarding:{}:{}", "user_id", pl.lit(date)).alias("moment_id"),
+                        pl.lit(now, dtype=pl.Int64).alias("ts"),
+                        "user_id",
+                        pl.lit(None, dtype=pl.String).alias("item_id"),
+                        pl.lit("onboarding").alias("trigger"),
+                        pl.format("signed up {}: welcome", day).alias("reason"),
+                    )
+                )
+        stages = staged.select("user_id", pl.col("lifecycle_stage").alias("stage")).cast(_STAGES)
+        self.stages_ = pl.concat([self.stages_.join(stages, on="user_id", how="anti"), stages])
+        parts.append(self._churn(staged, now, date))
+        return pl.concat([p.cast(RAW_MOMENTS) for p in parts])
 
-    def _transitions(
-        self, users: list[str], stages: list[str], idle: list[int | None], date: str, now: int
-    ) -> list[Moment]:
-        moments = []
-        for user, stage, days in zip(users, stages, idle, strict=True):
-            before = self.stages_.get(user)
-            if before is None or before == stage or stage not in self.rule.transitions:
-                continue
-            since = "no session yet" if days is None else f"{days} days since last session"
-            reason = f"stage changed from {before} to {stage} ({since})"
-            moments.append(Moment(f"{stage}:{user}:{date}", now, user, None, stage, reason))
-        return moments
+    def tick(self, features: pl.DataFrame, now: int) -> list[Moment]:
+        """The lifecycle moments of the tick at ``now``, as a list."""
+        return _moments(self.tick_frame(features, now))
 
-    def _churn(self, staged: pl.DataFrame, users: list[str], now: int, date: str) -> list[Moment]:
-        if not users:
-            return []
+    def _transitions(self, staged: pl.DataFrame, date: str, now: int) -> pl.DataFrame:
+        changed = staged.join(self.stages_.rename({"stage": "before"}), on="user_id", how="inner").filter(
+            (pl.col("before") != pl.col("lifecycle_stage"))
+            & pl.col("lifecycle_stage").is_in(list(self.rule.transitions))
+        )
+        idle = pl.col("days_since_last_session")
+        since = (
+            pl.when(idle.is_null())
+            .then(pl.lit("no session yet"))
+            .otherwise(pl.format("{} days since last session", idle))
+        )
+        return changed.select(
+            pl.format("{}:{}:{}", "lifecycle_stage", "user_id", pl.lit(date)).alias("moment_id"),
+            pl.lit(now, dtype=pl.Int64).alias("ts"),
+            "user_id",
+            pl.lit(None, dtype=pl.String).alias("item_id"),
+            pl.col("lifecycle_stage").alias("trigger"),
+            pl.format("stage changed from {} to {} ({})", "before", "lifecycle_stage", since).alias("reason"),
+        )
+
+    def _churn(self, staged: pl.DataFrame, now: int, date: str) -> pl.DataFrame:
+        if staged.height == 0:
+            return pl.DataFrame(schema=RAW_MOMENTS)
         risk = np.asarray(self.scorer.score(staged), dtype=float)
         cadence = self.rule.churn_cadence_days
-        today = (now // DAY_US) % cadence
         threshold = self.rule.churn_threshold
-        moments = []
-        for user, r in zip(users, risk.tolist(), strict=True):
-            if r >= threshold and slot(user, cadence) == today:
-                reason = f"churn risk {r:.2f} ≥ {threshold:.2f}"
-                moments.append(Moment(f"churn_risk:{user}:{date}", now, user, None, "churn_risk", reason))
-        return moments
+        due = (self.slots.of(staged["user_id"], cadence) == (now // DAY_US) % cadence).to_numpy()
+        keep = (risk >= threshold) & due
+        users = staged["user_id"].filter(pl.Series(keep))
+        reasons = [f"churn risk {r:.2f} ≥ {threshold:.2f}" for r in risk[keep].tolist()]
+        return pl.DataFrame(
+            {"user_id": users, "reason": reasons}, schema={"user_id": pl.String, "reason": pl.String}
+        ).select(
+            pl.format("churn_risk:{}:{}", "user_id", pl.lit(date)).alias("moment_id"),
+            pl.lit(now, dtype=pl.Int64).alias("ts"),
+            "user_id",
+            pl.lit(None, dtype=pl.String).alias("item_id"),
+            pl.lit("churn_risk").alias("trigger"),
+            "reason",
+        )
