@@ -261,7 +261,7 @@ class Guardrails:
                 pl.col("trigger").replace_strict(self._rank, return_dtype=pl.Int64).alias("rank"),
                 (~pl.col("moment_id").is_first_distinct()).alias("twin"),
             )
-            .join(self._seen.with_columns(seen=pl.lit(True)), on="moment_id", how="left")
+            .join(self._seen_of(m.select("moment_id").unique()), on="moment_id", how="left")
             .join(self._users, on="user_id", how="left")
             .join(self._unsub_wide, on="user_id", how="left")
         )
@@ -298,6 +298,11 @@ class Guardrails:
             on="__row",
         )
         return self._result(out, extras)
+
+    def _seen_of(self, ids: pl.DataFrame) -> pl.DataFrame:
+        """The ids among ``ids`` handled by an earlier call, flagged ``seen``: the state probes the batch's
+        (small) hash table, about 20 ns per id in the state."""
+        return self._seen.join(ids, on="moment_id", how="semi").with_columns(seen=pl.lit(True))
 
     def _decide(self, candidates: pl.DataFrame) -> pl.DataFrame:
         """Decisions for the moments that passed the stateless checks: ``__row``, ``d_code``, ``d_why`` and
