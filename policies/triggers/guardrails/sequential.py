@@ -61,6 +61,10 @@ class Candidate(NamedTuple):
     open_channels: int
 
 
+def _earlier(send: Send, than: Send | None) -> bool:
+    return than is None or (send.send_us, send.moment_id) < (than.send_us, than.moment_id)
+
+
 def _messages(n: int, channel: str) -> str:
     return f"{n} {channel} message" if n == 1 else f"{n} {channel} messages"
 
@@ -79,28 +83,32 @@ class SequentialRules:
         """``(code, why, channel)`` of one candidate against the user's ``sends``; appended to them when kept
         (``code`` is ``None``)."""
         t = c.send_us
-        colliding = [s for s in sends if abs(s.send_us - t) < self.collision_us]
-        if colliding:
-            w = min(colliding, key=lambda s: (s.rank, s.send_us, s.moment_id))
+        winner = same_trigger = same_item = None  # one pass over the user's sends
+        for s in sends:
+            gap = abs(s.send_us - t)
+            if gap < self.collision_us:
+                if winner is None or (s.rank, s.send_us, s.moment_id) < (winner.rank, winner.send_us, winner.moment_id):
+                    winner = s
+            elif winner is None:
+                if s.trigger == c.trigger and gap < self.trigger_us and _earlier(s, same_trigger):
+                    same_trigger = s
+                if c.item_id is not None and s.item_id == c.item_id and gap < self.item_us and _earlier(s, same_item):
+                    same_item = s
+        if winner is not None:
             hours = f"{self.settings.collision_hours:g}"
             why = (
-                f"{c.trigger} at {c.send_text} collides with {w.moment_id} ({w.trigger} at {w.send_text}) "
-                f"within {hours} h; {w.moment_id} wins"
+                f"{c.trigger} at {c.send_text} collides with {winner.moment_id} ({winner.trigger} at "
+                f"{winner.send_text}) within {hours} h; {winner.moment_id} wins"
             )
             return "priority", why, None
-        same = [s for s in sends if s.trigger == c.trigger and abs(s.send_us - t) < self.trigger_us]
-        if same:
-            s = min(same, key=lambda s: (s.send_us, s.moment_id))
+        if same_trigger is not None:
             hours = f"{self.settings.cooldowns.per_trigger_hours:g}"
-            why = f"{c.trigger} was kept for this user at {s.send_text} ({s.moment_id}), less than {hours} h "
-            return "cooldown_trigger", f"{why}from {c.send_text}", None
-        if c.item_id is not None:
-            same = [s for s in sends if s.item_id == c.item_id and abs(s.send_us - t) < self.item_us]
-            if same:
-                s = min(same, key=lambda s: (s.send_us, s.moment_id))
-                hours = f"{self.settings.cooldowns.per_item_hours:g}"
-                why = f"item {c.item_id} was the subject of {s.moment_id} at {s.send_text}, less than {hours} h "
-                return "cooldown_item", f"{why}from {c.send_text}", None
+            why = f"{c.trigger} was kept for this user at {same_trigger.send_text} ({same_trigger.moment_id}), "
+            return "cooldown_trigger", f"{why}less than {hours} h from {c.send_text}", None
+        if same_item is not None:
+            hours = f"{self.settings.cooldowns.per_item_hours:g}"
+            why = f"item {c.item_id} was the subject of {same_item.moment_id} at {same_item.send_text}, "
+            return "cooldown_item", f"{why}less than {hours} h from {c.send_text}", None
         refusals: list[tuple[str, str]] = []
         for i, (channel, per_day, per_week) in enumerate(self.caps):
             if not (c.open_channels >> i) & 1:
@@ -115,14 +123,16 @@ class SequentialRules:
     def _capped(
         self, channel: str, per_day: int, per_week: int, c: Candidate, sends: list[Send], zone: str
     ) -> tuple[str, str] | None:
-        on_channel = [s.send_us for s in sends if s.channel == channel]
-        today = sum(1 for s in sends if s.channel == channel and s.local_day == c.local_day)
+        on_channel = [s for s in sends if s.channel == channel]
+        today = sum(1 for s in on_channel if s.local_day == c.local_day)
         if today >= per_day:
             return "cap_day", f"{_messages(today, channel)} on {fmt_day(c.local_day)} ({zone}) (cap {per_day})"
         t = c.send_us
-        times = sorted([*on_channel, t])
-        for anchor in (a for a in times if t <= a < t + WEEK_US):  # every rolling week that holds this send
-            others = sum(1 for a in on_channel if anchor - WEEK_US < a <= anchor)
+        times = [s.send_us for s in on_channel if t - WEEK_US < s.send_us < t + WEEK_US]
+        if len(times) < per_week:  # no 7-day window around this send can be full
+            return None
+        for anchor in sorted({t, *(a for a in times if a > t)}):  # every rolling week that holds this send
+            others = sum(1 for a in times if anchor - WEEK_US < a <= anchor)
             if others + 1 > per_week:
                 where = f"before {c.send_text}" if anchor == t else f"up to {fmt_us(anchor)}, which this send joins"
                 return "cap_week", f"{_messages(others, channel)} in the 7 days {where} (cap {per_week})"
