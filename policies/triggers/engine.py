@@ -42,13 +42,13 @@ from policies.triggers.rules.base import (
     Moment,
     from_us,
     next_local_hour,
-    next_local_hours,
     to_us,
 )
 from policies.triggers.rules.behaviour import RAW_MOMENTS, CartAbandon, RepeatViews
 from policies.triggers.rules.daily import BestHour, Lifecycle, Slots
 from policies.triggers.rules.inventory import ENGAGEMENTS, LowStock, units
 from policies.triggers.rules.social import Social
+from policies.triggers.sending import send_times
 from policies.triggers.sources import SOURCE_COLUMNS, EventLogFeatureSource, UserFeatureSource
 
 #: The event columns the engine reads (the rest of the contract may be absent).
@@ -400,33 +400,6 @@ class TriggerEngine:
             hour = self._preferred_dicts[tick].get(user, hour)
         return next_local_hour(ts, hour, self._tz.get(user))
 
-    def _send_times(self, raw: pl.DataFrame) -> pl.Series:
-        """The send time of each raw moment, vectorised: delays per trigger, best hours per time zone."""
-        best = {t: self._rule_of(t).at_best_hour for t in TRIGGER_KINDS}
-        delay = {t: self._rule_of(t).send_delay_minutes * MINUTE_US for t in TRIGGER_KINDS}
-        frame = raw.select("user_id", "ts", "trigger").with_row_index("row")
-        at_best = frame.filter(pl.col("trigger").replace_strict(best, return_dtype=pl.Boolean))
-        ticks = np.array([t for t, _ in self._preferred], dtype=np.int64)
-        snapshot = np.searchsorted(ticks, at_best["ts"].to_numpy(), side="right") - 1
-        at_best = at_best.with_columns(pl.Series("snapshot", snapshot, dtype=pl.Int64))
-        hours = pl.concat(
-            [f.with_columns(pl.lit(k, dtype=pl.Int64).alias("snapshot")) for k, (_, f) in enumerate(self._preferred)]
-            or [pl.DataFrame(schema=_PREFERRED | {"snapshot": pl.Int64})]
-        )
-        fallback = self.config.rules.time.fallback_hour
-        at_best = (
-            at_best.join(hours, on=["snapshot", "user_id"], how="left")
-            .join(self._zones, on="user_id", how="left")
-            .with_columns(pl.col("preferred_hour").fill_null(fallback))
-        )
-        sends = at_best.select(
-            "row", next_local_hours(at_best["ts"], at_best["preferred_hour"], at_best["tz"]).alias("send")
-        )
-        delayed = frame.join(at_best.select("row"), on="row", how="anti").select(
-            "row", (pl.col("ts") + pl.col("trigger").replace_strict(delay, return_dtype=pl.Int64)).alias("send")
-        )
-        return pl.concat([sends, delayed]).sort("row")["send"]
-
     def _rule_of(self, trigger: str) -> RuleSettings:
         kind = TRIGGER_KINDS[trigger]
         rules = self.config.rules
@@ -449,7 +422,8 @@ class TriggerEngine:
             rows = zip(raw["trigger"].to_list(), raw["user_id"].to_list(), raw["ts"].to_list(), strict=True)
             send = pl.Series("send_at", [self._send_at(t, u, ts) for t, u, ts in rows], dtype=pl.Int64)
         else:
-            send = self._send_times(raw)
+            rules = {t: self._rule_of(t) for t in TRIGGER_KINDS}
+            send = send_times(raw, rules, self._preferred, self._zones, self.config.rules.time.fallback_hour)
         if len(self._preferred) > 1:
             self._preferred = self._preferred[-1:]
         frame = raw.with_columns(

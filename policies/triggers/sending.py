@@ -1,0 +1,57 @@
+"""Send times of raw moments at once: a delay per trigger, or the user's best local hour per time zone.
+
+The engine's send time of a moment at the best hour uses the user's ``preferred_hour`` as of the latest
+daily tick at or before the moment (``preferred``: one frame per tick), else ``fallback``.
+
+Examples
+--------
+>>> from policies.triggers.config import RuleSettings
+>>> raw = pl.DataFrame({"user_id": ["u1"], "ts": [0], "trigger": ["cart_abandon"]})
+>>> zones = pl.DataFrame({"user_id": ["u1"], "tz": [None]}, schema={"user_id": pl.String, "tz": pl.String})
+>>> rules = {"cart_abandon": RuleSettings(send_delay_minutes=30)}
+>>> send_times(raw, rules, [], zones, 19).to_list()
+[1800000000]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from policies.triggers.config import RuleSettings
+from policies.triggers.rules.base import MINUTE_US, next_local_hours
+
+_PREFERRED = pl.Schema({"user_id": pl.String, "preferred_hour": pl.Int64})
+
+
+def send_times(
+    raw: pl.DataFrame,
+    rules: dict[str, RuleSettings],
+    preferred: list[tuple[int, pl.DataFrame]],
+    zones: pl.DataFrame,
+    fallback: int,
+) -> pl.Series:
+    """The send time of each raw moment, vectorised: delays per trigger, best hours per time zone."""
+    best = {t: rules[t].at_best_hour for t in rules}
+    delay = {t: rules[t].send_delay_minutes * MINUTE_US for t in rules}
+    frame = raw.select("user_id", "ts", "trigger").with_row_index("row")
+    at_best = frame.filter(pl.col("trigger").replace_strict(best, return_dtype=pl.Boolean))
+    ticks = np.array([t for t, _ in preferred], dtype=np.int64)
+    snapshot = np.searchsorted(ticks, at_best["ts"].to_numpy(), side="right") - 1
+    at_best = at_best.with_columns(pl.Series("snapshot", snapshot, dtype=pl.Int64))
+    hours = pl.concat(
+        [f.with_columns(pl.lit(k, dtype=pl.Int64).alias("snapshot")) for k, (_, f) in enumerate(preferred)]
+        or [pl.DataFrame(schema=_PREFERRED | {"snapshot": pl.Int64})]
+    )
+    at_best = (
+        at_best.join(hours, on=["snapshot", "user_id"], how="left")
+        .join(zones, on="user_id", how="left")
+        .with_columns(pl.col("preferred_hour").fill_null(fallback))
+    )
+    sends = at_best.select(
+        "row", next_local_hours(at_best["ts"], at_best["preferred_hour"], at_best["tz"]).alias("send")
+    )
+    delayed = frame.join(at_best.select("row"), on="row", how="anti").select(
+        "row", (pl.col("ts") + pl.col("trigger").replace_strict(delay, return_dtype=pl.Int64)).alias("send")
+    )
+    return pl.concat([sends, delayed]).sort("row")["send"]
