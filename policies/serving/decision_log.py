@@ -15,7 +15,9 @@ Examples
 (True, True, 16)
 >>> log.append({"user_id": "alice", "action": "coupon"})
 >>> log.append({"user_id": "bob", "action": "none"})
->>> log.append_suppression({"user_id": "alice", "suppressed_by": "cap_day"})
+>>> log.append_suppression({"user_id": "alice", "suppressed_by": "opted_out", "why": "user alice opted out"})
+>>> next(log.suppressions())["why"] == f"user {a} opted out"
+True
 >>> sum(log.erase(["alice"]).values()), [line["action"] for line in log.lines()], list(log.suppressions())
 (2, ['none'], [])
 """
@@ -27,6 +29,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import threading
 from collections.abc import Iterable, Iterator
@@ -100,8 +103,9 @@ class DecisionLog:
         return sorted(path for each in patterns for path in self.folder.glob(each))
 
     def append(self, record: dict[str, Any]) -> None:
-        """Write one decision; ``record['user_id']`` is pseudonymised before it touches the disk, and a record
-        without a ``ts`` gets the time of writing. Datetimes are written in ISO 8601."""
+        """Write one decision; ``record['user_id']`` is pseudonymised before it touches the disk (so is the id
+        where a text field mentions it), and a record without a ``ts`` gets the time of writing. Datetimes are
+        written in ISO 8601."""
         self._write("decisions", record)
 
     def append_suppression(self, record: dict[str, Any]) -> None:
@@ -110,7 +114,10 @@ class DecisionLog:
 
     def _write(self, kind: str, record: dict[str, Any]) -> None:
         now = datetime.now(UTC)
-        pseudonymous = {**record, "user_id": self.pseudonym(str(record["user_id"]))}
+        user_id, pseudonym = str(record["user_id"]), self.pseudonym(str(record["user_id"]))
+        mention = re.compile(rf"(?<![\w-]){re.escape(user_id)}(?![\w-])")  # the id as a word, e.g. in a `why`
+        pseudonymous = {k: mention.sub(pseudonym, v) if isinstance(v, str) else v for k, v in record.items()}
+        pseudonymous["user_id"] = pseudonym
         pseudonymous.setdefault("ts", now)
         line = json.dumps(pseudonymous, default=_json_default)
         path = self.folder / f"{kind}-{now:%Y%m%d}.jsonl"

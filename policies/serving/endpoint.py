@@ -52,6 +52,7 @@ from policies.serving.decision_log import DecisionLog
 from policies.serving.pyfunc import PolicyModel
 from policies.triggers.config import GuardrailSettings
 from policies.triggers.guardrails import Guardrails
+from policies.triggers.guardrails.clock import defer_quiet_hours, to_us
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ ITEM_SIDE: tuple[str, ...] = tuple(ITEM_CONTEXT)
 #: The typed columns of a user's and an item's row (a snapshot may hold more, or lack some: those are null).
 USER_ROW = schema_of({"user_id": pl.String, **{c: USER_CONTEXT.get(c, pl.Float64) for c in USER_INPUTS}})
 ITEM_ROW = schema_of({"item_id": pl.String, **{c: ITEM_CONTEXT[c] for c in (*ITEM_ATTRIBUTES, *ITEM_INPUTS)}})
+#: A one-row query is planned faster than it would gain from the optimiser.
+ONE_ROW = pl.QueryOptFlags.none()
 #: What a suppressed moment is answered with.
 SUPPRESSED_ACTION = "no_offer"
 
@@ -231,11 +234,13 @@ class ConsentBook:
         return result.kept, result.suppressed
 
 
-def _one_row(key: str, value: str | None, row: dict[str, Any] | None, schema: dict[str, Any]) -> pl.LazyFrame:
-    """A snapshot row as a one-row frame in the snapshot's dtypes (no rows when there is none)."""
-    if row is None or value is None:
-        return pl.LazyFrame(schema=schema)
-    return pl.LazyFrame([{key: value, **row}], schema=schema)
+EMPTY_USER = pl.LazyFrame(schema=USER_ROW)
+EMPTY_ITEM = pl.LazyFrame(schema=ITEM_ROW)
+
+
+def _typed(frame: pl.DataFrame, base: pl.Schema) -> pl.DataFrame:
+    """``frame`` with every column of ``base`` it lacks, null and typed (``context_features`` needs types)."""
+    return frame.with_columns(pl.lit(None, dtype).alias(c) for c, dtype in base.items() if c not in frame.columns)
 
 
 class ContextBuilder:
@@ -249,15 +254,30 @@ class ContextBuilder:
     ) -> None:
         self.features = features
         self.thresholds = thresholds
+        self._index: tuple[OnlineSnapshot, pl.DataFrame, dict[str, int], pl.DataFrame, dict[str, int]] | None = None
+
+    def _rows(self, snapshot: OnlineSnapshot | None, user_id: str, item_id: str | None) -> tuple[pl.LazyFrame, ...]:
+        """The user's and the item's snapshot rows as one-row frames (:data:`EMPTY_USER` / :data:`EMPTY_ITEM`
+        when there is none), looked up through a row index built once per loaded snapshot."""
+        if snapshot is None:
+            return EMPTY_USER, EMPTY_ITEM
+        index = self._index
+        if index is None or index[0] is not snapshot:
+            users, items = _typed(snapshot.users_frame, USER_ROW), _typed(snapshot.items_frame, ITEM_ROW)
+            rows = {u: i for i, u in enumerate(users.get_column("user_id").to_list())}
+            listed = {k: i for i, k in enumerate(items.get_column("item_id").to_list())}
+            index = self._index = (snapshot, users, rows, items, listed)
+        _, users, rows, items, listed = index
+        user_at, item_at = rows.get(user_id), listed.get(item_id) if item_id is not None else None
+        return (
+            users.slice(user_at, 1).lazy() if user_at is not None else EMPTY_USER,
+            items.slice(item_at, 1).lazy() if item_at is not None else EMPTY_ITEM,
+        )
 
     def build(self, request: DecideRequest, tz: str, channel: str, send_at: datetime) -> tuple[pl.DataFrame, list[str]]:
         """The one-row context frame the policy sees, and the CONTEXT columns it lacks."""
         snapshot = self.features.current() if self.features is not None else None
-        user_row = snapshot.user(request.user_id) if snapshot is not None else None
-        item_row = snapshot.item(request.item_id) if snapshot is not None and request.item_id else None
-        user_schema = USER_ROW | (snapshot.users_frame.schema if snapshot is not None else {})
-        item_schema = ITEM_ROW | (snapshot.items_frame.schema if snapshot is not None else {})
-        items = _one_row("item_id", request.item_id, item_row, item_schema)
+        users, items = self._rows(snapshot, request.user_id, request.item_id)
         moment = pl.LazyFrame(
             {"user_id": [request.user_id], "item_id": [request.item_id], "trigger": [request.trigger],
              "channel": [channel], "send_at": [send_at]},
@@ -267,13 +287,13 @@ class ContextBuilder:
         completed = context_features(
             moment,
             pl.LazyFrame({"user_id": [request.user_id], "tz": [tz]}),
-            _one_row("user_id", request.user_id, user_row, user_schema),
+            users,
             items,
             [tz],
             self.thresholds,
             catalogue=items,
-        ).collect()
-        unknown = [*(USER_SIDE if user_row is None else ()), *(ITEM_SIDE if item_row is None else ())]
+        ).collect(optimizations=ONE_ROW)
+        unknown = [*(USER_SIDE if users is EMPTY_USER else ()), *(ITEM_SIDE if items is EMPTY_ITEM else ())]
         overrides = {k: v for k, v in request.context.items() if k not in ("trigger", "channel")}
         lacking = [c for c in unknown if c not in overrides]
         contexts = completed.select(c for c in CONTEXT if c not in lacking)
@@ -285,6 +305,21 @@ class ContextBuilder:
                 expected = CONTEXT.get(name, "scalar")
                 raise HTTPException(status_code=422, detail=f"context.{name}: {value!r} is not a {expected}") from error
         return contexts, lacking
+
+
+def after_quiet_hours(send_at: datetime, tz: str, settings: GuardrailSettings) -> datetime:
+    """The send time the guardrails will give ``send_at`` (quiet hours in the user's zone), by their own clock.
+
+    Examples
+    --------
+    >>> from datetime import datetime, UTC
+    >>> after_quiet_hours(datetime(2026, 3, 4, 22, 30, tzinfo=UTC), "Europe/Paris", GuardrailSettings())
+    datetime.datetime(2026, 3, 5, 7, 0, tzinfo=datetime.timezone.utc)
+    """
+    moved, _ = defer_quiet_hours(
+        np.array([to_us(send_at)]), np.array([tz]), settings.quiet_hours.start, settings.quiet_hours.end
+    )
+    return datetime.fromtimestamp(int(moved[0]) // 1_000_000, UTC).replace(microsecond=int(moved[0]) % 1_000_000)
 
 
 def create_app(
@@ -364,14 +399,15 @@ def create_app(
         # Ask first with the channel and time requested, so a context the policy cannot use is refused (422)
         # before the guardrails count the moment; ask again only if they moved the channel or the send time.
         wanted = request.channel or settings.channels[0]
-        frame, _ = contexts.build(request, tz, wanted, moment.send_at)
+        planned = after_quiet_hours(moment.send_at, tz, settings)
+        frame, _ = contexts.build(request, tz, wanted, planned)
         chosen, probs = decide_with_policy(frame, eligible)
         kept, stopped = book.apply(moments)
         if stopped.height:
             return suppressed(stopped.row(0, named=True))
         decided = kept.row(0, named=True)
         channel, send_at = decided["channel"], decided["send_at"]
-        if (channel, send_at) != (wanted, moment.send_at):
+        if (channel, send_at) != (wanted, planned):
             frame, _ = contexts.build(request, tz, channel, send_at)
             chosen, probs = decide_with_policy(frame, eligible)
         notes = [moment.reason]
