@@ -145,3 +145,13 @@ def test_bad_scenario_field_is_named(tmp_path: Path) -> None:
     path.write_text("name: bad\nn_users: -5\n")
     with pytest.raises(ValueError, match="n_users"):
         load_scenario(path)
+
+
+@pytest.mark.parametrize("seed", [1, 3])
+def test_lifecycle_reasons_build_on_every_seed(seed: int) -> None:
+    """Regression: polars panicked formatting stage-change reasons on these seeds (1,500 users × 5 days)."""
+    result = run(users=1500, days=5, seed=seed)
+    changed = result.suppressions.vstack(result.suppressions.clear()).height + result.decisions.height
+    assert changed > 0
+    reasons = result.decisions.filter(pl.col("trigger").is_in(["declining", "lapsed"]))["reason"]
+    assert reasons.str.starts_with("stage changed from ").all()

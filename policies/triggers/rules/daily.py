@@ -192,10 +192,22 @@ class Lifecycle:
             & pl.col("lifecycle_stage").is_in(list(self.rule.transitions))
         )
         idle = pl.col("days_since_last_session")
+        # plain concatenation: polars 1.x can panic formatting a when/then column inside pl.format
         since = (
             pl.when(idle.is_null())
             .then(pl.lit("no session yet"))
-            .otherwise(pl.format("{} days since last session", idle))
+            .otherwise(pl.concat_str([idle.cast(pl.String), pl.lit(" days since last session")]))
+        )
+        reason = pl.concat_str(
+            [
+                pl.lit("stage changed from "),
+                pl.col("before"),
+                pl.lit(" to "),
+                pl.col("lifecycle_stage"),
+                pl.lit(" ("),
+                since,
+                pl.lit(")"),
+            ]
         )
         return changed.select(
             pl.format("{}:{}:{}", "lifecycle_stage", "user_id", pl.lit(date)).alias("moment_id"),
@@ -203,7 +215,7 @@ class Lifecycle:
             "user_id",
             pl.lit(None, dtype=pl.String).alias("item_id"),
             pl.col("lifecycle_stage").alias("trigger"),
-            pl.format("stage changed from {} to {} ({})", "before", "lifecycle_stage", since).alias("reason"),
+            reason.alias("reason"),
         )
 
     def _churn(self, staged: pl.DataFrame, now: int, date: str) -> pl.DataFrame:
