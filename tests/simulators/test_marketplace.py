@@ -151,7 +151,5 @@ def test_bad_scenario_field_is_named(tmp_path: Path) -> None:
 def test_lifecycle_reasons_build_on_every_seed(seed: int) -> None:
     """Regression: polars panicked formatting stage-change reasons on these seeds (1,500 users × 5 days)."""
     result = run(users=1500, days=5, seed=seed)
-    changed = result.suppressions.vstack(result.suppressions.clear()).height + result.decisions.height
-    assert changed > 0
     reasons = result.decisions.filter(pl.col("trigger").is_in(["declining", "lapsed"]))["reason"]
-    assert reasons.str.starts_with("stage changed from ").all()
+    assert reasons.len() > 0 and reasons.str.starts_with("stage changed from ").all()
