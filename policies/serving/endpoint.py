@@ -13,6 +13,11 @@ app so its state (caps, cooldowns, seen moment ids) lasts across requests:
   (what the request sends in ``context`` wins), then the policy samples an action among the eligible ones; the
   decision is logged in the DECISIONS contract with the context exactly as the policy saw it.
 
+The guardrails choose the channel (the first open one with room, in the configured order); a requested
+``channel`` is the one the context is first built for, and when the guardrails pick another the answer carries
+theirs and says so in ``reason`` (:class:`~policies.triggers.guardrails.Guardrails` takes no per-moment channel).
+A user missing from the users table gets ``no_consent``: consent is always honoured.
+
 Bad requests get a 422 naming the field; a request whose context lacks features the policy needs gets a 422
 naming them, before the guardrails count the moment (a retry is not a duplicate).
 """

@@ -46,6 +46,7 @@ class World:
     open_users: list[str]  # consent in_app, never opted out, not held out, features in the snapshot
     opted_out: str
     holdout: str
+    email_only: str  # no in-app consent, email consent, otherwise like the open users
     items: list[str]
 
 
@@ -63,7 +64,9 @@ def world(champion: str, store: OfferlabConfig, small_run: SimulationResult, tmp
     open_users = users.filter(reachable & ~pl.Series(held)).get_column("user_id").to_list()
     holdout = users.filter(reachable & pl.Series(held)).get_column("user_id").to_list()
     opted_out = users.filter(pl.col("opted_out_at").is_not_null()).get_column("user_id").to_list()
-    assert len(open_users) > 20 and holdout and opted_out
+    email = ~pl.col("consent_in_app") & pl.col("consent_email") & pl.col("opted_out_at").is_null() & in_snapshot
+    email_only = users.filter(email & ~pl.Series(held)).get_column("user_id").to_list()
+    assert len(open_users) > 20 and holdout and opted_out and email_only
     process, url = start_server("--features", str(tmp_path / "online"), "--users", str(tmp_path / "users.parquet"))
     try:
         yield World(
@@ -75,6 +78,7 @@ def world(champion: str, store: OfferlabConfig, small_run: SimulationResult, tmp
             open_users=open_users,
             opted_out=opted_out[0],
             holdout=holdout[0],
+            email_only=email_only[0],
             items=features.items.get_column("item_id").to_list(),
         )
     finally:
@@ -138,6 +142,12 @@ def test_bare_moments_are_decided_guarded_logged_and_evaluated(world: World) -> 
     capped = decide(world, user_id=world.open_users[12], item_id=world.items[2], trigger="low_stock")
     assert capped["suppressed_by"] in ("priority", "cap_day"), capped["reason"]
 
+    # the guardrails choose the channel: in_app is closed to this user, so the message goes by email
+    other = decide(world, user_id=world.email_only, item_id=world.items[4], trigger="repeat_view", channel="in_app")
+    assert (other["suppressed_by"], other["channel"]) == (None, "email")
+    assert "in_app requested, the guardrails chose email" in str(other["reason"])
+    asked.append(({"user_id": world.email_only, "item_id": world.items[4], "trigger": "repeat_view"}, other))
+
     # quiet hours: 23:30 local becomes 08:00 local the next morning, and the context is that of the send
     late_user = world.open_users[13]
     zone = ZoneInfo(world.users.filter(pl.col("user_id") == late_user).get_column("tz").item())
@@ -168,7 +178,12 @@ def test_bare_moments_are_decided_guarded_logged_and_evaluated(world: World) -> 
         )
         assert row["probabilities"] == [answer["probabilities"].get(a, 0.0) for a in ACTIONS]  # type: ignore[attr-defined]
         expected = expected_context(
-            world, str(body["user_id"]), str(body["item_id"]), str(body["trigger"]), "in_app", str(answer["send_at"])
+            world,
+            str(body["user_id"]),
+            str(body["item_id"]),
+            str(body["trigger"]),
+            str(answer["channel"]),
+            str(answer["send_at"]),
         )
         assert {c: row[c] for c in CONTEXT} == pytest.approx(expected, nan_ok=True)
         assert row["price"] is not None and row["account_age_days"] is not None  # nothing missing
