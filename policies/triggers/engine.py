@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -45,26 +45,19 @@ from policies.triggers.rules.base import (
     to_us,
 )
 from policies.triggers.rules.behaviour import RAW_MOMENTS, CartAbandon, RepeatViews
-from policies.triggers.rules.daily import BestHour, Lifecycle, Slots
-from policies.triggers.rules.inventory import ENGAGEMENTS, LowStock, units
+from policies.triggers.rules.daily import BestHour, Lifecycle, Slots, StockAt
+from policies.triggers.rules.inventory import ENGAGEMENTS, LowStock
 from policies.triggers.rules.social import Social
 from policies.triggers.sending import send_times
 from policies.triggers.sources import SOURCE_COLUMNS, EventLogFeatureSource, UserFeatureSource
+from policies.triggers.window import EVENT_COLUMNS, Window, prepare
+from policies.triggers.window import require as _require
 
-#: The event columns the engine reads (the rest of the contract may be absent).
-EVENT_COLUMNS: tuple[str, ...] = ("event_id", "ts", "user_id", "type", "item_id", "merchant_id", "price", "quantity")
-_OPTIONAL = ("merchant_id", "price", "quantity")
+__all__ = ["EVENT_COLUMNS", "TriggerEngine"]
 _STATEFUL = frozenset({"cart_add", "cart_remove", "purchase", "favorite", "follow_merchant", "unfollow_merchant"})
-_TICK, _TIMER = 0, 1
 #: Up to this many moments, send times are computed row by row (streaming); more, per time zone at once.
 _ROW_BY_ROW = 32
 _PREFERRED = pl.Schema({"user_id": pl.String, "preferred_hour": pl.Int64})
-
-
-def _require(frame: pl.DataFrame, name: str, columns: tuple[str, ...]) -> None:
-    for column in columns:
-        if column not in frame.columns:
-            raise ValueError(f"{name}: missing column {column!r}; present: {', '.join(frame.columns)}")
 
 
 class TriggerEngine:
@@ -126,7 +119,9 @@ class TriggerEngine:
         self._best = BestHour(rules.time, self._stock, slots)
         self._social = Social(rules.social, self._merchant, self._price)
         self._lifecycle = Lifecycle(rules.lifecycle, self._signups, scorer, slots)
-        self._timers: list[tuple[int, int, int, str, tuple[Any, ...]]] = []
+        self._next_tick: int | None = None
+        self._carts: list[tuple[int, int, str, str, str]] = []
+        self._listed: list[tuple[int, int, str]] = []
         self._listings: list[tuple[int, str]] = []
         self._order = 0
         self._seq = 0
@@ -165,44 +160,50 @@ class TriggerEngine:
         if self._start is None:
             self._listings.append((at, item))
         elif at >= self._start:
-            self._push_timer(at, _TIMER, "listing", (item,))
-
-    def _push_timer(self, due: int, priority: int, kind: str, payload: tuple[Any, ...]) -> None:
-        heapq.heappush(self._timers, (due, priority, self._order, kind, payload))
-        self._order += 1
+            heapq.heappush(self._listed, (at, self._order, item))
+            self._order += 1
 
     def _begin(self, now: int) -> None:
         self._start = now
         hour = self.config.tick_hour_utc * HOUR_US
-        first = (now - hour + DAY_US - 1) // DAY_US * DAY_US + hour
-        self._push_timer(first, _TICK, "tick", ())
+        self._next_tick = (now - hour + DAY_US - 1) // DAY_US * DAY_US + hour
         for at, item in self._listings:
             self._list(at, item)
         self._listings = []
 
     # ---------------------------------------------------------------- time
     def _fire_due(self, now: int) -> None:
+        """Fire the timers due at or before ``now``: ticks, cart timers, listings (they touch separate state, so
+        their order among themselves does not matter)."""
         social = self.config.rules.social
-        behaviour = self.config.rules.behaviour
-        while self._timers and self._timers[0][0] <= now:
-            due, _, _, kind, payload = heapq.heappop(self._timers)
-            if kind == "tick":
-                self._tick(due)
-                self._push_timer(due + DAY_US, _TICK, "tick", ())
-            elif kind == "cart" and behaviour.enabled:
-                user, item, event_id = payload
-                moment = self._cart.due(user, item, event_id, due)
-                if moment is not None:
-                    self._moments.append(moment)
-            elif kind == "listing" and social.enabled and social.new_listing:
-                self._moments.extend(self._social.listed(payload[0], due))
+        self._fire_ticks(now)
+        while self._carts and self._carts[0][0] <= now:
+            due, _, user, item, event_id = heapq.heappop(self._carts)
+            moment = self._cart.due(user, item, event_id, due)
+            if moment is not None:
+                self._moments.append(moment)
+        for due, item in self._pop_listed(now):
+            if social.enabled and social.new_listing:
+                self._moments.extend(self._social.listed(item, due))
+
+    def _fire_ticks(self, now: int, stock_at: Callable[[int], StockAt] | None = None) -> None:
+        while self._next_tick is not None and self._next_tick <= now:
+            self._tick(self._next_tick, None if stock_at is None else stock_at(self._next_tick))
+            self._next_tick += DAY_US
+
+    def _pop_listed(self, now: int) -> list[tuple[int, str]]:
+        due = []
+        while self._listed and self._listed[0][0] <= now:
+            at, _, item = heapq.heappop(self._listed)
+            due.append((at, item))
+        return due
 
     def _needs_features(self) -> bool:
         rules = self.config.rules
         best = any(r.enabled and r.at_best_hour for r in (rules.behaviour, rules.inventory, rules.social))
         return rules.time.enabled or rules.lifecycle.enabled or best
 
-    def _tick(self, now: int) -> None:
+    def _tick(self, now: int, stock_at: StockAt | None = None) -> None:
         if self._pending_views is not None:
             upto = int(np.searchsorted(self._pending_ts, now, side="left"))
             if upto > self._pending_at:
@@ -223,7 +224,7 @@ class TriggerEngine:
         if rules.lifecycle.enabled:
             self._frames.append(self._lifecycle.tick_frame(features, now))
         if rules.time.enabled:
-            self._frames.append(self._best.tick_frame(now, preferred))
+            self._frames.append(self._best.tick_frame(now, preferred, stock_at))
 
     def advance(self, now: datetime) -> pl.DataFrame:
         """Fire every timer and daily tick due at or before ``now``; the moments they make."""
@@ -237,26 +238,23 @@ class TriggerEngine:
         return self._flush()
 
     # ---------------------------------------------------------------- one event
-    def _handle(self, row: tuple[Any, ...], streaming: bool, firings: list[tuple[Any, ...]]) -> None:
+    def _handle(self, row: tuple[Any, ...]) -> None:
         event_id, ts, user, kind, item, merchant, price, quantity, seq, previous = row
         rules = self.config.rules
         if kind == "cart_add" and item is not None:
             if rules.behaviour.enabled:
                 self._cart.add(user, item, event_id)
-                self._push_timer(ts + self._cart.delay_us, _TIMER, "cart", (user, item, event_id))
+                heapq.heappush(self._carts, (ts + self._cart.delay_us, self._order, user, item, event_id))
+                self._order += 1
         elif kind == "cart_remove" and item is not None:
             self._cart.resolve(user, item)
         elif kind == "purchase" and item is not None:
             self._cart.resolve(user, item)
-            if streaming:
-                self._repeat.push_purchase(user, item, ts)
+            self._repeat.push_purchase(user, item, ts)
             taken = quantity if quantity is not None and quantity > 0 else 1
             fired = self._low.purchase(item, user, taken, ts, seq, event_id)
             if fired is not None and rules.inventory.enabled:
-                if streaming:
-                    self._frames.append(self._low.resolve([fired]))
-                else:
-                    firings.append(fired)
+                self._frames.append(self._low.resolve([fired]))
         elif kind == "favorite":
             self._social.favourite(user, item, ts)
         elif kind in ("follow_merchant", "unfollow_merchant"):
@@ -297,90 +295,63 @@ class TriggerEngine:
             previous = self._social.price_drop_of(item, float(price))
         if kind in _STATEFUL or previous is not None:
             row = (event["event_id"], ts, user, kind, item, event.get("merchant_id"), price)
-            self._handle((*row, event.get("quantity"), seq, previous), True, [])
+            self._handle((*row, event.get("quantity"), seq, previous))
         if self._own_source is not None:
             self._log.append({c: event.get(c) for c in EVENTS.names()})
         return self._flush()
 
     # ---------------------------------------------------------------- a window
-    def _prepare(self, events: pl.DataFrame) -> pl.DataFrame:
-        _require(events, "events", tuple(c for c in EVENT_COLUMNS if c not in _OPTIONAL))
-        missing = [pl.lit(None, dtype=EVENTS[c]).alias(c) for c in _OPTIONAL if c not in events.columns]
-        frame = events.with_columns(missing).with_columns(
-            [pl.col(c).cast(EVENTS[c]) for c in EVENT_COLUMNS if c != "ts"]
-        )
-        if not isinstance(frame.schema["ts"], pl.Datetime):
-            raise ValueError(f"events: column 'ts' has dtype {frame.schema['ts']}, expected {EVENTS['ts']}")
-        for column in ("event_id", "ts", "user_id", "type"):
-            nulls = frame[column].null_count()
-            if nulls:
-                row = int(frame[column].is_null().arg_max() or 0)
-                raise ValueError(f"events: column {column!r} is null at row {row}")
-        us = frame["ts"].dt.replace_time_zone(None).dt.cast_time_unit("us").dt.epoch("us")
-        steps = us.diff().fill_null(0)
-        if (steps < 0).any():
-            row = int((steps < 0).arg_max() or 0)
-            raise ValueError(
-                f"events: not sorted by ts at row {row} (event {frame['event_id'][row]} at {frame['ts'][row]} "
-                f"comes after {frame['ts'][row - 1]})"
-            )
-        if self._now is not None and us[0] < self._now:
-            raise ValueError(
-                f"events: row 0 (event {frame['event_id'][0]}) at {frame['ts'][0]} is before the time already "
-                f"processed ({from_us(self._now)})"
-            )
-        seq = pl.int_range(self._seq, self._seq + frame.height, dtype=pl.Int64)
-        self._seq += frame.height
-        return frame.with_columns(us.alias("us"), seq.alias("seq"))
-
     def run(self, events: pl.DataFrame, until: datetime | None = None) -> pl.DataFrame:
         """Take in a window of events (sorted by ts, none before what was processed) and fire timers and
-        ticks up to ``until`` (default: the last event's ts); the moments of the window."""
+        ticks up to ``until`` (default: the last event's ts); the moments of the window.
+
+        Every rule is vectorised over the window: cart timers as a forward as-of join against purchases and
+        removals, stock crossings as running sums per item, listings and price drops as joins against the
+        follow and favourite state; the daily ticks fire in order, each with the stock as of its time.
+        """
         if events.height == 0:
             return self.advance(until) if until is not None else self._flush()
-        frame = self._prepare(events)
+        frame = prepare(events, self._now, self._seq)
         last = int(frame["us"][-1])
         end = last if until is None else to_us(until)
         if end < last:
             raise ValueError(f"run: until {until} is before the last event ({from_us(last)})")
+        self._seq += frame.height
         if self._start is None:
             self._begin(int(frame["us"][0]))
         rules = self.config.rules
-        with_item = pl.col("item_id").is_not_null()
-        picked = ["user_id", "item_id", pl.col("us").alias("ts"), "seq", "event_id"]
-        views = frame.filter((pl.col("type") == "view") & with_item).select(picked)
+        window = Window.of(frame)
         if rules.behaviour.enabled:
-            purchases = frame.filter((pl.col("type") == "purchase") & with_item).select(picked)
-            self._frames.append(self._repeat.batch(views, purchases, end))
-        engaged = frame.filter(pl.col("type").is_in(ENGAGEMENTS) & with_item).select(
-            "item_id", "user_id", pl.col("us").alias("ts"), "seq"
-        )
-        stateful = pl.col("type").is_in(list(_STATEFUL))
+            self._frames.append(self._repeat.batch(window.views, window.purchases, end))
+        drops = None
         if rules.social.price_drop:
-            priced = frame.filter(pl.col("price").is_not_null() & with_item)
-            drops = self._social.price_drops(priced.select("item_id", "price"))
-            priced = priced.with_columns(drops["previous"].alias("previous")).filter(drops["drop"])
-            rows = pl.concat(
-                [frame.filter(stateful).with_columns(pl.lit(None, dtype=pl.Float64).alias("previous")), priced]
-            )
-            rows = rows.group_by("seq").agg(pl.all().sort_by("previous", nulls_last=True).first()).sort("seq")
-        else:
-            rows = frame.filter(stateful).with_columns(pl.lit(None, dtype=pl.Float64).alias("previous"))
+            marks = self._social.price_drops(window.priced.select("item_id", "price"))
+            drops = window.priced.with_columns(marks["previous"]).filter(marks["drop"])
         if self._own_source is not None:
             self._own_source.extend(events.select([c for c in EVENTS.names() if c in events.columns]))
+        views = window.views
         self._pending_views, self._pending_ts, self._pending_at = views, views["ts"].to_numpy(), 0
-        firings: list[tuple[Any, ...]] = []
-        columns = ["event_id", "us", "user_id", "type", "item_id", "merchant_id", "price"]
-        quantity = units(pl.col("quantity"))
-        for row in rows.select(*columns, quantity.alias("quantity"), "seq", "previous").iter_rows():
-            self._fire_due(row[1])
-            self._handle(row, False, firings)
-        self._fire_due(end)
+        firings, stock_at = self._low.purchases(window.purchases)
+        self._fire_ticks(end, stock_at)
         self._best.views(views.slice(self._pending_at))
         self._pending_views = None
-        if firings:
-            self._frames.append(self._low.resolve(firings, engaged))
-        self._low.absorb(engaged, end)
+        if rules.behaviour.enabled:
+            waiting = [(due, user, item, event_id) for due, _, user, item, event_id in self._carts]
+            carts, still_open = self._cart.batch(waiting, window.adds, window.resolves, end)
+            self._carts = [(due, self._order + k, u, i, e) for k, (due, u, i, e) in enumerate(still_open)]
+            self._order += len(self._carts)
+            heapq.heapify(self._carts)
+            self._frames.append(carts)
+        listed = self._pop_listed(end)
+        if listed and rules.social.enabled and rules.social.new_listing:
+            self._frames.append(self._social.listings(listed, window.follows))
+        if drops is not None and drops.height and rules.social.enabled:
+            self._frames.append(self._social.drop_moments(drops, window.favourites))
+        self._social.favourites(window.favourites)
+        self._social.follows(window.follows)
+        if rules.inventory.enabled and firings.height:
+            self._frames.append(self._low.resolve(firings, window.engaged))
+        self._low.absorb(window.engaged, end)
         self._now = end
         return self._flush()
 

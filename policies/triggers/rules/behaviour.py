@@ -31,19 +31,61 @@ RAW_MOMENTS = pl.Schema(
     }
 )
 _Key = tuple[str, str]
+_VIEWS = pl.Schema({"user_id": pl.String, "key": pl.String, "ts": pl.Int64, "seq": pl.Int64})
+_BOUGHT = pl.Schema({"user_id": pl.String, "key": pl.String, "bought": pl.Int64, "seq": pl.Int64})
+#: The cart adds still open after a window: ``(due, user_id, item_id, event_id)``.
+OpenCart = tuple[int, str, str, str]
+_CARTS = pl.Schema({"due": pl.Int64, "user_id": pl.String, "item_id": pl.String, "event_id": pl.String})
+_WAITING = pl.Schema([*_CARTS.items(), ("seq", pl.Int64)])
 
 
 class RepeatViews:
     """The ``repeat_views``-th view of one item (or category) by a user within the window, with no purchase of
-    it by that user in the window. State: each (user, key)'s last N view times and last purchase time."""
+    it by that user in the window. State: each (user, key)'s last N view times and last purchase time, held as
+    frames between windows (:meth:`batch`) and as dicts while streaming (each form made from the other when the
+    mode changes)."""
 
     def __init__(self, rule: BehaviourRule, category_of: Mapping[str, str]) -> None:
         self.rule = rule
         self.n = rule.repeat_views
         self.window_us = int(rule.repeat_window_hours * HOUR_US)
         self.category_of = category_of
-        self.views_: dict[_Key, list[int]] = {}
-        self.purchases_: dict[_Key, int] = {}
+        self._views: dict[_Key, list[int]] | None = {}
+        self._purchases: dict[_Key, int] | None = {}
+        self._frames: tuple[pl.DataFrame, pl.DataFrame] | None = None
+
+    @property
+    def views_(self) -> dict[_Key, list[int]]:
+        """Each (user, key)'s last N view times (the streaming form of the state)."""
+        self._to_dicts()
+        assert self._views is not None
+        return self._views
+
+    @views_.setter
+    def views_(self, value: dict[_Key, list[int]]) -> None:
+        self._to_dicts()
+        self._views = value
+
+    @property
+    def purchases_(self) -> dict[_Key, int]:
+        """Each (user, key)'s last purchase time (the streaming form of the state)."""
+        self._to_dicts()
+        assert self._purchases is not None
+        return self._purchases
+
+    @purchases_.setter
+    def purchases_(self, value: dict[_Key, int]) -> None:
+        self._to_dicts()
+        self._purchases = value
+
+    def _to_dicts(self) -> None:
+        if self._frames is None:
+            return
+        views, bought = self._frames
+        tails = views.group_by("user_id", "key", maintain_order=True).agg(pl.col("ts"))
+        self._views = {(u, k): list(t) for u, k, t in tails.iter_rows()}
+        self._purchases = {(u, k): b for u, k, b in bought.select("user_id", "key", "bought").iter_rows()}
+        self._frames = None
 
     def _key(self, item_id: str | None) -> str | None:
         if item_id is None or self.rule.repeat_by == "item":
@@ -91,8 +133,11 @@ class RepeatViews:
         return frame.with_columns(key.alias("key")).filter(pl.col("key").is_not_null())
 
     def _state_frames(self) -> tuple[pl.DataFrame, pl.DataFrame]:
+        if self._frames is not None:
+            return self._frames
+        assert self._views is not None and self._purchases is not None
         users, keys, times, seqs = [], [], [], []
-        for (user, key), stamps in self.views_.items():
+        for (user, key), stamps in self._views.items():
             for i, t in enumerate(stamps):
                 users.append(user)
                 keys.append(key)
@@ -100,17 +145,19 @@ class RepeatViews:
                 seqs.append(i - len(stamps))
         views = pl.DataFrame(
             {"user_id": users, "key": keys, "ts": times, "seq": seqs},
-            schema={"user_id": pl.String, "key": pl.String, "ts": pl.Int64, "seq": pl.Int64},
+            schema=_VIEWS,
         )
         bought = pl.DataFrame(
             {
-                "user_id": [u for u, _ in self.purchases_],
-                "key": [k for _, k in self.purchases_],
-                "bought": list(self.purchases_.values()),
-                "seq": [-(2**62)] * len(self.purchases_),
+                "user_id": [u for u, _ in self._purchases],
+                "key": [k for _, k in self._purchases],
+                "bought": list(self._purchases.values()),
+                "seq": [-(2**62)] * len(self._purchases),
             },
-            schema={"user_id": pl.String, "key": pl.String, "bought": pl.Int64, "seq": pl.Int64},
+            schema=_BOUGHT,
         )
+        self._views = self._purchases = None
+        self._frames = (views, bought)
         return views, bought
 
     def batch(self, views: pl.DataFrame, purchases: pl.DataFrame, until: int) -> pl.DataFrame:
@@ -155,19 +202,25 @@ class RepeatViews:
                 pl.lit(number_text(self.rule.repeat_window_hours)),
             ).alias("reason"),
         )
-        tails = (
-            every.group_by("user_id", "key", maintain_order=True)
-            .agg(pl.col("ts").tail(n))
-            .filter(pl.col("ts").list.last() > until - window)
+        kept = pl.int_range(pl.len(), 0, -1).over("user_id", "key") <= n
+        recent = pl.col("ts").last().over("user_id", "key") > until - window
+        tails = every.select(_VIEWS.names()).filter(kept & recent)
+        last = (
+            bought.group_by("user_id", "key")
+            .agg(pl.col("bought", "seq").last())
+            .filter(pl.col("bought") > until - window)
         )
-        self.views_ = {(u, k): list(t) for u, k, t in tails.iter_rows()}
-        last = bought.group_by("user_id", "key").agg(pl.col("bought").last()).filter(pl.col("bought") > until - window)
-        self.purchases_ = {(u, k): b for u, k, b in last.iter_rows()}
+        self._frames = (tails, last.select(_BOUGHT.names()).sort("seq"))
         return moments
 
     def prune(self, now: int) -> None:
         """Forget keys that can no longer count (their last view or purchase left the window)."""
         edge = now - self.window_us
+        if self._frames is not None:
+            views, bought = self._frames
+            recent = pl.col("ts").last().over("user_id", "key") > edge
+            self._frames = (views.filter(recent), bought.filter(pl.col("bought") > edge))
+            return
         self.views_ = {k: v for k, v in self.views_.items() if v[-1] > edge}
         self.purchases_ = {k: v for k, v in self.purchases_.items() if v > edge}
 
@@ -201,3 +254,48 @@ class CartAbandon:
             del self.open_[(user_id, item_id)]
         reason = f"cart add of item {item_id} not bought for {self.rule.cart_abandon_minutes} min"
         return Moment(f"cart_abandon:{event_id}", due, user_id, item_id, "cart_abandon", reason)
+
+    def batch(
+        self, waiting: list[OpenCart], adds: pl.DataFrame, resolves: pl.DataFrame, until: int
+    ) -> tuple[pl.DataFrame, list[OpenCart]]:
+        """Every cart-abandon moment due by ``until`` at once (a forward as-of join of each add against the next
+        purchase or removal of its user and item), and the adds still open after ``until``.
+
+        ``waiting`` are the timers of earlier adds (``(due, user_id, item_id, event_id)``; those no longer open
+        are skipped); ``adds`` hold ``user_id, item_id, ts, seq, event_id`` and ``resolves`` (purchases and
+        removals) ``user_id, item_id, ts, seq``, in stream order. An add fires at its due time unless resolved
+        by an event strictly before it (an event at exactly the due time comes after the timer).
+
+        Examples
+        --------
+        >>> rule = CartAbandon(BehaviourRule(cart_abandon_minutes=1))
+        >>> adds = pl.DataFrame({"user_id": ["u"], "item_id": ["i"], "ts": [0], "seq": [0], "event_id": ["e1"]})
+        >>> none = pl.DataFrame(schema={"user_id": pl.String, "item_id": pl.String, "ts": pl.Int64, "seq": pl.Int64})
+        >>> moments, still_open = rule.batch([], adds, none, until=MINUTE_US)
+        >>> moments["moment_id"].to_list(), still_open
+        (['cart_abandon:e1'], [])
+        """
+        earlier = [w for w in waiting if w[3] in self.open_.get((w[1], w[2]), ())]
+        old = pl.DataFrame(earlier, schema=_CARTS, orient="row").with_columns(pl.lit(-1, pl.Int64).alias("seq"))
+        new = adds.select((pl.col("ts") + self.delay_us).alias("due"), "user_id", "item_id", "event_id", "seq")
+        every = pl.concat([old, new.cast(_WAITING)], how="diagonal").sort("seq")
+        closed = resolves.select("user_id", "item_id", pl.col("ts").cast(pl.Int64).alias("closed"), "seq").sort("seq")
+        marked = every.join_asof(
+            closed, on="seq", by=["user_id", "item_id"], strategy="forward", check_sortedness=False
+        )
+        fires = (pl.col("due") <= until) & (pl.col("closed").is_null() | (pl.col("closed") >= pl.col("due")))
+        reason = f" not bought for {self.rule.cart_abandon_minutes} min"
+        moments = marked.filter(fires).select(
+            (pl.lit("cart_abandon:") + pl.col("event_id")).alias("moment_id"),
+            pl.col("due").alias("ts"),
+            "user_id",
+            "item_id",
+            pl.lit("cart_abandon").alias("trigger"),
+            (pl.lit("cart add of item ") + pl.col("item_id") + pl.lit(reason)).alias("reason"),
+        )
+        waiting_after = marked.filter((pl.col("due") > until) & pl.col("closed").is_null())
+        still_open: list[OpenCart] = list(waiting_after.select(_CARTS.names()).iter_rows())
+        self.open_ = {}
+        for _, user, item, event_id in still_open:
+            self.open_.setdefault((user, item), set()).add(event_id)
+        return moments, still_open

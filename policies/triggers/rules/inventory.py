@@ -12,6 +12,9 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 import polars as pl
 
 from policies.triggers.config import InventoryRule
@@ -84,6 +87,70 @@ class LowStock:
             return (item_id, user_id, ts, seq, event_id, after)
         return None
 
+    def purchases(self, bought: pl.DataFrame) -> tuple[pl.DataFrame, Callable[[int], Callable[[pl.Series], pl.Series]]]:
+        """Batch: a window's purchases (``item_id, user_id, ts, seq, event_id, units`` in stream order) taken from
+        stock at once (a running sum per item); the firings (rows for :meth:`resolve`) and the stock as of any
+        time in the window (``stock_at(t)(items)``: after the purchases strictly before ``t``, 0 for unknown
+        items). Purchases of items without stock are ignored, as :meth:`purchase` does.
+
+        Examples
+        --------
+        >>> from policies.triggers.config import InventoryRule
+        >>> rule = LowStock(InventoryRule(low_stock_threshold=1), {"i1": 3})
+        >>> bought = pl.DataFrame({"item_id": ["i1", "i1", "i9"], "user_id": ["a", "b", "c"], "ts": [1, 2, 3],
+        ...                        "seq": [0, 1, 2], "event_id": ["e1", "e2", "e3"], "units": [1, 1, 1]})
+        >>> firings, stock_at = rule.purchases(bought)
+        >>> firings["event_id"].to_list(), stock_at(2)(pl.Series(["i1", "i9"])).to_list(), rule.stock_["i1"]
+        (['e2'], [2, 0], 1)
+        """
+        items = bought["item_id"].unique()
+        start = pl.DataFrame(
+            {"item_id": items, "start": [self.stock_.get(i) for i in items.to_list()]},
+            schema={"item_id": pl.String, "start": pl.Int64},
+        )
+        marked = (
+            bought.join(start.drop_nulls(), on="item_id", how="inner", maintain_order="left")
+            .with_columns((pl.col("start") - pl.col("units").cum_sum().over("item_id")).alias("left"))
+            .with_columns((pl.col("left") + pl.col("units")).alias("before"))
+        )
+        threshold = self.rule.low_stock_threshold
+        crossed = (pl.col("before") > threshold) & (pl.col("left") <= threshold) & (pl.col("left") > 0)
+        firings = marked.filter(crossed).select(
+            "item_id",
+            pl.col("user_id").alias("buyer"),
+            pl.col("ts").alias("at"),
+            pl.col("seq").alias("at_seq"),
+            "event_id",
+            "left",
+        )
+        stock, times = self.stock_, marked["ts"].to_numpy()
+        running = marked.select("item_id", "left")
+        start = start.drop_nulls()
+
+        def stock_at(t: int) -> Callable[[pl.Series], pl.Series]:
+            upto = int(np.searchsorted(times, t, side="left"))
+            latest = running.head(upto).group_by("item_id").agg(pl.col("left").last())
+
+            def of(ids: pl.Series) -> pl.Series:
+                now = (
+                    ids.rename("item_id")
+                    .to_frame()
+                    .join(latest, on="item_id", how="left", maintain_order="left")
+                    .join(start, on="item_id", how="left", maintain_order="left")
+                )
+                left = now.select(pl.coalesce("left", "start"))["left"]
+                missing = left.is_null().arg_true()
+                if missing.len() == 0:
+                    return left
+                rest = [stock.get(i, 0) for i in now["item_id"].gather(missing).to_list()]
+                return left.scatter(missing, pl.Series(rest, dtype=pl.Int64))
+
+            return of
+
+        last = marked.group_by("item_id").agg(pl.col("left").last())
+        self.stock_.update(zip(last["item_id"].to_list(), last["left"].to_list(), strict=True))
+        return firings.cast(_FIRINGS), stock_at
+
     def engage(self, item_id: str, user_id: str, ts: int, seq: int) -> None:
         """One streamed view, favourite or cart add."""
         self.buffer_.append((item_id, user_id, ts, seq))
@@ -96,15 +163,15 @@ class LowStock:
             self.buffer_ = []
         self.engaged_ = pl.concat(parts).filter(pl.col("ts") > now - self.lookback_us)
 
-    def resolve(self, firings: list[tuple], engagements: pl.DataFrame | None = None) -> pl.DataFrame:
+    def resolve(self, firings: list[tuple] | pl.DataFrame, engagements: pl.DataFrame | None = None) -> pl.DataFrame:
         """The moments of the firings: the most recent engagers of each item before its purchase.
 
         ``engagements`` are the window's engagement rows not yet absorbed (batch); streamed ones sit in the
         buffer.
         """
-        if not firings:
+        if len(firings) == 0:
             return pl.DataFrame(schema={"moment_id": pl.String, "ts": pl.Int64, "user_id": pl.String})
-        fired = pl.DataFrame(firings, schema=_FIRINGS, orient="row")
+        fired = firings if isinstance(firings, pl.DataFrame) else pl.DataFrame(firings, schema=_FIRINGS, orient="row")
         parts = [self.engaged_]
         if engagements is not None:
             parts.append(engagements.select(_ENGAGED.names()).cast(_ENGAGED))

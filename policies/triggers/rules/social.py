@@ -19,6 +19,12 @@ import polars as pl
 from policies.triggers.config import SocialRule
 from policies.triggers.rules.base import DAY_US, Moment
 
+_FOLLOWS = pl.Schema(
+    {"merchant_id": pl.String, "user_id": pl.String, "ts": pl.Int64, "seq": pl.Int64, "on": pl.Boolean}
+)
+_FAVOURITES = pl.Schema({"item_id": pl.String, "user_id": pl.String, "ts": pl.Int64, "seq": pl.Int64})
+_LISTED = pl.Schema({"due": pl.Int64, "item_id": pl.String, "merchant_id": pl.String})
+
 
 class Social:
     """Follows per merchant, favourites per item and the last known price per item; the two social rules."""
@@ -58,8 +64,9 @@ class Social:
         """Batch: for each row of ``prices`` (``item_id, price``, in stream order) whether it drops at least the
         share below the item's last known price (``drop``) and that price (``previous``); the last known prices
         move on to the window's last ones."""
+        seen = prices["item_id"].unique().to_list()
         known = pl.DataFrame(
-            {"item_id": list(self.price_), "known": list(self.price_.values())},
+            {"item_id": seen, "known": [self.price_.get(i) for i in seen]},
             schema={"item_id": pl.String, "known": pl.Float64},
         )
         marked = (
@@ -95,3 +102,99 @@ class Social:
         share = round(100 * (1 - price / previous))
         reason = f"price of favourited item {item_id} dropped {share}%"
         return [Moment(f"price_drop:{item_id}:{u}:{event_id}", ts, u, item_id, "price_drop", reason) for u in likers]
+
+    def listings(self, listed: list[tuple[int, str]], follows: pl.DataFrame) -> pl.DataFrame:
+        """Batch: the new-listing moments (``RAW_MOMENTS`` columns) of the listing timers ``listed`` (``(due,
+        item_id)``), each against the followers as of its due time: the follow state before the window and the
+        window's ``follows`` (``merchant_id, user_id, ts, seq, on``, in stream order) strictly before it.
+
+        Examples
+        --------
+        >>> from policies.triggers.config import SocialRule
+        >>> social = Social(SocialRule(), merchant_of={"i9": "m1"}, price_of={})
+        >>> follows = pl.DataFrame({"merchant_id": ["m1", "m1"], "user_id": ["a", "a"], "ts": [1, 5],
+        ...                         "seq": [0, 1], "on": [True, False]})
+        >>> social.listings([(3, "i9"), (5, "i9")], follows)["moment_id"].to_list()
+        ['new_listing:i9:a', 'new_listing:i9:a']
+        """
+        timers = pl.DataFrame(
+            [(due, item, self.merchant_of.get(item)) for due, item in listed], schema=_LISTED, orient="row"
+        ).with_row_index("timer")
+        merchants = timers["merchant_id"].drop_nulls().unique().to_list()
+        known = [(m, u, ts, -1, True) for m in merchants for u, ts in self.followers_.get(m, {}).items()]
+        state = pl.concat(
+            [
+                pl.DataFrame(known, schema=_FOLLOWS, orient="row"),
+                follows.select(_FOLLOWS.names()).cast(_FOLLOWS).filter(pl.col("merchant_id").is_in(merchants)),
+            ]
+        )
+        cap = self.rule.max_followers_per_listing
+        chosen = (
+            timers.join(state, on="merchant_id")
+            .filter((pl.col("seq") < 0) | (pl.col("ts") < pl.col("due")))
+            .sort("seq")
+            .group_by("timer", "user_id")
+            .agg(pl.col("due", "item_id", "merchant_id", "ts", "on").last())
+            .filter(pl.col("on"))
+            .sort(["timer", "ts", "user_id"], descending=[False, True, False])
+            .group_by("timer", maintain_order=True)
+            .head(cap)
+        )
+        return chosen.select(
+            pl.format("new_listing:{}:{}", "item_id", "user_id").alias("moment_id"),
+            pl.col("due").alias("ts"),
+            "user_id",
+            "item_id",
+            pl.lit("new_listing").alias("trigger"),
+            pl.format("merchant {} you follow listed item {}", "merchant_id", "item_id").alias("reason"),
+        )
+
+    def follows(self, follows: pl.DataFrame) -> None:
+        """Batch: take in a window's follows and unfollows (``merchant_id, user_id, ts, seq, on``)."""
+        last = (
+            follows.filter(pl.col("merchant_id").is_not_null())
+            .group_by("merchant_id", "user_id")
+            .agg(pl.col("ts", "on").sort_by("seq").last())
+        )
+        for merchant, user, ts, on in last.select("merchant_id", "user_id", "ts", "on").iter_rows():
+            self.follow(user, merchant, ts, on)
+
+    def favourites(self, favourites: pl.DataFrame) -> None:
+        """Batch: take in a window's favourites (``item_id, user_id, ts, seq``)."""
+        last = favourites.filter(pl.col("item_id").is_not_null()).group_by("item_id", "user_id").agg(pl.col("ts").max())
+        for item, user, ts in last.select("item_id", "user_id", "ts").iter_rows():
+            self.favourite(user, item, ts)
+
+    def drop_moments(self, drops: pl.DataFrame, favourites: pl.DataFrame) -> pl.DataFrame:
+        """Batch: the price-drop moments (``RAW_MOMENTS`` columns) of the window's drops (``item_id, price,
+        previous, ts, seq, event_id``) to the users whose favourite of the item (before the window, or in the
+        window's ``favourites`` up to and including the drop's event) lies within the lookback.
+
+        Call before :meth:`favourites` takes the window's favourites in.
+        """
+        items = drops["item_id"].unique().to_list()
+        known = [(i, u, ts, -1) for i in items for u, ts in self.favourites_.get(i, {}).items()]
+        pool = pl.concat(
+            [
+                pl.DataFrame(known, schema=_FAVOURITES, orient="row"),
+                favourites.select(_FAVOURITES.names()).cast(_FAVOURITES).filter(pl.col("item_id").is_in(items)),
+            ]
+        ).rename({"ts": "liked", "seq": "liked_seq"})
+        edge = pl.col("ts") - self.rule.favourite_lookback_days * DAY_US
+        shares = {
+            e: f"price of favourited item {i} dropped {round(100 * (1 - p / q))}%"
+            for e, i, p, q in drops.select("event_id", "item_id", "price", "previous").iter_rows()
+        }
+        likers = (
+            drops.join(pool, on="item_id")
+            .filter((pl.col("liked_seq") <= pl.col("seq")) & (pl.col("liked") > edge))
+            .unique(["event_id", "user_id"])
+        )
+        return likers.select(
+            pl.format("price_drop:{}:{}:{}", "item_id", "user_id", "event_id").alias("moment_id"),
+            "ts",
+            "user_id",
+            "item_id",
+            pl.lit("price_drop").alias("trigger"),
+            pl.col("event_id").replace_strict(shares, return_dtype=pl.String).alias("reason"),
+        )

@@ -1,0 +1,118 @@
+"""A window of events for :meth:`policies.triggers.engine.TriggerEngine.run`: checked, numbered, and cut into the
+parts each vectorised rule reads.
+
+Examples
+--------
+>>> from datetime import UTC, datetime
+>>> events = pl.DataFrame({"event_id": ["e1", "e2"], "ts": [datetime(2026, 3, 1, tzinfo=UTC)] * 2,
+...                        "user_id": ["u1", "u1"], "type": ["cart_add", "purchase"], "item_id": ["i1", "i1"]})
+>>> window = Window.of(prepare(events, now=None, seq=10))
+>>> window.adds["seq"].to_list(), window.resolves["seq"].to_list(), window.purchases["units"].to_list()
+([10], [11], [1])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from features.schemas import EVENTS
+from policies.triggers.rules.base import from_us
+from policies.triggers.rules.inventory import ENGAGEMENTS, units
+
+#: The event columns the engine reads (the rest of the contract may be absent).
+EVENT_COLUMNS: tuple[str, ...] = ("event_id", "ts", "user_id", "type", "item_id", "merchant_id", "price", "quantity")
+_OPTIONAL = ("merchant_id", "price", "quantity")
+
+
+def require(frame: pl.DataFrame, name: str, columns: tuple[str, ...]) -> None:
+    """Raise a ``ValueError`` naming the first of ``columns`` missing from ``frame``."""
+    for column in columns:
+        if column not in frame.columns:
+            raise ValueError(f"{name}: missing column {column!r}; present: {', '.join(frame.columns)}")
+
+
+def prepare(events: pl.DataFrame, now: int | None, seq: int) -> pl.DataFrame:
+    """The events checked (columns, nulls, sorted by ts, none before ``now``) with ``us`` (ts in microseconds)
+    and ``seq`` (the position in the stream, from ``seq``)."""
+    require(events, "events", tuple(c for c in EVENT_COLUMNS if c not in _OPTIONAL))
+    missing = [pl.lit(None, dtype=EVENTS[c]).alias(c) for c in _OPTIONAL if c not in events.columns]
+    frame = events.with_columns(missing).with_columns([pl.col(c).cast(EVENTS[c]) for c in EVENT_COLUMNS if c != "ts"])
+    if not isinstance(frame.schema["ts"], pl.Datetime):
+        raise ValueError(f"events: column 'ts' has dtype {frame.schema['ts']}, expected {EVENTS['ts']}")
+    for column in ("event_id", "ts", "user_id", "type"):
+        nulls = frame[column].null_count()
+        if nulls:
+            row = int(frame[column].is_null().arg_max() or 0)
+            raise ValueError(f"events: column {column!r} is null at row {row}")
+    us = frame["ts"].dt.replace_time_zone(None).dt.cast_time_unit("us").dt.epoch("us")
+    steps = us.diff().fill_null(0)
+    if (steps < 0).any():
+        row = int((steps < 0).arg_max() or 0)
+        raise ValueError(
+            f"events: not sorted by ts at row {row} (event {frame['event_id'][row]} at {frame['ts'][row]} "
+            f"comes after {frame['ts'][row - 1]})"
+        )
+    if now is not None and us[0] < now:
+        raise ValueError(
+            f"events: row 0 (event {frame['event_id'][0]}) at {frame['ts'][0]} is before the time already "
+            f"processed ({from_us(now)})"
+        )
+    return frame.with_columns(us.alias("us"), pl.int_range(seq, seq + frame.height, dtype=pl.Int64).alias("seq"))
+
+
+@dataclass(frozen=True)
+class Window:
+    """The parts of a prepared window (all in stream order, ``ts`` in microseconds).
+
+    Attributes
+    ----------
+    views, purchases, adds
+        Views, purchases and cart adds with an item: ``user_id, item_id, ts, seq, event_id`` (purchases also
+        ``units``, the units taken from stock).
+    resolves
+        Purchases and cart removals with an item (they close the user's open cart adds of it).
+    engaged
+        Views, favourites and cart adds with an item: ``item_id, user_id, ts, seq``.
+    favourites
+        Favourites: ``item_id, user_id, ts, seq``.
+    follows
+        Follows and unfollows of a merchant: ``merchant_id, user_id, ts, seq, on``.
+    priced
+        Events with an item and a price: ``item_id, price, ts, seq, event_id``.
+    """
+
+    views: pl.DataFrame
+    purchases: pl.DataFrame
+    adds: pl.DataFrame
+    resolves: pl.DataFrame
+    engaged: pl.DataFrame
+    favourites: pl.DataFrame
+    follows: pl.DataFrame
+    priced: pl.DataFrame
+
+    @classmethod
+    def of(cls, frame: pl.DataFrame) -> Window:
+        """Cut a frame from :func:`prepare`."""
+        ts = pl.col("us").alias("ts")
+        with_item = frame.filter(pl.col("item_id").is_not_null()).select(
+            "user_id", "item_id", ts, "seq", "event_id", "type", "price", "quantity"
+        )
+        kind = pl.col("type")
+        picked = ["user_id", "item_id", "ts", "seq", "event_id"]
+        follows = frame.filter(
+            kind.is_in(["follow_merchant", "unfollow_merchant"]) & pl.col("merchant_id").is_not_null()
+        )
+        return cls(
+            views=with_item.filter(kind == "view").select(picked),
+            purchases=with_item.filter(kind == "purchase").select(*picked, units(pl.col("quantity")).alias("units")),
+            adds=with_item.filter(kind == "cart_add").select(picked),
+            resolves=with_item.filter(kind.is_in(["purchase", "cart_remove"])).select(
+                "user_id", "item_id", "ts", "seq"
+            ),
+            engaged=with_item.filter(kind.is_in(ENGAGEMENTS)).select("item_id", "user_id", "ts", "seq"),
+            favourites=with_item.filter(kind == "favorite").select("item_id", "user_id", "ts", "seq"),
+            follows=follows.select("merchant_id", "user_id", ts, "seq", (kind == "follow_merchant").alias("on")),
+            priced=with_item.filter(pl.col("price").is_not_null()).select("item_id", "price", "ts", "seq", "event_id"),
+        )
