@@ -226,7 +226,7 @@ class Lifecycle:
         threshold = self.rule.churn_threshold
         due = (self.slots.of(staged["user_id"], cadence) == (now // DAY_US) % cadence).to_numpy()
         keep = (risk >= threshold) & due
-        users = staged["user_id"].filter(pl.Series(keep))
+        users = staged["user_id"].filter(pl.Series(keep)).rechunk()  # polars 2.1 panics formatting chunked ids
         reasons = [f"churn risk {r:.2f} ≥ {threshold:.2f}" for r in risk[keep].tolist()]
         return pl.DataFrame(
             {"user_id": users, "reason": reasons}, schema={"user_id": pl.String, "reason": pl.String}
