@@ -1,4 +1,8 @@
-"""The demo chain: simulate with uniform logging → train VW → OPE against uniform → gate → serve one decision.
+"""The demo chain: simulate with uniform logging → features → train VW → OPE against uniform → gate → serve one
+decision.
+
+The served decision is a bare trigger moment (user, item, trigger, channel): the endpoint applies the guardrails
+and completes the context from the online snapshot of the simulated log's features, as in production.
 
 Every step is a tracked MLflow run; the demo's own run records the summary and
 the ids of the step runs. The simulator's truth sits beside the estimates, so
@@ -23,7 +27,7 @@ from rich.table import Table
 from experiments import jobs
 from experiments.promotion import PromotionGate
 from experiments.tracking import tracked_run
-from features.schemas import ACTIONS, feature_columns
+from features.schemas import ACTIONS
 from policies.base import Feedback
 from policies.serving.config import OfferlabConfig
 from policies.serving.registry import alias_version
@@ -65,6 +69,8 @@ def run_demo(config: OfferlabConfig, users: int, days: int, seed: int, out: Path
     log = simulation.result.bandit_log().join(
         simulation.result.truth, on="decision_id", how="left", maintain_order="left"
     )
+    with clock.step("features"):
+        snapshot = snapshot_of(simulation.result, out / "online")
     train_log, eval_log = split_by_time(log)
     truth = eval_log.select(f"q_{a}" for a in ACTIONS).to_numpy().astype(float)
     train_log, eval_log = train_log.drop(f"q_{a}" for a in ACTIONS), eval_log.drop(f"q_{a}" for a in ACTIONS)
@@ -94,7 +100,7 @@ def run_demo(config: OfferlabConfig, users: int, days: int, seed: int, out: Path
     decision: dict[str, Any] | None = None
     with clock.step("serve one decision"):
         if champion is not None:
-            decision = _one_decision(config, eval_log, seed)
+            decision = _one_decision(config, eval_log, simulation.result.users, snapshot, seed)
 
     summary = {
         "users": users,
@@ -135,18 +141,44 @@ def run_demo(config: OfferlabConfig, users: int, days: int, seed: int, out: Path
     return summary
 
 
-def _one_decision(config: OfferlabConfig, eval_log: pl.DataFrame, seed: int) -> dict[str, Any]:
-    """Start the real endpoint on a free port, ask it for one decision over HTTP, stop it."""
-    row = eval_log.row(0, named=True)
-    context = {k: row[k] for k in feature_columns(eval_log) if k not in ("trigger", "channel")}
-    request = {
-        "user_id": row["user_id"],
-        "trigger": row["trigger"],
-        "channel": row["channel"],
-        "context": context,
-        "actions": row["actions"],
-    }
-    with serving_in_background(build_app(config, seed=seed)) as url:
+def snapshot_of(result: Any, folder: Path) -> Path:
+    """The online snapshot the endpoint serves: user and item features of the simulated log as of the midnight
+    after its last event."""
+    from datetime import UTC, datetime, time, timedelta
+
+    from features.pipelines import build_features
+    from features.stores.online import OnlineSnapshot
+
+    last = result.events.get_column("ts").max()
+    as_of = datetime.combine(last.date() + timedelta(days=1), time(0), tzinfo=UTC)
+    built = build_features(result.events.lazy(), result.items.lazy(), result.users.lazy(), as_of)
+    OnlineSnapshot(built.users, built.items, as_of).save(folder)
+    return folder
+
+
+def _servable_moment(eval_log: pl.DataFrame, users: pl.DataFrame) -> dict[str, Any]:
+    """A logged moment whose user still consents to its channel (a bare request: who, what, why, where)."""
+    consent = users.select(
+        "user_id",
+        pl.concat_list(pl.when(pl.col(f"consent_{c}")).then(pl.lit(c)) for c in ("in_app", "email", "sms"))
+        .list.drop_nulls()
+        .alias("open_channels"),
+        "opted_out_at",
+    )
+    candidates = eval_log.join(consent, on="user_id", how="inner", maintain_order="left").filter(
+        pl.col("open_channels").list.contains(pl.col("channel")) & pl.col("opted_out_at").is_null()
+    )
+    row = (candidates if candidates.height else eval_log).row(0, named=True)
+    return {"user_id": row["user_id"], "item_id": row["item_id"], "trigger": row["trigger"], "channel": row["channel"]}
+
+
+def _one_decision(
+    config: OfferlabConfig, eval_log: pl.DataFrame, users: pl.DataFrame, snapshot: Path, seed: int
+) -> dict[str, Any]:
+    """Start the real endpoint on a free port with the snapshot and the users table, ask it over HTTP about one
+    bare moment, stop it."""
+    request = _servable_moment(eval_log, users)
+    with serving_in_background(build_app(config, seed=seed, features=snapshot, users=users)) as url:
         response = httpx.post(f"{url}/v1/decide", json=request, timeout=10.0)
         response.raise_for_status()
         return {"url": f"{url}/v1/decide", "request": request, "response": response.json()}
@@ -190,10 +222,12 @@ def _print_summary(
     )
     if summary["decision"]:
         answer = summary["decision"]["response"]
-        probs = ", ".join(f"{a} {p:.2f}" for a, p in answer["probabilities"].items())
+        probs = ", ".join(f"{a} {p:.2f}" for a, p in (answer.get("probabilities") or {}).items())
+        asked = summary["decision"]["request"]
         console.print(
-            f"served by {answer['policy_version']} at {summary['decision']['url']}: "
-            f"{answer['action']} (p={answer['probability']:.2f}; {probs})"
+            f"served by {answer['policy_version']} at {summary['decision']['url']} for {asked['trigger']} of "
+            f"{asked['user_id']} on {asked['item_id']} ({asked['channel']}): {answer['action']} "
+            f"(p={answer['probability']:.2f}; {probs}); send at {answer.get('send_at')}; {answer.get('reason')}"
         )
     else:
         console.print("no champion yet, so nothing was served")

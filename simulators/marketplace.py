@@ -36,7 +36,7 @@ import polars as pl
 
 from features.pipelines.build import categories_of, time_zones_of
 from features.pipelines.context import CONTEXT
-from features.schemas import ACTIONS, SUPPRESSIONS
+from features.schemas import ACTIONS, CHANNELS, SUPPRESSIONS
 from policies.base import Feedback, Policy, sample_actions
 from policies.triggers.config import TriggerConfig, load_trigger_config
 from simulators.base import SimulationResult
@@ -195,20 +195,25 @@ class SimulationSession:
 
     def _past_campaigns(self, days: int) -> None:
         """The coupons and installment plans each user was offered before the log began (the world's summarised
-        past), and which they used, as events spread over the first half of the warm-up: so the platform's
-        offer-use features have a past, and the last week before the first decision holds no message."""
+        past), and which they used, as events spread over the first half of the warm-up, on the first channel the
+        user consents to (none without consent): so the platform's offer-use features have a past, and the last
+        week before the first decision holds no message."""
         if days < 2:
             return
-        h, rng, events = self.history, self.rng["history"], EventBatch()
+        h, rng, events, consent = self.history, self.rng["history"], EventBatch(), self.world.users.consent
+        reachable = np.full(self.world.users.n, None, dtype=object)  # each user's first consented channel
+        for name in reversed(CHANNELS):
+            reachable[consent[name]] = name
         for offer, offered, used in (
             ("coupon", h.coupon_offers, h.coupon_redemptions),
             ("installment", h.installment_offers, h.installment_uses),
         ):
+            offered = np.where(reachable == None, 0, offered)  # noqa: E711 - elementwise
             users = np.repeat(np.arange(len(offered)), offered)
             rank = np.arange(len(users)) - np.repeat(np.cumsum(offered) - offered, offered)
             redeemed = rank < used[users]
             sent = ((-days + rng.random(len(users)) * (days // 2)) * US_PER_DAY).astype(np.int64)
-            channel = np.full(len(users), "in_app", dtype=object)
+            channel = reachable[users]
             kind = np.full(len(users), offer, dtype=object)
             events.add("offer_sent", sent, users, None, channel, kind)
             later = sent[redeemed] + US_PER_HOUR

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from mlflow import MlflowClient
@@ -32,6 +33,10 @@ def test_demo_runs_twice_and_is_visible_in_mlflow(store: OfferlabConfig, tmp_pat
         assert len(client.search_runs([experiment.experiment_id])) == 2, kind
     summary = client.download_artifacts(demo_runs[0].info.run_id, "summary.json", str(tmp_path))
     assert Path(summary).read_text().count("true_values") == 1
+    # the served moment was bare (who, what, why, where): the snapshot completed it and the guardrails let it through
+    served = json.loads(Path(summary).read_text())["decision"]
+    assert set(served["request"]) == {"user_id", "item_id", "trigger", "channel"}
+    assert served["response"]["decision_id"] and served["response"].get("suppressed_by") is None, served
     # the first VW beats uniform and becomes champion; the second, the same model again, cannot beat the champion
     assert client.get_model_version_by_alias(store.registered_model, store.champion_alias).version in (1, "1")
     assert "version 1 promoted to champion" in text

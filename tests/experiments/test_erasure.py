@@ -108,7 +108,8 @@ def test_cli_erases_and_reports(store: object, world: Path) -> None:
     user = _busiest_user(world)
     result = offerlab("erase", "--user", user, str(world / "sim"), str(world / "online"))
     assert result.returncode == 0, result.stderr
-    assert "rows removed" in result.stdout and "row(s) removed from 6 file(s) under 2 path(s)" in result.stdout
+    # events, decisions, outcomes, truth, holdout, suppressions and the online snapshot's users
+    assert "rows removed" in result.stdout and "row(s) removed from 7 file(s) under 2 path(s)" in result.stdout
     assert pl.read_parquet(world / "sim" / "events.parquet").filter(pl.col("user_id") == user).height == 0
 
 
