@@ -17,7 +17,7 @@ from collections.abc import Mapping
 import polars as pl
 
 from policies.triggers.config import BehaviourRule
-from policies.triggers.rules.base import HOUR_US, MINUTE_US, Moment, number_text
+from policies.triggers.rules.base import HOUR_US, MINUTE_US, Moment, group_start, number_text
 
 #: The columns of moments before their send time: what the vectorised rules return.
 RAW_MOMENTS = pl.Schema(
@@ -174,19 +174,23 @@ class RepeatViews:
             [old_bought, self._keyed(purchases).select("user_id", "key", pl.col("ts").alias("bought"), "seq")]
         ).sort("seq")
         start = pl.col("ts") - window
-        back = pl.col("ts").shift(n - 1).over("user_id", "key")
-        before = pl.col("ts").shift(n).over("user_id", "key")
-        marked = (
-            every.with_columns(back.alias("back"), before.alias("before"))
-            .sort("seq")
-            .join_asof(bought, on="seq", by=["user_id", "key"], strategy="backward", check_sortedness=False)
+        group = ("user_id", "key")
+        gid, ts = pl.col("gid"), pl.col("ts")
+        marked = every.with_columns(group_start(*group).cum_sum().alias("gid")).with_columns(
+            pl.when(gid.shift(n - 1) == gid).then(ts.shift(n - 1)).alias("back"),
+            pl.when(gid.shift(n) == gid).then(ts.shift(n)).alias("before"),
+            gid.shift(-n).ne_missing(gid).alias("in_tail"),
+            pl.when(gid.shift(-1).ne_missing(gid)).then(ts).backward_fill().alias("latest"),
         )
-        fired = marked.filter(
+        candidates = marked.filter(
             pl.col("event_id").is_not_null()
             & (pl.col("back") > start)
             & (pl.col("before").is_null() | (pl.col("before") <= start))
-            & (pl.col("bought").is_null() | (pl.col("bought") <= start))
         )
+        fired = candidates.sort("seq").join_asof(
+            bought, on="seq", by=list(group), strategy="backward", check_sortedness=False
+        )
+        fired = fired.filter(pl.col("bought").is_null() | (pl.col("bought") <= start))
         what = "item" if self.rule.repeat_by == "item" else "category"
         moments = fired.select(
             (pl.lit("repeat_view:") + pl.col("event_id")).alias("moment_id"),
@@ -202,9 +206,8 @@ class RepeatViews:
                 pl.lit(number_text(self.rule.repeat_window_hours)),
             ).alias("reason"),
         )
-        kept = pl.int_range(pl.len(), 0, -1).over("user_id", "key") <= n
-        recent = pl.col("ts").last().over("user_id", "key") > until - window
-        tails = every.select(_VIEWS.names()).filter(kept & recent)
+        tails = marked.filter(pl.col("in_tail") & (pl.col("latest") > until - window))
+        tails = tails.select(_VIEWS.names())
         last = (
             bought.group_by("user_id", "key")
             .agg(pl.col("bought", "seq").last())

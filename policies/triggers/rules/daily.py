@@ -49,17 +49,26 @@ class Slots:
 
     def __init__(self) -> None:
         self.crc_ = pl.DataFrame(schema=_CRC)
+        self._last: tuple[pl.Series, pl.Series] | None = None
 
     def of(self, users: pl.Series, cadence: int) -> pl.Series:
         """The slot in ``range(cadence)`` of each user (in the order given)."""
-        frame = users.rename("user_id").to_frame()
+        users = users.rename("user_id")
+        if self._last is not None and self._last[0].len() == users.len() and self._last[0].equals(users):
+            return (self._last[1] % cadence).alias("slot")  # the same users as last time (each tick's features)
+        crc = self._crc(users)
+        self._last = (users, crc)
+        return (crc % cadence).alias("slot")
+
+    def _crc(self, users: pl.Series) -> pl.Series:
+        frame = users.to_frame()
         known = frame.join(self.crc_, on="user_id", how="left", maintain_order="left")
         missing = known.filter(pl.col("crc").is_null())["user_id"].unique()
         if missing.len():
             crc = [zlib.crc32(u.encode()) for u in missing.to_list()]
             self.crc_ = pl.concat([self.crc_, pl.DataFrame({"user_id": missing, "crc": crc}, schema=_CRC)])
             known = frame.join(self.crc_, on="user_id", how="left", maintain_order="left")
-        return (known["crc"] % cadence).alias("slot")
+        return known["crc"]
 
 
 def _moments(frame: pl.DataFrame) -> list[Moment]:

@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from policies.triggers.config import InventoryRule
-from policies.triggers.rules.base import HOUR_US, hours_text
+from policies.triggers.rules.base import HOUR_US, group_start, hours_text
 
 ENGAGEMENTS: tuple[str, ...] = ("view", "favorite", "cart_add")
 _ENGAGED = pl.Schema({"item_id": pl.String, "user_id": pl.String, "ts": pl.Int64, "seq": pl.Int64})
@@ -108,10 +108,16 @@ class LowStock:
             {"item_id": items, "start": [self.stock_.get(i) for i in items.to_list()]},
             schema={"item_id": pl.String, "start": pl.Int64},
         )
+        taken = pl.col("units").cum_sum()
         marked = (
             bought.join(start.drop_nulls(), on="item_id", how="inner", maintain_order="left")
-            .with_columns((pl.col("start") - pl.col("units").cum_sum().over("item_id")).alias("left"))
+            .sort("item_id", "seq")
+            .with_columns(
+                (taken - pl.when(group_start("item_id")).then(taken - pl.col("units")).forward_fill()).alias("taken")
+            )
+            .with_columns((pl.col("start") - pl.col("taken")).alias("left"))
             .with_columns((pl.col("left") + pl.col("units")).alias("before"))
+            .sort("seq")
         )
         threshold = self.rule.low_stock_threshold
         crossed = (pl.col("before") > threshold) & (pl.col("left") <= threshold) & (pl.col("left") > 0)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import polars as pl
 
 from policies.triggers.config import SocialRule
-from policies.triggers.rules.base import DAY_US, Moment
+from policies.triggers.rules.base import DAY_US, Moment, group_start
 
 _FOLLOWS = pl.Schema(
     {"merchant_id": pl.String, "user_id": pl.String, "ts": pl.Int64, "seq": pl.Int64, "on": pl.Boolean}
@@ -71,9 +71,14 @@ class Social:
         )
         marked = (
             prices.with_row_index("row")
-            .join(known, on="item_id", how="left")
+            .join(known, on="item_id", how="left", maintain_order="left")
             .sort("item_id", "row")
-            .with_columns(pl.col("price").shift(1).over("item_id").fill_null(pl.col("known")).alias("previous"))
+            .with_columns(
+                pl.when(group_start("item_id"))
+                .then(pl.col("known"))
+                .otherwise(pl.col("price").shift(1))
+                .alias("previous")
+            )
             .sort("row")
         )
         drops = (pl.col("previous") > 0) & (pl.col("price") <= pl.col("previous") * (1 - self.rule.price_drop_share))
