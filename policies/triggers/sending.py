@@ -39,12 +39,12 @@ def send_times(
     ticks = np.array([t for t, _ in preferred], dtype=np.int64)
     snapshot = np.searchsorted(ticks, at_best["ts"].to_numpy(), side="right") - 1
     at_best = at_best.with_columns(pl.Series("snapshot", snapshot, dtype=pl.Int64))
-    hours = pl.concat(
-        [f.with_columns(pl.lit(k, dtype=pl.Int64).alias("snapshot")) for k, (_, f) in enumerate(preferred)]
-        or [pl.DataFrame(schema=_PREFERRED | {"snapshot": pl.Int64})]
-    )
+    parts, before_first = [], pl.DataFrame(schema=_PREFERRED)
+    for (k,), part in at_best.group_by("snapshot"):  # one small join per tick's snapshot
+        hours = preferred[k][1] if isinstance(k, int) and k >= 0 else before_first
+        parts.append(part.join(hours, on="user_id", how="left"))
     at_best = (
-        at_best.join(hours, on=["snapshot", "user_id"], how="left")
+        (pl.concat(parts) if parts else at_best.with_columns(pl.lit(None, pl.Int64).alias("preferred_hour")))
         .join(zones, on="user_id", how="left")
         .with_columns(pl.col("preferred_hour").fill_null(fallback))
     )

@@ -31,14 +31,14 @@ from policies.triggers.rules.base import DAY_US, Moment, day_of
 from policies.triggers.rules.behaviour import RAW_MOMENTS
 
 _LAST = pl.Schema({"user_id": pl.String, "ts": pl.Int64, "item_id": pl.String})
-_STAGES = pl.Schema({"user_id": pl.String, "stage": pl.String})
-_CRC = pl.Schema({"user_id": pl.String, "crc": pl.Int64})
+_LAST_CRC = pl.Schema([*_LAST.items(), ("crc", pl.Int64)])
+_STAGES = pl.Schema({"user_id": pl.String, "stage": pl.String, "crc": pl.Int64})
 #: Stock of items as of a tick: the item ids in, their stock out (0 for unknown items).
 StockAt = Callable[[pl.Series], pl.Series]
 
 
 class Slots:
-    """Each user's crc32 (the base of :func:`policies.triggers.rules.base.slot`), computed once per user.
+    """Each user's crc32 (the base of :func:`policies.triggers.rules.base.slot`).
 
     Examples
     --------
@@ -47,28 +47,14 @@ class Slots:
     True
     """
 
-    def __init__(self) -> None:
-        self.crc_ = pl.DataFrame(schema=_CRC)
-        self._last: tuple[pl.Series, pl.Series] | None = None
-
     def of(self, users: pl.Series, cadence: int) -> pl.Series:
         """The slot in ``range(cadence)`` of each user (in the order given)."""
-        users = users.rename("user_id")
-        if self._last is not None and self._last[0].len() == users.len() and self._last[0].equals(users):
-            return (self._last[1] % cadence).alias("slot")  # the same users as last time (each tick's features)
-        crc = self._crc(users)
-        self._last = (users, crc)
-        return (crc % cadence).alias("slot")
+        return (self.crc(users) % cadence).alias("slot")
 
-    def _crc(self, users: pl.Series) -> pl.Series:
-        frame = users.to_frame()
-        known = frame.join(self.crc_, on="user_id", how="left", maintain_order="left")
-        missing = known.filter(pl.col("crc").is_null())["user_id"].unique()
-        if missing.len():
-            crc = [zlib.crc32(u.encode()) for u in missing.to_list()]
-            self.crc_ = pl.concat([self.crc_, pl.DataFrame({"user_id": missing, "crc": crc}, schema=_CRC)])
-            known = frame.join(self.crc_, on="user_id", how="left", maintain_order="left")
-        return known["crc"]
+    @staticmethod
+    def crc(users: pl.Series) -> pl.Series:
+        """The crc32 of each user id (in the order given; hashing is cheaper than looking it up in a frame)."""
+        return pl.Series("crc", [zlib.crc32(u.encode()) for u in users.to_list()], dtype=pl.Int64)
 
 
 def _moments(frame: pl.DataFrame) -> list[Moment]:
@@ -84,7 +70,7 @@ class BestHour:
         self.rule = rule
         self.stock = stock
         self.slots = slots if slots is not None else Slots()
-        self.last_ = pl.DataFrame(schema=_LAST)
+        self.last_ = pl.DataFrame(schema=_LAST_CRC)
         self.recent_: dict[str, tuple[int, str]] = {}
 
     def view(self, user_id: str, item_id: str | None, ts: int) -> None:
@@ -107,6 +93,7 @@ class BestHour:
 
     def _merge(self, last: pl.DataFrame) -> None:
         if last.height:
+            last = last.with_columns(self.slots.crc(last["user_id"]).alias("crc"))
             self.last_ = pl.concat([self.last_.join(last, on="user_id", how="anti"), last])
 
     def tick_frame(self, now: int, preferred: pl.DataFrame, stock_at: StockAt | None = None) -> pl.DataFrame:
@@ -116,7 +103,7 @@ class BestHour:
         cadence = self.rule.cadence_days
         today = (now // DAY_US) % cadence
         self.last_ = self.last_.filter(pl.col("ts") > now - self.rule.active_within_days * DAY_US)
-        due = self.last_.filter(self.slots.of(self.last_["user_id"], cadence) == today)
+        due = self.last_.filter(pl.col("crc") % cadence == today)
         if stock_at is None:
             stock = self.stock
 
@@ -168,7 +155,13 @@ class Lifecycle:
         if missing:
             raise ValueError(f"user features: missing column {missing[0]!r}")
         date = day_of(now)
-        staged = features.with_columns(lifecycle_stage(self.rule.stages))
+        staged = features.with_columns(lifecycle_stage(self.rule.stages)).join(
+            self.stages_.rename({"stage": "before"}), on="user_id", how="left", maintain_order="left"
+        )
+        new = staged["crc"].is_null().arg_true()
+        if new.len():  # users seen for the first time: their crc32 once
+            crc = self.slots.crc(staged["user_id"].gather(new))
+            staged = staged.with_columns(staged["crc"].scatter(new, crc))
         parts = []
         previous_tick, self.last_tick_ = self.last_tick_, now
         if previous_tick is not None:
@@ -186,7 +179,7 @@ class Lifecycle:
                         pl.format("signed up {}: welcome", day).alias("reason"),
                     )
                 )
-        stages = staged.select("user_id", pl.col("lifecycle_stage").alias("stage")).cast(_STAGES)
+        stages = staged.select("user_id", pl.col("lifecycle_stage").alias("stage"), "crc").cast(_STAGES)
         self.stages_ = pl.concat([self.stages_.join(stages, on="user_id", how="anti"), stages])
         parts.append(self._churn(staged, now, date))
         return pl.concat([p.cast(RAW_MOMENTS) for p in parts])
@@ -196,8 +189,9 @@ class Lifecycle:
         return _moments(self.tick_frame(features, now))
 
     def _transitions(self, staged: pl.DataFrame, date: str, now: int) -> pl.DataFrame:
-        changed = staged.join(self.stages_.rename({"stage": "before"}), on="user_id", how="inner").filter(
-            (pl.col("before") != pl.col("lifecycle_stage"))
+        changed = staged.filter(
+            pl.col("before").is_not_null()
+            & (pl.col("before") != pl.col("lifecycle_stage"))
             & pl.col("lifecycle_stage").is_in(list(self.rule.transitions))
         )
         idle = pl.col("days_since_last_session")
@@ -233,7 +227,7 @@ class Lifecycle:
         risk = np.asarray(self.scorer.score(staged), dtype=float)
         cadence = self.rule.churn_cadence_days
         threshold = self.rule.churn_threshold
-        due = (self.slots.of(staged["user_id"], cadence) == (now // DAY_US) % cadence).to_numpy()
+        due = ((staged["crc"] % cadence) == (now // DAY_US) % cadence).to_numpy()
         keep = (risk >= threshold) & due
         users = staged["user_id"].filter(pl.Series(keep)).rechunk()  # polars 2.1 panics formatting chunked ids
         reasons = [f"churn risk {r:.2f} ≥ {threshold:.2f}" for r in risk[keep].tolist()]
