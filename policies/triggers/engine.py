@@ -145,8 +145,7 @@ class TriggerEngine:
         self._stock.update(zip(ids, items["stock"].to_list(), strict=True))
         self._category.update(zip(ids, items["category"].to_list(), strict=True))
         self._merchant.update(zip(ids, items["merchant_id"].to_list(), strict=True))
-        for item, price in zip(ids, items["price"].to_list(), strict=True):
-            self._price.setdefault(item, price)
+        self._social.add_prices(zip(ids, items["price"].to_list(), strict=True))
         listed = items["listed_at"].dt.epoch("us").to_list()
         for item, at in zip(ids, listed, strict=True):
             if at is not None:

@@ -14,6 +14,8 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import polars as pl
 
 from policies.triggers.config import SocialRule
@@ -23,6 +25,7 @@ _FOLLOWS = pl.Schema(
     {"merchant_id": pl.String, "user_id": pl.String, "ts": pl.Int64, "seq": pl.Int64, "on": pl.Boolean}
 )
 _FAVOURITES = pl.Schema({"item_id": pl.String, "user_id": pl.String, "ts": pl.Int64, "seq": pl.Int64})
+_KNOWN = pl.Schema({"item_id": pl.String, "known": pl.Float64})
 _LISTED = pl.Schema({"due": pl.Int64, "item_id": pl.String, "merchant_id": pl.String})
 
 
@@ -35,6 +38,18 @@ class Social:
         self.price_ = price_of
         self.followers_: dict[str, dict[str, int]] = {}
         self.favourites_: dict[str, dict[str, int]] = {}
+        self._known: pl.DataFrame | None = None  # price_ as a frame, for windows (None: build it from price_)
+
+    def add_prices(self, prices: Iterable[tuple[str, float]]) -> None:
+        """Prices of new listings (known items keep their last price; the first price of an item counts)."""
+        new: dict[str, float] = {}
+        for item, price in prices:
+            if item not in self.price_ and item not in new:
+                new[item] = price
+        self.price_.update(new)
+        if self._known is not None and new:
+            added = pl.DataFrame({"item_id": list(new), "known": list(new.values())}, schema=_KNOWN)
+            self._known = pl.concat([self._known, added])
 
     def follow(self, user_id: str, merchant_id: str | None, ts: int, on: bool) -> None:
         """A follow_merchant (``on``) or unfollow_merchant event."""
@@ -64,11 +79,11 @@ class Social:
         """Batch: for each row of ``prices`` (``item_id, price``, in stream order) whether it drops at least the
         share below the item's last known price (``drop``) and that price (``previous``); the last known prices
         move on to the window's last ones."""
-        seen = prices["item_id"].unique().to_list()
-        known = pl.DataFrame(
-            {"item_id": seen, "known": [self.price_.get(i) for i in seen]},
-            schema={"item_id": pl.String, "known": pl.Float64},
-        )
+        if self._known is None:
+            self._known = pl.DataFrame(
+                {"item_id": list(self.price_), "known": list(self.price_.values())}, schema=_KNOWN
+            )
+        known = self._known
         marked = (
             prices.with_row_index("row")
             .join(known, on="item_id", how="left", maintain_order="left")
@@ -82,14 +97,22 @@ class Social:
             .sort("row")
         )
         drops = (pl.col("previous") > 0) & (pl.col("price") <= pl.col("previous") * (1 - self.rule.price_drop_share))
-        last = prices.group_by("item_id").agg(pl.col("price").last())
-        self.price_.update(zip(last["item_id"].to_list(), last["price"].to_list(), strict=True))
+        moved = pl.col("price").ne_missing(pl.col("known")).any()  # else the last price is the known one
+        last = (
+            marked.group_by("item_id")
+            .agg(pl.col("price").last().alias("last"), moved.alias("moved"))
+            .filter("moved")
+            .select("item_id", pl.col("last").alias("known"))
+        )
+        self.price_.update(zip(last["item_id"].to_list(), last["known"].to_list(), strict=True))
+        self._known = pl.concat([self._known.join(last, on="item_id", how="anti"), last.cast(_KNOWN)])
         return marked.select(drops.fill_null(False).alias("drop"), "previous")
 
     def price_drop_of(self, item_id: str, price: float) -> float | None:
         """Streaming: the previous price if ``price`` is a drop of at least the share, and remember ``price``."""
         previous = self.price_.get(item_id)
         self.price_[item_id] = price
+        self._known = None
         if previous is not None and previous > 0 and price <= previous * (1 - self.rule.price_drop_share):
             return previous
         return None
