@@ -83,27 +83,21 @@ class Social:
             self._known = pl.DataFrame(
                 {"item_id": list(self.price_), "known": list(self.price_.values())}, schema=_KNOWN
             )
-        known = self._known
-        marked = (
-            prices.with_row_index("row")
-            .join(known, on="item_id", how="left", maintain_order="left")
-            .sort("item_id", "row")
-            .with_columns(
-                pl.when(group_start("item_id"))
-                .then(pl.col("known"))
-                .otherwise(pl.col("price").shift(1))
-                .alias("previous")
-            )
-            .sort("row")
+        marked = prices.with_row_index("row").join(self._known, on="item_id", how="left", maintain_order="left")
+        # an item whose prices in the window all equal its known one has previous == known on every row; only the
+        # items whose price moved need the price of their row before
+        moved = marked.filter(pl.col("price").ne_missing(pl.col("known")))["item_id"].unique()
+        changing = marked.filter(pl.col("item_id").is_in(moved.implode()))
+        shifted = changing.sort("item_id", "row").select(
+            "row",
+            pl.when(group_start("item_id")).then(pl.col("known")).otherwise(pl.col("price").shift(1)),
         )
+        previous = marked["known"].cast(pl.Float64)
+        if shifted.height:
+            previous = previous.scatter(shifted["row"], shifted["known"])
+        marked = marked.with_columns(previous.alias("previous"))
         drops = (pl.col("previous") > 0) & (pl.col("price") <= pl.col("previous") * (1 - self.rule.price_drop_share))
-        moved = pl.col("price").ne_missing(pl.col("known")).any()  # else the last price is the known one
-        last = (
-            marked.group_by("item_id")
-            .agg(pl.col("price").last().alias("last"), moved.alias("moved"))
-            .filter("moved")
-            .select("item_id", pl.col("last").alias("known"))
-        )
+        last = changing.group_by("item_id").agg(pl.col("price").last().alias("known"))
         self.price_.update(zip(last["item_id"].to_list(), last["known"].to_list(), strict=True))
         self._known = pl.concat([self._known.join(last, on="item_id", how="anti"), last.cast(_KNOWN)])
         return marked.select(drops.fill_null(False).alias("drop"), "previous")
