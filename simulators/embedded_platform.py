@@ -111,11 +111,9 @@ class SimulatedPlatform:
     def contexts(self, kept: pl.DataFrame, day: date, items: pl.DataFrame, sold_after: pl.DataFrame) -> pl.DataFrame:
         """The kept moments with the context a policy sees, from features as of midnight of ``day``; ``items``
         is the catalogue now and ``sold_after`` the units sold since that midnight."""
-        wanted = kept.get_column("item_id").unique().implode()
         user_features = self.store.user_features(day, self.users.lazy(), kept.get_column("user_id"))
-        # over the whole catalogue: an item's price percentile ranks it among every listing of its category
-        item_features = self.store.item_features(day, items.lazy(), sold_after.lazy())
-        item_features = item_features.filter(pl.col("item_id").is_in(wanted))
+        # the moments' items, ranked (price percentile) among every listing of their category
+        item_features = self.store.item_features(day, items.lazy(), sold_after.lazy(), kept.get_column("item_id"))
         thresholds = self.config.rules.lifecycle.stages
         plan = context_features(
             kept.lazy(),

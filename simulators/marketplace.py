@@ -208,7 +208,8 @@ class SimulationSession:
             ("coupon", h.coupon_offers, h.coupon_redemptions),
             ("installment", h.installment_offers, h.installment_uses),
         ):
-            offered = np.where(reachable == None, 0, offered)  # noqa: E711 - elementwise
+            # the global holdout never hears from the marketplace, nor do users without consent
+            offered = np.where((reachable == None) | self.world.users.holdout, 0, offered)  # noqa: E711
             users = np.repeat(np.arange(len(offered)), offered)
             rank = np.arange(len(users)) - np.repeat(np.cumsum(offered) - offered, offered)
             redeemed = rank < used[users]
