@@ -51,7 +51,8 @@ def test_simulate_json_and_files(store: OfferlabConfig, tmp_path: Path) -> None:
     } <= set(summary)
     assert summary["n_users"] == 300
     assert sorted(p.name for p in (tmp_path / "sim").iterdir()) == sorted(
-        f"{n}.parquet" for n in ("events", "items", "users", "decisions", "outcomes", "truth", "holdout", "suppressions")
+        f"{n}.parquet"
+        for n in ("events", "items", "users", "decisions", "outcomes", "truth", "holdout", "suppressions")
     )
     configure_mlflow(store)
     runs = MlflowClient().search_runs([MlflowClient().get_experiment_by_name("offerlab-simulate").experiment_id])
