@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev,cdnow]'
 	@touch $(STAMP)
 
-demo: $(STAMP)  ## simulate → train → evaluate offline → promote → serve one decision
+demo: $(STAMP)  ## simulate → features → train → evaluate offline → promote → serve one decision
 	$(BIN)/offerlab demo
 
 test: lint  ## lint, types, then every test (doctests and notebooks included)

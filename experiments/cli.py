@@ -338,12 +338,12 @@ def serve(
 def demo(
     users: Annotated[
         int, typer.Option(help="Users in the simulated marketplace (more users: tighter intervals).")
-    ] = 50000,
+    ] = 20000,
     days: Annotated[int, typer.Option(help="Days simulated.")] = 30,
     seed: Annotated[int, typer.Option(help="The one seed of the whole chain.")] = 0,
     out: Annotated[Path, typer.Option(help="Folder for the simulated data.")] = Path("runs/demo"),
 ) -> None:
-    """The whole loop: simulate → train → evaluate offline → promote → serve one decision."""
+    """The whole loop: simulate → features → train → evaluate offline → promote → serve one decision."""
     from experiments.demo import run_demo
 
     run_demo(_config(), users=users, days=days, seed=seed, out=out, console=console)

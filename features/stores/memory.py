@@ -92,8 +92,21 @@ class DailyFeatureStore:
             users = users.filter(pl.col("user_id").is_in(wanted.implode()))
         return user_features(daily, users, midnight(as_of), spec or self.spec).collect()
 
-    def item_features(self, as_of: date, items: pl.LazyFrame, sold_after: pl.LazyFrame | None = None) -> pl.DataFrame:
+    def item_features(
+        self,
+        as_of: date,
+        items: pl.LazyFrame,
+        sold_after: pl.LazyFrame | None = None,
+        item_ids: Sequence[str] | pl.Series | None = None,
+    ) -> pl.DataFrame:
         """Item features as of midnight of ``as_of``; ``sold_after`` (item_id, units_after) gives back the units
-        sold since then, from the catalogue's current stock (none by default)."""
+        sold since then, from the catalogue's current stock (none by default). With ``item_ids``, only those
+        items' rows, still ranked (price percentile) among the whole catalogue."""
         sales = _NO_SALES if sold_after is None else sold_after
-        return item_features(self._daily(self._items, as_of), items, sales, midnight(as_of)).collect()
+        daily = self._daily(self._items, as_of)
+        if item_ids is None:
+            return item_features(daily, items, sales, midnight(as_of)).collect()
+        wanted = pl.Series("item_id", item_ids, dtype=pl.String).unique().implode()
+        daily = daily.filter(pl.col("item_id").is_in(wanted))
+        sales = sales.filter(pl.col("item_id").is_in(wanted))
+        return item_features(daily, items, sales, midnight(as_of)).filter(pl.col("item_id").is_in(wanted)).collect()
