@@ -48,7 +48,7 @@ from policies.triggers.rules.behaviour import RAW_MOMENTS, CartAbandon, RepeatVi
 from policies.triggers.rules.daily import BestHour, Lifecycle, Slots, StockAt
 from policies.triggers.rules.inventory import ENGAGEMENTS, LowStock
 from policies.triggers.rules.social import Social
-from policies.triggers.sending import send_times
+from policies.triggers.sending import rule_of, send_times
 from policies.triggers.sources import SOURCE_COLUMNS, EventLogFeatureSource, UserFeatureSource
 from policies.triggers.window import EVENT_COLUMNS, Window, prepare
 from policies.triggers.window import require as _require
@@ -371,11 +371,7 @@ class TriggerEngine:
         return next_local_hour(ts, hour, self._tz.get(user))
 
     def _rule_of(self, trigger: str) -> RuleSettings:
-        kind = TRIGGER_KINDS[trigger]
-        rules = self.config.rules
-        return {"behaviour": rules.behaviour, "inventory": rules.inventory, "time": rules.time}.get(
-            kind, rules.social if kind == "social" else rules.lifecycle
-        )
+        return rule_of(self.config.rules, trigger)
 
     def _flush(self) -> pl.DataFrame:
         if not self._moments and not self._frames:

@@ -5,7 +5,8 @@ daily tick at or before the moment (``preferred``: one frame per tick), else ``f
 
 Examples
 --------
->>> from policies.triggers.config import RuleSettings
+>>> from features.schemas import TRIGGER_KINDS
+from policies.triggers.config import Rules, RuleSettings
 >>> raw = pl.DataFrame({"user_id": ["u1"], "ts": [0], "trigger": ["cart_abandon"]})
 >>> zones = pl.DataFrame({"user_id": ["u1"], "tz": [None]}, schema={"user_id": pl.String, "tz": pl.String})
 >>> rules = {"cart_abandon": RuleSettings(send_delay_minutes=30)}
@@ -18,10 +19,25 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from policies.triggers.config import RuleSettings
+from features.schemas import TRIGGER_KINDS
+from policies.triggers.config import Rules, RuleSettings
 from policies.triggers.rules.base import MINUTE_US, next_local_hours
 
 _PREFERRED = pl.Schema({"user_id": pl.String, "preferred_hour": pl.Int64})
+
+
+def rule_of(rules: Rules, trigger: str) -> RuleSettings:
+    """The settings of the rule that fires ``trigger`` (its send delay or best hour).
+
+    Examples
+    --------
+    >>> from policies.triggers.config import load_trigger_config
+    >>> rule_of(load_trigger_config().rules, "cart_abandon").send_delay_minutes
+    30
+    """
+    kind = TRIGGER_KINDS[trigger]
+    by_kind = {"behaviour": rules.behaviour, "inventory": rules.inventory, "time": rules.time, "social": rules.social}
+    return by_kind.get(kind, rules.lifecycle)
 
 
 def send_times(
