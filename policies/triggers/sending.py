@@ -5,8 +5,7 @@ daily tick at or before the moment (``preferred``: one frame per tick), else ``f
 
 Examples
 --------
->>> from features.schemas import TRIGGER_KINDS
-from policies.triggers.config import Rules, RuleSettings
+>>> from policies.triggers.config import RuleSettings
 >>> raw = pl.DataFrame({"user_id": ["u1"], "ts": [0], "trigger": ["cart_abandon"]})
 >>> zones = pl.DataFrame({"user_id": ["u1"], "tz": [None]}, schema={"user_id": pl.String, "tz": pl.String})
 >>> rules = {"cart_abandon": RuleSettings(send_delay_minutes=30)}
