@@ -38,13 +38,20 @@ TICK_SPEC = UserFeatureSpec(
 
 
 class StoreFeatureSource:
-    """The engine's user features at a tick, from the simulation's daily store (midnight ticks only)."""
+    """The engine's user features at a tick, from the simulation's daily store (midnight ticks only).
 
-    def __init__(self, store: DailyFeatureStore, users: pl.DataFrame) -> None:
+    Ticks before ``needed_from`` get no user (an empty frame): the warm-up's moments are thrown away, and the
+    lifecycle rule needs only the stages of the last tick before the first decision, so only that one and the
+    later ticks are worth building."""
+
+    def __init__(self, store: DailyFeatureStore, users: pl.DataFrame, needed_from: datetime | None = None) -> None:
         self.store = store
         self.users = users
+        self.needed_from = needed_from
 
     def user_features(self, as_of: datetime) -> pl.DataFrame:
+        if self.needed_from is not None and as_of < self.needed_from:
+            return self.store.user_features(as_of.date(), self.users.lazy().head(0), spec=TICK_SPEC)
         return self.store.user_features(as_of.date(), self.users.lazy(), spec=TICK_SPEC)
 
 
@@ -59,12 +66,15 @@ class SimulatedPlatform:
         categories: list[str],
         time_zones: list[str],
         scorer: ChurnScorer | None = None,
+        first_decision: datetime | None = None,
     ) -> None:
         self.config = config
         self.users = users
         self.time_zones = time_zones
         self.store = DailyFeatureStore(categories, time_zones)
-        self.engine = TriggerEngine(config, items, users, features=StoreFeatureSource(self.store, users), scorer=scorer)
+        needed_from = first_decision - timedelta(days=1) if first_decision is not None else None
+        source = StoreFeatureSource(self.store, users, needed_from)
+        self.engine = TriggerEngine(config, items, users, features=source, scorer=scorer)
         self.guardrails = Guardrails(config.guardrails, users)
         self._last_view = pl.DataFrame(schema={"user_id": pl.String, "last_item": pl.String})
 

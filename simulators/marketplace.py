@@ -157,7 +157,7 @@ class SimulationSession:
         users = self.world.users_frame()
         items = self.world.items_frame()
         self.platform = SimulatedPlatform(
-            config, items, users, categories_of(items.lazy()), time_zones_of(users.lazy())
+            config, items, users, categories_of(items.lazy()), time_zones_of(users.lazy()), first_decision=self.origin
         )
         self.world.users.holdout = self.platform.guardrails.is_holdout(self.world.users.ids)
         self.day = 0

@@ -87,7 +87,7 @@ def preferred_hour() -> pl.Expr:
     session (by day), then the later hour; null without sessions.
 
     Many users have a few sessions and tie: taking the first maximum would pull the feature towards midnight.
-    One integer key per hour orders (sessions, recency, hour), and its arg-max is the answer.
+    One integer key per hour orders (sessions, recency, hour); the hour of the largest key is the answer.
 
     Examples
     --------
@@ -104,13 +104,11 @@ def preferred_hour() -> pl.Expr:
         + hour
         for hour, h in enumerate(HOURS)
     ]
-    histogram = pl.concat_list([pl.col(f"{h}_{HOUR_WINDOW}d") for h in HOURS])
+    sessions = pl.sum_horizontal([pl.col(f"{h}_{HOUR_WINDOW}d") for h in HOURS])
+    # keys differ in their last term (the hour, below 24) and the rest is a multiple of 24: the largest key, modulo
+    # 24, is its hour (row-wise maxima: many times faster than building a list per row and taking its arg-max)
     return (
-        pl.when(histogram.list.sum() > 0)
-        .then(pl.concat_list(keys).list.arg_max())
-        .otherwise(None)
-        .cast(pl.Int8)
-        .alias("preferred_hour")
+        pl.when(sessions > 0).then(pl.max_horizontal(keys) % 24).otherwise(None).cast(pl.Int8).alias("preferred_hour")
     )
 
 
