@@ -48,6 +48,11 @@ with a single candidate in the batch whose recent sends all lie before it is dec
 holds them together); users with several candidates, a send at or after the candidate, or no channel with room
 go through the loop (:mod:`~policies.triggers.guardrails.sequential`).
 
+One moment (the endpoint): :meth:`Guardrails.apply_one` makes the same checks in the same order in plain Python
+over the state indexed by user (:mod:`~policies.triggers.guardrails.one`), with the same functions for quiet
+hours, sentences and the stateful checks, and returns a :class:`Verdict`; what it adds to the state reaches the
+frames at the next :meth:`Guardrails.apply`. A property test feeds the same moments one at a time to both.
+
 The state: the moment ids seen, the sends kept or held out, the unsubscribes observed. Sends are kept for
 the life of the object; only those within the horizon of a batch (7 days, the cooldowns and
 ``collision_hours`` before its earliest send, and everything after) are read.
@@ -59,9 +64,10 @@ Examples
 --------
 >>> from policies.triggers.guardrails import Guardrails, GuardrailResult
 >>> sorted(name for name in dir(Guardrails) if not name.startswith("_"))
-['add_users', 'apply', 'deliverable', 'is_holdout', 'observe']
+['add_users', 'apply', 'apply_one', 'deliverable', 'is_holdout', 'observe']
 """
 
 from policies.triggers.guardrails.core import GuardrailResult, Guardrails
+from policies.triggers.guardrails.one import Verdict
 
-__all__ = ["GuardrailResult", "Guardrails"]
+__all__ = ["GuardrailResult", "Guardrails", "Verdict"]

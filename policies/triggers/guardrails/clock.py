@@ -42,6 +42,8 @@ def fmt_day(day: int) -> str:
 
 
 def _by_zone(zones: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    if len(zones) == 1:  # one moment (the endpoint): no grouping frame
+        return [(str(zones[0]), np.zeros(1, dtype=np.int64))]
     groups = pl.DataFrame({"zone": pl.Series(zones, dtype=pl.String)}).with_row_index().group_by("zone").agg("index")
     return [(zone, np.asarray(index, dtype=np.int64)) for zone, index in groups.iter_rows()]
 
@@ -50,8 +52,8 @@ def local_wall_us(utc_us: np.ndarray, zones: np.ndarray) -> np.ndarray:
     """The local wall-clock time (naive, in microseconds) of each UTC instant in its row's zone."""
     out = np.empty(len(utc_us), dtype=np.int64)
     for zone, index in _by_zone(zones):
-        series = pl.Series(utc_us[index], dtype=pl.Int64).cast(pl.Datetime("us", "UTC"))
-        out[index] = series.dt.convert_time_zone(zone).dt.replace_time_zone(None).cast(pl.Int64).to_numpy()
+        wall = pl.col("t").cast(pl.Datetime("us", "UTC")).dt.convert_time_zone(zone).dt.replace_time_zone(None)
+        out[index] = _one_query(utc_us[index], wall.cast(pl.Int64))
     return out
 
 
@@ -60,18 +62,20 @@ def to_utc_us(wall_us: np.ndarray, zones: np.ndarray) -> np.ndarray:
     time the clock skips (spring forward) the instant it maps to with the offset before the jump, which is
     the first valid instant after the gap when the wall time is the start of the gap."""
     out = np.empty(len(wall_us), dtype=np.int64)
+    shift = 3 * US_PER_HOUR  # in a gap: use the offset three hours earlier, before the jump
     for zone, index in _by_zone(zones):
-        wall = pl.Series(wall_us[index], dtype=pl.Int64)
-        utc = _replace(wall, zone)
-        missing = utc.is_null().to_numpy()
-        if missing.any():  # in a gap: use the offset three hours earlier, before the jump
-            before = _replace(wall.filter(pl.Series(missing)) - 3 * US_PER_HOUR, zone) + 3 * US_PER_HOUR
-            utc = utc.scatter(np.flatnonzero(missing), before)
-        out[index] = utc.to_numpy()
+        utc = pl.coalesce(_replace(pl.col("t"), zone), _replace(pl.col("t") - shift, zone) + shift)
+        out[index] = _one_query(wall_us[index], utc)
     return out
 
 
-def _replace(wall: pl.Series, zone: str) -> pl.Series:
+def _one_query(values: np.ndarray, expr: pl.Expr) -> np.ndarray:
+    """``expr`` over the column ``t`` holding ``values``: one polars query (a few µs per row, ~40 µs per call)."""
+    frame = pl.DataFrame({"t": pl.Series(values, dtype=pl.Int64)})
+    return frame.select(expr).to_series().to_numpy()
+
+
+def _replace(wall: pl.Expr, zone: str) -> pl.Expr:
     aware = wall.cast(pl.Datetime("us")).dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
     return aware.dt.convert_time_zone("UTC").cast(pl.Int64)
 

@@ -1,5 +1,9 @@
 """The stateless guardrails as polars expressions: each a condition, a code and a sentence, first match wins.
 
+Each sentence is written once, by a function that takes its pieces either as polars expressions (the batch
+path) or as plain strings (:meth:`~policies.triggers.guardrails.Guardrails.apply_one`), so both paths word a
+suppression the same way.
+
 Examples
 --------
 >>> import polars as pl
@@ -11,13 +15,48 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 
 from features.schemas import CHANNELS, UTC_TS
 
 _USER = pl.lit("user ") + pl.col("user_id")
+#: A piece of a sentence: a polars expression (one per row) or a plain string (one moment).
+T = TypeVar("T", str, pl.Expr)
+
+
+def already_handled(moment_id: T) -> T:
+    """``duplicate``: the moment was handled by an earlier call."""
+    return "moment " + moment_id + " was already handled by an earlier call"
+
+
+def unknown_user(user_id: T) -> T:
+    """``unknown_user``: the user is not in the users table."""
+    return "user " + user_id + " is not among the known users"
+
+
+def opted_out_why(user_id: T, opted_out_at: T, send_at: T) -> T:
+    """``opted_out``: the user opted out at or before the send (times already formatted)."""
+    return "user " + user_id + " opted out at " + opted_out_at + ", before the send at " + send_at
+
+
+def channel_closed(channel: str, unsubscribed_at: T | None) -> T | str:
+    """Why one channel is closed: unsubscribed (at a formatted time) or, with ``None``, no consent."""
+    if unsubscribed_at is None:
+        return f"{channel} no consent"
+    return channel + " unsubscribed at " + unsubscribed_at
+
+
+def no_open_channel(user_id: T, send_at: T, closed: T) -> T:
+    """``no_consent``: no channel is open at the send; ``closed`` is the channels' reasons joined by ", "."""
+    return "user " + user_id + " has no open channel at " + send_at + ": " + closed
+
+
+def held_out_why(share: float, user_id: T, channel: T) -> T:
+    """``holdout``: the user is in the global holdout; the moment counts as a send on ``channel``."""
+    text = f" is in the global holdout ({share:.0%} of users): nothing is sent, but it counts as a send on "
+    return "user " + user_id + text + channel
 
 
 def fmt(expr: pl.Expr | str) -> pl.Expr:
@@ -28,7 +67,7 @@ def fmt(expr: pl.Expr | str) -> pl.Expr:
 
 def opted_out() -> pl.Expr:
     """Why a moment of a user who opted out at or before its send is stopped."""
-    return _USER + pl.lit(" opted out at ") + fmt("opted_out_us") + pl.lit(", before the send at ") + fmt("send_us")
+    return opted_out_why(pl.col("user_id"), fmt("opted_out_us"), fmt("send_us"))
 
 
 def stateless(channels: Sequence[str]) -> tuple[pl.Expr, pl.Expr]:
@@ -38,28 +77,24 @@ def stateless(channels: Sequence[str]) -> tuple[pl.Expr, pl.Expr]:
     open at ``send_us``); both are null for a moment that passes them all."""
     closed = [
         pl.when(pl.col(f"consent_{c}"))
-        .then(pl.lit(f"{c} unsubscribed at ") + fmt(f"unsub_{c}"))
-        .otherwise(pl.lit(f"{c} no consent"))
+        .then(channel_closed(c, fmt(f"unsub_{c}")))
+        .otherwise(pl.lit(channel_closed(c, None)))
         for c in channels
     ]
     moment = pl.lit("moment ") + pl.col("moment_id")
     rules = [
-        (pl.col("seen").is_not_null(), "duplicate", moment + pl.lit(" was already handled by an earlier call")),
+        (pl.col("seen").is_not_null(), "duplicate", already_handled(pl.col("moment_id"))),
         (
             pl.col("twin"),
             "duplicate",
             moment + pl.lit(" appears more than once in this batch; the first copy was handled"),
         ),
-        (pl.col("tz").is_null(), "unknown_user", _USER + pl.lit(" is not among the known users")),
+        (pl.col("tz").is_null(), "unknown_user", unknown_user(pl.col("user_id"))),
         (pl.col("opted_out_us") <= pl.col("send_us"), "opted_out", opted_out()),
         (
             pl.col("open_channels") == 0,
             "no_consent",
-            _USER
-            + pl.lit(" has no open channel at ")
-            + fmt("send_us")
-            + pl.lit(": ")
-            + pl.concat_str(closed, separator=", "),
+            no_open_channel(pl.col("user_id"), fmt("send_us"), pl.concat_str(closed, separator=", ")),
         ),
     ]
     code: Any = pl.when(rules[0][0]).then(pl.lit(rules[0][1]))
@@ -85,7 +120,7 @@ def undeliverable() -> pl.Expr:
     unsub = pl.coalesce(pl.when(pl.col("channel") == c).then(pl.col(f"unsub_{c}")) for c in CHANNELS)
     return (
         pl.when(pl.col("tz").is_null())
-        .then(_USER + pl.lit(" is not among the known users"))
+        .then(unknown_user(pl.col("user_id")))
         .when(pl.col("opted_out_us") <= pl.col("at"))
         .then(_USER + pl.lit(" opted out at ") + fmt("opted_out_us"))
         .when(~consent)
@@ -97,5 +132,4 @@ def undeliverable() -> pl.Expr:
 
 def held_out(share: float) -> pl.Expr:
     """Why a holdout user's moment, which passed everything else, is not sent."""
-    text = f" is in the global holdout ({share:.0%} of users): nothing is sent, but it counts as a send on "
-    return _USER + pl.lit(text) + pl.col("channel")
+    return held_out_why(share, pl.col("user_id"), pl.col("channel"))
