@@ -56,7 +56,7 @@ from features.validation import validate
 from policies.serving.decision_log import DecisionLog
 from policies.serving.pyfunc import PolicyModel
 from policies.triggers.config import GuardrailSettings
-from policies.triggers.guardrails import Guardrails
+from policies.triggers.guardrails import Guardrails, Verdict
 from policies.triggers.guardrails.clock import defer_quiet_hours, to_us
 
 logger = logging.getLogger(__name__)
@@ -133,21 +133,22 @@ class Moment:
     send_at: datetime
     reason: str
 
+    def row(self, request: DecideRequest) -> dict[str, Any]:
+        """The moment in the MOMENTS columns, as :meth:`Guardrails.apply_one` reads it."""
+        return {
+            "moment_id": self.moment_id,
+            "ts": self.ts,
+            "user_id": request.user_id,
+            "item_id": request.item_id,
+            "trigger": request.trigger,
+            "trigger_kind": TRIGGER_KINDS[request.trigger],
+            "send_at": self.send_at,
+            "reason": self.reason,
+        }
+
     def frame(self, request: DecideRequest) -> pl.DataFrame:
-        """The one-row MOMENTS frame the guardrails read."""
-        return pl.DataFrame(
-            {
-                "moment_id": [self.moment_id],
-                "ts": [self.ts],
-                "user_id": [request.user_id],
-                "item_id": [request.item_id],
-                "trigger": [request.trigger],
-                "trigger_kind": [TRIGGER_KINDS[request.trigger]],
-                "send_at": [self.send_at],
-                "reason": [self.reason],
-            },
-            schema=MOMENTS,
-        )
+        """The one-row MOMENTS frame the guardrails' batch path reads."""
+        return pl.DataFrame([self.row(request)], schema=MOMENTS, orient="row")
 
 
 def moment_of(request: DecideRequest, now: datetime) -> Moment:
@@ -237,6 +238,11 @@ class ConsentBook:
         with self.lock:
             result = self.guardrails.apply(moments)
         return result.kept, result.suppressed
+
+    def apply_one(self, moment: dict[str, Any]) -> Verdict:
+        """The guardrails' verdict on one moment (the fast path, same result as :meth:`apply` on one row)."""
+        with self.lock:
+            return self.guardrails.apply_one(moment)
 
 
 EMPTY_USER = pl.LazyFrame(schema=USER_ROW)
@@ -394,10 +400,9 @@ def create_app(
     @app.post("/v1/decide", response_model=DecideResponse)
     def decide(request: DecideRequest) -> DecideResponse:
         moment = moment_of(request, datetime.now(UTC))
-        moments = moment.frame(request)
+        row = moment.row(request)
         tz = book.time_zone(request.user_id)
         if tz is None:  # consent is always honoured: no record, no consent
-            row = moments.row(0, named=True)
             why = f"no consent record for user {request.user_id}"
             return suppressed({**row, "channel": request.channel, "suppressed_by": "no_consent", "why": why})
         eligible = np.array([[a in request.actions for a in ACTIONS]])
@@ -407,10 +412,10 @@ def create_app(
         planned = after_quiet_hours(moment.send_at, tz, settings)
         frame, _ = contexts.build(request, tz, wanted, planned)
         chosen, probs = decide_with_policy(frame, eligible)
-        kept, stopped = book.apply(moments)
-        if stopped.height:
-            return suppressed(stopped.row(0, named=True))
-        decided = kept.row(0, named=True)
+        verdict = book.apply_one(row)
+        if not verdict.kept:
+            return suppressed(verdict.row())
+        decided = verdict.row()
         channel, send_at = decided["channel"], decided["send_at"]
         if (channel, send_at) != (wanted, planned):
             frame, _ = contexts.build(request, tz, channel, send_at)
