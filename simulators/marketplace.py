@@ -288,13 +288,14 @@ class SimulationSession:
         )
         allowed = np.asarray(allowed, dtype=bool)
         read_at = sent + 20 * US_PER_MINUTE
-        first_quit = np.full(len(users), np.iinfo(np.int64).max)
+        never = np.iinfo(np.int64).max
+        first_quit = np.full(len(users), never)
         quits = np.flatnonzero(messaged & allowed & unsubscribing)
         if len(quits):
             key = pl.DataFrame({"u": users, "c": channel.astype(str)})
             quit_at = key[quits].with_columns(t=pl.Series(read_at[quits])).group_by("u", "c").agg(pl.col("t").min())
-            first_quit = key.join(quit_at, on=["u", "c"], how="left").get_column("t").fill_null(first_quit[0])
-            first_quit = first_quit.to_numpy()
+            joined = key.join(quit_at, on=["u", "c"], how="left", maintain_order="left")
+            first_quit = joined.get_column("t").fill_null(never).to_numpy()
         return allowed & (sent < first_quit)
 
     def _decide(
