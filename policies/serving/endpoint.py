@@ -57,7 +57,7 @@ from policies.serving.decision_log import DecisionLog
 from policies.serving.pyfunc import PolicyModel
 from policies.triggers.config import GuardrailSettings
 from policies.triggers.guardrails import Guardrails, Verdict
-from policies.triggers.guardrails.clock import defer_quiet_hours, to_us
+from policies.triggers.guardrails.clock import defer_one, to_us
 
 logger = logging.getLogger(__name__)
 
@@ -327,10 +327,8 @@ def after_quiet_hours(send_at: datetime, tz: str, settings: GuardrailSettings) -
     >>> after_quiet_hours(datetime(2026, 3, 4, 22, 30, tzinfo=UTC), "Europe/Paris", GuardrailSettings())
     datetime.datetime(2026, 3, 5, 7, 0, tzinfo=datetime.timezone.utc)
     """
-    moved, _ = defer_quiet_hours(
-        np.array([to_us(send_at)]), np.array([tz]), settings.quiet_hours.start, settings.quiet_hours.end
-    )
-    return datetime.fromtimestamp(int(moved[0]) // 1_000_000, UTC).replace(microsecond=int(moved[0]) % 1_000_000)
+    moved, _ = defer_one(to_us(send_at), tz, settings.quiet_hours.start, settings.quiet_hours.end)
+    return datetime.fromtimestamp(moved // 1_000_000, UTC).replace(microsecond=moved % 1_000_000)
 
 
 def create_app(

@@ -15,6 +15,7 @@ Examples
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 
 import numpy as np
 import polars as pl
@@ -106,3 +107,17 @@ def defer_quiet_hours(utc_us: np.ndarray, zones: np.ndarray, start: int, end: in
         target = (day + next_day) * US_PER_DAY + end * US_PER_HOUR
         out[inside] = to_utc_us(target[inside], zones[inside])
     return out, np.floor_divide(local_wall_us(out, zones), US_PER_DAY)
+
+
+@lru_cache(maxsize=4096)
+def defer_one(utc_us: int, zone: str, start: int, end: int) -> tuple[int, int]:
+    """:func:`defer_quiet_hours` for one send: ``(send_us, local_day)``, remembered for the last 4,096 sends
+    (the endpoint asks twice per request: once to plan the context, once in the guardrails).
+
+    Examples
+    --------
+    >>> defer_one(0, "Asia/Kolkata", 22, 8)  # 05:30 in Kolkata on 1 January 1970: moved to 08:00
+    (9000000000, 0)
+    """
+    moved, day = defer_quiet_hours(np.array([utc_us], dtype=np.int64), np.array([zone]), start, end)
+    return int(moved[0]), int(day[0])

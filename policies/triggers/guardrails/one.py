@@ -4,7 +4,7 @@
 user in Python dicts, built lazily and extended incrementally as the frames grow, and holds what
 :meth:`~policies.triggers.guardrails.Guardrails.apply_one` added until the next batch call writes it to the
 frames (:meth:`StateIndex.flush`). The checks themselves are the package's: quiet hours by
-:func:`~policies.triggers.guardrails.clock.defer_quiet_hours`, sentences by
+:func:`~policies.triggers.guardrails.clock.defer_one`, sentences by
 :mod:`~policies.triggers.guardrails.verdicts`, priority, cooldowns and caps by
 :class:`~policies.triggers.guardrails.sequential.SequentialRules`.
 
@@ -24,14 +24,13 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-import numpy as np
 import polars as pl
 
 from features.schemas import CHANNELS, DECIDABLE_MOMENTS, MOMENTS
 from features.validation import SchemaError
 from policies.triggers.config import GuardrailSettings
 from policies.triggers.guardrails import verdicts
-from policies.triggers.guardrails.clock import defer_quiet_hours, fmt_us, to_us
+from policies.triggers.guardrails.clock import defer_one, fmt_us, to_us
 from policies.triggers.guardrails.sequential import Candidate, Send, SequentialRules
 
 _UTC = ZoneInfo("UTC")  # what polars gives back for a Datetime("us", "UTC") value
@@ -184,8 +183,7 @@ class OneMoment:
         local_day = 0
         if profile is not None:  # quiet hours first: every later check (and the answer) is at the send time
             q = self.settings.quiet_hours
-            moved, day = defer_quiet_hours(np.array([send_us]), np.array([profile.tz]), q.start, q.end)
-            send_us, local_day = int(moved[0]), int(day[0])
+            send_us, local_day = defer_one(send_us, profile.tz, q.start, q.end)
         if moment_id in self.seen:
             return verdict("duplicate", verdicts.already_handled(moment_id))
         self.seen.add(moment_id)
