@@ -21,7 +21,7 @@ from datetime import date, datetime, timedelta
 import polars as pl
 
 from features.lifecycle import ChurnScorer
-from features.pipelines.context import context_features
+from features.pipelines.context import CONTEXT_USER_SPEC, context_features
 from features.pipelines.user import UserFeatureSpec
 from features.stores.memory import DailyFeatureStore
 from policies.triggers.config import TriggerConfig
@@ -71,7 +71,7 @@ class SimulatedPlatform:
         self.config = config
         self.users = users
         self.time_zones = time_zones
-        self.store = DailyFeatureStore(categories, time_zones)
+        self.store = DailyFeatureStore(categories, time_zones, specs=(CONTEXT_USER_SPEC, TICK_SPEC))
         needed_from = first_decision - timedelta(days=1) if first_decision is not None else None
         source = StoreFeatureSource(self.store, users, needed_from)
         self.engine = TriggerEngine(config, items, users, features=source, scorer=scorer)

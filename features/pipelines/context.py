@@ -38,7 +38,8 @@ from collections.abc import Sequence
 import polars as pl
 
 from features.lifecycle import LifecycleThresholds, lifecycle_stage
-from features.pipelines.daily import in_local_time
+from features.pipelines.daily import COUNTED_OFFERS, in_local_time
+from features.pipelines.user import UserFeatureSpec
 from features.schemas import TRIGGER_KINDS, schema_of
 
 #: The moment's own fields.
@@ -93,6 +94,25 @@ USER_INPUTS: tuple[str, ...] = (
     "mean_log_viewed_price",
 )
 ITEM_INPUTS: tuple[str, ...] = tuple(c for c in ITEM_CONTEXT if c not in ("log_price_vs_usual", *ITEM_ATTRIBUTES))
+#: The user feature sums the context reads, and no others: a build with this spec gives :data:`USER_INPUTS` with
+#: the values of the full feature set (sums decompose), at a fraction of the cost.
+CONTEXT_USER_SPEC = UserFeatureSpec(
+    windows={
+        7: ["abandoned_carts", "messages"],
+        30: ["sessions", "views"],
+        90: [
+            "purchases",
+            "views",
+            *(f"{offer}_{what}" for offer in COUNTED_OFFERS for what in ("offers", "uses")),
+            "unverified_views",
+            "viewed_log_price_sum",
+            "bought_log_price_sum",
+        ],
+    },
+    all_time=[],
+    recency={"sessions": "days_since_last_session"},
+    hours=False,
+)
 
 
 def local_weekday(time_zones: Sequence[str]) -> pl.Expr:

@@ -40,6 +40,11 @@ class UserFeatureSpec:
     recency: dict[str, str]  # daily column -> feature name of the days since its last non-zero day
     hours: bool = True  # preferred_hour from the 90-day histogram of session hours
 
+    def columns(self) -> set[str]:
+        """The daily columns this spec reads."""
+        summed = {c for columns in self.windows.values() for c in columns}
+        return summed | set(self.all_time) | set(self.recency) | (set(HOURS) if self.hours else set())
+
 
 def default_aggregations(categories: Sequence[str]) -> UserFeatureSpec:
     """The standard user feature set."""

@@ -50,11 +50,18 @@ _NO_SALES = pl.LazyFrame(schema={"item_id": pl.String, "units_after": pl.Int64})
 
 
 class DailyFeatureStore:
-    """Daily user and item aggregates held in memory, one UTC day at a time, in order."""
+    """Daily user and item aggregates held in memory, one UTC day at a time, in order.
 
-    def __init__(self, categories: Sequence[str], time_zones: Sequence[str]) -> None:
+    ``specs`` (the user feature specs it will be asked for; the first is the default) limit what a day keeps to
+    the sums they read; without them it keeps every sum and builds the whole feature set."""
+
+    def __init__(
+        self, categories: Sequence[str], time_zones: Sequence[str], specs: Sequence[UserFeatureSpec] = ()
+    ) -> None:
         self.meta = StoreMeta(list(categories), list(time_zones))
-        self.spec = default_aggregations(self.meta.categories)
+        self.spec = specs[0] if specs else default_aggregations(self.meta.categories)
+        # with specs, a day keeps only the user sums they read (the whole feature set needs ten times more memory)
+        self._kept = set().union(*(spec.columns() for spec in specs)) if specs else None
         self._users: dict[date, pl.DataFrame] = {}
         self._items: dict[date, pl.DataFrame] = {}
 
@@ -64,7 +71,10 @@ class DailyFeatureStore:
 
     def add_day(self, events: pl.LazyFrame, items: pl.LazyFrame, users: pl.LazyFrame, day: date) -> None:
         """Aggregate the events of UTC ``day`` (the others in ``events`` are ignored)."""
-        self._users[day], self._items[day] = daily_aggregates(events, items, users, day, self.meta)
+        users_day, self._items[day] = daily_aggregates(events, items, users, day, self.meta)
+        if self._kept is not None:
+            users_day = users_day.select(c for c in users_day.columns if c in {"user_id", "date", *self._kept})
+        self._users[day] = users_day
 
     def _daily(self, parts: dict[date, pl.DataFrame], as_of: date) -> pl.LazyFrame:
         frames = [frame for day, frame in sorted(parts.items()) if day < as_of and frame.height]
