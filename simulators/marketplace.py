@@ -28,7 +28,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -43,6 +43,7 @@ from simulators.base import SimulationResult
 from simulators.behaviour import US_PER_DAY, US_PER_HOUR, US_PER_MINUTE, EventBatch, choose_items, simulate_day
 from simulators.channels import open_probability, unsubscribe_probability
 from simulators.embedded_platform import SimulatedPlatform
+from simulators.event_log import EventLog
 from simulators.frames import (
     batch_frame,
     decision_frame,
@@ -102,48 +103,6 @@ class MarketplaceSimulator:
             if on_day is not None:
                 on_day(day)
         return session.result()
-
-
-@dataclass
-class EventLog:
-    """The events the world has produced, as contract frames: by UTC date, and those the platform has not seen."""
-
-    by_date: dict[int, list[pl.DataFrame]] = field(default_factory=dict)
-    pending: list[pl.DataFrame] = field(default_factory=list)
-    purchases: list[pl.DataFrame] = field(default_factory=list)
-
-    def add(self, frame: pl.DataFrame, origin: datetime) -> None:
-        if not frame.height:
-            return
-        self.pending.append(frame)
-        self.purchases.append(frame.filter(pl.col("type") == "purchase").select("ts", "item_id", "quantity"))
-        day = ((pl.col("ts") - pl.lit(origin)).dt.total_microseconds() // US_PER_DAY).alias("__day")
-        for (key,), part in frame.with_columns(day).partition_by("__day", as_dict=True).items():
-            self.by_date.setdefault(int(key), []).append(part.drop("__day"))  # type: ignore[call-overload]
-
-    def take_until(self, end: datetime) -> pl.DataFrame:
-        """The pending events before ``end``, removed from pending."""
-        frame = pl.concat(self.pending) if self.pending else pl.DataFrame()
-        if not frame.height:
-            return frame
-        self.pending = [frame.filter(pl.col("ts") >= end)]
-        return frame.filter(pl.col("ts") < end)
-
-    def date(self, day: int) -> pl.DataFrame:
-        return pl.concat(self.by_date[day]) if self.by_date.get(day) else pl.DataFrame()
-
-    def sold_since(self, moment: datetime) -> pl.DataFrame:
-        """Units sold per item at or after ``moment`` (item_id, units_after)."""
-        sales = pl.concat(self.purchases).filter(pl.col("ts") >= moment)
-        self.purchases = [sales]
-        return sales.group_by("item_id").agg(pl.col("quantity").sum().cast(pl.Int64).alias("units_after"))
-
-    def all(self) -> pl.DataFrame:
-        """Every event in time order: each date sorted on its own and kept in place of its parts, the dates joined
-        without a copy (so the log is never held twice)."""
-        for day in sorted(self.by_date):
-            self.by_date[day] = [pl.concat(self.by_date[day]).sort("ts", "event_id")]
-        return pl.concat([self.by_date[day][0] for day in sorted(self.by_date)], rechunk=False)
 
 
 class SimulationSession:
