@@ -25,9 +25,7 @@ naming them, before the guardrails count the moment (a retry is not a duplicate)
 from __future__ import annotations
 
 import logging
-import os
 import threading
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,7 +37,6 @@ import polars as pl
 from fastapi import FastAPI, HTTPException
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from features.io import read_frame
 from features.lifecycle import LifecycleThresholds
 from features.pipelines.context import (
     CONTEXT,
@@ -50,13 +47,12 @@ from features.pipelines.context import (
     USER_INPUTS,
     context_features,
 )
-from features.schemas import ACTIONS, CHANNELS, MOMENTS, TRIGGER_KINDS, USERS, schema_of
+from features.schemas import ACTIONS, MOMENTS, TRIGGER_KINDS, schema_of
 from features.stores.online import OnlineSnapshot, WatchedSnapshot
-from features.validation import validate
+from policies.serving.consent import ConsentBook
 from policies.serving.decision_log import DecisionLog
 from policies.serving.pyfunc import PolicyModel
 from policies.triggers.config import GuardrailSettings
-from policies.triggers.guardrails import Guardrails, Verdict
 from policies.triggers.guardrails.clock import defer_one, to_us
 
 logger = logging.getLogger(__name__)
@@ -168,81 +164,6 @@ def moment_of(request: DecideRequest, now: datetime) -> Moment:
     key = request.event_id or uuid.uuid4().hex
     source = f" (event {request.event_id})" if request.event_id else ""
     return Moment(f"{request.trigger}:{key}", ts, send_at, f"{request.trigger}{source} via /v1/decide")
-
-
-def load_users(source: Path | pl.DataFrame) -> pl.DataFrame:
-    """The users table (USERS contract) from a Parquet/CSV file or a frame, validated: ids present and unique,
-    time zones and consents not null (a ``SchemaError`` names the problem).
-
-    Examples
-    --------
-    >>> load_users(pl.DataFrame({"user_id": ["u1"], "tz": ["UTC"]}))
-    Traceback (most recent call last):
-    ...
-    features.validation.SchemaError: users: missing column 'signup_ts' (expected Datetime(time_unit='us', \
-time_zone='UTC')); present: user_id, tz
-    """
-    frame = read_frame(source) if isinstance(source, Path) else source
-    consents = [f"consent_{c}" for c in CHANNELS]
-    return validate(frame, USERS, "users", unique="user_id", not_null=["tz", *consents])
-
-
-class ConsentBook:
-    """The users table (USERS contract) behind the guardrails, and each user's time zone for the context.
-
-    ``users=None`` means no consent records at all: every moment is suppressed with ``no_consent``. Given a
-    file, the book follows it like :class:`~features.stores.online.WatchedSnapshot` follows its folder: at most
-    every ``interval`` seconds it looks at the file, and a rewritten one (new consents or opt-outs, an erased
-    user) is loaded again; until a load succeeds the previous table keeps serving. A user no longer in the
-    table has no consent record (the guardrails keep their state: caps, cooldowns and seen moments stay).
-    """
-
-    def __init__(self, users: Path | pl.DataFrame | None, settings: GuardrailSettings, interval: float = 1.0) -> None:
-        self.source = users if isinstance(users, Path) else None
-        self.interval = interval
-        self.lock = threading.Lock()
-        self._stamp = self._file_stamp()
-        frame = load_users(users) if users is not None else pl.DataFrame(schema=USERS)
-        self.guardrails = Guardrails(settings, frame)  # checks the columns, ids and time zones
-        self.time_zones: dict[str, str] = dict(frame.select("user_id", "tz").iter_rows())
-        self._checked = time.monotonic()
-
-    def _file_stamp(self) -> tuple[int, int, int]:
-        if self.source is None:
-            return (0, 0, 0)
-        try:
-            info = os.stat(self.source)
-        except FileNotFoundError:
-            return (0, 0, 0)
-        return (info.st_ino, info.st_size, info.st_mtime_ns)
-
-    def time_zone(self, user_id: str) -> str | None:
-        """The user's time zone, or ``None`` if the users table has no record of them."""
-        if self.source is not None and time.monotonic() - self._checked >= self.interval:
-            with self.lock:
-                self._checked = time.monotonic()
-                stamp = self._file_stamp()
-                if stamp != self._stamp:
-                    try:
-                        frame = load_users(self.source)
-                        self.guardrails.add_users(frame)
-                    except Exception as error:  # a rewrite caught half way: keep the previous table
-                        logger.warning("users table %s not reloaded: %s", self.source, error)
-                    else:
-                        self.time_zones = dict(frame.select("user_id", "tz").iter_rows())
-                        self._stamp = stamp
-        return self.time_zones.get(user_id)
-
-    def apply(self, moments: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """The guardrails' (kept, suppressed) for a batch of moments, one batch at a time."""
-        with self.lock:
-            result = self.guardrails.apply(moments)
-        return result.kept, result.suppressed
-
-    def apply_one(self, moment: dict[str, Any]) -> Verdict:
-        """The guardrails' verdict on one moment (the fast path, same result as :meth:`apply` on one row)."""
-        with self.lock:
-            return self.guardrails.apply_one(moment)
 
 
 EMPTY_USER = pl.LazyFrame(schema=USER_ROW)

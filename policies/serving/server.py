@@ -14,8 +14,9 @@ from fastapi import FastAPI
 
 from features.stores.online import WatchedSnapshot
 from policies.serving.config import OfferlabConfig, configure_mlflow
+from policies.serving.consent import load_users
 from policies.serving.decision_log import DecisionLog
-from policies.serving.endpoint import create_app, load_users
+from policies.serving.endpoint import create_app
 from policies.serving.pyfunc import load_policy_model
 from policies.serving.registry import resolve
 from policies.triggers.config import load_trigger_config
