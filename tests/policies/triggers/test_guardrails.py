@@ -1,78 +1,25 @@
 """Ground truth for every guardrail on tiny hand-made frames: exact codes, channels, send times and sentences;
-the check at delivery; the holdout hash; and a table of bad inputs with their exact messages."""
+the check at delivery; the holdout hash. Bad inputs: test_guardrail_inputs.py."""
 
 from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import numpy as np
 import polars as pl
-import pytest
 
-from features.schemas import DECIDABLE_MOMENTS, MOMENTS, SUPPRESSIONS, TRIGGER_KINDS, schema_of
-from policies.triggers.config import GuardrailSettings
-from policies.triggers.guardrails import GuardrailResult, Guardrails
-
-T0 = datetime(2026, 3, 4, 12, tzinfo=UTC)
-H = timedelta(hours=1)
-TS = pl.Datetime("us", "UTC")
-USER_SCHEMA = schema_of(
-    {
-        "user_id": pl.String,
-        "tz": pl.String,
-        "consent_in_app": pl.Boolean,
-        "consent_email": pl.Boolean,
-        "consent_sms": pl.Boolean,
-        "opted_out_at": TS,
-    }
+from features.schemas import DECIDABLE_MOMENTS, MOMENTS, SUPPRESSIONS
+from policies.triggers.guardrails import Guardrails
+from tests.policies.triggers.guardrail_frames import (
+    T0,
+    H,
+    moments,
+    outcome,
+    settings,
+    unsubscribe,
+    users,
 )
-MOMENT_SCHEMA = MOMENTS
-
-
-def users(*specs: dict[str, Any]) -> pl.DataFrame:
-    """Users u1, u2, ... on UTC with in_app consent only, unless a spec says otherwise."""
-    base = {"tz": "UTC", "consent_in_app": True, "consent_email": False, "consent_sms": False, "opted_out_at": None}
-    rows = [{**base, "user_id": f"u{i + 1}", **spec} for i, spec in enumerate(specs)]
-    return pl.DataFrame(rows, schema=USER_SCHEMA)
-
-
-def moments(*specs: dict[str, Any]) -> pl.DataFrame:
-    """Moments m1, m2, ... of u1 (best_hour, no item) sent when they fire, unless a spec says otherwise."""
-    rows = []
-    for i, spec in enumerate(specs):
-        row = {"moment_id": f"m{i + 1}", "user_id": "u1", "item_id": None, "trigger": "best_hour", **spec}
-        row.setdefault("ts", row.get("send_at", T0))
-        row.setdefault("send_at", row["ts"])
-        rows.append({**row, "trigger_kind": TRIGGER_KINDS[row["trigger"]], "reason": "test"})
-    return pl.DataFrame(rows, schema=MOMENT_SCHEMA)
-
-
-def settings(**changes: Any) -> GuardrailSettings:
-    """Every guardrail off but the ones a test names: no holdout, no quiet hours, no cooldowns, short collisions,
-    generous caps."""
-    base: dict[str, Any] = {
-        "holdout_share": 0.0,
-        "quiet_hours": {"start": 0, "end": 0},
-        "cooldowns": {"per_trigger_hours": 0, "per_item_hours": 0},
-        "collision_hours": 0.001,
-        "caps": {c: {"per_day": 9, "per_week": 9} for c in ("in_app", "email", "sms")},
-    }
-    return GuardrailSettings(**{**base, **changes})
-
-
-def outcome(result: GuardrailResult) -> list[tuple[str, str | None, str | None, str | None]]:
-    """``(moment_id, channel, code, why)`` of every moment, kept ones with code and why ``None``."""
-    kept = [(m, c, None, None) for m, c in result.kept.select("moment_id", "channel").rows()]
-    cols = ["moment_id", "channel", "suppressed_by", "why"]
-    rows = kept + [tuple(r) for r in result.suppressed.select(cols).rows()]
-    return sorted(rows, key=lambda row: tuple("" if v is None else v for v in row))  # type: ignore[arg-type]
-
-
-def unsubscribe(user_id: str, channel: str, at: datetime) -> pl.DataFrame:
-    return pl.DataFrame({"ts": [at], "user_id": [user_id], "type": ["unsubscribe"], "channel": [channel]})
-
 
 # ---- each guardrail ---------------------------------------------------------------------------------------
 
@@ -88,7 +35,7 @@ def test_schemas_of_the_result() -> None:
 
 
 def test_empty_moments_give_empty_results() -> None:
-    result = Guardrails(settings(), users({})).apply(pl.DataFrame(schema=MOMENT_SCHEMA))
+    result = Guardrails(settings(), users({})).apply(pl.DataFrame(schema=MOMENTS))
     assert (result.kept.height, result.suppressed.height) == (0, 0)
     assert result.kept.schema == DECIDABLE_MOMENTS and result.suppressed.schema == SUPPRESSIONS
 
@@ -415,89 +362,3 @@ def test_deliverable_checks_opt_out_consent_and_unknown_users() -> None:
 
 
 # ---- bad inputs -------------------------------------------------------------------------------------------
-
-
-def _naive(frame: pl.DataFrame, column: str) -> pl.DataFrame:
-    return frame.with_columns(pl.col(column).dt.replace_time_zone(None))
-
-
-BAD_MOMENTS = [
-    (
-        moments({}).drop("send_at"),
-        "moments: missing column 'send_at' (expected Datetime(time_unit='us', time_zone='UTC')); "
-        "present: moment_id, ts, user_id, item_id, trigger, trigger_kind, reason",
-    ),
-    (_naive(moments({}), "send_at"), "moments: column 'send_at' holds naive datetimes; expected time-zone-aware (UTC)"),
-    (
-        moments({}).with_columns(trigger=pl.lit("birthday")),
-        "moments: unknown trigger(s) ['birthday'] in column 'trigger'; known: cart_abandon, low_stock, repeat_view, "
-        "price_drop, new_listing, churn_risk, lapsed, declining, onboarding, best_hour",
-    ),
-    (
-        moments({}).with_columns(user_id=pl.lit(None, pl.String)),
-        "moments: column 'user_id' has 1 null value(s) of 1 rows",
-    ),
-    (moments({}).with_columns(send_at=pl.lit("soon")), "moments: column 'send_at' has dtype String, expected "
-     "Datetime(time_unit='us', time_zone='UTC')"),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize(("frame", "message"), BAD_MOMENTS)
-def test_bad_moments(frame: pl.DataFrame, message: str) -> None:
-    with pytest.raises(ValueError) as error:
-        Guardrails(settings(), users({})).apply(frame)
-    assert str(error.value) == message
-
-
-BAD_USERS = [
-    (users({}).drop("tz"), "users: missing column 'tz' (expected String); present: user_id, consent_in_app, "
-     "consent_email, consent_sms, opted_out_at"),
-    (_naive(users({}), "opted_out_at"), "users: column 'opted_out_at' holds naive datetimes; expected "
-     "time-zone-aware (UTC)"),
-    (users({"tz": "Mars/Olympus"}), "users: unknown time zone(s) ['Mars/Olympus'] in column 'tz'"),
-    (users({}, {}).with_columns(user_id=pl.lit("u1")), "users: column 'user_id' has 1 duplicate id(s) of 2 rows"),
-    (users({"consent_sms": None}), "users: column 'consent_sms' has 1 null value(s) of 1 rows"),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize(("frame", "message"), BAD_USERS)
-def test_bad_users(frame: pl.DataFrame, message: str) -> None:
-    with pytest.raises(ValueError) as error:
-        Guardrails(settings(), frame)
-    assert str(error.value) == message
-    with pytest.raises(ValueError) as error:
-        Guardrails(settings(), users({})).add_users(frame)
-    assert str(error.value) == message
-
-
-BAD_EVENTS = [
-    (unsubscribe("u1", "fax", T0), "events: unknown channel(s) ['fax'] in column 'channel'; known: in_app, email, sms"),
-    (_naive(unsubscribe("u1", "sms", T0), "ts"), "events: column 'ts' holds naive datetimes; expected "
-     "time-zone-aware (UTC)"),
-    (unsubscribe("u1", "sms", T0).drop("type"), "events: missing column 'type' (expected String); present: ts, "
-     "user_id, channel"),
-    (unsubscribe("u1", "sms", T0).with_columns(channel=pl.lit(None, pl.String)), "events: 1 unsubscribe event(s) "
-     "with a null 'channel'"),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize(("frame", "message"), BAD_EVENTS)
-def test_bad_events(frame: pl.DataFrame, message: str) -> None:
-    with pytest.raises(ValueError) as error:
-        Guardrails(settings(), users({})).observe(frame)
-    assert str(error.value) == message
-
-
-BAD_DELIVERIES = [
-    (["u1"], "fax", [T0], "deliverable: unknown channel(s) ['fax'] in column 'channel'; known: in_app, email, sms"),
-    (["u1"], "sms", [datetime(2026, 3, 4, 12)], "deliverable: 'at' holds datetime.datetime(2026, 3, 4, 12, 0); "
-     "expected time-zone-aware datetimes"),
-    (["u1", "u2"], "sms", [T0], "deliverable: 2 user_ids, 2 channels and 1 times differ"),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize(("ids", "channels", "at", "message"), BAD_DELIVERIES)
-def test_bad_deliveries(ids: list[str], channels: str, at: list[datetime], message: str) -> None:
-    with pytest.raises(ValueError) as error:
-        Guardrails(settings(), users({})).deliverable(ids, channels, at)
-    assert str(error.value) == message

@@ -6,10 +6,17 @@ from datetime import timedelta
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from features.pipelines import build_user_features
 from policies.triggers.sources import SOURCE_COLUMNS, EventLogFeatureSource
 from tests.benchmarks.synthetic_events import START, synthetic_frames
+
+
+def assert_same(got: pl.DataFrame, want: pl.DataFrame) -> None:
+    """Equal frames: integers and hours exactly; account_age_days (a float quotient) within 1e-12 relative,
+    since it came out one bit apart in about one run in fifteen."""
+    assert_frame_equal(got, want, check_exact=False, rtol=1e-12, atol=0)
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +34,7 @@ def test_narrow_source_equals_the_pipeline_in_any_order_of_as_of(log):
         as_of = START + timedelta(days=days)
         want = build_user_features(events.lazy(), items.lazy(), users.lazy(), as_of).collect().select(SOURCE_COLUMNS)
         got = source.user_features(as_of)
-        assert got.equals(want), days
+        assert_same(got, want)
     assert want["days_since_last_session"].max() > 90
 
 
@@ -37,4 +44,4 @@ def test_extending_out_of_order_still_cuts_at_as_of(log):
     source.extend(events.head(30_000))
     as_of = START + timedelta(days=70)
     want = build_user_features(events.lazy(), items.lazy(), users.lazy(), as_of).collect().select(SOURCE_COLUMNS)
-    assert source.user_features(as_of).equals(want)
+    assert_same(source.user_features(as_of), want)
