@@ -36,7 +36,7 @@ import polars as pl
 
 from features.pipelines.build import categories_of, time_zones_of
 from features.pipelines.context import CONTEXT
-from features.schemas import ACTIONS, CHANNELS, SUPPRESSIONS
+from features.schemas import ACTIONS, SUPPRESSIONS
 from policies.base import Feedback, Policy, sample_actions
 from policies.triggers.config import TriggerConfig, load_trigger_config
 from simulators.base import SimulationResult
@@ -53,6 +53,7 @@ from simulators.frames import (
 )
 from simulators.history import History
 from simulators.offers import COUPON, offer_costs, respond
+from simulators.past import past_campaigns
 from simulators.scenario import Scenario
 from simulators.world import World
 
@@ -149,40 +150,12 @@ class SimulationSession:
     def _warm_up(self, days: int) -> None:
         """Organic behaviour before the first decision, and the offers of past campaigns; the platform observes
         them and decides nothing."""
-        self._past_campaigns(days)
+        self._add(past_campaigns(self.world, self.history, days, self.rng["history"]))
         for day in range(-days, 1):
             self._simulate_world_day(day)
         for day in range(-days - 1, 0):  # the first day's sessions start on the UTC date before it
             self.platform.observe(self.log.take_until(self._at(day + 1)), self._at(day + 1))
             self.platform.close_day(self.log.date(day), self.world.items_frame(), self._at(day).date())
-
-    def _past_campaigns(self, days: int) -> None:
-        """The coupons and installment plans each user was offered before the log began (the world's summarised
-        past), and which they used, as events spread over the first half of the warm-up, on the first channel the
-        user consents to (none without consent): so the platform's offer-use features have a past, and the last
-        week before the first decision holds no message."""
-        if days < 2:
-            return
-        h, rng, events, consent = self.history, self.rng["history"], EventBatch(), self.world.users.consent
-        reachable = np.full(self.world.users.n, None, dtype=object)  # each user's first consented channel
-        for name in reversed(CHANNELS):
-            reachable[consent[name]] = name
-        for offer, offered, used in (
-            ("coupon", h.coupon_offers, h.coupon_redemptions),
-            ("installment", h.installment_offers, h.installment_uses),
-        ):
-            # the global holdout never hears from the marketplace, nor do users without consent
-            offered = np.where((reachable == None) | self.world.users.holdout, 0, offered)  # noqa: E711
-            users = np.repeat(np.arange(len(offered)), offered)
-            rank = np.arange(len(users)) - np.repeat(np.cumsum(offered) - offered, offered)
-            redeemed = rank < used[users]
-            sent = ((-days + rng.random(len(users)) * (days // 2)) * US_PER_DAY).astype(np.int64)
-            channel = reachable[users]
-            kind = np.full(len(users), offer, dtype=object)
-            events.add("offer_sent", sent, users, None, channel, kind)
-            later = sent[redeemed] + US_PER_HOUR
-            events.add("offer_redeemed", later, users[redeemed], None, channel[redeemed], kind[redeemed])
-        self._add(events)
 
     # --- one date ----------------------------------------------------------------------------------------------------
     def step(self, policy: Policy) -> DayBatch:
