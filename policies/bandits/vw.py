@@ -3,6 +3,11 @@
 This is the one module that imports ``vowpal_wabbit_next``. Rewards are learned
 as costs (VW minimises cost): cost = -reward.
 
+Examples are parsed and passed to VW's native workspace directly (``vowpal_wabbit_next._core``, pinned at
+0.7.0): the Python wrapper around it only wraps each parsed example in an object and checks, on every call, that
+each example's label type is the workspace's, which holds by construction for examples its own parser made; in
+the simulator that wrapping and checking cost more than VW's learning itself.
+
 Examples
 --------
 >>> import numpy as np, polars as pl
@@ -23,12 +28,14 @@ array([[0.95, 0.05],
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 import polars as pl
 import vowpal_wabbit_next as vw
+from vowpal_wabbit_next import _core
 
 from features.io import write_bytes
 from policies.bandits.vw_format import action_line, shared_lines
@@ -109,7 +116,7 @@ class VowpalWabbitPolicy(BasePolicy):
         self.feature_names_ = feature_names
         self.rounds_learned_ = 0
         self._workspace = vw.Workspace(self.vw_args(), model_data=model_data)
-        self._parser = vw.TextFormatParser(self._workspace)
+        self._native = self._workspace._workspace  # the wrapper's native workspace: see the module's docstring
         self._action_examples: dict[str, Any] = {}
         self._last_lines: tuple[pl.DataFrame, list[str]] | None = None
 
@@ -149,16 +156,21 @@ class VowpalWabbitPolicy(BasePolicy):
             )
         return contexts.select(self.feature_names_)
 
+    def _parse(self, line: str) -> Any:
+        """One text-format line as a native example of this workspace."""
+        return _core._parse_line_text(self._native, line)
+
     def _action_example(self, action: str) -> Any:
         """The parsed, unlabelled ADF line of ``action``, parsed once and reused (VW leaves it unchanged)."""
         example = self._action_examples.get(action)
         if example is None:
-            example = self._action_examples[action] = self._parser.parse_line(action_line(action))
+            example = self._action_examples[action] = self._parse(action_line(action))
         return example
 
     def _shared_lines(self, contexts: pl.DataFrame) -> list[str]:
         """Shared lines of ``contexts``; the simulator asks for probabilities and then learns on the very same
-        frame, so the lines of the last frame are kept and reused when it comes back."""
+        frame, so the lines of the last frame are kept and reused when it comes back (the lines, not the parsed
+        examples: a native example holds every namespace's feature arrays, tens of kilobytes each)."""
         if self._last_lines is not None and self._last_lines[0] is contexts:
             return self._last_lines[1]
         lines = shared_lines(self._features(contexts))
@@ -167,7 +179,7 @@ class VowpalWabbitPolicy(BasePolicy):
 
     def _scores(self, contexts: pl.DataFrame, actions: tuple[str, ...], eligible: np.ndarray) -> np.ndarray:
         shared = self._shared_lines(contexts)
-        parse, predict = self._parser.parse_line, self._workspace.predict_one
+        parse, predict = partial(_core._parse_line_text, self._native), self._native.predict_multi_ex_one
         plain = [self._action_example(a) for a in actions]
         probs = np.zeros(eligible.shape)
         for row, (head, columns) in enumerate(zip(shared, eligible_columns(eligible), strict=True)):
@@ -182,7 +194,7 @@ class VowpalWabbitPolicy(BasePolicy):
             self.feature_names_ = list(feedback.contexts.columns)
             self._last_lines = None  # lines built before the feature names were fixed may hold other columns
         shared = self._shared_lines(feedback.contexts)
-        parse, learn = self._parser.parse_line, self._workspace.learn_one
+        parse, learn = partial(_core._parse_line_text, self._native), self._native.learn_multi_ex_one
         plain = [self._action_example(a) for a in feedback.actions]
         columns_of = eligible_columns(feedback.eligible)
         costs, probabilities = (-feedback.rewards).tolist(), feedback.propensities.tolist()
