@@ -36,13 +36,15 @@ TICK_SPEC = UserFeatureSpec(
     hours=True,
 )
 
+_NO_USER = pl.Series("user_id", [], dtype=pl.String)
+
 
 class StoreFeatureSource:
     """The engine's user features at a tick, from the simulation's daily store (midnight ticks only).
 
-    Ticks before ``needed_from`` get no user (an empty frame): the warm-up's moments are thrown away, and the
-    lifecycle rule needs only the stages of the last tick before the first decision, so only that one and the
-    later ticks are worth building."""
+    Ticks before ``needed_from`` get no user (an empty frame, asked for no user id so that nothing is summed):
+    the warm-up's moments are thrown away, and the lifecycle rule needs only the stages of the last tick before
+    the first decision, so only that one and the later ticks are worth building."""
 
     def __init__(self, store: DailyFeatureStore, users: pl.DataFrame, needed_from: datetime | None = None) -> None:
         self.store = store
@@ -51,7 +53,7 @@ class StoreFeatureSource:
 
     def user_features(self, as_of: datetime) -> pl.DataFrame:
         if self.needed_from is not None and as_of < self.needed_from:
-            return self.store.user_features(as_of.date(), self.users.lazy().head(0), spec=TICK_SPEC)
+            return self.store.user_features(as_of.date(), self.users.lazy(), _NO_USER, spec=TICK_SPEC)
         return self.store.user_features(as_of.date(), self.users.lazy(), spec=TICK_SPEC)
 
 
