@@ -23,7 +23,6 @@ Examples
 
 from __future__ import annotations
 
-import bisect
 import heapq
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -45,10 +44,11 @@ from policies.triggers.rules.base import (
     to_us,
 )
 from policies.triggers.rules.behaviour import RAW_MOMENTS, CartAbandon, RepeatViews
-from policies.triggers.rules.daily import BestHour, Lifecycle, Slots, StockAt
+from policies.triggers.rules.daily import BestHour, Lifecycle, StockAt
 from policies.triggers.rules.inventory import ENGAGEMENTS, LowStock
 from policies.triggers.rules.social import Social
-from policies.triggers.sending import rule_of, send_times
+from policies.triggers.rules.users import UserIndex, last_of_each
+from policies.triggers.sending import BestHours, rule_of, send_times
 from policies.triggers.sources import SOURCE_COLUMNS, EventLogFeatureSource, UserFeatureSource
 from policies.triggers.window import EVENT_COLUMNS, Window, prepare
 from policies.triggers.window import require as _require
@@ -57,7 +57,6 @@ __all__ = ["EVENT_COLUMNS", "TriggerEngine"]
 _STATEFUL = frozenset({"cart_add", "cart_remove", "purchase", "favorite", "follow_merchant", "unfollow_merchant"})
 #: Up to this many moments, send times are computed row by row (streaming); more, per time zone at once.
 _ROW_BY_ROW = 32
-_PREFERRED = pl.Schema({"user_id": pl.String, "preferred_hour": pl.Int64})
 
 
 class TriggerEngine:
@@ -101,10 +100,6 @@ class TriggerEngine:
         self._category: dict[str, str] = {}
         self._merchant: dict[str, str] = {}
         self._price: dict[str, float] = {}
-        self._tz: dict[str, str | None] = dict(zip(users["user_id"].to_list(), users["tz"].to_list(), strict=True))
-        self._zones = users.select(pl.col("user_id").cast(pl.String), pl.col("tz").cast(pl.String)).unique(
-            "user_id", keep="last"
-        )
         signup = users["signup_ts"].dt.epoch("us").to_list()
         self._signups: dict[str, int] = dict(zip(users["user_id"].to_list(), signup, strict=True))
         self._own_source = (
@@ -115,10 +110,12 @@ class TriggerEngine:
         self._repeat = RepeatViews(rules.behaviour, self._category)
         self._cart = CartAbandon(rules.behaviour)
         self._low = LowStock(rules.inventory, self._stock)
-        slots = Slots()
-        self._best = BestHour(rules.time, self._stock, slots)
+        self._index = index = UserIndex(users["user_id"].cast(pl.String).to_list())
+        self._zones = self._zones_of(index, users)
+        self._hours = BestHours(index, rules.time.fallback_hour)
+        self._best = BestHour(rules.time, self._stock, index)
         self._social = Social(rules.social, self._merchant, self._price)
-        self._lifecycle = Lifecycle(rules.lifecycle, self._signups, scorer, slots)
+        self._lifecycle = Lifecycle(rules.lifecycle, self._signups, scorer, index)
         self._next_tick: int | None = None
         self._carts: list[tuple[int, int, str, str, str]] = []
         self._listed: list[tuple[int, int, str]] = []
@@ -127,14 +124,21 @@ class TriggerEngine:
         self._seq = 0
         self._start: int | None = None
         self._now: int | None = None
-        self._preferred: list[tuple[int, pl.DataFrame]] = []
-        self._preferred_dicts: dict[int, dict[str, int]] = {}
         self._moments: list[Moment] = []
         self._frames: list[pl.DataFrame] = []
         self._pending_views: pl.DataFrame | None = None
         self._pending_ts = np.empty(0, dtype=np.int64)
         self._pending_at = 0
         self.add_items(items)
+
+    @staticmethod
+    def _zones_of(index: UserIndex, users: pl.DataFrame) -> np.ndarray:
+        """Each user's time zone by position (the last row of a repeated user wins; None: UTC)."""
+        positions = index.positions(users["user_id"].cast(pl.String), remember=False)
+        zones = np.full(len(index), None, dtype=object)
+        rows = last_of_each(positions)
+        zones[positions[rows]] = np.asarray(users["tz"].cast(pl.String).to_list(), dtype=object)[rows]
+        return zones
 
     # ---------------------------------------------------------------- inputs
     def add_items(self, items: pl.DataFrame) -> None:
@@ -215,15 +219,12 @@ class TriggerEngine:
             self._log = []
         features = self.features.user_features(from_us(now))
         _require(features, "user features", SOURCE_COLUMNS)
-        preferred = (
-            features.filter(pl.col("preferred_hour").is_not_null()).select("user_id", "preferred_hour").cast(_PREFERRED)
-        )
-        self._preferred.append((now, preferred))
+        self._hours.add(now, self._index.positions(features["user_id"]), features["preferred_hour"].cast(pl.Int64))
         rules = self.config.rules
         if rules.lifecycle.enabled:
             self._frames.append(self._lifecycle.tick_frame(features, now))
         if rules.time.enabled:
-            self._frames.append(self._best.tick_frame(now, preferred, stock_at))
+            self._frames.append(self._best.tick_frame(now, features.select("user_id", "preferred_hour"), stock_at))
 
     def advance(self, now: datetime) -> pl.DataFrame:
         """Fire every timer and daily tick due at or before ``now``; the moments they make."""
@@ -328,7 +329,9 @@ class TriggerEngine:
             drops = window.priced.with_columns(marks["previous"]).filter(marks["drop"])
         if self._own_source is not None:
             self._own_source.extend(events.select([c for c in EVENTS.names() if c in events.columns]))
-        views = window.views
+        views = window.views.with_columns(
+            pl.Series("position", self._index.positions(window.views["user_id"], remember=False), dtype=pl.Int64)
+        )
         self._pending_views, self._pending_ts, self._pending_at = views, views["ts"].to_numpy(), 0
         firings, stock_at = self._low.purchases(window.purchases)
         self._fire_ticks(end, stock_at)
@@ -359,16 +362,10 @@ class TriggerEngine:
         rule = self._rule_of(trigger)
         if not rule.at_best_hour:
             return ts + rule.send_delay_minutes * MINUTE_US
-        hour = self.config.rules.time.fallback_hour
-        at = bisect.bisect_right(self._preferred, ts, key=lambda p: p[0]) - 1
-        if at >= 0:
-            tick, frame = self._preferred[at]
-            if tick not in self._preferred_dicts:
-                self._preferred_dicts = {
-                    tick: dict(zip(frame["user_id"].to_list(), frame["preferred_hour"].to_list(), strict=True))
-                }
-            hour = self._preferred_dicts[tick].get(user, hour)
-        return next_local_hour(ts, hour, self._tz.get(user))
+        position = self._index.position_of(user)
+        hour = int(self._hours.at(np.array([position]), np.array([ts], dtype=np.int64))[0])
+        zones = self._zones
+        return next_local_hour(ts, hour, zones[position] if position < len(zones) else None)
 
     def _rule_of(self, trigger: str) -> RuleSettings:
         return rule_of(self.config.rules, trigger)
@@ -389,9 +386,9 @@ class TriggerEngine:
             send = pl.Series("send_at", [self._send_at(t, u, ts) for t, u, ts in rows], dtype=pl.Int64)
         else:
             rules = {t: self._rule_of(t) for t in TRIGGER_KINDS}
-            send = send_times(raw, rules, self._preferred, self._zones, self.config.rules.time.fallback_hour)
-        if len(self._preferred) > 1:
-            self._preferred = self._preferred[-1:]
+            positions = self._index.positions(raw["user_id"], remember=False)
+            send = send_times(raw, rules, self._hours, positions, self._zones)
+        self._hours.keep_last()
         frame = raw.with_columns(
             pl.col("ts").cast(MOMENTS["ts"]),
             pl.col("trigger").replace_strict(TRIGGER_KINDS, return_dtype=pl.String).alias("trigger_kind"),

@@ -1,15 +1,18 @@
-"""Send times of raw moments at once: a delay per trigger, or the user's best local hour per time zone.
+"""Send times of raw moments: a delay per trigger, or the user's best local hour.
 
-The engine's send time of a moment at the best hour uses the user's ``preferred_hour`` as of the latest
-daily tick at or before the moment (``preferred``: one frame per tick), else ``fallback``.
+The send time of a moment at the best hour uses the user's ``preferred_hour`` as of the latest daily tick at
+or before the moment (:class:`BestHours`, one array by user position per tick), else the fallback hour, in
+the user's time zone (UTC when unknown).
 
 Examples
 --------
 >>> from policies.triggers.config import RuleSettings
+>>> from policies.triggers.rules.users import UserIndex
+>>> index = UserIndex(["u1"])
 >>> raw = pl.DataFrame({"user_id": ["u1"], "ts": [0], "trigger": ["cart_abandon"]})
->>> zones = pl.DataFrame({"user_id": ["u1"], "tz": [None]}, schema={"user_id": pl.String, "tz": pl.String})
 >>> rules = {"cart_abandon": RuleSettings(send_delay_minutes=30)}
->>> send_times(raw, rules, [], zones, 19).to_list()
+>>> zones = np.array([None], dtype=object)
+>>> send_times(raw, rules, BestHours(index, fallback=19), index.positions(raw["user_id"]), zones).to_list()
 [1800000000]
 """
 
@@ -21,8 +24,7 @@ import polars as pl
 from features.schemas import TRIGGER_KINDS
 from policies.triggers.config import Rules, RuleSettings
 from policies.triggers.rules.base import MINUTE_US, next_local_hours
-
-_PREFERRED = pl.Schema({"user_id": pl.String, "preferred_hour": pl.Int64})
+from policies.triggers.rules.users import UserIndex, grown
 
 
 def rule_of(rules: Rules, trigger: str) -> RuleSettings:
@@ -39,34 +41,64 @@ def rule_of(rules: Rules, trigger: str) -> RuleSettings:
     return by_kind.get(kind, rules.lifecycle)
 
 
+class BestHours:
+    """Each user's preferred hour as of each daily tick (an array by user position per tick; -1 for none).
+
+    Examples
+    --------
+    >>> index = UserIndex(["u1", "u2"])
+    >>> hours = BestHours(index, fallback=19)
+    >>> hours.add(100, index.positions(pl.Series(["u1", "u2"])), pl.Series([8, None]))
+    >>> hours.at(np.array([0, 1, 0]), np.array([150, 150, 50])).tolist()  # u2 has none; 50 is before the tick
+    [8, 19, 19]
+    """
+
+    def __init__(self, users: UserIndex, fallback: int) -> None:
+        self.users = users
+        self.fallback = fallback
+        self.ticks: list[int] = []
+        self.hours: list[np.ndarray] = []
+
+    def add(self, tick: int, positions: np.ndarray, hours: pl.Series) -> None:
+        """The preferred hours (null: none) of the users at ``positions`` as of the tick at ``tick``."""
+        row = np.full(len(self.users), -1, dtype=np.int16)
+        row[positions] = hours.fill_null(-1).to_numpy()
+        self.ticks.append(tick)
+        self.hours.append(row)
+
+    def keep_last(self) -> None:
+        """Forget every tick but the latest (moments are never placed before it again)."""
+        self.ticks, self.hours = self.ticks[-1:], self.hours[-1:]
+
+    def at(self, positions: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        """The hour of each (user position, time): the preferred hour as of the latest tick at or before it."""
+        snapshot = np.searchsorted(np.asarray(self.ticks, dtype=np.int64), ts, side="right") - 1
+        out = np.full(len(positions), self.fallback, dtype=np.int64)
+        for k in np.unique(snapshot[snapshot >= 0]).tolist():
+            rows = np.flatnonzero(snapshot == k)
+            hour = grown(self.hours[k], len(self.users), -1)[positions[rows]]
+            out[rows] = np.where(hour >= 0, hour, self.fallback)
+        return out
+
+
 def send_times(
     raw: pl.DataFrame,
     rules: dict[str, RuleSettings],
-    preferred: list[tuple[int, pl.DataFrame]],
-    zones: pl.DataFrame,
-    fallback: int,
+    hours: BestHours,
+    positions: np.ndarray,
+    zones: np.ndarray,
 ) -> pl.Series:
-    """The send time of each raw moment, vectorised: delays per trigger, best hours per time zone."""
+    """The send time of each raw moment (``user_id, ts, trigger``; ``positions`` its users' positions and
+    ``zones`` the time zone by position), vectorised: delays per trigger, best hours per time zone."""
     best = {t: rules[t].at_best_hour for t in rules}
     delay = {t: rules[t].send_delay_minutes * MINUTE_US for t in rules}
-    frame = raw.select("user_id", "ts", "trigger").with_row_index("row")
-    at_best = frame.filter(pl.col("trigger").replace_strict(best, return_dtype=pl.Boolean))
-    ticks = np.array([t for t, _ in preferred], dtype=np.int64)
-    snapshot = np.searchsorted(ticks, at_best["ts"].to_numpy(), side="right") - 1
-    at_best = at_best.with_columns(pl.Series("snapshot", snapshot, dtype=pl.Int64))
-    parts, before_first = [], pl.DataFrame(schema=_PREFERRED)
-    for (k,), part in at_best.group_by("snapshot"):  # one small join per tick's snapshot
-        hours = preferred[k][1] if isinstance(k, int) and k >= 0 else before_first
-        parts.append(part.join(hours, on="user_id", how="left"))
-    at_best = (
-        (pl.concat(parts) if parts else at_best.with_columns(pl.lit(None, pl.Int64).alias("preferred_hour")))
-        .join(zones, on="user_id", how="left")
-        .with_columns(pl.col("preferred_hour").fill_null(fallback))
-    )
-    sends = at_best.select(
-        "row", next_local_hours(at_best["ts"], at_best["preferred_hour"], at_best["tz"]).alias("send")
-    )
-    delayed = frame.join(at_best.select("row"), on="row", how="anti").select(
-        "row", (pl.col("ts") + pl.col("trigger").replace_strict(delay, return_dtype=pl.Int64)).alias("send")
-    )
-    return pl.concat([sends, delayed]).sort("row")["send"]
+    at_best = raw["trigger"].replace_strict(best, return_dtype=pl.Boolean).to_numpy()
+    send = (raw["ts"] + raw["trigger"].replace_strict(delay, return_dtype=pl.Int64)).to_numpy().copy()
+    rows = np.flatnonzero(at_best)
+    if rows.size:
+        ts = raw["ts"].to_numpy()[rows]
+        who = positions[rows]
+        hour = pl.Series(hours.at(who, ts), dtype=pl.Int64)
+        tz = pl.Series(grown(zones, len(hours.users), None)[who].tolist(), dtype=pl.String)
+        send[rows] = next_local_hours(pl.Series(ts, dtype=pl.Int64), hour, tz).to_numpy()
+    return pl.Series("send_at", send, dtype=pl.Int64)

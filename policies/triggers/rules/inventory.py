@@ -130,26 +130,25 @@ class LowStock:
             "left",
         )
         stock, times = self.stock_, marked["ts"].to_numpy()
-        running = marked.select("item_id", "left")
-        start = start.drop_nulls()
+        bought_items, lefts = marked["item_id"].to_list(), marked["left"].to_list()
+        at_start = dict(start.drop_nulls().iter_rows())
+        current, cursor = dict(at_start), [0]
+
+        def sync(upto: int) -> None:  # replay the purchases before row upto (forward from the last call's)
+            if upto < cursor[0]:
+                current.clear()
+                current.update(at_start)
+                cursor[0] = 0
+            for k in range(cursor[0], upto):
+                current[bought_items[k]] = lefts[k]
+            cursor[0] = upto
 
         def stock_at(t: int) -> Callable[[pl.Series], pl.Series]:
             upto = int(np.searchsorted(times, t, side="left"))
-            latest = running.head(upto).group_by("item_id").agg(pl.col("left").last())
 
             def of(ids: pl.Series) -> pl.Series:
-                now = (
-                    ids.rename("item_id")
-                    .to_frame()
-                    .join(latest, on="item_id", how="left", maintain_order="left")
-                    .join(start, on="item_id", how="left", maintain_order="left")
-                )
-                left = now.select(pl.coalesce("left", "start"))["left"]
-                missing = left.is_null().arg_true()
-                if missing.len() == 0:
-                    return left
-                rest = [stock.get(i, 0) for i in now["item_id"].gather(missing).to_list()]
-                return left.scatter(missing, pl.Series(rest, dtype=pl.Int64))
+                sync(upto)
+                return pl.Series([current.get(i, stock.get(i, 0)) for i in ids.to_list()], dtype=pl.Int64)
 
             return of
 
