@@ -14,6 +14,7 @@ from simulators.behaviour import EventBatch
 
 if TYPE_CHECKING:
     from simulators.marketplace import SimulationSession
+    from simulators.world import World
 
 #: Outcome columns beyond the contract: what delivery did (observable by the platform).
 OUTCOME_EXTRAS = dict.fromkeys(DELIVERY_OUTCOMES, pl.Boolean)
@@ -131,17 +132,45 @@ def holdout_frame(held: pl.DataFrame, converted: np.ndarray, p: np.ndarray) -> p
     )
 
 
+class WorldIds:
+    """The world's user, item and merchant ids as polars Series, built once (items extended as listings arrive),
+    so that a batch of events gathers its ids instead of making a Python string per event.
+
+    Examples
+    --------
+    >>> from simulators.scenario import load_scenario
+    >>> from simulators.world import World
+    >>> world = World.create(load_scenario("default").with_size(n_users=50), np.random.default_rng(0))
+    >>> ids = WorldIds(world)
+    >>> ids.users.gather([0, 2]).to_list(), ids.items().len() == world.items.n
+    (['u0000000', 'u0000002'], True)
+    """
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.users = pl.Series(world.users.ids.tolist(), dtype=pl.String)
+        self.merchants = pl.Series([f"m{m:05d}" for m in range(world.scenario.n_merchants)], dtype=pl.String)
+        self._items = pl.Series([], dtype=pl.String)
+
+    def items(self) -> pl.Series:
+        """Every item id listed so far."""
+        known, ids = self._items.len(), self.world.items.ids
+        if known < len(ids):
+            self._items = pl.concat([self._items, pl.Series(ids[known:], dtype=pl.String)], rechunk=True)
+        return self._items
+
+
 def batch_frame(session: SimulationSession, e: EventBatch, first_id: int) -> pl.DataFrame:
     """A batch of the world's events as a contract frame, ids numbered from ``first_id`` in the batch's order."""
-    world = session.world
+    world, ids = session.world, session.ids
     ts = np.concatenate(e.ts) if e.ts else np.empty(0, dtype=np.int64)
     item = np.concatenate(e.item) if e.item else np.empty(0, dtype=np.int64)
-    kinds = np.concatenate(e.kind) if e.kind else np.empty(0, dtype=object)
     users = np.concatenate(e.user) if e.user else np.empty(0, dtype=np.int64)
+    # each part of a batch holds one kind of event (EventBatch.add): the kinds' names, repeated
+    kind_of_part = np.repeat(np.arange(len(e.kind)), [len(k) for k in e.kind])
+    kinds = pl.Series([str(k[0]) for k in e.kind], dtype=pl.String).gather(kind_of_part)
     has_item = item >= 0
     safe = np.maximum(item, 0)
-    item_ids = pl.Series(world.items.ids, dtype=pl.String)
-    merchants = pl.Series([f"m{m:05d}" for m in range(world.scenario.n_merchants)], dtype=pl.String)
     mask = pl.Series(has_item)
     frame = pl.DataFrame(
         {
@@ -150,14 +179,14 @@ def batch_frame(session: SimulationSession, e: EventBatch, first_id: int) -> pl.
             .str.zfill(10)
             .str.pad_start(11, "e"),
             "ts": session.timestamps(ts),
-            "user_id": pl.Series(world.users.ids[users], dtype=pl.String),
-            "type": pl.Series(kinds.astype(str), dtype=pl.String),
-            "item_id": item_ids.gather(safe).zip_with(mask, pl.Series([None] * len(ts), dtype=pl.String)),
-            "merchant_id": merchants.gather(world.items.merchant[safe]).zip_with(
+            "user_id": ids.users.gather(users),
+            "type": kinds,
+            "item_id": ids.items().gather(safe).zip_with(mask, pl.Series([None] * len(ts), dtype=pl.String)),
+            "merchant_id": ids.merchants.gather(world.items.merchant[safe]).zip_with(
                 mask, pl.Series([None] * len(ts), dtype=pl.String)
             ),
             "price": pl.Series(world.items.price[safe]).zip_with(mask, pl.Series([None] * len(ts), dtype=pl.Float64)),
-            "quantity": np.where(np.isin(kinds, ["purchase", "cart_add"]), 1, 0).astype(np.int32),
+            "quantity": kinds.is_in(["purchase", "cart_add"]).cast(pl.Int32),
             "channel": pl.Series(np.concatenate(e.channel).tolist() if e.channel else [], dtype=pl.String),
             "offer": pl.Series(np.concatenate(e.offer).tolist() if e.offer else [], dtype=pl.String),
         }

@@ -45,6 +45,7 @@ from simulators.channels import open_probability, unsubscribe_probability
 from simulators.embedded_platform import SimulatedPlatform
 from simulators.event_log import EventLog
 from simulators.frames import (
+    WorldIds,
     batch_frame,
     decision_frame,
     holdout_frame,
@@ -112,6 +113,7 @@ class SimulationSession:
     def __init__(self, scenario: Scenario, config: TriggerConfig, seed: int) -> None:
         self.rng = dict(zip(STREAMS, np.random.default_rng(seed).spawn(len(STREAMS)), strict=True))
         self.world = World.create(scenario, self.rng["world"])
+        self.ids = WorldIds(self.world)
         self.history = History.prehistory(self.world, self.rng["history"])
         self.history.last_session_day -= scenario.warmup_days  # the summarised past ends where the warm-up begins
         self.origin = datetime.combine(scenario.start.date(), scenario.start.time(), tzinfo=UTC)
