@@ -27,6 +27,7 @@ from features.stores.memory import DailyFeatureStore
 from policies.triggers.config import TriggerConfig
 from policies.triggers.engine import TriggerEngine
 from policies.triggers.guardrails import GuardrailResult, Guardrails
+from simulators.tick_features import RollingUserFeatures
 
 #: What the engine's daily rules read: recency and frequency for stages, the session hours for the best hour.
 TICK_SPEC = UserFeatureSpec(
@@ -40,7 +41,9 @@ _NO_USER = pl.Series("user_id", [], dtype=pl.String)
 
 
 class StoreFeatureSource:
-    """The engine's user features at a tick, from the simulation's daily store (midnight ticks only).
+    """The engine's user features at a tick, from the simulation's daily store (midnight ticks only), kept up to
+    date one stored day at a time (:class:`~simulators.tick_features.RollingUserFeatures`: the store's features,
+    without summing every stored day again at each tick).
 
     Ticks before ``needed_from`` get no user (an empty frame, asked for no user id so that nothing is summed):
     the warm-up's moments are thrown away, and the lifecycle rule needs only the stages of the last tick before
@@ -50,11 +53,12 @@ class StoreFeatureSource:
         self.store = store
         self.users = users
         self.needed_from = needed_from
+        self.rolling = RollingUserFeatures(store, users, TICK_SPEC)
 
     def user_features(self, as_of: datetime) -> pl.DataFrame:
         if self.needed_from is not None and as_of < self.needed_from:
             return self.store.user_features(as_of.date(), self.users.lazy(), _NO_USER, spec=TICK_SPEC)
-        return self.store.user_features(as_of.date(), self.users.lazy(), spec=TICK_SPEC)
+        return self.rolling.user_features(as_of.date())
 
 
 class SimulatedPlatform:

@@ -69,6 +69,10 @@ class DailyFeatureStore:
     def days(self) -> list[date]:
         return sorted(self._users)
 
+    def daily_users(self) -> dict[date, pl.DataFrame]:
+        """The per-user sums kept for each day, by day (a later :meth:`add_day` of a day replaces its frame)."""
+        return dict(self._users)
+
     def add_day(self, events: pl.LazyFrame, items: pl.LazyFrame, users: pl.LazyFrame, day: date) -> None:
         """Aggregate the events of UTC ``day`` (the others in ``events`` are ignored)."""
         users_day, self._items[day] = daily_aggregates(events, items, users, day, self.meta)
