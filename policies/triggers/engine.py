@@ -222,9 +222,9 @@ class TriggerEngine:
         self._hours.add(now, self._index.positions(features["user_id"]), features["preferred_hour"].cast(pl.Int64))
         rules = self.config.rules
         if rules.lifecycle.enabled:
-            self._frames.append(self._lifecycle.tick_frame(features, now))
+            self._lifecycle.record(features, now)
         if rules.time.enabled:
-            self._frames.append(self._best.tick_frame(now, features.select("user_id", "preferred_hour"), stock_at))
+            self._best.record(now, self._hours.hours[-1], stock_at)
 
     def advance(self, now: datetime) -> pl.DataFrame:
         """Fire every timer and daily tick due at or before ``now``; the moments they make."""
@@ -371,6 +371,7 @@ class TriggerEngine:
         return rule_of(self.config.rules, trigger)
 
     def _flush(self) -> pl.DataFrame:
+        self._frames.extend(f for f in (self._lifecycle.drain(), self._best.drain()) if f.height)
         if not self._moments and not self._frames:
             return pl.DataFrame(schema=MOMENTS)
         listed = pl.DataFrame(

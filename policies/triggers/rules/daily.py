@@ -28,7 +28,7 @@ import polars as pl
 
 from features.lifecycle import LIFECYCLE_INPUTS, LIFECYCLE_STAGES, ChurnScorer, RecencyChurnScorer, lifecycle_stage
 from policies.triggers.config import LifecycleRule, TimeRule
-from policies.triggers.rules.base import DAY_US, Moment, day_of
+from policies.triggers.rules.base import DAY_US, Moment
 from policies.triggers.rules.behaviour import RAW_MOMENTS
 from policies.triggers.rules.users import UserIndex, grown, last_of_each
 
@@ -36,10 +36,42 @@ from policies.triggers.rules.users import UserIndex, grown, last_of_each
 StockAt = Callable[[pl.Series], pl.Series]
 _STAGE = pl.Enum(LIFECYCLE_STAGES)
 _NEVER = np.iinfo(np.int64).min
+_NONE = pl.DataFrame(schema=RAW_MOMENTS)
 
 
 def _moments(frame: pl.DataFrame) -> list[Moment]:
     return [Moment(*row) for row in frame.select(RAW_MOMENTS.names()).iter_rows()]
+
+
+#: The UTC date of a moment's ``ts`` (microseconds), as in its id.
+_DATE = pl.col("ts").cast(pl.Datetime("us", "UTC")).dt.date().cast(pl.String)
+
+
+class _Pending:
+    """Rows a rule decided tick by tick (plain columns, no text yet), concatenated and given their users' ids
+    when drained, so the moments of many ticks are formatted in one pass."""
+
+    def __init__(self) -> None:
+        self._parts: list[pl.DataFrame] = []
+
+    def __len__(self) -> int:
+        return len(self._parts)
+
+    def add(self, now: int, **columns: np.ndarray | pl.Series) -> None:
+        """One tick's rows (every column the same length; none: nothing kept)."""
+        size = len(next(iter(columns.values())))
+        if size:
+            frame = pl.DataFrame({name: values for name, values in columns.items()})
+            self._parts.append(frame.with_columns(pl.lit(now, dtype=pl.Int64).alias("ts")))
+
+    def drain(self, users: UserIndex | None = None) -> pl.DataFrame | None:
+        """Every row since the last drain (None if none), with ``user_id`` from ``position`` given ``users``."""
+        if not self._parts:
+            return None
+        frame, self._parts = pl.concat(self._parts), []
+        if users is not None:
+            frame = frame.with_columns(users.ids_of(frame["position"].to_numpy()).alias("user_id"))
+        return frame.rechunk()  # polars 2.1 panics formatting chunked columns
 
 
 class BestHour:
@@ -54,6 +86,7 @@ class BestHour:
         self.last_ts_ = np.empty(0, dtype=np.int64)
         self.last_item_ = np.empty(0, dtype=object)
         self.recent_: dict[str, tuple[int, str]] = {}
+        self._pending = _Pending()
 
     def view(self, user_id: str, item_id: str | None, ts: int) -> None:
         """Streaming: a view."""
@@ -94,17 +127,20 @@ class BestHour:
         """The reminders of the tick at ``now`` (``RAW_MOMENTS``); ``preferred`` holds ``user_id,
         preferred_hour`` (null or absent: the fallback hour) and ``stock_at`` the stock as of ``now`` (default:
         the shared stock dict)."""
+        hours = np.full(len(self.users), -1, dtype=np.int64)
+        if preferred.height:
+            hours[self.users.positions(preferred["user_id"])] = preferred["preferred_hour"].fill_null(-1).to_numpy()
+        self.record(now, hours, stock_at)
+        return self.drain()
+
+    def record(self, now: int, hours: np.ndarray, stock_at: StockAt | None = None) -> None:
+        """Decide the tick at ``now`` (``hours``: each user's preferred hour by position, -1 for none) and keep
+        its reminders for :meth:`drain`."""
         self._fold()
         self._grow()
         cadence = self.rule.cadence_days
         active = self.last_ts_ > now - self.rule.active_within_days * DAY_US
         due = np.flatnonzero(active & (self.users.crc[: len(active)] % cadence == (now // DAY_US) % cadence))
-        hours = np.full(len(self.users), self.rule.fallback_hour, dtype=np.int64)
-        if preferred.height:
-            known = preferred["preferred_hour"].is_not_null().to_numpy()
-            at = self.users.positions(preferred["user_id"])
-            hours[at[known]] = preferred["preferred_hour"].to_numpy()[known]
-        ids = self.users.ids_of(due)
         items = pl.Series("item_id", self.last_item_[due].tolist(), dtype=pl.String)
         if stock_at is None:
             stock = self.stock
@@ -112,11 +148,19 @@ class BestHour:
             def stock_at(items: pl.Series) -> pl.Series:
                 return pl.Series([stock.get(i, 0) for i in items.to_list()], dtype=pl.Int64)
 
-        frame = pl.DataFrame([ids, items, pl.Series("hour", hours[due], dtype=pl.Int64)])
-        frame = frame.filter(stock_at(items) > 0)
+        kept = (stock_at(items) > 0).to_numpy()
+        hour = grown(hours, len(self.users), -1)[due[kept]]
+        hour = np.where(hour >= 0, hour, self.rule.fallback_hour)
+        self._pending.add(now, position=due[kept], item_id=items.filter(kept), hour=hour)
+
+    def drain(self) -> pl.DataFrame:
+        """The reminders recorded since the last drain (``RAW_MOMENTS``), formatted at once."""
+        frame = self._pending.drain(self.users)
+        if frame is None:
+            return _NONE
         return frame.select(
-            pl.format("best_hour:{}:{}", "user_id", pl.lit(day_of(now))).alias("moment_id"),
-            pl.lit(now, dtype=pl.Int64).alias("ts"),
+            pl.format("best_hour:{}:{}", "user_id", _DATE).alias("moment_id"),
+            "ts",
             "user_id",
             "item_id",
             pl.lit("best_hour").alias("trigger"),
@@ -151,59 +195,81 @@ class Lifecycle:
         self.users = users if users is not None else UserIndex()
         self.stage_ = np.empty(0, dtype=np.int8)
         self.last_tick_: int | None = None
+        self._changes, self._joined, self._risks = _Pending(), _Pending(), _Pending()
 
     def tick_frame(self, features: pl.DataFrame, now: int) -> pl.DataFrame:
         """The lifecycle moments (``RAW_MOMENTS``) of the tick at ``now`` from the users' features as of ``now``."""
-        missing = [c for c in ("user_id", *LIFECYCLE_INPUTS) if c not in features.columns]
-        if missing:
-            raise ValueError(f"user features: missing column {missing[0]!r}")
-        date = day_of(now)
-        positions = self.users.positions(features["user_id"])
-        staged = features.with_columns(lifecycle_stage(self.rule.stages).cast(_STAGE))
-        code = staged["lifecycle_stage"].to_physical().to_numpy().astype(np.int8)
-        self.stage_ = grown(self.stage_, len(self.users), -1)
-        before = self.stage_[positions]
-        parts = []
-        previous_tick, self.last_tick_ = self.last_tick_, now
-        if previous_tick is not None:
-            parts.append(self._transitions(staged, before, code, date, now))
-            if "onboarding" in self.rule.transitions:
-                parts.append(self._onboarding(previous_tick, now, date))
-        parts.append(self._churn(staged, positions, now, date))
-        self.stage_[positions] = code
-        parts = [p for p in parts if p.height]
-        return pl.concat([p.cast(RAW_MOMENTS) for p in parts]) if parts else pl.DataFrame(schema=RAW_MOMENTS)
+        self.record(features, now)
+        return self.drain()
 
     def tick(self, features: pl.DataFrame, now: int) -> list[Moment]:
         """The lifecycle moments of the tick at ``now``, as a list."""
         return _moments(self.tick_frame(features, now))
 
-    def _onboarding(self, previous_tick: int, now: int, date: str) -> pl.DataFrame:
-        signup = self.signups["signup"].to_numpy()
-        start, stop = np.searchsorted(signup, [previous_tick, now], side="left")
-        if start == stop:
-            return pl.DataFrame(schema=RAW_MOMENTS)
+    def record(self, features: pl.DataFrame, now: int) -> None:
+        """Decide the tick at ``now`` from the users' features as of ``now`` and keep its moments for
+        :meth:`drain`."""
+        missing = [c for c in ("user_id", *LIFECYCLE_INPUTS) if c not in features.columns]
+        if missing:
+            raise ValueError(f"user features: missing column {missing[0]!r}")
+        positions = self.users.positions(features["user_id"])
+        staged = features.with_columns(lifecycle_stage(self.rule.stages).cast(_STAGE))
+        code = staged["lifecycle_stage"].to_physical().to_numpy().astype(np.int8)
+        self.stage_ = grown(self.stage_, len(self.users), -1)
+        before = self.stage_[positions]
+        previous_tick, self.last_tick_ = self.last_tick_, now
+        if previous_tick is not None:
+            wanted = [LIFECYCLE_STAGES.index(s) for s in self.rule.transitions if s in LIFECYCLE_STAGES]
+            rows = np.flatnonzero((before >= 0) & (before != code) & np.isin(code, wanted))
+            idle = staged["days_since_last_session"].gather(rows).cast(pl.Int64)
+            self._changes.add(now, position=positions[rows], before=before[rows], stage=code[rows], idle=idle)
+            if "onboarding" in self.rule.transitions:
+                signup = self.signups["signup"].to_numpy()
+                start, stop = np.searchsorted(signup, [previous_tick, now], side="left")
+                self._joined.add(now, row=np.arange(start, stop))
+        if staged.height:
+            risk = np.asarray(self.scorer.score(staged), dtype=float)
+            cadence = self.rule.churn_cadence_days
+            due = self.users.crc[positions] % cadence == (now // DAY_US) % cadence
+            keep = (risk >= self.rule.churn_threshold) & due
+            self._risks.add(now, position=positions[keep], risk=risk[keep])
+        self.stage_[positions] = code
+
+    def drain(self) -> pl.DataFrame:
+        """The moments recorded since the last drain (``RAW_MOMENTS``), formatted at once."""
+        if not (self._changes or self._joined or self._risks):
+            return _NONE
+        parts = [self._transitions(), self._onboarding(), self._churn()]
+        parts = [p.cast(RAW_MOMENTS) for p in parts if p is not None]
+        return pl.concat(parts) if parts else pl.DataFrame(schema=RAW_MOMENTS)
+
+    def _onboarding(self) -> pl.DataFrame | None:
+        joined = self._joined.drain()
+        if joined is None:
+            return None
         day = pl.col("signup").cast(pl.Datetime("us", "UTC")).dt.date().cast(pl.String)
-        return self.signups.slice(int(start), int(stop - start)).select(
-            pl.format("onboarding:{}:{}", "user_id", pl.lit(date)).alias("moment_id"),
-            pl.lit(now, dtype=pl.Int64).alias("ts"),
-            "user_id",
-            pl.lit(None, dtype=pl.String).alias("item_id"),
-            pl.lit("onboarding").alias("trigger"),
-            pl.format("signed up {}: welcome", day).alias("reason"),
+        return (
+            self.signups[joined["row"].to_numpy()]
+            .with_columns(joined["ts"])
+            .select(
+                pl.format("onboarding:{}:{}", "user_id", _DATE).alias("moment_id"),
+                "ts",
+                "user_id",
+                pl.lit(None, dtype=pl.String).alias("item_id"),
+                pl.lit("onboarding").alias("trigger"),
+                pl.format("signed up {}: welcome", day).alias("reason"),
+            )
         )
 
-    def _transitions(
-        self, staged: pl.DataFrame, before: np.ndarray, code: np.ndarray, date: str, now: int
-    ) -> pl.DataFrame:
-        wanted = [LIFECYCLE_STAGES.index(s) for s in self.rule.transitions if s in LIFECYCLE_STAGES]
-        rows = np.flatnonzero((before >= 0) & (before != code) & np.isin(code, wanted))
-        columns = ["user_id", "lifecycle_stage", "days_since_last_session"]
-        changed = staged.select(columns)[rows].with_columns(
-            pl.col("lifecycle_stage").cast(pl.String),
-            pl.Series("before", np.asarray(LIFECYCLE_STAGES, dtype=object)[before[rows]].tolist(), dtype=pl.String),
+    def _transitions(self) -> pl.DataFrame | None:
+        changed = self._changes.drain(self.users)
+        if changed is None:
+            return None
+        names = pl.Series(LIFECYCLE_STAGES, dtype=pl.String)
+        changed = changed.with_columns(
+            names.gather(changed["stage"]).alias("lifecycle_stage"), names.gather(changed["before"]).alias("before")
         )
-        idle = pl.col("days_since_last_session")
+        idle = pl.col("idle")
         # plain concatenation: polars 1.x can panic formatting a when/then column inside pl.format
         since = (
             pl.when(idle.is_null())
@@ -222,29 +288,23 @@ class Lifecycle:
             ]
         )
         return changed.select(
-            pl.format("{}:{}:{}", "lifecycle_stage", "user_id", pl.lit(date)).alias("moment_id"),
-            pl.lit(now, dtype=pl.Int64).alias("ts"),
+            pl.format("{}:{}:{}", "lifecycle_stage", "user_id", _DATE).alias("moment_id"),
+            "ts",
             "user_id",
             pl.lit(None, dtype=pl.String).alias("item_id"),
             pl.col("lifecycle_stage").alias("trigger"),
             reason.alias("reason"),
         )
 
-    def _churn(self, staged: pl.DataFrame, positions: np.ndarray, now: int, date: str) -> pl.DataFrame:
-        if staged.height == 0:
-            return pl.DataFrame(schema=RAW_MOMENTS)
-        risk = np.asarray(self.scorer.score(staged), dtype=float)
-        cadence = self.rule.churn_cadence_days
+    def _churn(self) -> pl.DataFrame | None:
+        risks = self._risks.drain(self.users)
+        if risks is None:
+            return None
         threshold = self.rule.churn_threshold
-        due = self.users.crc[positions] % cadence == (now // DAY_US) % cadence
-        keep = (risk >= threshold) & due
-        users = staged["user_id"].filter(pl.Series(keep)).rechunk()  # polars 2.1 panics formatting chunked ids
-        reasons = [f"churn risk {r:.2f} ≥ {threshold:.2f}" for r in risk[keep].tolist()]
-        return pl.DataFrame(
-            {"user_id": users, "reason": reasons}, schema={"user_id": pl.String, "reason": pl.String}
-        ).select(
-            pl.format("churn_risk:{}:{}", "user_id", pl.lit(date)).alias("moment_id"),
-            pl.lit(now, dtype=pl.Int64).alias("ts"),
+        reasons = [f"churn risk {r:.2f} ≥ {threshold:.2f}" for r in risks["risk"].to_list()]
+        return risks.with_columns(pl.Series("reason", reasons, dtype=pl.String)).select(
+            pl.format("churn_risk:{}:{}", "user_id", _DATE).alias("moment_id"),
+            "ts",
             "user_id",
             pl.lit(None, dtype=pl.String).alias("item_id"),
             pl.lit("churn_risk").alias("trigger"),
