@@ -239,9 +239,9 @@ class Lifecycle:
         """The moments recorded since the last drain (``RAW_MOMENTS``), formatted at once."""
         if not (self._changes or self._joined or self._risks):
             return _NONE
-        parts = [self._transitions(), self._onboarding(), self._churn()]
-        parts = [p.cast(RAW_MOMENTS) for p in parts if p is not None]
-        return pl.concat(parts) if parts else pl.DataFrame(schema=RAW_MOMENTS)
+        made = [self._transitions(), self._onboarding(), self._churn()]
+        parts = [p.cast(RAW_MOMENTS) for p in made if p is not None]
+        return pl.concat(parts) if parts else _NONE
 
     def _onboarding(self) -> pl.DataFrame | None:
         joined = self._joined.drain()
