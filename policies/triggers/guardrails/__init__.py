@@ -42,11 +42,13 @@ short code (``suppressed_by``) and a sentence (``why``):
    and counts in the state like a send (caps, cooldowns, collisions), so that holdout and treated users see
    the same moment rates.
 
-Speed: everything up to step 5 is vectorised (polars, one time-zone conversion per zone). In step 6 a user
-with a single candidate in the batch whose recent sends all lie before it is decided by joins
+Speed: everything up to step 5 is vectorised (polars, one time-zone conversion per zone). In step 6 each
+user's first candidate in priority order (often the only one) meets no other candidate of the batch before it
+is decided, so when the user's recent sends all lie before it, it is decided by joins
 (:mod:`~policies.triggers.guardrails.alone`), with the same result and sentence as the loop (a property test
-holds them together); users with several candidates, a send at or after the candidate, or no channel with room
-go through the loop (:mod:`~policies.triggers.guardrails.sequential`).
+holds them together), and a send it keeps joins the state the loop starts from; the user's later candidates,
+and a first one with a send at or after it or no channel with room, go through the loop
+(:mod:`~policies.triggers.guardrails.sequential`).
 
 One moment (the endpoint): :meth:`Guardrails.apply_one` makes the same checks in the same order in plain Python
 over the state indexed by user (:mod:`~policies.triggers.guardrails.one`), with the same functions for quiet

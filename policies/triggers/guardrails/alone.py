@@ -1,6 +1,8 @@
-"""The vectorised stateful checks for the common case: a user with a single candidate in the batch.
+"""The vectorised stateful checks for the common case: a user's first candidate of the batch in priority order
+(often the user's only one).
 
-Such a moment meets no other moment of the batch, so its fate depends on the user's kept sends only, and when
+Such a moment is decided before any other moment of the user in the batch, so its fate depends on the user's
+kept sends only, and when
 they all lie before it, the symmetric checks of :class:`~policies.triggers.guardrails.sequential.SequentialRules`
 reduce to counting earlier sends: one join of the candidates with the recent sends and a few aggregations
 give the same decision, channel and sentence as the loop. What this path does not settle (a kept send at or
@@ -48,8 +50,8 @@ def decide_alone(
     Parameters
     ----------
     alone
-        Candidates, one per user: ``__row``, ``user_id``, ``send_us``, ``trigger``, ``item_id``, ``local_day``
-        and ``open_channels`` (a bit per channel of ``settings.channels``).
+        Candidates, one per user (its first in priority order): ``__row``, ``user_id``, ``send_us``, ``trigger``,
+        ``item_id``, ``local_day`` and ``open_channels`` (a bit per channel of ``settings.channels``).
     recent
         Kept sends (the guardrails' state) recent enough to matter.
     rules

@@ -346,22 +346,28 @@ class Guardrails:
 
     def _decide(self, candidates: pl.DataFrame) -> pl.DataFrame:
         """Decisions for the moments that passed the stateless checks: ``__row``, ``d_code``, ``d_why`` and
-        the ``channel`` of those kept or held out. A user with a single candidate takes the vectorised path
-        (:func:`decide_alone`) when it settles the moment; everyone else goes through :class:`SequentialRules`
-        one moment at a time."""
+        the ``channel`` of those kept or held out. A user's first candidate in priority order takes the
+        vectorised path (:func:`decide_alone`) when it settles the moment; the rest go through
+        :class:`SequentialRules` one moment at a time, from the kept sends and the first candidates kept."""
         schema = {"__row": pl.UInt32, "d_code": pl.String, "d_why": pl.String, "channel": pl.String}
         if candidates.height == 0:
             return pl.DataFrame(schema=schema)
         earliest = candidates.get_column("send_us").min()
         assert isinstance(earliest, int)
         recent = self._sends.filter(pl.col("send_us") > earliest - self._horizon_us)
-        single = pl.len().over("user_id") == 1
-        fast, slow = decide_alone(candidates.filter(single), recent, self._rules)
-        slow = pl.concat([candidates.filter(~single), slow])
+        # a user's first candidate in priority order meets no other candidate of the batch before it is decided:
+        # like a user's only candidate, its fate depends on the kept sends alone
+        priority = pl.col("__row").sort_by("rank", "ts_us", "moment_id", "__row")
+        first = pl.col("__row") == priority.first().over("user_id")
+        fast, slow = decide_alone(candidates.filter(first), recent, self._rules)
+        slow = pl.concat([candidates.filter(~first), slow])
         rows: list[tuple[int, str | None, str | None, str | None]] = []
         if slow.height:
+            users = slow.select("user_id").unique()
+            sends = candidates.select("__row", *(c for c in _SENDS.names() if c != "channel"))
+            kept_first = fast.filter(pl.col("channel").is_not_null()).join(sends, on="__row")
             history: dict[str, list[Send]] = {}
-            past = recent.join(slow.select("user_id").unique(), on="user_id", how="semi")
+            past = pl.concat([recent, kept_first.select(_SENDS.names())]).join(users, on="user_id", how="semi")
             past = past.with_columns(send_text=verdicts.fmt("send_us"))
             for user_id, *send in past.sort("send_us", "moment_id").iter_rows():
                 history.setdefault(user_id, []).append(Send(*send))
