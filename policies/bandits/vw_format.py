@@ -27,27 +27,30 @@ def safe_name(name: str) -> str:
 
 
 def _feature_expr(name: str, dtype: pl.DataType) -> pl.Expr:
+    """``name:value`` (numbers) or ``name=value`` (anything else, lower-cased and made safe); null when the value
+    is missing (null or NaN), so that it is left out of the line."""
     safe = safe_name(name)
     column = pl.col(name)
     if dtype.is_numeric():
         value = column.cast(pl.Float64)
-        return (
-            pl.when(value.is_null() | value.is_nan())
-            .then(pl.lit(""))
-            .otherwise(pl.lit(f"{safe}:") + value.cast(pl.String))
-        )
+        return pl.when(value.is_not_null() & value.is_not_nan()).then(pl.lit(f"{safe}:") + value.cast(pl.String))
     text = column.cast(pl.String).str.to_lowercase().str.replace_all(UNSAFE, "_")
-    return pl.when(column.is_null()).then(pl.lit("")).otherwise(pl.lit(f"{safe}=") + text)
+    return pl.when(column.is_not_null()).then(pl.lit(f"{safe}=") + text)
 
 
 def shared_lines(contexts: pl.DataFrame) -> list[str]:
-    """One ``shared |u ...`` line per row; nulls are left out (VW reads a missing feature as zero)."""
+    """One ``shared |u ...`` line per row; nulls are left out (VW reads a missing feature as zero).
+
+    Examples
+    --------
+    >>> shared_lines(pl.DataFrame({"a": [None, 1.0], "b": [None, float("nan")], "c": [None, "x y"]}))
+    ['shared |u', 'shared |u a:1.0 c=x_y']
+    """
     if contexts.width == 0:
         return ["shared |u"] * contexts.height
     exprs = [_feature_expr(name, dtype) for name, dtype in contexts.schema.items()]
-    lines = contexts.select(
-        (pl.lit("shared |u ") + pl.concat_str(exprs, separator=" ")).str.replace_all(r" +", " ").str.strip_chars_end()
-    )
+    features = pl.concat_str(exprs, separator=" ", ignore_nulls=True)  # missing features leave no gap
+    lines = contexts.select((pl.lit("shared |u ") + features).str.strip_chars_end())
     return lines.to_series().to_list()
 
 
