@@ -121,6 +121,14 @@ class DailyFeatureStore:
         if item_ids is None:
             return item_features(daily, items, sales, midnight(as_of)).collect()
         wanted = pl.Series("item_id", item_ids, dtype=pl.String).unique().implode()
-        daily = daily.filter(pl.col("item_id").is_in(wanted))
-        sales = sales.filter(pl.col("item_id").is_in(wanted))
-        return item_features(daily, items, sales, midnight(as_of)).filter(pl.col("item_id").is_in(wanted)).collect()
+        mine = pl.col("item_id").is_in(wanted)
+        # every feature but the price percentile reads the item's own rows: build them for the wanted items only,
+        # and rank those among the whole catalogue listed by then (as item_features does)
+        listed = items.filter(pl.col("listed_at") < pl.lit(midnight(as_of)).cast(pl.Datetime("us", "UTC")))
+        ranked = listed.select(
+            "item_id",
+            (pl.col("price").rank("max").over("category") / pl.len().over("category")).alias("__percentile"),
+        ).filter(mine)
+        built = item_features(daily.filter(mine), items.filter(mine), sales.filter(mine), midnight(as_of))
+        built = built.join(ranked, on="item_id", how="left", maintain_order="left")
+        return built.with_columns(pl.col("__percentile").alias("price_percentile")).drop("__percentile").collect()
