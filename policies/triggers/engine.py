@@ -44,10 +44,10 @@ from policies.triggers.rules.base import (
     to_us,
 )
 from policies.triggers.rules.behaviour import RAW_MOMENTS, CartAbandon, RepeatViews
-from policies.triggers.rules.daily import BestHour, Lifecycle, StockAt
-from policies.triggers.rules.inventory import ENGAGEMENTS, LowStock
+from policies.triggers.rules.daily import BestHour, Lifecycle
+from policies.triggers.rules.index import IdIndex, last_of_each
+from policies.triggers.rules.inventory import ENGAGEMENTS, LowStock, Stock, StockAt
 from policies.triggers.rules.social import Social
-from policies.triggers.rules.users import UserIndex, last_of_each
 from policies.triggers.sending import BestHours, rule_of, send_times
 from policies.triggers.sources import SOURCE_COLUMNS, EventLogFeatureSource, UserFeatureSource
 from policies.triggers.window import EVENT_COLUMNS, Window, prepare
@@ -96,7 +96,7 @@ class TriggerEngine:
         _require(users, "users", ("user_id", "signup_ts", "tz"))
         self.config = config
         rules = config.rules
-        self._stock: dict[str, int] = {}
+        self._stock = Stock()
         self._category: dict[str, str] = {}
         self._merchant: dict[str, str] = {}
         self._price: dict[str, float] = {}
@@ -110,7 +110,7 @@ class TriggerEngine:
         self._repeat = RepeatViews(rules.behaviour, self._category)
         self._cart = CartAbandon(rules.behaviour)
         self._low = LowStock(rules.inventory, self._stock)
-        self._index = index = UserIndex(users["user_id"].cast(pl.String).to_list())
+        self._index = index = IdIndex(users["user_id"].cast(pl.String).to_list(), hashed=True)
         self._zones = self._zones_of(index, users)
         self._hours = BestHours(index, rules.time.fallback_hour)
         self._best = BestHour(rules.time, self._stock, index)
@@ -132,7 +132,7 @@ class TriggerEngine:
         self.add_items(items)
 
     @staticmethod
-    def _zones_of(index: UserIndex, users: pl.DataFrame) -> np.ndarray:
+    def _zones_of(index: IdIndex, users: pl.DataFrame) -> np.ndarray:
         """Each user's time zone by position (the last row of a repeated user wins; None: UTC)."""
         positions = index.positions(users["user_id"].cast(pl.String), remember=False)
         zones = np.full(len(index), None, dtype=object)
@@ -146,7 +146,7 @@ class TriggerEngine:
         ``listed_at`` for those listed at or after the engine's start."""
         _require(items, "items", ("item_id", "merchant_id", "category", "price", "listed_at", "stock"))
         ids = items["item_id"].to_list()
-        self._stock.update(zip(ids, items["stock"].to_list(), strict=True))
+        self._stock.set(items["item_id"], items["stock"])
         self._category.update(zip(ids, items["category"].to_list(), strict=True))
         self._merchant.update(zip(ids, items["merchant_id"].to_list(), strict=True))
         self._social.add_prices(zip(ids, items["price"].to_list(), strict=True))
@@ -330,7 +330,8 @@ class TriggerEngine:
         if self._own_source is not None:
             self._own_source.extend(events.select([c for c in EVENTS.names() if c in events.columns]))
         views = window.views.with_columns(
-            pl.Series("position", self._index.positions(window.views["user_id"], remember=False), dtype=pl.Int64)
+            pl.Series("position", self._index.positions(window.views["user_id"], remember=False), dtype=pl.Int64),
+            pl.Series("item_position", self._stock.items.positions(window.views["item_id"], remember=False)),
         )
         self._pending_views, self._pending_ts, self._pending_at = views, views["ts"].to_numpy(), 0
         firings, stock_at = self._low.purchases(window.purchases)

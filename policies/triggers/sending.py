@@ -7,8 +7,8 @@ the user's time zone (UTC when unknown).
 Examples
 --------
 >>> from policies.triggers.config import RuleSettings
->>> from policies.triggers.rules.users import UserIndex
->>> index = UserIndex(["u1"])
+>>> from policies.triggers.rules.index import IdIndex
+>>> index = IdIndex(["u1"])
 >>> raw = pl.DataFrame({"user_id": ["u1"], "ts": [0], "trigger": ["cart_abandon"]})
 >>> rules = {"cart_abandon": RuleSettings(send_delay_minutes=30)}
 >>> zones = np.array([None], dtype=object)
@@ -24,7 +24,7 @@ import polars as pl
 from features.schemas import TRIGGER_KINDS
 from policies.triggers.config import Rules, RuleSettings
 from policies.triggers.rules.base import MINUTE_US, next_local_hours
-from policies.triggers.rules.users import UserIndex, grown
+from policies.triggers.rules.index import IdIndex, grown
 
 
 def rule_of(rules: Rules, trigger: str) -> RuleSettings:
@@ -46,14 +46,14 @@ class BestHours:
 
     Examples
     --------
-    >>> index = UserIndex(["u1", "u2"])
+    >>> index = IdIndex(["u1", "u2"])
     >>> hours = BestHours(index, fallback=19)
     >>> hours.add(100, index.positions(pl.Series(["u1", "u2"])), pl.Series([8, None]))
     >>> hours.at(np.array([0, 1, 0]), np.array([150, 150, 50])).tolist()  # u2 has none; 50 is before the tick
     [8, 19, 19]
     """
 
-    def __init__(self, users: UserIndex, fallback: int) -> None:
+    def __init__(self, users: IdIndex, fallback: int) -> None:
         self.users = users
         self.fallback = fallback
         self.ticks: list[int] = []

@@ -1,7 +1,7 @@
 """Daily rules, run at each tick: the best-hour reminder (time) and lifecycle transitions and churn risk.
 
 Both keep their per-user state in numpy arrays indexed by the users' positions in a shared
-:class:`~policies.triggers.rules.users.UserIndex`, and decide a tick with a few array steps over all users;
+:class:`~policies.triggers.rules.index.IdIndex`, and decide a tick with a few array steps over all users;
 polars only builds the (few) moments. Streamed views wait in a small dict until the next tick, so the
 engine in windows and event by event share one state.
 
@@ -21,8 +21,6 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import polars as pl
 
@@ -30,10 +28,9 @@ from features.lifecycle import LIFECYCLE_INPUTS, LIFECYCLE_STAGES, ChurnScorer, 
 from policies.triggers.config import LifecycleRule, TimeRule
 from policies.triggers.rules.base import DAY_US, Moment
 from policies.triggers.rules.behaviour import RAW_MOMENTS
-from policies.triggers.rules.users import UserIndex, grown, last_of_each
+from policies.triggers.rules.index import IdIndex, grown, last_of_each
+from policies.triggers.rules.inventory import Stock, StockAt
 
-#: Stock of items as of a tick: the item ids in, their stock out (0 for unknown items).
-StockAt = Callable[[pl.Series], pl.Series]
 _STAGE = pl.Enum(LIFECYCLE_STAGES)
 _NEVER = np.iinfo(np.int64).min
 _NONE = pl.DataFrame(schema=RAW_MOMENTS)
@@ -64,7 +61,7 @@ class _Pending:
             frame = pl.DataFrame({name: values for name, values in columns.items()})
             self._parts.append(frame.with_columns(pl.lit(now, dtype=pl.Int64).alias("ts")))
 
-    def drain(self, users: UserIndex | None = None) -> pl.DataFrame | None:
+    def drain(self, users: IdIndex | None = None) -> pl.DataFrame | None:
         """Every row since the last drain (None if none), with ``user_id`` from ``position`` given ``users``."""
         if not self._parts:
             return None
@@ -79,12 +76,12 @@ class BestHour:
     of the last item they viewed, if it still has stock. State: each user's last view time and item (arrays by
     position), plus the views streamed since the last tick."""
 
-    def __init__(self, rule: TimeRule, stock: dict[str, int], users: UserIndex | None = None) -> None:
+    def __init__(self, rule: TimeRule, stock: Stock, users: IdIndex | None = None) -> None:
         self.rule = rule
         self.stock = stock
-        self.users = users if users is not None else UserIndex()
+        self.users = users if users is not None else IdIndex(hashed=True)
         self.last_ts_ = np.empty(0, dtype=np.int64)
-        self.last_item_ = np.empty(0, dtype=object)
+        self.last_item_ = np.empty(0, dtype=np.int64)
         self.recent_: dict[str, tuple[int, str]] = {}
         self._pending = _Pending()
 
@@ -94,8 +91,8 @@ class BestHour:
             self.recent_[user_id] = (ts, item_id)
 
     def views(self, views: pl.DataFrame) -> None:
-        """Batch: a run of views (``user_id, item_id, ts`` in stream order, and ``position``, the user's position,
-        if known) before the next tick."""
+        """Batch: a run of views (``user_id, item_id, ts`` in stream order; ``position`` and ``item_position``,
+        the user's and the item's, if known) before the next tick."""
         self._fold()
         seen = views.filter(pl.col("item_id").is_not_null())
         if seen.height:
@@ -103,25 +100,29 @@ class BestHour:
                 positions = seen["position"].to_numpy()
             else:
                 positions = self.users.positions(seen["user_id"], remember=False)
-            self._record(positions, seen["ts"].to_numpy(), seen["item_id"].to_numpy())
+            if "item_position" in seen.columns:
+                items = seen["item_position"].to_numpy()
+            else:
+                items = self.stock.items.positions(seen["item_id"], remember=False)
+            self._record(positions, seen["ts"].to_numpy(), items)
 
     def _fold(self) -> None:
         if self.recent_:
             users = list(self.recent_)
             ts = np.fromiter((self.recent_[u][0] for u in users), np.int64, len(users))
-            items = np.array([self.recent_[u][1] for u in users], dtype=object)
+            items = np.fromiter((self.stock.items.position_of(self.recent_[u][1]) for u in users), np.int64, len(users))
             self._record(self.users.positions(pl.Series(users, dtype=pl.String), remember=False), ts, items)
             self.recent_ = {}
 
     def _record(self, positions: np.ndarray, ts: np.ndarray, items: np.ndarray) -> None:
-        self._grow()
         last = last_of_each(positions)
+        self._grow()
         self.last_ts_[positions[last]] = ts[last]
         self.last_item_[positions[last]] = items[last]
 
     def _grow(self) -> None:
         self.last_ts_ = grown(self.last_ts_, len(self.users), _NEVER)
-        self.last_item_ = grown(self.last_item_, len(self.users), None)
+        self.last_item_ = grown(self.last_item_, len(self.users), -1)
 
     def tick_frame(self, now: int, preferred: pl.DataFrame, stock_at: StockAt | None = None) -> pl.DataFrame:
         """The reminders of the tick at ``now`` (``RAW_MOMENTS``); ``preferred`` holds ``user_id,
@@ -141,23 +142,18 @@ class BestHour:
         cadence = self.rule.cadence_days
         active = self.last_ts_ > now - self.rule.active_within_days * DAY_US
         due = np.flatnonzero(active & (self.users.crc[: len(active)] % cadence == (now // DAY_US) % cadence))
-        items = pl.Series("item_id", self.last_item_[due].tolist(), dtype=pl.String)
-        if stock_at is None:
-            stock = self.stock
-
-            def stock_at(items: pl.Series) -> pl.Series:
-                return pl.Series([stock.get(i, 0) for i in items.to_list()], dtype=pl.Int64)
-
-        kept = (stock_at(items) > 0).to_numpy()
+        items = self.last_item_[due]
+        kept = (stock_at or self.stock.of)(items) > 0
         hour = grown(hours, len(self.users), -1)[due[kept]]
         hour = np.where(hour >= 0, hour, self.rule.fallback_hour)
-        self._pending.add(now, position=due[kept], item_id=items.filter(kept), hour=hour)
+        self._pending.add(now, position=due[kept], item=items[kept], hour=hour)
 
     def drain(self) -> pl.DataFrame:
         """The reminders recorded since the last drain (``RAW_MOMENTS``), formatted at once."""
         frame = self._pending.drain(self.users)
         if frame is None:
             return _NONE
+        frame = frame.with_columns(self.stock.items.ids_of(frame["item"].to_numpy()).alias("item_id")).rechunk()
         return frame.select(
             pl.format("best_hour:{}:{}", "user_id", _DATE).alias("moment_id"),
             "ts",
@@ -184,7 +180,7 @@ class Lifecycle:
     the previous tick (an array of stage codes by position, -1 before the first)."""
 
     def __init__(
-        self, rule: LifecycleRule, signups: dict[str, int], scorer: ChurnScorer | None, users: UserIndex | None = None
+        self, rule: LifecycleRule, signups: dict[str, int], scorer: ChurnScorer | None, users: IdIndex | None = None
     ) -> None:
         self.rule = rule
         self.signups = pl.DataFrame(
@@ -192,7 +188,7 @@ class Lifecycle:
             schema={"user_id": pl.String, "signup": pl.Int64},
         ).sort("signup", "user_id")
         self.scorer: ChurnScorer = scorer if scorer is not None else RecencyChurnScorer()
-        self.users = users if users is not None else UserIndex()
+        self.users = users if users is not None else IdIndex(hashed=True)
         self.stage_ = np.empty(0, dtype=np.int8)
         self.last_tick_: int | None = None
         self._changes, self._joined, self._risks = _Pending(), _Pending(), _Pending()

@@ -1,5 +1,5 @@
-"""Dense user positions for the daily rules: each user id gets a position ``0..n-1`` once, so per-user state
-lives in numpy arrays indexed by it, and each user's crc32 (the base of
+"""Dense positions for ids (users, items): each id gets a position ``0..n-1`` once, so per-user and per-item
+state lives in numpy arrays indexed by it; for users, each one's crc32 (the base of
 :func:`policies.triggers.rules.base.slot`) is hashed once, not at every tick.
 
 A tick looks up the positions of its feature rows once, and its rules reuse them.
@@ -7,7 +7,7 @@ A tick looks up the positions of its feature rows once, and its rules reuse them
 Examples
 --------
 >>> import polars as pl
->>> index = UserIndex(["u1", "u2"])
+>>> index = IdIndex(["u1", "u2"], hashed=True)
 >>> index.positions(pl.Series(["u2", "u3", "u1"])).tolist()
 [1, 2, 0]
 >>> index.ids_of(np.array([2, 0])).to_list(), index.position_of("u2")
@@ -27,63 +27,66 @@ from collections.abc import Iterable
 import numpy as np
 import polars as pl
 
-_IDS = pl.Schema({"user_id": pl.String, "position": pl.Int64})
+_IDS = pl.Schema({"id": pl.String, "position": pl.Int64})
 
 
-class UserIndex:
-    """Positions of user ids in the order first seen, and their crc32 (``crc[position]``)."""
+class IdIndex:
+    """Positions of ids in the order first seen, and with ``hashed`` their crc32 (``crc[position]``)."""
 
-    def __init__(self, users: Iterable[str] = ()) -> None:
+    def __init__(self, ids: Iterable[str] = (), hashed: bool = False) -> None:
         self._ids = pl.DataFrame(schema=_IDS)
+        self.hashed = hashed
         self.crc = np.empty(0, dtype=np.int64)
         self._last: tuple[pl.Series, np.ndarray] | None = None
         self._dict: dict[str, int] | None = None
-        self.add(pl.Series(list(users), dtype=pl.String))
+        self.add(pl.Series(list(ids), dtype=pl.String))
 
     def __len__(self) -> int:
-        return len(self.crc)
+        return self._ids.height
 
-    def add(self, users: pl.Series) -> None:
+    def add(self, ids: pl.Series) -> None:
         """Give positions to the ids not known yet (in the order given)."""
-        new = users.unique(maintain_order=True).rename("user_id").to_frame().join(self._ids, on="user_id", how="anti")
+        new = ids.unique(maintain_order=True).rename("id").to_frame().join(self._ids, on="id", how="anti")
         if new.height == 0:
             return
-        ids = new["user_id"].to_list()
+        added = new["id"].to_list()
         start = len(self)
-        positions = pl.int_range(start, start + len(ids), dtype=pl.Int64, eager=True).alias("position")
+        positions = pl.int_range(start, start + len(added), dtype=pl.Int64, eager=True).alias("position")
         self._ids = pl.concat([self._ids, new.with_columns(positions)])
         if self._dict is not None:
-            self._dict.update(zip(ids, range(start, start + len(ids)), strict=True))
-        self.crc = np.concatenate([self.crc, np.fromiter((zlib.crc32(u.encode()) for u in ids), np.int64, len(ids))])
+            self._dict.update(zip(added, range(start, start + len(added)), strict=True))
+        if self.hashed:
+            crc = np.fromiter((zlib.crc32(u.encode()) for u in added), np.int64, len(added))
+            self.crc = np.concatenate([self.crc, crc])
 
-    def position_of(self, user_id: str) -> int:
+    def position_of(self, id_: str) -> int:
         """The position of one id (adding it if unknown): a dict lookup, for event-by-event work."""
         if self._dict is None:
-            self._dict = dict(zip(self._ids["user_id"].to_list(), self._ids["position"].to_list(), strict=True))
-        if user_id not in self._dict:
-            self.add(pl.Series([user_id], dtype=pl.String))
-        return self._dict[user_id]
+            self._dict = dict(zip(self._ids["id"].to_list(), self._ids["position"].to_list(), strict=True))
+        if id_ not in self._dict:
+            self.add(pl.Series([id_], dtype=pl.String))
+        return self._dict[id_]
 
     def ids_of(self, positions: np.ndarray) -> pl.Series:
-        """The ids at ``positions`` (a ``user_id`` Series)."""
-        return self._ids["user_id"].gather(positions)
+        """The ids at ``positions`` (a Series named ``id``)."""
+        return self._ids["id"].gather(positions)
 
-    def positions(self, users: pl.Series, remember: bool = True) -> np.ndarray:
+    def positions(self, ids: pl.Series, remember: bool = True) -> np.ndarray:
         """The position of each id (in the order given), adding the unknown ones. With ``remember``, the answer
         is kept for the next call with the same ids (a tick's feature rows); one-off lookups pass False."""
         last = self._last
-        if last is not None and last[0].len() == users.len() and last[0].equals(users):
+        if last is not None and last[0].len() == ids.len() and last[0].equals(ids):
             return last[1]
-        out = self._lookup(users)
+        out = self._lookup(ids)
         if remember:
-            self._last = (users, out)
+            self._last = (ids, out)
         return out
 
-    def _lookup(self, users: pl.Series) -> np.ndarray:
-        found = users.rename("user_id").to_frame().join(self._ids, on="user_id", how="left", maintain_order="left")
+    def _lookup(self, ids: pl.Series) -> np.ndarray:
+        found = ids.rename("id").to_frame().join(self._ids, on="id", how="left", maintain_order="left")
         if found["position"].null_count():
-            self.add(users.filter(found["position"].is_null()))
-            return self._lookup(users)
+            self.add(ids.filter(found["position"].is_null()))
+            return self._lookup(ids)
         return found["position"].to_numpy()
 
 

@@ -19,8 +19,12 @@ import polars as pl
 
 from policies.triggers.config import InventoryRule
 from policies.triggers.rules.base import HOUR_US, group_start, hours_text
+from policies.triggers.rules.index import IdIndex, grown, last_of_each
 
 ENGAGEMENTS: tuple[str, ...] = ("view", "favorite", "cart_add")
+#: Stock as of a time: item positions in, units out (0 for items without stock).
+StockAt = Callable[[np.ndarray], np.ndarray]
+_NONE = np.iinfo(np.int64).min
 _ENGAGED = pl.Schema({"item_id": pl.String, "user_id": pl.String, "ts": pl.Int64, "seq": pl.Int64})
 _FIRINGS = pl.Schema(
     {
@@ -37,6 +41,25 @@ _FIRINGS = pl.Schema(
 def units(quantity: pl.Expr) -> pl.Expr:
     """Units a purchase takes from stock: its quantity, or one when the quantity is missing or zero."""
     return pl.when(quantity.is_null() | (quantity <= 0)).then(1).otherwise(quantity).cast(pl.Int64)
+
+
+class _Replay:
+    """A window's purchases replayed forward onto the stock at its start (rewound when asked for an earlier
+    point): ``upto(k)`` is the stock after the first ``k`` purchases."""
+
+    def __init__(self, start: np.ndarray, where: np.ndarray, left: np.ndarray) -> None:
+        self.start, self.where, self.left = start, where, left
+        self.units, self.done = start.copy(), 0
+
+    def upto(self, k: int) -> np.ndarray:
+        if k < self.done:
+            self.units, self.done = self.start.copy(), 0
+        if k > self.done:
+            where, left = self.where[self.done : k], self.left[self.done : k]
+            rows = last_of_each(where)
+            self.units[where[rows]] = left[rows]
+            self.done = k
+        return self.units
 
 
 def stock_at_start(items: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
@@ -59,6 +82,52 @@ def stock_at_start(items: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+class Stock:
+    """Units in stock per item, in an array by item position (items never given a stock have none).
+
+    Examples
+    --------
+    >>> stock = Stock()
+    >>> stock.set(pl.Series(["i1", "i2"]), pl.Series([3, 0]))
+    >>> stock.put("i1", 2)
+    >>> stock.get("i1"), stock.get("i9"), stock.of(stock.items.positions(pl.Series(["i2", "i9", "i1"]))).tolist()
+    (2, None, [0, 0, 2])
+    """
+
+    def __init__(self, items: IdIndex | None = None) -> None:
+        self.items = items if items is not None else IdIndex()
+        self.units = np.empty(0, dtype=np.int64)
+
+    def _grow(self) -> None:
+        self.units = grown(self.units, len(self.items), _NONE)
+
+    def set(self, ids: pl.Series, units: pl.Series) -> None:
+        """The stock of items (the last row of a repeated item wins)."""
+        positions = self.items.positions(ids.cast(pl.String), remember=False)
+        self._grow()
+        rows = last_of_each(positions)
+        self.units[positions[rows]] = units.cast(pl.Int64).to_numpy()[rows]
+
+    def get(self, item_id: str) -> int | None:
+        """One item's stock (None if it has none)."""
+        position = self.items.position_of(item_id)
+        self._grow()
+        units = int(self.units[position])
+        return None if units == _NONE else units
+
+    def put(self, item_id: str, units: int) -> None:
+        """Set one item's stock."""
+        position = self.items.position_of(item_id)
+        self._grow()
+        self.units[position] = units
+
+    def of(self, positions: np.ndarray) -> np.ndarray:
+        """The stock of the items at ``positions`` (0 for those without one)."""
+        self._grow()
+        units = self.units[positions]
+        return np.where(units == _NONE, 0, units)
+
+
 class LowStock:
     """Stock crosses from above ``low_stock_threshold`` to at or below it (and above zero) through a purchase:
     up to ``max_users_per_item`` of the users who most recently viewed, favourited or cart-added the item
@@ -68,7 +137,7 @@ class LowStock:
     streamed rows folded in when needed).
     """
 
-    def __init__(self, rule: InventoryRule, stock: dict[str, int]) -> None:
+    def __init__(self, rule: InventoryRule, stock: Stock) -> None:
         self.rule = rule
         self.lookback_us = int(rule.lookback_hours * HOUR_US)
         self.stock_ = stock
@@ -81,39 +150,42 @@ class LowStock:
         if before is None:
             return None
         after = before - quantity
-        self.stock_[item_id] = after
+        self.stock_.put(item_id, after)
         threshold = self.rule.low_stock_threshold
         if before > threshold >= after > 0:
             return (item_id, user_id, ts, seq, event_id, after)
         return None
 
-    def purchases(self, bought: pl.DataFrame) -> tuple[pl.DataFrame, Callable[[int], Callable[[pl.Series], pl.Series]]]:
+    def purchases(self, bought: pl.DataFrame) -> tuple[pl.DataFrame, Callable[[int], StockAt]]:
         """Batch: a window's purchases (``item_id, user_id, ts, seq, event_id, units`` in stream order) taken from
         stock at once (a running sum per item); the firings (rows for :meth:`resolve`) and the stock as of any
-        time in the window (``stock_at(t)(items)``: after the purchases strictly before ``t``, 0 for unknown
-        items). Purchases of items without stock are ignored, as :meth:`purchase` does.
+        time in the window (``stock_at(t)(positions)``: after the purchases strictly before ``t``, 0 for items
+        without stock). Purchases of items without stock are ignored, as :meth:`purchase` does.
 
         Examples
         --------
         >>> from policies.triggers.config import InventoryRule
-        >>> rule = LowStock(InventoryRule(low_stock_threshold=1), {"i1": 3})
+        >>> stock = Stock()
+        >>> stock.set(pl.Series(["i1"]), pl.Series([3]))
+        >>> rule = LowStock(InventoryRule(low_stock_threshold=1), stock)
         >>> bought = pl.DataFrame({"item_id": ["i1", "i1", "i9"], "user_id": ["a", "b", "c"], "ts": [1, 2, 3],
         ...                        "seq": [0, 1, 2], "event_id": ["e1", "e2", "e3"], "units": [1, 1, 1]})
         >>> firings, stock_at = rule.purchases(bought)
-        >>> firings["event_id"].to_list(), stock_at(2)(pl.Series(["i1", "i9"])).to_list(), rule.stock_["i1"]
+        >>> asked = stock.items.positions(pl.Series(["i1", "i9"]))
+        >>> firings["event_id"].to_list(), stock_at(2)(asked).tolist(), stock.get("i1")
         (['e2'], [2, 0], 1)
         """
-        items = bought["item_id"].unique()
-        start = pl.DataFrame(
-            {"item_id": items, "start": [self.stock_.get(i) for i in items.to_list()]},
-            schema={"item_id": pl.String, "start": pl.Int64},
-        )
+        stock = self.stock_
+        positions = stock.items.positions(bought["item_id"], remember=False)
+        stock._grow()
+        start = stock.units[positions]
         taken = pl.col("units").cum_sum()
         marked = (
-            bought.join(start.drop_nulls(), on="item_id", how="inner", maintain_order="left")
-            .sort("item_id", "seq")
+            bought.with_columns(pl.Series("position", positions), pl.Series("start", start))
+            .filter(pl.col("start") != _NONE)
+            .sort("position", "seq")
             .with_columns(
-                (taken - pl.when(group_start("item_id")).then(taken - pl.col("units")).forward_fill()).alias("taken")
+                (taken - pl.when(group_start("position")).then(taken - pl.col("units")).forward_fill()).alias("taken")
             )
             .with_columns((pl.col("start") - pl.col("taken")).alias("left"))
             .with_columns((pl.col("left") + pl.col("units")).alias("before"))
@@ -129,31 +201,25 @@ class LowStock:
             "event_id",
             "left",
         )
-        stock, times = self.stock_, marked["ts"].to_numpy()
-        bought_items, lefts = marked["item_id"].to_list(), marked["left"].to_list()
-        at_start = dict(start.drop_nulls().iter_rows())
-        current, cursor = dict(at_start), [0]
+        times, where, left = (marked[c].to_numpy() for c in ("ts", "position", "left"))
+        at_start = stock.units.copy()
+        replay = _Replay(at_start, where, left)
 
-        def sync(upto: int) -> None:  # replay the purchases before row upto (forward from the last call's)
-            if upto < cursor[0]:
-                current.clear()
-                current.update(at_start)
-                cursor[0] = 0
-            for k in range(cursor[0], upto):
-                current[bought_items[k]] = lefts[k]
-            cursor[0] = upto
-
-        def stock_at(t: int) -> Callable[[pl.Series], pl.Series]:
+        def stock_at(t: int) -> StockAt:
             upto = int(np.searchsorted(times, t, side="left"))
 
-            def of(ids: pl.Series) -> pl.Series:
-                sync(upto)
-                return pl.Series([current.get(i, stock.get(i, 0)) for i in ids.to_list()], dtype=pl.Int64)
+            def of(asked: np.ndarray) -> np.ndarray:
+                units = replay.upto(upto)
+                if len(units) == 0:
+                    return stock.of(asked)
+                inside = asked < len(units)  # items added after the window began: their stock now
+                found = np.where(inside, units[np.where(inside, asked, 0)], stock.of(asked))
+                return np.where(found == _NONE, 0, found)
 
             return of
 
-        last = marked.group_by("item_id").agg(pl.col("left").last())
-        self.stock_.update(zip(last["item_id"].to_list(), last["left"].to_list(), strict=True))
+        rows = last_of_each(where)
+        stock.units[where[rows]] = left[rows]
         return firings.cast(_FIRINGS), stock_at
 
     def engage(self, item_id: str, user_id: str, ts: int, seq: int) -> None:
