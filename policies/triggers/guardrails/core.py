@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -70,6 +70,11 @@ def holdout_draw(user_ids: Sequence[str], salt: str) -> np.ndarray:
     prefix = salt.encode() + b"\x00"
     draws = [int.from_bytes(hashlib.blake2b(prefix + u.encode(), digest_size=8).digest(), "big") for u in user_ids]
     return np.array(draws, dtype=np.uint64).astype(np.float64) / 2.0**64
+
+
+def _tuples(frame: pl.DataFrame, columns: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``columns`` as tuples, zipped from whole columns (several times faster than ``iter_rows``)."""
+    return zip(*(frame.get_column(c).to_list() for c in columns), strict=True)
 
 
 def _utc_us(column: str) -> pl.Expr:
@@ -368,17 +373,15 @@ class Guardrails:
             kept_first = fast.filter(pl.col("channel").is_not_null()).join(sends, on="__row")
             history: dict[str, list[Send]] = {}
             past = pl.concat([recent, kept_first.select(_SENDS.names())]).join(users, on="user_id", how="semi")
-            past = past.with_columns(send_text=verdicts.fmt("send_us"))
-            for user_id, *send in past.sort("send_us", "moment_id").iter_rows():
-                history.setdefault(user_id, []).append(Send(*send))
-            fields = ["__row", "user_id", "send_us", "ts_us", "rank", "moment_id", "trigger", "item_id", "local_day"]
+            past = past.with_columns(send_text=verdicts.fmt("send_us")).sort("send_us", "moment_id")
+            for user_id, send in zip(past.get_column("user_id").to_list(), _tuples(past, Send._fields), strict=True):
+                history.setdefault(user_id, []).append(Send._make(send))
             slow = slow.with_columns(send_text=verdicts.fmt("send_us"))
-            slow = slow.sort("user_id", "rank", "ts_us", "moment_id", "__row")
-            fields = [*fields, "send_text"]
-            extra = slow.select("open_channels", "tz").iter_rows()
-            for values, (open_channels, zone) in zip(slow.select(fields).iter_rows(), extra, strict=True):
-                candidate = Candidate._make((*values, open_channels))
-                code, why, channel = self._rules.decide(candidate, history.setdefault(candidate.user_id, []), zone)
+            slow = slow.sort("user_id", "rank", "ts_us", "moment_id", "__row").rename({"__row": "row"})
+            decide = self._rules.decide
+            for values, zone in zip(_tuples(slow, Candidate._fields), slow.get_column("tz").to_list(), strict=True):
+                candidate = Candidate._make(values)
+                code, why, channel = decide(candidate, history.setdefault(candidate.user_id, []), zone)
                 rows.append((candidate.row, code, why, channel))
         decided = pl.DataFrame(
             dict(zip(schema, map(list, zip(*rows, strict=True)), strict=True)) if rows else None, schema=schema
