@@ -49,6 +49,29 @@ from features.stores.offline import StoreMeta, age_before, daily_aggregates, mid
 _NO_SALES = pl.LazyFrame(schema={"item_id": pl.String, "units_after": pl.Int64})
 
 
+class _Codes:
+    """Integer codes of the ids in column ``key`` (given in order of first sight), and each day's rows as codes:
+    a few ids are picked from many days' rows by comparing integers rather than hashing every row's text."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.index = pl.DataFrame(schema={key: pl.String, "__code": pl.UInt32})
+        self.by_day: dict[date, pl.Series] = {}
+
+    def encode(self, day: date, ids: pl.Series) -> None:
+        """Remember the code of each row of ``day`` (new ids get the next codes), as a column ``__code``."""
+        frame = ids.to_frame(self.key)
+        new = frame.unique(maintain_order=True).join(self.index, on=self.key, how="anti")
+        if new.height:
+            numbered = new.with_row_index("__code", offset=self.index.height).select(self.key, "__code")
+            self.index = pl.concat([self.index, numbered]).rechunk()
+        self.by_day[day] = frame.join(self.index, on=self.key, how="left", maintain_order="left").get_column("__code")
+
+    def codes(self, ids: pl.Series) -> pl.Series:
+        """The codes of the ids already seen among ``ids``."""
+        return ids.to_frame(self.key).join(self.index, on=self.key, how="inner").get_column("__code")
+
+
 class DailyFeatureStore:
     """Daily user and item aggregates held in memory, one UTC day at a time, in order.
 
@@ -64,6 +87,7 @@ class DailyFeatureStore:
         self._kept = set().union(*(spec.columns() for spec in specs)) if specs else None
         self._users: dict[date, pl.DataFrame] = {}
         self._items: dict[date, pl.DataFrame] = {}
+        self._user_codes, self._item_codes = _Codes("user_id"), _Codes("item_id")
 
     @property
     def days(self) -> list[date]:
@@ -79,16 +103,28 @@ class DailyFeatureStore:
         if self._kept is not None:
             users_day = users_day.select(c for c in users_day.columns if c in {"user_id", "date", *self._kept})
         self._users[day] = users_day
+        self._user_codes.encode(day, users_day.get_column("user_id"))
+        self._item_codes.encode(day, self._items[day].get_column("item_id"))
 
-    def _daily(self, parts: dict[date, pl.DataFrame], as_of: date) -> pl.LazyFrame:
-        frames = [frame for day, frame in sorted(parts.items()) if day < as_of and frame.height]
+    def _daily(
+        self, parts: dict[date, pl.DataFrame], as_of: date, ids: tuple[_Codes, pl.Series] | None = None
+    ) -> pl.LazyFrame:
+        """The days before ``as_of``, in order; with ``ids``, only the rows of those users or items."""
+        days = [day for day, frame in sorted(parts.items()) if day < as_of and frame.height]
+        frames = [parts[day] for day in days]
         if not frames:  # nothing yet: an empty day's aggregates carry the columns
             empty_users, empty_items = daily_aggregates(
                 pl.LazyFrame(schema=EVENTS), pl.LazyFrame(schema=ITEMS), pl.LazyFrame(schema=USERS), as_of, self.meta
             )
             frames = [empty_users if parts is self._users else empty_items]
         lazy = [frame.lazy() for frame in frames]  # lazily, so only the columns a build reads are gathered
-        return pl.concat(lazy, how="diagonal_relaxed").with_columns(age_before(as_of))
+        if ids is None:
+            return pl.concat(lazy, how="diagonal_relaxed").with_columns(age_before(as_of))
+        codes, wanted = ids
+        mine = pl.col("__code").is_in(codes.codes(wanted).implode())
+        lazy = [part.with_columns(codes.by_day[day]) for day, part in zip(days, lazy, strict=True)] if days else lazy
+        coded = pl.concat(lazy, how="diagonal_relaxed").with_columns(age_before(as_of))
+        return coded.filter(mine).drop("__code") if days else coded.head(0)
 
     def user_features(
         self,
@@ -99,10 +135,11 @@ class DailyFeatureStore:
     ) -> pl.DataFrame:
         """User features as of midnight of ``as_of``: every user who had signed up, or only ``user_ids``; the
         whole feature set, or the columns of ``spec``."""
-        daily = self._daily(self._users, as_of)
-        if user_ids is not None:
+        if user_ids is None:
+            daily = self._daily(self._users, as_of)
+        else:
             wanted = pl.Series("user_id", user_ids, dtype=pl.String).unique()
-            daily = daily.filter(pl.col("user_id").is_in(wanted.implode()))
+            daily = self._daily(self._users, as_of, (self._user_codes, wanted))
             users = users.filter(pl.col("user_id").is_in(wanted.implode()))
         return user_features(daily, users, midnight(as_of), spec or self.spec).collect()
 
@@ -117,11 +154,11 @@ class DailyFeatureStore:
         sold since then, from the catalogue's current stock (none by default). With ``item_ids``, only those
         items' rows, still ranked (price percentile) among the whole catalogue."""
         sales = _NO_SALES if sold_after is None else sold_after
-        daily = self._daily(self._items, as_of)
         if item_ids is None:
-            return item_features(daily, items, sales, midnight(as_of)).collect()
-        wanted = pl.Series("item_id", item_ids, dtype=pl.String).unique().implode()
-        mine = pl.col("item_id").is_in(wanted)
+            return item_features(self._daily(self._items, as_of), items, sales, midnight(as_of)).collect()
+        ids = pl.Series("item_id", item_ids, dtype=pl.String).unique()
+        daily = self._daily(self._items, as_of, (self._item_codes, ids))
+        mine = pl.col("item_id").is_in(ids.implode())
         # every feature but the price percentile reads the item's own rows: build them for the wanted items only,
         # and rank those among the whole catalogue listed by then (as item_features does)
         listed = items.filter(pl.col("listed_at") < pl.lit(midnight(as_of)).cast(pl.Datetime("us", "UTC")))
@@ -129,6 +166,6 @@ class DailyFeatureStore:
             "item_id",
             (pl.col("price").rank("max").over("category") / pl.len().over("category")).alias("__percentile"),
         ).filter(mine)
-        built = item_features(daily.filter(mine), items.filter(mine), sales.filter(mine), midnight(as_of))
+        built = item_features(daily, items.filter(mine), sales.filter(mine), midnight(as_of))
         built = built.join(ranked, on="item_id", how="left", maintain_order="left")
         return built.with_columns(pl.col("__percentile").alias("price_percentile")).drop("__percentile").collect()
