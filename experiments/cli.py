@@ -378,9 +378,11 @@ def erase(
 
 
 def main() -> None:
+    from experiments.churn_cli import app as churn_app
     from experiments.features_cli import app as features_app
     from experiments.triggers_cli import app as triggers_app
 
+    app.add_typer(churn_app, name="churn")
     app.add_typer(features_app, name="features")
     app.add_typer(triggers_app, name="triggers")
     app()

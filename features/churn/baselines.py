@@ -33,7 +33,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from features.churn.dataset import BGNBD_COLUMNS, LABEL
+from features.churn.columns import BGNBD_COLUMNS, LABEL
 
 RECENCY = "days_since_last_purchase"
 

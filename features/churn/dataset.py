@@ -30,7 +30,7 @@ Examples
 >>> items = pl.DataFrame({"item_id": ["i1"], "category": ["music"], "merchant_verified": [True]})
 >>> users = pl.DataFrame({"user_id": ["a", "b", "c"], "tz": ["UTC"] * 3,
 ...                       "signup_ts": [datetime(2026, 1, 1, tzinfo=timezone.utc)] * 3})
->>> data = churn_dataset(events, items, users, [date(2026, 2, 1)], horizon_days=60)
+>>> data = churn_dataset(events, items, users, [date(2026, 2, 1)], horizon_days=60, customer_base=False)
 >>> data.frame.select("user_id", "churned", "bgnbd_frequency", "bgnbd_recency", "bgnbd_T").rows()
 [('a', 0, 1, 15.0, 27.0), ('b', 1, 0, 0.0, 25.0)]
 >>> "days_since_last_purchase" in data.feature_columns, "bgnbd_T" in data.feature_columns
@@ -45,12 +45,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 
+from features.churn.columns import BGNBD_COLUMNS, LABEL, SNAPSHOT
+from features.churn.customer_base import with_customer_base
 from features.pipelines.build import EVENT_COLUMNS, build_user_features, categories_of
 
-LABEL = "churned"
-SNAPSHOT = "snapshot"
-#: The BG/NBD inputs (x, t_x, T in days) carried beside the features for the baseline; never model inputs.
-BGNBD_COLUMNS: tuple[str, ...] = ("bgnbd_frequency", "bgnbd_recency", "bgnbd_T")
 #: Purchase-history features added to the pipeline's: counts beyond its 90-day windows and the recent trend.
 HISTORY_FEATURES: tuple[str, ...] = (
     "purchases_all_time",
@@ -234,8 +232,12 @@ def churn_dataset(
     users: pl.DataFrame | pl.LazyFrame,
     snapshots: Sequence[datetime | date],
     horizon_days: int = 60,
+    customer_base: bool = True,
 ) -> ChurnData:
     """Churn rows for every snapshot (see the module docstring for the population, features and label).
+
+    With ``customer_base``, the features also hold :data:`features.churn.customer_base.CUSTOMER_BASE_FEATURES`
+    (BG/NBD fitted per snapshot on its customers' purchase days; it needs enough customers to converge).
 
     The events are read once (just the columns the features use) and every snapshot's plan is collected
     together with :func:`polars.collect_all`. Raises :class:`ValueError` naming the problem for a missing
@@ -261,6 +263,8 @@ def churn_dataset(
                 f"snapshot {moment.isoformat()} has no customers: no user signed up and purchased before it"
             )
     frame = pl.concat(parts, how="vertical")
+    if customer_base:
+        frame = with_customer_base(frame, horizon_days)
     excluded = {"user_id", SNAPSHOT, LABEL, *BGNBD_COLUMNS}
     feature_columns = [c for c, dtype in frame.schema.items() if c not in excluded and dtype.is_numeric()]
     ordered = ["user_id", SNAPSHOT, *feature_columns, LABEL, *BGNBD_COLUMNS]

@@ -33,7 +33,7 @@ def cdnow() -> ChurnData:
     from features.adapters.cdnow import load_cdnow
 
     data = load_cdnow()
-    return churn_dataset(data.events, data.items, data.users, [TRAIN, TEST], HORIZON)
+    return churn_dataset(data.events, data.items, data.users, [TRAIN, TEST], HORIZON, customer_base=False)
 
 
 def _snapshot(data: ChurnData, day: date) -> pl.DataFrame:

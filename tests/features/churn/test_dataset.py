@@ -98,7 +98,9 @@ SIGNUPS = {
 
 
 def hand_data(horizon: int = 30) -> pl.DataFrame:
-    return churn_dataset(events_frame(HAND_LOG), items_frame(), users_frame(SIGNUPS), [SNAPSHOT], horizon).frame
+    return churn_dataset(
+        events_frame(HAND_LOG), items_frame(), users_frame(SIGNUPS), [SNAPSHOT], horizon, customer_base=False
+    ).frame
 
 
 def test_population_labels_and_bgnbd_columns_on_a_hand_built_log() -> None:
@@ -132,14 +134,16 @@ def test_trend_features() -> None:
 
 def test_pipeline_features_are_the_build_s_own() -> None:
     events, items, users = events_frame(HAND_LOG), items_frame(), users_frame(SIGNUPS)
-    data = churn_dataset(events, items, users, [SNAPSHOT], 30)
+    data = churn_dataset(events, items, users, [SNAPSHOT], 30, customer_base=False)
     built = build_user_features(events.lazy(), items.lazy(), users.lazy(), SNAPSHOT).collect()
     mine = data.frame.select(built.columns)
     assert_frame_equal(mine, built.filter(pl.col("user_id").is_in(mine["user_id"].implode())))
 
 
 def test_feature_columns_are_numeric_inputs_only() -> None:
-    data = churn_dataset(events_frame(HAND_LOG), items_frame(), users_frame(SIGNUPS), [SNAPSHOT], 30)
+    data = churn_dataset(
+        events_frame(HAND_LOG), items_frame(), users_frame(SIGNUPS), [SNAPSHOT], 30, customer_base=False
+    )
     assert not {"user_id", "snapshot", LABEL, *BGNBD_COLUMNS} & set(data.feature_columns)
     assert set(HISTORY_FEATURES) <= set(data.feature_columns)
     assert "days_since_last_purchase" in data.feature_columns
@@ -150,11 +154,15 @@ def test_feature_columns_are_numeric_inputs_only() -> None:
 def test_several_snapshots_stack_sorted_and_dates_mean_midnight_utc() -> None:
     events, items, users = events_frame(HAND_LOG), items_frame(), users_frame(SIGNUPS)
     later = date(2026, 3, 15)
-    data = churn_dataset(events.lazy(), items.lazy(), users.lazy(), [later, SNAPSHOT], horizon_days=30)
+    data = churn_dataset(
+        events.lazy(), items.lazy(), users.lazy(), [later, SNAPSHOT], horizon_days=30, customer_base=False
+    )
     snapshots = data.frame["snapshot"]
     assert snapshots.is_sorted()
     assert snapshots.unique().to_list() == [SNAPSHOT, datetime(2026, 3, 15, tzinfo=UTC)]
-    one = churn_dataset(events, items, users, [datetime(2026, 3, 15)], horizon_days=30).frame  # naive = UTC
+    one = churn_dataset(
+        events, items, users, [datetime(2026, 3, 15)], horizon_days=30, customer_base=False
+    ).frame  # naive = UTC
     assert_frame_equal(data.frame.filter(pl.col("snapshot") == snapshots.max()), one)
 
 
@@ -215,7 +223,7 @@ def test_bad_input_names_the_problem(frame_name, change, column, snapshots, hori
     if frame_name is not None:
         frames[frame_name] = change(frames[frame_name], column)
     with pytest.raises(ValueError, match=re.escape(message)):
-        churn_dataset(frames["events"], frames["items"], frames["users"], snapshots, horizon)
+        churn_dataset(frames["events"], frames["items"], frames["users"], snapshots, horizon, customer_base=False)
 
 
 # No leakage: a random log split at the snapshot; whatever happens at or after it leaves its features alone, and
@@ -245,7 +253,9 @@ HORIZON = 30  # snapshot day 59: the label window is [day 59, day 89)
 
 def _dataset(*parts: pl.DataFrame) -> pl.DataFrame:
     events = pl.concat([ANCHORS.with_columns(event_id=pl.lit("a") + pl.col("event_id")), *parts]).sort("ts")
-    return churn_dataset(events, items_frame(), users_frame(LEAK_SIGNUPS), [SNAPSHOT], HORIZON).frame
+    return churn_dataset(
+        events, items_frame(), users_frame(LEAK_SIGNUPS), [SNAPSHOT], HORIZON, customer_base=False
+    ).frame
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
