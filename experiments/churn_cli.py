@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
+import polars as pl
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -180,3 +181,43 @@ def tune(
     if trials < 1:
         raise ValueError(f"--trials must be at least 1, got {trials}")
     _print(_run("tune", dataset, train_snapshot, test_snapshot, horizon_days, trials, seed, True), json_output)
+
+
+@app.command()
+@user_errors_exit_2
+def score(
+    dataset: DatasetOpt,
+    as_of: Annotated[str, typer.Option("--as-of", help="Score the customers as of this date (ISO; UTC).")],
+    out: Annotated[Path, typer.Option(help="Parquet (or .csv) file: user_id, churn_risk, reason_1..k.")],
+    model: Annotated[str, typer.Option(help="MLflow model URI of the churn model.")] = "models:/churn-model/latest",
+    reasons: Annotated[int, typer.Option(help="Top reasons per user from LightGBM's contributions.")] = 3,
+) -> None:
+    """Churn risk of every customer as of a date, with each score's top reasons; written atomically."""
+    from features.churn.dataset import customer_features
+    from features.churn.evaluation import as_date, to_datetime
+    from features.churn.pyfunc import load_churn_model
+    from features.io import write_frame
+
+    if reasons < 0:
+        raise ValueError(f"--reasons must be 0 or more, got {reasons}")
+    moment = to_datetime(as_date(as_of))
+    _config()
+    from policies.serving.config import configure_mlflow
+
+    configure_mlflow(_config())
+    churn_model = load_churn_model(model)
+    events, items, users = load_dataset(dataset)
+    with progress_bar("churn score", 3) as progress:
+        task = progress.add_task("score", total=3)
+        customers = customer_features(events, items, users, moment, churn_model.horizon_days or 60)
+        progress.advance(task)
+        scored = customers.select("user_id", pl.Series("churn_risk", churn_model.predict_proba(customers)))
+        if reasons:
+            scored = scored.join(churn_model.explain(customers, top=reasons), on="user_id", how="left")
+        progress.advance(task)
+        write_frame(scored.sort("churn_risk", descending=True), out)
+        progress.advance(task)
+    console.print(
+        f"{scored.height:,} customers scored as of {moment.date()} (mean churn risk {scored['churn_risk'].mean():.3f})"
+        f" -> {out}"
+    )

@@ -204,6 +204,16 @@ def churn_labels(purchases: pl.LazyFrame, snapshot: datetime, horizon_days: int)
     return window.select("user_id").unique().with_columns(pl.lit(0, dtype=pl.Int8).alias(LABEL))
 
 
+def customer_plan(
+    events: pl.LazyFrame, items: pl.LazyFrame, users: pl.LazyFrame, snapshot: datetime, categories: list[str]
+) -> pl.LazyFrame:
+    """The customers of one snapshot (lazy): their features, purchase history and BG/NBD inputs, no label."""
+    purchases = events.filter(pl.col("type") == "purchase")
+    history = purchase_history(purchases, snapshot)  # customers only: the inner join below is the population
+    features = build_user_features(events, items, users, snapshot, categories)  # users signed up before it
+    return features.join(history, on="user_id", how="inner").with_columns(pl.lit(snapshot).cast(UTC_US).alias(SNAPSHOT))
+
+
 def snapshot_plan(
     events: pl.LazyFrame,
     items: pl.LazyFrame,
@@ -214,16 +224,39 @@ def snapshot_plan(
 ) -> pl.LazyFrame:
     """The rows of one snapshot (lazy): the population's features, history, BG/NBD inputs and label."""
     purchases = events.filter(pl.col("type") == "purchase")
-    history = purchase_history(purchases, snapshot)  # customers only: the inner join below is the population
-    features = build_user_features(events, items, users, snapshot, categories)  # users signed up before it
     return (
-        features.join(history, on="user_id", how="inner")
+        customer_plan(events, items, users, snapshot, categories)
         .join(churn_labels(purchases, snapshot, horizon_days), on="user_id", how="left")
-        .with_columns(
-            pl.lit(snapshot).cast(UTC_US).alias(SNAPSHOT),
-            pl.col(LABEL).fill_null(1).cast(pl.Int8),
-        )
+        .with_columns(pl.col(LABEL).fill_null(1).cast(pl.Int8))
     )
+
+
+def customer_features(
+    events: pl.DataFrame | pl.LazyFrame,
+    items: pl.DataFrame | pl.LazyFrame,
+    users: pl.DataFrame | pl.LazyFrame,
+    as_of: datetime | date,
+    horizon_days: int = 60,
+    customer_base: bool = True,
+) -> pl.DataFrame:
+    """The customers as of ``as_of`` with the features :func:`churn_dataset` gives (no label): what the churn
+    model scores. ``as_of`` may lie after the last event (scoring today), not before the first."""
+    frames = {"events": _lazy(events), "items": _lazy(items), "users": _lazy(users)}
+    for name, frame in frames.items():
+        _check_columns(frame, name)
+    if horizon_days < 1:
+        raise ValueError(f"horizon_days must be at least 1, got {horizon_days}")
+    log = frames["events"].select(EVENT_COLUMNS).collect()
+    if log.height == 0:
+        raise ValueError("events: no rows")
+    moment, (first, _) = as_utc(as_of), data_span(log)
+    if moment < first:
+        raise ValueError(f"as-of {moment.isoformat()} is before the first event ({first.isoformat()})")
+    categories = categories_of(frames["items"])
+    frame = customer_plan(log.lazy(), frames["items"], frames["users"], moment, categories).collect()
+    if frame.height == 0:
+        raise ValueError(f"as-of {moment.isoformat()} has no customers: no user signed up and purchased before it")
+    return with_customer_base(frame, horizon_days) if customer_base else frame
 
 
 def churn_dataset(

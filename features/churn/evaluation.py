@@ -156,7 +156,9 @@ def evaluate(
             prior=PRIOR,
         )
         params = tuning.best_params
-    model = ChurnModel.fit(fit_part, valid_part, train.feature_columns, params, prior=PRIOR)
+    model = ChurnModel.fit(
+        fit_part, valid_part, train.feature_columns, params, prior=PRIOR, horizon_days=protocol.horizon_days
+    )
     y_test = labels(test.frame)
     proba = model.predict_proba(test.frame)
     baseline_proba = {

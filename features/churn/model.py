@@ -149,6 +149,8 @@ class ChurnModel:
     params: ChurnParams = field(default_factory=ChurnParams)
     best_iteration: int = 0
     prior: str | None = None
+    horizon_days: int | None = None
+    prior_center: float = 0.0
 
     @classmethod
     def fit(
@@ -160,11 +162,13 @@ class ChurnModel:
         calibration: CalibrationKind = "platt",
         callbacks: Sequence[Any] = (),
         prior: str | None = None,
+        horizon_days: int | None = None,
     ) -> ChurnModel:
         """Fit on ``train``, stop early on ``valid`` (log loss) and calibrate on ``valid``.
 
         With ``prior`` (a column of probabilities, e.g. the BG/NBD churn probability), the booster starts from
         its log-odds and learns corrections to it (LightGBM's ``init_score``); scoring adds it back.
+        ``horizon_days`` is recorded: the horizon the label (and the prior) look ahead.
         """
         params = params or ChurnParams()
         columns = list(feature_columns)
@@ -185,7 +189,11 @@ class ChurnModel:
             ],
         )
         best = booster.best_iteration or booster.current_iteration()
-        model = cls(booster, fit_calibrator(np.zeros(1), np.zeros(1)), columns, params, best, prior)
+        start = prior_scores(train, prior)
+        center = float(start.mean()) if start is not None else 0.0
+        model = cls(
+            booster, fit_calibrator(np.zeros(1), np.zeros(1)), columns, params, best, prior, horizon_days, center
+        )
         model.calibrator = fit_calibrator(model.raw_proba(valid), labels(valid), calibration)
         return model
 
@@ -203,22 +211,31 @@ class ChurnModel:
         return self.calibrator.transform(self.raw_proba(frame))
 
     def explain(self, frame: pl.DataFrame, top: int = 3) -> pl.DataFrame:
-        """Each row's ``top`` reasons: the features whose LightGBM contributions (SHAP values on the log-odds
+        r"""Each row's ``top`` reasons: the features whose LightGBM contributions (SHAP values on the log-odds
         scale) push its score up the most, as ``reason_k`` ("feature=value (+0.42)").
 
         Notes
         -----
         ``predict(pred_contrib=True)`` splits each raw score into one additive contribution per feature plus a
         bias (TreeSHAP); the reasons are the largest positive contributions, those that raise the churn risk.
+        With a prior, the score is :math:`\mathrm{logit}(p_0) + \sum_j \phi_j + b`; the prior enters as one
+        more reason, named ``<prior> (prior)``, contributing :math:`\mathrm{logit}(p_0) - c` with :math:`c` its
+        mean over the training rows.
         """
         x = features_matrix(frame, self.feature_columns)
         contributions = np.asarray(self.booster.predict(x, num_iteration=self.best_iteration, pred_contrib=True))
         per_feature = contributions[:, :-1]
+        columns = list(self.feature_columns)
+        start = prior_scores(frame, self.prior)
+        if start is not None:
+            per_feature = np.column_stack([per_feature, start - self.prior_center])
+            x = np.column_stack([x, frame[str(self.prior)].cast(pl.Float32).to_numpy()])
+            columns.append(f"{self.prior} (prior)")
         order = np.argsort(-per_feature, axis=1, kind="stable")[:, :top]
-        names = np.asarray(self.feature_columns, dtype=object)
+        names = np.asarray(columns, dtype=object)
         out: dict[str, Any] = {"user_id": frame["user_id"]} if "user_id" in frame.columns else {}
         rows = np.arange(len(x))
-        for k in range(min(top, len(self.feature_columns))):
+        for k in range(min(top, len(columns))):
             feature = order[:, k]
             values, pushes = x[rows, feature], per_feature[rows, feature]
             out[f"reason_{k + 1}"] = [
@@ -244,6 +261,8 @@ class ChurnModel:
             "params": asdict(self.params),
             "best_iteration": self.best_iteration,
             "prior": self.prior,
+            "horizon_days": self.horizon_days,
+            "prior_center": self.prior_center,
         }
         write_bytes(json.dumps(meta, indent=1).encode(), folder / _META_FILE)
 
@@ -260,6 +279,8 @@ class ChurnModel:
             ChurnParams(**meta["params"]),
             int(meta["best_iteration"]),
             meta.get("prior"),
+            meta.get("horizon_days"),
+            float(meta.get("prior_center", 0.0)),
         )
 
 
