@@ -217,7 +217,7 @@ def score(
         progress.advance(task)
         write_frame(scored.sort("churn_risk", descending=True), out)
         progress.advance(task)
+    mean_risk = float(scored["churn_risk"].mean())  # type: ignore[arg-type]
     console.print(
-        f"{scored.height:,} customers scored as of {moment.date()} (mean churn risk {scored['churn_risk'].mean():.3f})"
-        f" -> {out}"
+        f"{scored.height:,} customers scored as of {moment.date()} (mean churn risk {mean_risk:.3f}) -> {out}"
     )

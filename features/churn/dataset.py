@@ -253,10 +253,10 @@ def customer_features(
     if moment < first:
         raise ValueError(f"as-of {moment.isoformat()} is before the first event ({first.isoformat()})")
     categories = categories_of(frames["items"])
-    frame = customer_plan(log.lazy(), frames["items"], frames["users"], moment, categories).collect()
-    if frame.height == 0:
+    customers = customer_plan(log.lazy(), frames["items"], frames["users"], moment, categories).collect()
+    if customers.height == 0:
         raise ValueError(f"as-of {moment.isoformat()} has no customers: no user signed up and purchased before it")
-    return with_customer_base(frame, horizon_days) if customer_base else frame
+    return with_customer_base(customers, horizon_days) if customer_base else customers
 
 
 def churn_dataset(
