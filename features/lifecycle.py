@@ -4,12 +4,19 @@ A user's stage as of a moment follows from the point-in-time user features, in
 this order of precedence:
 
 ======== ==========================================================================
-lapsed   no session for ``lapsed_days`` or more (or none ever, on an account that old)
-declining no session for ``declining_days`` or more
-new      account younger than ``new_days``
+lapsed   no session for ``lapsed_days`` or more (or none ever, on an account that old),
+         or a churn risk of ``lapsed_risk`` or more
+declining no session for ``declining_days`` or more, or a churn risk of ``declining_risk``
+         or more, or purchases falling (a negative purchase trend) on a risk of
+         ``falling_risk`` or more
+new      account younger than ``new_days`` (tenure)
 mature   at least ``mature_purchases`` purchases in the last 90 days
 growing  everyone else
 ======== ==========================================================================
+
+The risk and trend rules apply when the caller names those columns (``risk=``, ``trend=``): the trigger
+engine passes the churn scorer's risk when its lifecycle rule says so; a frame without a risk is staged by
+tenure and activity alone.
 
 Churn risk comes through a small scoring interface, :class:`ChurnScorer`: anything
 with ``score(user_features) -> array of P(churn)``. Until the churn model is
@@ -27,6 +34,9 @@ Examples
 ... })
 >>> features.select(lifecycle_stage(LifecycleThresholds())).to_series().to_list()
 ['new', 'mature', 'declining', 'lapsed', 'growing']
+>>> risky = features.with_columns(pl.Series("churn_risk", [0.1, 0.95, 0.2, 0.3, 0.7]))
+>>> risky.select(lifecycle_stage(LifecycleThresholds(), risk="churn_risk")).to_series().to_list()
+['new', 'lapsed', 'declining', 'lapsed', 'declining']
 >>> RecencyChurnScorer().score(features).round(2).tolist()
 [0.03, 0.02, 0.41, 1.0, 0.05]
 """
@@ -53,17 +63,30 @@ class LifecycleThresholds(BaseModel):
     declining_days: int = Field(10, ge=1, description="days without a session from which a user is 'declining'")
     lapsed_days: int = Field(45, ge=1, description="days without a session from which a user is 'lapsed'")
     mature_purchases: int = Field(3, ge=1, description="purchases in 90 days from which a user is 'mature'")
+    declining_risk: float = Field(0.6, gt=0, le=1, description="churn risk from which a user is 'declining'")
+    lapsed_risk: float = Field(0.9, gt=0, le=1, description="churn risk from which a user is 'lapsed'")
+    falling_risk: float = Field(
+        0.4, gt=0, le=1, description="churn risk from which falling purchases make a user 'declining'"
+    )
 
 
-def lifecycle_stage(thresholds: LifecycleThresholds) -> pl.Expr:
-    """The ``lifecycle_stage`` column from the user features (see the module docstring for the rules)."""
+def lifecycle_stage(thresholds: LifecycleThresholds, risk: str | None = None, trend: str | None = None) -> pl.Expr:
+    """The ``lifecycle_stage`` column from the user features (see the module docstring for the rules); ``risk``
+    and ``trend`` name a churn-risk and a purchase-trend column to stage by as well."""
     t = thresholds
     inactive = pl.col("days_since_last_session")
     never_seen = inactive.is_null()
+    lapsed = (inactive >= t.lapsed_days) | (never_seen & (pl.col("account_age_days") >= t.lapsed_days))
+    declining = (inactive >= t.declining_days).fill_null(False)
+    if risk is not None:
+        lapsed = lapsed | (pl.col(risk) >= t.lapsed_risk).fill_null(False)
+        declining = declining | (pl.col(risk) >= t.declining_risk).fill_null(False)
+        if trend is not None:
+            declining = declining | ((pl.col(trend) < 0) & (pl.col(risk) >= t.falling_risk)).fill_null(False)
     return (
-        pl.when((inactive >= t.lapsed_days) | (never_seen & (pl.col("account_age_days") >= t.lapsed_days)))
+        pl.when(lapsed)
         .then(pl.lit("lapsed"))
-        .when(inactive >= t.declining_days)
+        .when(declining)
         .then(pl.lit("declining"))
         .when(pl.col("account_age_days") < t.new_days)
         .then(pl.lit("new"))

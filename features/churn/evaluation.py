@@ -33,7 +33,7 @@ import polars as pl
 
 from features.churn.baselines import BGNBD, RecencyBaseline
 from features.churn.customer_base import PRIOR
-from features.churn.dataset import ChurnData, churn_dataset, data_span
+from features.churn.dataset import ChurnData, check_snapshots, churn_dataset, data_span
 from features.churn.metrics import churn_metrics
 from features.churn.model import ChurnModel, ChurnParams, labels, split_out_of_time
 from features.churn.tuning import TuningResult, tune
@@ -114,7 +114,10 @@ class ChurnEvaluation:
 def build_protocol_data(events: Any, items: Any, users: Any, protocol: Protocol) -> tuple[ChurnData, ChurnData]:
     """Training data (every training snapshot) and test data (the test snapshot) for ``protocol``."""
     protocol.check()
-    first, _ = data_span(events)
+    first, last = data_span(events)
+    if protocol.train_snapshot < as_date(first):
+        raise ValueError(f"train snapshot {protocol.train_snapshot} is before the first event ({as_date(first)})")
+    check_snapshots([protocol.test_snapshot], protocol.horizon_days, (first, last))  # before any building
     snapshots = protocol.training_snapshots(as_date(first))
     if len(snapshots) < 2:
         raise ValueError(

@@ -54,7 +54,7 @@ class _Pending:
     def __len__(self) -> int:
         return len(self._parts)
 
-    def add(self, now: int, **columns: np.ndarray | pl.Series) -> None:
+    def add(self, now: int, **columns: np.ndarray | pl.Series | list[str]) -> None:
         """One tick's rows (every column the same length; none: nothing kept)."""
         size = len(next(iter(columns.values())))
         if size:
@@ -209,7 +209,12 @@ class Lifecycle:
         if missing:
             raise ValueError(f"user features: missing column {missing[0]!r}")
         positions = self.users.positions(features["user_id"])
-        staged = features.with_columns(lifecycle_stage(self.rule.stages).cast(_STAGE))
+        risk = np.asarray(self.scorer.score(features), dtype=float) if features.height else np.empty(0)
+        if self.rule.stage_by_risk:
+            stage = lifecycle_stage(self.rule.stages, risk="churn_risk").cast(_STAGE)
+            staged = features.with_columns(pl.Series("churn_risk", risk)).with_columns(stage)
+        else:
+            staged = features.with_columns(lifecycle_stage(self.rule.stages).cast(_STAGE))
         code = staged["lifecycle_stage"].to_physical().to_numpy().astype(np.int8)
         self.stage_ = grown(self.stage_, len(self.users), -1)
         before = self.stage_[positions]
@@ -218,13 +223,17 @@ class Lifecycle:
             wanted = [LIFECYCLE_STAGES.index(s) for s in self.rule.transitions if s in LIFECYCLE_STAGES]
             rows = np.flatnonzero((before >= 0) & (before != code) & np.isin(code, wanted))
             idle = staged["days_since_last_session"].gather(rows).cast(pl.Int64)
-            self._changes.add(now, position=positions[rows], before=before[rows], stage=code[rows], idle=idle)
+            why = (
+                [f"; churn risk {r:.2f}" for r in risk[rows].tolist()] if self.rule.stage_by_risk else [""] * len(rows)
+            )
+            self._changes.add(
+                now, position=positions[rows], before=before[rows], stage=code[rows], idle=idle, risk_text=why
+            )
             if "onboarding" in self.rule.transitions:
                 signup = self.signups["signup"].to_numpy()
                 start, stop = np.searchsorted(signup, [previous_tick, now], side="left")
                 self._joined.add(now, row=np.arange(start, stop))
         if staged.height:
-            risk = np.asarray(self.scorer.score(staged), dtype=float)
             cadence = self.rule.churn_cadence_days
             due = self.users.crc[positions] % cadence == (now // DAY_US) % cadence
             keep = (risk >= self.rule.churn_threshold) & due
@@ -280,6 +289,7 @@ class Lifecycle:
                 pl.col("lifecycle_stage"),
                 pl.lit(" ("),
                 since,
+                pl.col("risk_text"),
                 pl.lit(")"),
             ]
         )
