@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
+import polars.selectors as cs
 
 from features.churn.columns import BGNBD_COLUMNS, LABEL, SNAPSHOT
 from features.churn.customer_base import with_customer_base
@@ -211,7 +212,11 @@ def customer_plan(
     purchases = events.filter(pl.col("type") == "purchase")
     history = purchase_history(purchases, snapshot)  # customers only: the inner join below is the population
     features = build_user_features(events, items, users, snapshot, categories)  # users signed up before it
-    return features.join(history, on="user_id", how="inner").with_columns(pl.lit(snapshot).cast(UTC_US).alias(SNAPSHOT))
+    # floats rounded to 9 decimals, as the context's: parallel sums may differ in the last bit between runs, and
+    # a model must not split on that (CDNOW's viewed-vs-bought price gap is 0 give or take 1e-17)
+    return features.join(history, on="user_id", how="inner").with_columns(
+        cs.float().round(9), pl.lit(snapshot).cast(UTC_US).alias(SNAPSHOT)
+    )
 
 
 def snapshot_plan(

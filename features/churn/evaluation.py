@@ -53,13 +53,20 @@ def as_date(value: date | datetime | str) -> date:
 
 @dataclass(frozen=True)
 class Protocol:
-    """A train date, a later test date, the horizon, and how many earlier monthly snapshots join the training."""
+    """A train date, a later test date, the horizon, and how many earlier snapshots join the training, how far
+    apart (``step_days``; by default the horizon, at most 30 days: monthly for long horizons, closer for short
+    logs such as a simulated month)."""
 
     train_snapshot: date
     test_snapshot: date
     horizon_days: int = 60
     history: int = 4
-    step_days: int = 30
+    step_days: int | None = None
+
+    @property
+    def step(self) -> int:
+        """The days between training snapshots."""
+        return self.step_days if self.step_days is not None else max(1, min(30, self.horizon_days))
 
     def check(self) -> None:
         """Raise ``ValueError`` naming the problem if the dates cannot make an out-of-time split."""
@@ -78,10 +85,10 @@ class Protocol:
             )
 
     def training_snapshots(self, first_event: date) -> list[date]:
-        """The train snapshot and up to ``history`` earlier ones, ``step_days`` apart, each at least ``step_days``
-        after the first event (so every one has some history), oldest first."""
-        earliest = first_event + timedelta(days=self.step_days)
-        dates = [self.train_snapshot - timedelta(days=k * self.step_days) for k in range(self.history + 1)]
+        """The train snapshot and up to ``history`` earlier ones, :attr:`step` days apart, each at least that
+        long after the first event (so every one has some history), oldest first."""
+        earliest = first_event + timedelta(days=self.step)
+        dates = [self.train_snapshot - timedelta(days=k * self.step) for k in range(self.history + 1)]
         return sorted(d for d in dates if d >= earliest)
 
 
@@ -122,7 +129,7 @@ def build_protocol_data(events: Any, items: Any, users: Any, protocol: Protocol)
     if len(snapshots) < 2:
         raise ValueError(
             f"train snapshot {protocol.train_snapshot} leaves fewer than 2 training snapshots after the data start "
-            f"{as_date(first)} (need {protocol.step_days} days of history before each); choose a later date"
+            f"{as_date(first)} (need {protocol.step} days of history before each); choose a later date"
         )
     train = churn_dataset(events, items, users, snapshots, protocol.horizon_days)
     test = churn_dataset(events, items, users, [protocol.test_snapshot], protocol.horizon_days)

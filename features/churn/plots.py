@@ -1,6 +1,7 @@
 """Plots a data scientist looks at for a churn model: reliability (calibration), lift by decile, importance.
 
-Each returns a matplotlib ``Figure`` (headless backend), for notebooks and ``mlflow.log_figure``.
+Each returns a matplotlib ``Figure`` (closed, so nothing is shown twice), for notebooks and ``mlflow.log_figure``.
+The backend is left to the caller (matplotlib picks Agg without a display; a notebook keeps its inline one).
 
 Examples
 --------
@@ -19,9 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
