@@ -285,10 +285,7 @@ def uplift_curve_plot(true_uplift: np.ndarray, scores: Mapping[str, np.ndarray],
     >>> fig.axes[0].get_xlabel(), len(fig.axes[0].lines)
     ('share of customers targeted', 3)
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # the backend is the caller's (Agg without a display, inline in a notebook)
 
     tau = np.asarray(true_uplift, dtype=float)
     fig, ax = plt.subplots(figsize=(6, 4.5))
