@@ -92,10 +92,11 @@ def _run(
     register: bool,
 ) -> Any:
     from experiments.tracking import ensure_experiment, tracked_run
-    from features.churn.evaluation import evaluate
+    from features.churn.evaluation import check_protocol, evaluate
 
     protocol = _protocol(train_snapshot, test_snapshot, horizon_days)
     events, items, users = load_dataset(dataset)
+    check_protocol(events, protocol)  # bad dates stop here, before an MLflow run is opened
     config = _config()
     params = {"dataset": dataset, "protocol": {k: str(v) for k, v in vars(protocol).items()}, "trials": trials}
     with tracked_run(config, "churn", params | {"seed": seed}, run_name=f"churn-{command}"):

@@ -118,19 +118,26 @@ class ChurnEvaluation:
         }
 
 
-def build_protocol_data(events: Any, items: Any, users: Any, protocol: Protocol) -> tuple[ChurnData, ChurnData]:
-    """Training data (every training snapshot) and test data (the test snapshot) for ``protocol``."""
+def check_protocol(events: Any, protocol: Protocol) -> list[date]:
+    """The training snapshots of ``protocol`` on ``events``, or a ``ValueError`` naming why the dates do not fit
+    the data (cheap: only the data's span is read)."""
     protocol.check()
     first, last = data_span(events)
     if protocol.train_snapshot < as_date(first):
         raise ValueError(f"train snapshot {protocol.train_snapshot} is before the first event ({as_date(first)})")
-    check_snapshots([protocol.test_snapshot], protocol.horizon_days, (first, last))  # before any building
+    check_snapshots([protocol.test_snapshot], protocol.horizon_days, (first, last))
     snapshots = protocol.training_snapshots(as_date(first))
     if len(snapshots) < 2:
         raise ValueError(
             f"train snapshot {protocol.train_snapshot} leaves fewer than 2 training snapshots after the data start "
             f"{as_date(first)} (need {protocol.step} days of history before each); choose a later date"
         )
+    return snapshots
+
+
+def build_protocol_data(events: Any, items: Any, users: Any, protocol: Protocol) -> tuple[ChurnData, ChurnData]:
+    """Training data (every training snapshot) and test data (the test snapshot) for ``protocol``."""
+    snapshots = check_protocol(events, protocol)
     train = churn_dataset(events, items, users, snapshots, protocol.horizon_days)
     test = churn_dataset(events, items, users, [protocol.test_snapshot], protocol.horizon_days)
     return train, test
