@@ -28,6 +28,7 @@ bench: $(STAMP)  ## speed figures, compared side by side in one run; see docs/be
 	$(BIN)/python tests/benchmarks/simulator_scaling.py
 	$(BIN)/python tests/benchmarks/features_bench.py
 	$(BIN)/python tests/benchmarks/dsjson_bench.py
+	$(BIN)/python tests/benchmarks/churn_bench.py
 
 format: $(STAMP)
 	$(BIN)/ruff format .
