@@ -46,17 +46,19 @@ class ChurnParams:
     """LightGBM settings (the ones Optuna tunes, and the fixed ones). The defaults are small, heavily
     regularised trees: they correct a prior (the BG/NBD churn probability) rather than learn churn from
     scratch, and must not chase features whose range drifts between the training and the test snapshots
-    (on CDNOW, three splits, they beat both larger trees and the prior alone)."""
+    (on CDNOW, three splits, they beat both larger trees and the prior alone). A learning rate of 0.1 gives the
+    same CDNOW figures as 0.03 with a quarter of the trees (protocol: 159 against 713), so training and
+    scoring cost a quarter."""
 
     num_leaves: int = 7
-    learning_rate: float = 0.03
+    learning_rate: float = 0.1
     min_child_samples: int = 400
     feature_fraction: float = 0.5
     bagging_fraction: float = 0.8
     bagging_freq: int = 1
     lambda_l1: float = 0.0
     lambda_l2: float = 10.0
-    n_estimators: int = 1000
+    n_estimators: int = 400
     early_stopping_rounds: int = 50
     seed: int = 0
     #: One thread by default: LightGBM's OpenMP threads spin when the cores are shared (other jobs, pytest -n 2)
