@@ -236,6 +236,24 @@ def snapshot_plan(
     )
 
 
+def _read_inputs(
+    events: pl.DataFrame | pl.LazyFrame,
+    items: pl.DataFrame | pl.LazyFrame,
+    users: pl.DataFrame | pl.LazyFrame,
+    horizon_days: int,
+) -> tuple[pl.DataFrame, pl.LazyFrame, pl.LazyFrame]:
+    """The inputs checked (columns, horizon, a non-empty log) and the log read once (the columns features use)."""
+    frames = {"events": _lazy(events), "items": _lazy(items), "users": _lazy(users)}
+    for name, given in frames.items():
+        _check_columns(given, name)
+    if horizon_days < 1:
+        raise ValueError(f"horizon_days must be at least 1, got {horizon_days}")
+    log = frames["events"].select(EVENT_COLUMNS).collect()
+    if log.height == 0:
+        raise ValueError("events: no rows")
+    return log, frames["items"], frames["users"]
+
+
 def customer_features(
     events: pl.DataFrame | pl.LazyFrame,
     items: pl.DataFrame | pl.LazyFrame,
@@ -246,19 +264,12 @@ def customer_features(
 ) -> pl.DataFrame:
     """The customers as of ``as_of`` with the features :func:`churn_dataset` gives (no label): what the churn
     model scores. ``as_of`` may lie after the last event (scoring today), not before the first."""
-    frames = {"events": _lazy(events), "items": _lazy(items), "users": _lazy(users)}
-    for name, frame in frames.items():
-        _check_columns(frame, name)
-    if horizon_days < 1:
-        raise ValueError(f"horizon_days must be at least 1, got {horizon_days}")
-    log = frames["events"].select(EVENT_COLUMNS).collect()
-    if log.height == 0:
-        raise ValueError("events: no rows")
+    log, items_lazy, users_lazy = _read_inputs(events, items, users, horizon_days)
     moment, (first, _) = as_utc(as_of), data_span(log)
     if moment < first:
         raise ValueError(f"as-of {moment.isoformat()} is before the first event ({first.isoformat()})")
-    categories = categories_of(frames["items"])
-    customers = customer_plan(log.lazy(), frames["items"], frames["users"], moment, categories).collect()
+    categories = categories_of(items_lazy)
+    customers = customer_plan(log.lazy(), items_lazy, users_lazy, moment, categories).collect()
     if customers.height == 0:
         raise ValueError(f"as-of {moment.isoformat()} has no customers: no user signed up and purchased before it")
     return with_customer_base(customers, horizon_days) if customer_base else customers
@@ -282,16 +293,8 @@ def churn_dataset(
     column, no snapshots, a horizon under one day, a snapshot or a horizon outside the data, or a snapshot
     without customers.
     """
-    frames = {"events": _lazy(events), "items": _lazy(items), "users": _lazy(users)}
-    for name, given in frames.items():
-        _check_columns(given, name)
-    if horizon_days < 1:
-        raise ValueError(f"horizon_days must be at least 1, got {horizon_days}")
-    log = frames["events"].select(EVENT_COLUMNS).collect()
-    if log.height == 0:
-        raise ValueError("events: no rows")
+    log, items_lazy, users_lazy = _read_inputs(events, items, users, horizon_days)
     moments = check_snapshots(snapshots, horizon_days, data_span(log))
-    items_lazy, users_lazy = frames["items"], frames["users"]
     categories = categories_of(items_lazy)
     plans = [snapshot_plan(log.lazy(), items_lazy, users_lazy, s, horizon_days, categories) for s in moments]
     parts = pl.collect_all(plans)

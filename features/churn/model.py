@@ -129,6 +129,21 @@ def lightgbm_set(
     )
 
 
+def train_booster(
+    params: ChurnParams, train_set: lgb.Dataset, valid_set: lgb.Dataset, callbacks: Sequence[Any] = ()
+) -> lgb.Booster:
+    """Boost on ``train_set`` until the log loss on ``valid_set`` (named ``valid``) stops improving for
+    ``params.early_stopping_rounds`` rounds; ``callbacks`` run too (e.g. Optuna's pruning)."""
+    return lgb.train(
+        params.lightgbm(),
+        train_set,
+        num_boost_round=params.n_estimators,
+        valid_sets=[valid_set],
+        valid_names=["valid"],
+        callbacks=[lgb.early_stopping(params.early_stopping_rounds, first_metric_only=True, verbose=False), *callbacks],
+    )
+
+
 def split_out_of_time(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Rows of the earlier snapshots (to fit) and of the latest one (to stop early and calibrate)."""
     snapshots = frame["snapshot"].unique().sort()
@@ -179,17 +194,7 @@ class ChurnModel:
                 raise ValueError(f"churn {name} data: no rows")
         train_set = lightgbm_set(train, columns, prior)
         valid_set = lightgbm_set(valid, columns, prior, reference=train_set)
-        booster = lgb.train(
-            params.lightgbm(),
-            train_set,
-            num_boost_round=params.n_estimators,
-            valid_sets=[valid_set],
-            valid_names=["valid"],
-            callbacks=[
-                lgb.early_stopping(params.early_stopping_rounds, first_metric_only=True, verbose=False),
-                *callbacks,
-            ],
-        )
+        booster = train_booster(params, train_set, valid_set, callbacks)
         best = booster.best_iteration or booster.current_iteration()
         start = prior_scores(train, prior)
         center = float(start.mean()) if start is not None else 0.0

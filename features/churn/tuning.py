@@ -23,12 +23,11 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-import lightgbm as lgb
 import optuna
 import polars as pl
 from optuna_integration import LightGBMPruningCallback, MLflowCallback
 
-from features.churn.model import ChurnModel, ChurnParams, lightgbm_set
+from features.churn.model import ChurnModel, ChurnParams, lightgbm_set, train_booster
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 logging.getLogger("optuna_integration").setLevel(logging.WARNING)
@@ -89,17 +88,7 @@ def tune(
     def objective(trial: optuna.Trial) -> float:
         params = suggest(trial, base)
         pruning = LightGBMPruningCallback(trial, "binary_logloss", valid_name="valid")
-        booster = lgb.train(
-            params.lightgbm(),
-            train_set,
-            num_boost_round=params.n_estimators,
-            valid_sets=[valid_set],
-            valid_names=["valid"],
-            callbacks=[
-                lgb.early_stopping(params.early_stopping_rounds, first_metric_only=True, verbose=False),
-                pruning,
-            ],
-        )
+        booster = train_booster(params, train_set, valid_set, [pruning])
         trial.set_user_attr("best_iteration", int(booster.best_iteration))
         return float(booster.best_score["valid"]["binary_logloss"])
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +16,7 @@ from policies.triggers.config import GuardrailSettings
 from policies.triggers.guardrails import verdicts
 from policies.triggers.guardrails.alone import decide_alone
 from policies.triggers.guardrails.clock import US_PER_DAY, defer_quiet_hours, to_us
+from policies.triggers.guardrails.holdout import holdout_draw
 from policies.triggers.guardrails.inputs import (
     check_channels,
     checked_moments,
@@ -56,20 +56,6 @@ class GuardrailResult:
 
     kept: pl.DataFrame
     suppressed: pl.DataFrame
-
-
-def holdout_draw(user_ids: Sequence[str], salt: str) -> np.ndarray:
-    """A uniform number in [0, 1] per user id: the first 8 bytes of BLAKE2b(salt, NUL, id) over 2**64, the same
-    in every process and on every machine (unlike ``hash()``).
-
-    Examples
-    --------
-    >>> holdout_draw(["u1", "u2"], "offerlab-holdout").round(3)
-    array([0.353, 0.26 ])
-    """
-    prefix = salt.encode() + b"\x00"
-    draws = [int.from_bytes(hashlib.blake2b(prefix + u.encode(), digest_size=8).digest(), "big") for u in user_ids]
-    return np.array(draws, dtype=np.uint64).astype(np.float64) / 2.0**64
 
 
 def _tuples(frame: pl.DataFrame, columns: Sequence[str]) -> Iterator[tuple[Any, ...]]:
