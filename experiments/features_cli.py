@@ -17,6 +17,13 @@ errors = Console(stderr=True)
 app = typer.Typer(help="Feature pipelines: build, offline store, online snapshot.", no_args_is_help=True)
 
 EventsOpt = Annotated[Path, typer.Option(help="Events: Parquet file, folder of Parquet files, or CSV.")]
+ChurnScoresOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="A churn model's scores (user_id, churn_risk; `offerlab churn score --out`): the lifecycle stage "
+        "uses them instead of the recency rule."
+    ),
+]
 ItemsOpt = Annotated[Path, typer.Option(help="Items: Parquet or CSV.")]
 UsersOpt = Annotated[Path, typer.Option(help="Users: Parquet or CSV.")]
 
@@ -150,8 +157,11 @@ def snapshot(
     root: Annotated[Path, typer.Option("--store", help="The offline store's folder.")],
     out: Annotated[Path, typer.Option(help="Folder of the online snapshot the endpoint loads.")],
     as_of: Annotated[str | None, typer.Option(help="Snapshot date (default: the latest in the store).")] = None,
+    churn_scores: ChurnScoresOpt = None,
 ) -> None:
-    """Refresh the online snapshot (latest user and item features) from the offline store."""
+    """Refresh the online snapshot (latest user and item features) from the offline store; with
+    ``--churn-scores``, each scored user's row carries the model's ``churn_risk`` (the others: the rule's)."""
+    from features.churn.scorer import ChurnScores
     from features.stores import OfflineStore, OnlineSnapshot
 
     offline = OfflineStore(root)
@@ -164,8 +174,12 @@ def snapshot(
     if not stored:
         raise FileNotFoundError(f"{root}: no snapshots yet; run `offerlab features store` first")
     day = parse_as_of(as_of).date() if as_of else stored[-1]
+    scores = ChurnScores.read(churn_scores) if churn_scores is not None else None
     features = offline.snapshot(day)
-    OnlineSnapshot(features.users, features.items, features.as_of).save(out)
+    users = features.users
+    if scores is not None:
+        users = users.drop("churn_risk", strict=False).join(scores.risk_, on="user_id", how="left")
+    OnlineSnapshot(users, features.items, features.as_of).save(out)
     console.print(
         f"online snapshot as of {features.as_of.isoformat()}: {features.users.height:,} users, "
         f"{features.items.height:,} items → {out}"

@@ -32,11 +32,12 @@ from rich.console import Console
 from rich.table import Table
 
 from experiments.cli import _config, progress_bar, user_errors_exit_2
-from experiments.features_cli import EventsOpt, ItemsOpt, UsersOpt, load_inputs, parse_as_of
+from experiments.features_cli import ChurnScoresOpt, EventsOpt, ItemsOpt, UsersOpt, load_inputs, parse_as_of
 
 if TYPE_CHECKING:
     import polars as pl
 
+    from features.lifecycle import ChurnScorer
     from policies.triggers.config import TriggerConfig
 
 console = Console()
@@ -165,7 +166,10 @@ def check_inputs(events: Path, items: Path, users: Path, since: str | None, unti
 
 
 def run_day_by_day(
-    config: TriggerConfig, inputs: TriggerInputs, on_day: Callable[[date], None] | None = None
+    config: TriggerConfig,
+    inputs: TriggerInputs,
+    on_day: Callable[[date], None] | None = None,
+    scorer: ChurnScorer | None = None,
 ) -> TriggerRun:
     """The trigger engine and the guardrails over the log, one UTC date at a time.
 
@@ -184,6 +188,8 @@ def run_day_by_day(
         The checked log and window (:func:`check_inputs`).
     on_day
         Called with each date once it is done.
+    scorer
+        Churn risk for the lifecycle rule and stages (default: the recency rule).
     """
     import polars as pl
 
@@ -193,7 +199,7 @@ def run_day_by_day(
     from policies.triggers.sources import EventLogFeatureSource
 
     source = EventLogFeatureSource(inputs.events, inputs.items, inputs.users)
-    engine = TriggerEngine(config, inputs.items, inputs.users, features=source)
+    engine = TriggerEngine(config, inputs.items, inputs.users, features=source, scorer=scorer)
     guardrails = Guardrails(config.guardrails, inputs.users)
     reported = pl.col("ts") >= inputs.since
     parts: dict[str, list[pl.DataFrame]] = {"moments": [], "kept": [], "suppressions": []}
@@ -257,22 +263,25 @@ def run(
         typer.Option(help="Leave out events at or after this (ISO; UTC); default: the last event's date's end."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as one JSON object.")] = False,
+    churn_scores: ChurnScoresOpt = None,
 ) -> None:
     """Run the trigger engine and the guardrails over an event log, day by day; write moments, kept and
     suppressions."""
     import mlflow
 
     from experiments.tracking import tracked_run
+    from features.churn.scorer import ChurnScores
     from features.io import write_frame
     from policies.triggers.config import load_trigger_config
 
     settings = load_trigger_config(config)
     inputs = check_inputs(events, items, users, since, until)
+    scorer = ChurnScores.read(churn_scores) if churn_scores is not None else None
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} exists and is not a folder")
     with progress_bar("running triggers", len(inputs.days)) as progress:
         task = progress.add_task("days", total=len(inputs.days))
-        result = run_day_by_day(settings, inputs, on_day=lambda _: progress.advance(task))
+        result = run_day_by_day(settings, inputs, on_day=lambda _: progress.advance(task), scorer=scorer)
     paths = {name: out / filename for name, filename in OUTPUT_FILES.items()}
     for name, path in paths.items():
         write_frame(getattr(result, name), path)
@@ -282,6 +291,7 @@ def run(
         "items": str(items),
         "users": str(users),
         "config": str(config) if config is not None else "default",
+        "churn_scores": str(churn_scores) if churn_scores is not None else "rule",
         "since": inputs.since.isoformat(),
         "until": inputs.until.isoformat(),
         "out": str(out),

@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 
 import polars as pl
 
-from features.lifecycle import ChurnScorer
+from features.lifecycle import ChurnScorer, scored
 from features.pipelines.context import CONTEXT_USER_SPEC, context_features
 from features.pipelines.user import UserFeatureSpec
 from features.stores.memory import DailyFeatureStore
@@ -31,7 +31,7 @@ from simulators.tick_features import RollingUserFeatures
 
 #: What the engine's daily rules read: recency and frequency for stages, the session hours for the best hour.
 TICK_SPEC = UserFeatureSpec(
-    windows={30: ["sessions"], 90: ["purchases"]},
+    windows={30: ["sessions", "purchases"], 90: ["purchases"]},
     all_time=[],
     recency={"sessions": "days_since_last_session"},
     hours=True,
@@ -80,6 +80,7 @@ class SimulatedPlatform:
         self.store = DailyFeatureStore(categories, time_zones, specs=(CONTEXT_USER_SPEC, TICK_SPEC))
         needed_from = first_decision - timedelta(days=1) if first_decision is not None else None
         source = StoreFeatureSource(self.store, users, needed_from)
+        self.scorer = scorer
         self.engine = TriggerEngine(config, items, users, features=source, scorer=scorer)
         self.guardrails = Guardrails(config.guardrails, users)
         self._last_view = pl.DataFrame(schema={"user_id": pl.String, "last_item": pl.String})
@@ -128,6 +129,7 @@ class SimulatedPlatform:
         """The kept moments with the context a policy sees, from features as of midnight of ``day``; ``items``
         is the catalogue now and ``sold_after`` the units sold since that midnight."""
         user_features = self.store.user_features(day, self.users.lazy(), kept.get_column("user_id"))
+        user_features = scored(user_features, self.scorer)  # the lifecycle rule's risks: stages as it does
         # the moments' items, ranked (price percentile) among every listing of their category
         item_features = self.store.item_features(day, items.lazy(), sold_after.lazy(), kept.get_column("item_id"))
         thresholds = self.config.rules.lifecycle.stages

@@ -3,8 +3,10 @@
 A context is built from three things and nothing else:
 
 - the moment's own fields: the trigger and its kind, the channel, the local hour and weekday of the send;
-- the user's point-in-time features (:mod:`features.pipelines.user`), with the lifecycle stage of
-  :mod:`features.lifecycle` and the user's region (time zone);
+- the user's point-in-time features (:mod:`features.pipelines.user`), with the churn risk, purchase trend and
+  lifecycle stage of :mod:`features.lifecycle` (:func:`~features.lifecycle.with_lifecycle`, as the trigger
+  engine stages users) and the user's region (time zone). A ``churn_risk`` column in the user features (a
+  churn model's daily scores) is the risk; without one, the rule's;
 - the item's point-in-time features (:mod:`features.pipelines.item`), and how its price compares with what the
   user usually looks at.
 
@@ -27,8 +29,8 @@ Examples
 >>> row = context_features(moments, users, user_features, items, ["Asia/Tokyo"]).collect().row(0, named=True)
 >>> row["local_hour"], row["weekday"], row["trigger_kind"], round(row["log_price_vs_usual"], 2), row["region"]
 (3, 2, 'behaviour', 0.69, 'Asia/Tokyo')
->>> row["lifecycle_stage"], row["purchases_90d"] is None
-('new', True)
+>>> row["lifecycle_stage"], round(row["churn_risk"], 3), row["purchases_90d"] is None
+('new', 0.095, True)
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from features.lifecycle import LifecycleThresholds, lifecycle_stage
+from features.lifecycle import LifecycleThresholds, with_lifecycle
 from features.pipelines.daily import COUNTED_OFFERS, in_local_time
 from features.pipelines.user import UserFeatureSpec
 from features.schemas import TRIGGER_KINDS, schema_of
@@ -52,12 +54,14 @@ MOMENT_CONTEXT = schema_of(
         "weekday": pl.Int8,
     }
 )
-#: The user's point-in-time features a policy sees (plus ``region`` and ``lifecycle_stage`` derived here).
+#: The user's point-in-time features a policy sees (``region`` and the lifecycle columns derived here).
 USER_CONTEXT = schema_of(
     {
         "region": pl.String,
         "account_age_days": pl.Float64,
         "lifecycle_stage": pl.String,
+        "churn_risk": pl.Float64,
+        "purchase_trend": pl.Float64,
         "days_since_last_session": pl.Int32,
         "sessions_30d": pl.Int32,
         "views_30d": pl.Int32,
@@ -88,9 +92,11 @@ ITEM_CONTEXT = schema_of(
 ITEM_ATTRIBUTES: tuple[str, ...] = ("category", "price", "merchant_verified", "merchant_rating", "authenticated")
 #: The context a policy sees at a moment, column by column: the one definition.
 CONTEXT = schema_of({**MOMENT_CONTEXT, **USER_CONTEXT, **ITEM_CONTEXT})
-#: User feature columns the context reads (beyond those it shows, the usual viewed price).
+#: User feature columns the context reads (beyond those it shows, the last 30 days' purchases for the trend and
+#: the usual viewed price); ``churn_risk`` is optional (null: the rule's).
 USER_INPUTS: tuple[str, ...] = (
-    *(c for c in USER_CONTEXT if c not in ("region", "lifecycle_stage")),
+    *(c for c in USER_CONTEXT if c not in ("region", "lifecycle_stage", "purchase_trend")),
+    "purchases_30d",
     "mean_log_viewed_price",
 )
 ITEM_INPUTS: tuple[str, ...] = tuple(c for c in ITEM_CONTEXT if c not in ("log_price_vs_usual", *ITEM_ATTRIBUTES))
@@ -99,7 +105,7 @@ ITEM_INPUTS: tuple[str, ...] = tuple(c for c in ITEM_CONTEXT if c not in ("log_p
 CONTEXT_USER_SPEC = UserFeatureSpec(
     windows={
         7: ["abandoned_carts", "messages"],
-        30: ["sessions", "views"],
+        30: ["sessions", "views", "purchases"],
         90: [
             "purchases",
             "views",
@@ -166,9 +172,9 @@ def context_features(
             local_weekday(time_zones),
             pl.col("trigger").replace_strict(TRIGGER_KINDS, default="other").alias("trigger_kind"),
             pl.col("tz").alias("region"),
-            lifecycle_stage(thresholds),
             (pl.col("price").log() - pl.col("mean_log_viewed_price")).alias("log_price_vs_usual"),
         )
+        .pipe(with_lifecycle, thresholds)
         .drop("ts")
         .rename({moment_ts: "ts"} if "ts" in own else {})
         .select(*own, *(_typed(c, t) for c, t in CONTEXT.items()))

@@ -91,9 +91,6 @@ class LifecycleRule(RuleSettings):
     )
     churn_threshold: float = Field(0.6, gt=0, le=1, description="churn risk at or above which a user is at risk")
     churn_cadence_days: int = Field(7, ge=1, description="an at-risk user gets a moment every this many days")
-    stage_by_risk: bool = Field(
-        False, description="stage users by the scorer's churn risk too (declining_risk, lapsed_risk in stages)"
-    )
     at_best_hour: bool = True
 
 

@@ -28,10 +28,10 @@ from policies.triggers.rules.base import DAY_US, to_us
 
 #: The columns a feature source must return.
 SOURCE_COLUMNS: tuple[str, ...] = ("user_id", "preferred_hour", *LIFECYCLE_INPUTS)
-#: What the rules read, as the pipeline defines it: sessions over 30 days, purchases over 90, the session
+#: What the rules read, as the pipeline defines it: sessions over 30 days, purchases over 30 and 90, the session
 #: hours of 90 days; the days since the last session come from a running last-session time (all time).
 SOURCE_SPEC = UserFeatureSpec(
-    windows={30: ["sessions"], 90: ["purchases"]},
+    windows={30: ["sessions", "purchases"], 90: ["purchases"]},
     all_time=[],
     recency={"last_session": "days_since_last_session"},
     hours=True,

@@ -77,3 +77,27 @@ def test_store_then_snapshot(store: OfferlabConfig, logs: Path, tmp_path: Path) 
     assert snap.returncode == 0, snap.stderr
     loaded = OnlineSnapshot.load(online)
     assert loaded.user(pl.read_parquet(logs / "users.parquet")["user_id"][0]) is not None
+
+
+def test_snapshot_carries_a_churn_models_scores(store: OfferlabConfig, logs: Path, tmp_path: Path) -> None:
+    root, online = tmp_path / "store", tmp_path / "online"
+    assert offerlab("features", "store", *inputs(logs), "--store", str(root)).returncode == 0
+    first, second = pl.read_parquet(logs / "users.parquet")["user_id"].head(2).to_list()
+    pl.DataFrame({"user_id": [first], "churn_risk": [0.97]}).write_parquet(tmp_path / "scores.parquet")
+    snap = offerlab("features", "snapshot", "--store", str(root), "--out", str(online),
+                    "--churn-scores", str(tmp_path / "scores.parquet"))  # fmt: skip
+    assert snap.returncode == 0, snap.stderr
+    loaded = OnlineSnapshot.load(online)
+    assert loaded.user(first)["churn_risk"] == 0.97
+    assert loaded.user(second)["churn_risk"] is None  # unscored: the context falls back to the rule
+
+
+def test_bad_churn_scores_exit_2_and_write_no_snapshot(store: OfferlabConfig, logs: Path, tmp_path: Path) -> None:
+    root, online = tmp_path / "store", tmp_path / "online"
+    assert offerlab("features", "store", *inputs(logs), "--store", str(root)).returncode == 0
+    pl.DataFrame({"user_id": ["u1"], "churn_risk": [1.7]}).write_parquet(tmp_path / "scores.parquet")
+    snap = offerlab("features", "snapshot", "--store", str(root), "--out", str(online),
+                    "--churn-scores", str(tmp_path / "scores.parquet"))  # fmt: skip
+    assert snap.returncode == 2
+    assert "churn_risk 1.7 of user 'u1' is not a probability in [0, 1]" in snap.stderr
+    assert not online.exists()

@@ -206,3 +206,25 @@ def test_bad_input_exits_2_and_writes_nothing(
     assert result.returncode == 2, result.stderr
     assert message in " ".join(result.stderr.split())
     assert not out.exists()
+
+
+def test_a_churn_models_scores_drive_the_lifecycle_rule(store: OfferlabConfig, log: Path, tmp_path: Path) -> None:
+    user_ids = pl.read_parquet(log / "users.parquet")["user_id"]
+    at_risk = set(user_ids.head(60).to_list())
+    scores = pl.DataFrame({"user_id": user_ids, "churn_risk": [0.99 if u in at_risk else 0.01 for u in user_ids]})
+    scores.write_parquet(tmp_path / "scores.parquet")
+    result = offerlab("triggers", "run", *inputs(log), "--out", str(tmp_path / "scored"),
+                      "--churn-scores", str(tmp_path / "scores.parquet"))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    churn = files(tmp_path / "scored")["moments.parquet"].filter(pl.col("trigger") == "churn_risk")
+    assert churn.height and set(churn["user_id"].to_list()) <= at_risk  # the scores decide, not the rule
+    assert set(churn["reason"].to_list()) == {"churn risk 0.99 ≥ 0.60"}
+
+
+def test_bad_churn_scores_exit_2_and_write_nothing(store: OfferlabConfig, log: Path, tmp_path: Path) -> None:
+    pl.DataFrame({"user_id": ["u1", "u1"], "churn_risk": [0.2, 0.3]}).write_parquet(tmp_path / "scores.parquet")
+    result = offerlab("triggers", "run", *inputs(log), "--out", str(tmp_path / "out"),
+                      "--churn-scores", str(tmp_path / "scores.parquet"))  # fmt: skip
+    assert result.returncode == 2
+    assert "user 'u1' is scored 2 times" in result.stderr
+    assert not (tmp_path / "out").exists()

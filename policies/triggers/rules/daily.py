@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from features.lifecycle import LIFECYCLE_INPUTS, LIFECYCLE_STAGES, ChurnScorer, RecencyChurnScorer, lifecycle_stage
+from features.lifecycle import LIFECYCLE_INPUTS, LIFECYCLE_STAGES, ChurnScorer, scored, with_lifecycle
 from policies.triggers.config import LifecycleRule, TimeRule
 from policies.triggers.rules.base import DAY_US, Moment
 from policies.triggers.rules.behaviour import RAW_MOMENTS
@@ -187,7 +187,7 @@ class Lifecycle:
             {"user_id": list(signups), "signup": list(signups.values())},
             schema={"user_id": pl.String, "signup": pl.Int64},
         ).sort("signup", "user_id")
-        self.scorer: ChurnScorer = scorer if scorer is not None else RecencyChurnScorer()
+        self.scorer = scorer
         self.users = users if users is not None else IdIndex(hashed=True)
         self.stage_ = np.empty(0, dtype=np.int8)
         self.last_tick_: int | None = None
@@ -209,12 +209,9 @@ class Lifecycle:
         if missing:
             raise ValueError(f"user features: missing column {missing[0]!r}")
         positions = self.users.positions(features["user_id"])
-        risk = np.asarray(self.scorer.score(features), dtype=float) if features.height else np.empty(0)
-        if self.rule.stage_by_risk:
-            stage = lifecycle_stage(self.rule.stages, risk="churn_risk").cast(_STAGE)
-            staged = features.with_columns(pl.Series("churn_risk", risk)).with_columns(stage)
-        else:
-            staged = features.with_columns(lifecycle_stage(self.rule.stages).cast(_STAGE))
+        staged = with_lifecycle(scored(features, self.scorer) if features.height else features, self.rule.stages)
+        staged = staged.with_columns(pl.col("lifecycle_stage").cast(_STAGE))
+        risk = staged["churn_risk"].to_numpy()
         code = staged["lifecycle_stage"].to_physical().to_numpy().astype(np.int8)
         self.stage_ = grown(self.stage_, len(self.users), -1)
         before = self.stage_[positions]
@@ -223,9 +220,7 @@ class Lifecycle:
             wanted = [LIFECYCLE_STAGES.index(s) for s in self.rule.transitions if s in LIFECYCLE_STAGES]
             rows = np.flatnonzero((before >= 0) & (before != code) & np.isin(code, wanted))
             idle = staged["days_since_last_session"].gather(rows).cast(pl.Int64)
-            why = (
-                [f"; churn risk {r:.2f}" for r in risk[rows].tolist()] if self.rule.stage_by_risk else [""] * len(rows)
-            )
+            why = [f"; churn risk {r:.2f}" for r in risk[rows].tolist()]
             self._changes.add(
                 now, position=positions[rows], before=before[rows], stage=code[rows], idle=idle, risk_text=why
             )

@@ -16,7 +16,7 @@ from tests.features.churn.test_model import FEATURES, churn_frame
 T0 = datetime(2026, 3, 2, 6, tzinfo=UTC)
 
 
-def engine_with_model(stage_by_risk: bool) -> tuple[TriggerEngine, pl.DataFrame, np.ndarray]:
+def engine_with_model() -> tuple[TriggerEngine, pl.DataFrame, np.ndarray]:
     model = ChurnModel.fit(churn_frame(3000, 0, 1), churn_frame(1500, 1, 2), FEATURES, ChurnParams(n_estimators=60))
     customers = churn_frame(40, 2, 3)
     risk = model.predict_proba(customers)
@@ -26,7 +26,7 @@ def engine_with_model(stage_by_risk: bool) -> tuple[TriggerEngine, pl.DataFrame,
     items = pl.DataFrame({"item_id": ["i1"], "merchant_id": ["m1"], "category": ["bags"], "price": [50.0],
                           "listed_at": [T0 - timedelta(days=30)], "stock": [9]})  # fmt: skip
     base = load_trigger_config()
-    lifecycle = base.rules.lifecycle.model_copy(update={"churn_cadence_days": 1, "stage_by_risk": stage_by_risk})
+    lifecycle = base.rules.lifecycle.model_copy(update={"churn_cadence_days": 1})
     config = base.model_copy(update={"rules": base.rules.model_copy(update={"lifecycle": lifecycle})})
     engine = TriggerEngine(config, items, users, scorer=ModelChurnScorer(model, customers))
     return engine, customers, risk
@@ -41,7 +41,7 @@ def sessions(user_ids: list[str]) -> pl.DataFrame:
 
 
 def test_churn_moments_go_to_the_users_the_model_finds_at_risk() -> None:
-    engine, customers, risk = engine_with_model(stage_by_risk=False)
+    engine, customers, risk = engine_with_model()
     moments = engine.run(sessions(customers["user_id"].to_list()), until=T0 + timedelta(days=3))
     churn = moments.filter(pl.col("trigger") == "churn_risk")
     threshold = engine.config.rules.lifecycle.churn_threshold
@@ -53,8 +53,8 @@ def test_churn_moments_go_to_the_users_the_model_finds_at_risk() -> None:
         assert reason == f"churn risk {by_user[user]:.2f} ≥ {threshold:.2f}"
 
 
-def test_with_stage_by_risk_the_model_moves_users_to_declining_or_lapsed() -> None:
-    engine, customers, risk = engine_with_model(stage_by_risk=True)
+def test_the_model_risk_moves_users_to_declining_or_lapsed() -> None:
+    engine, customers, risk = engine_with_model()
     moments = engine.run(sessions(customers["user_id"].to_list()), until=T0 + timedelta(days=3))
     stages = engine._lifecycle.stage_  # each user's stage at the last tick, by position
     stage_of = dict(zip(customers["user_id"].to_list(), stages[: customers.height].tolist(), strict=True))

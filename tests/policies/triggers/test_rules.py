@@ -225,6 +225,7 @@ class FixedFeatures:
                 "preferred_hour": [20] * len(users),
                 "account_age_days": [400.0] * len(users),
                 "days_since_last_session": [self.idle[u][k] for u in users],
+                "purchases_30d": [0] * len(users),
                 "purchases_90d": [0] * len(users),
                 "sessions_30d": [4] * len(users),
             }
@@ -242,14 +243,14 @@ def test_lifecycle_transitions_fire_after_the_first_tick(items, users):
             "u1",
             None,
             "declining",
-            "stage changed from growing to declining (12 days since last session)",
+            "stage changed from growing to declining (12 days since last session; churn risk 0.31)",
         ),
         (
             "lapsed:u1:2026-03-05",
             "u1",
             None,
             "lapsed",
-            "stage changed from declining to lapsed (50 days since last session)",
+            "stage changed from declining to lapsed (50 days since last session; churn risk 1.00)",
         ),
     ]
     assert out["send_at"].to_list() == [datetime(2026, 3, 3, 19, tzinfo=UTC), datetime(2026, 3, 5, 19, tzinfo=UTC)]
