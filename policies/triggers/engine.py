@@ -107,10 +107,10 @@ class TriggerEngine:
         )
         self.features: UserFeatureSource = features if features is not None else self._own_source  # type: ignore[assignment]
         self._log: list[dict[str, Any]] = []
-        self._repeat = RepeatViews(rules.behaviour, self._category)
+        self._index = index = IdIndex(users["user_id"].cast(pl.String).to_list(), hashed=True)
+        self._repeat = RepeatViews(rules.behaviour, self._category, index, self._stock.items)
         self._cart = CartAbandon(rules.behaviour)
         self._low = LowStock(rules.inventory, self._stock)
-        self._index = index = IdIndex(users["user_id"].cast(pl.String).to_list(), hashed=True)
         self._zones = self._zones_of(index, users)
         self._hours = BestHours(index, rules.time.fallback_hour)
         self._best = BestHour(rules.time, self._stock, index)
@@ -321,18 +321,18 @@ class TriggerEngine:
             self._begin(int(frame["us"][0]))
         rules = self.config.rules
         window = Window.of(frame)
+        views = window.views.with_columns(
+            pl.Series("position", self._index.positions(window.views["user_id"], remember=False), dtype=pl.Int64),
+            pl.Series("item_position", self._stock.items.positions(window.views["item_id"], remember=False)),
+        )
         if rules.behaviour.enabled:
-            self._frames.append(self._repeat.batch(window.views, window.purchases, end))
+            self._frames.append(self._repeat.batch(views, window.purchases, end))
         drops = None
         if rules.social.price_drop:
             marks = self._social.price_drops(window.priced.select("item_id", "price"))
             drops = window.priced.with_columns(marks["previous"]).filter(marks["drop"])
         if self._own_source is not None:
             self._own_source.extend(events.select([c for c in EVENTS.names() if c in events.columns]))
-        views = window.views.with_columns(
-            pl.Series("position", self._index.positions(window.views["user_id"], remember=False), dtype=pl.Int64),
-            pl.Series("item_position", self._stock.items.positions(window.views["item_id"], remember=False)),
-        )
         self._pending_views, self._pending_ts, self._pending_at = views, views["ts"].to_numpy(), 0
         firings, stock_at = self._low.purchases(window.purchases)
         self._fire_ticks(end, stock_at)
