@@ -114,7 +114,7 @@ class TriggerEngine:
         self._zones = self._zones_of(index, users)
         self._hours = BestHours(index, rules.time.fallback_hour)
         self._best = BestHour(rules.time, self._stock, index)
-        self._social = Social(rules.social, self._merchant, self._price)
+        self._social = Social(rules.social, self._merchant, self._price, self._stock.items)
         self._lifecycle = Lifecycle(rules.lifecycle, self._signups, scorer, index)
         self._next_tick: int | None = None
         self._carts: list[tuple[int, int, str, str, str]] = []
@@ -320,16 +320,13 @@ class TriggerEngine:
         if self._start is None:
             self._begin(int(frame["us"][0]))
         rules = self.config.rules
-        window = Window.of(frame)
-        views = window.views.with_columns(
-            pl.Series("position", self._index.positions(window.views["user_id"], remember=False), dtype=pl.Int64),
-            pl.Series("item_position", self._stock.items.positions(window.views["item_id"], remember=False)),
-        )
+        window = Window.of(frame, self._index, self._stock.items)
+        views = window.views
         if rules.behaviour.enabled:
             self._frames.append(self._repeat.batch(views, window.purchases, end))
         drops = None
         if rules.social.price_drop:
-            marks = self._social.price_drops(window.priced.select("item_id", "price"))
+            marks = self._social.price_drops(window.priced.select("item_id", "price", "item_position"))
             drops = window.priced.with_columns(marks["previous"]).filter(marks["drop"])
         if self._own_source is not None:
             self._own_source.extend(events.select([c for c in EVENTS.names() if c in events.columns]))

@@ -157,8 +157,9 @@ class LowStock:
         return None
 
     def purchases(self, bought: pl.DataFrame) -> tuple[pl.DataFrame, Callable[[int], StockAt]]:
-        """Batch: a window's purchases (``item_id, user_id, ts, seq, event_id, units`` in stream order) taken from
-        stock at once (a running sum per item); the firings (rows for :meth:`resolve`) and the stock as of any
+        """Batch: a window's purchases (``item_id, user_id, ts, seq, event_id, units`` in stream order, perhaps
+        ``item_position``, the item's position in the stock's index) taken from stock at once (a running sum per
+        item); the firings (rows for :meth:`resolve`) and the stock as of any
         time in the window (``stock_at(t)(positions)``: after the purchases strictly before ``t``, 0 for items
         without stock). Purchases of items without stock are ignored, as :meth:`purchase` does.
 
@@ -176,7 +177,10 @@ class LowStock:
         (['e2'], [2, 0], 1)
         """
         stock = self.stock_
-        positions = stock.items.positions(bought["item_id"], remember=False)
+        if "item_position" in bought.columns:
+            positions = bought["item_position"].to_numpy()
+        else:
+            positions = stock.items.positions(bought["item_id"], remember=False)
         stock._grow()
         start = stock.units[positions]
         taken = pl.col("units").cum_sum()
