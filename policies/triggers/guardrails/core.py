@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,8 +14,8 @@ from features.schemas import CHANNELS, DECIDABLE_MOMENTS, MOMENTS, SUPPRESSIONS,
 from features.validation import SchemaError
 from policies.triggers.config import GuardrailSettings
 from policies.triggers.guardrails import verdicts
-from policies.triggers.guardrails.alone import decide_alone
 from policies.triggers.guardrails.clock import US_PER_DAY, defer_quiet_hours, to_us
+from policies.triggers.guardrails.greedy import decide_batch
 from policies.triggers.guardrails.holdout import holdout_draw
 from policies.triggers.guardrails.inputs import (
     check_channels,
@@ -24,7 +24,7 @@ from policies.triggers.guardrails.inputs import (
     checked_users,
 )
 from policies.triggers.guardrails.one import OneMoment, Verdict
-from policies.triggers.guardrails.sequential import WEEK_US, Candidate, Send, SequentialRules
+from policies.triggers.guardrails.sequential import WEEK_US, SequentialRules
 
 #: Columns of the result that the guardrails fill in; an input column of the same name is replaced.
 _FILLED = ("channel", "suppressed_by", "why", "__row")
@@ -56,11 +56,6 @@ class GuardrailResult:
 
     kept: pl.DataFrame
     suppressed: pl.DataFrame
-
-
-def _tuples(frame: pl.DataFrame, columns: Sequence[str]) -> Iterator[tuple[Any, ...]]:
-    """The rows of ``columns`` as tuples, zipped from whole columns (several times faster than ``iter_rows``)."""
-    return zip(*(frame.get_column(c).to_list() for c in columns), strict=True)
 
 
 def _utc_us(column: str) -> pl.Expr:
@@ -105,7 +100,7 @@ class Guardrails:
         self.settings = settings
         self._rules = SequentialRules(settings)
         self._rank = {trigger: i for i, trigger in enumerate(settings.priority)}
-        self._users = self._profiles(users)
+        self._users = self._profiles(users).with_row_index("__user")  # users numbered for the batch's arrays
         self._unsubscribed = pl.DataFrame(schema={"user_id": pl.String, "channel": pl.String, "at": pl.Int64})
         self._unsub_wide = self._widen(self._unsubscribed)
         self._seen = pl.DataFrame(schema={"moment_id": pl.String})
@@ -144,7 +139,8 @@ class Guardrails:
         """
         new = self._profiles(users)
         if new.height:
-            self._users = pl.concat([self._users.join(new, on="user_id", how="anti"), new])
+            known = self._users.drop("__user").join(new, on="user_id", how="anti")
+            self._users = pl.concat([known, new]).with_row_index("__user")
             self._one.forget_users()
 
     def observe(self, events: pl.DataFrame) -> None:
@@ -337,42 +333,16 @@ class Guardrails:
 
     def _decide(self, candidates: pl.DataFrame) -> pl.DataFrame:
         """Decisions for the moments that passed the stateless checks: ``__row``, ``d_code``, ``d_why`` and
-        the ``channel`` of those kept or held out. A user's first candidate in priority order takes the
-        vectorised path (:func:`decide_alone`) when it settles the moment; the rest go through
-        :class:`SequentialRules` one moment at a time, from the kept sends and the first candidates kept."""
+        the ``channel`` of those kept or held out, from the recent kept sends (:func:`decide_batch`: the loop's
+        verdicts, in rounds of array operations)."""
         schema = {"__row": pl.UInt32, "d_code": pl.String, "d_why": pl.String, "channel": pl.String}
         if candidates.height == 0:
             return pl.DataFrame(schema=schema)
         earliest = candidates.get_column("send_us").min()
         assert isinstance(earliest, int)
         recent = self._sends.filter(pl.col("send_us") > earliest - self._horizon_us)
-        # a user's first candidate in priority order meets no other candidate of the batch before it is decided:
-        # like a user's only candidate, its fate depends on the kept sends alone
-        priority = pl.col("__row").sort_by("rank", "ts_us", "moment_id", "__row")
-        first = pl.col("__row") == priority.first().over("user_id")
-        fast, slow = decide_alone(candidates.filter(first), recent, self._rules)
-        slow = pl.concat([candidates.filter(~first), slow])
-        rows: list[tuple[int, str | None, str | None, str | None]] = []
-        if slow.height:
-            users = slow.select("user_id").unique()
-            sends = candidates.select("__row", *(c for c in _SENDS.names() if c != "channel"))
-            kept_first = fast.filter(pl.col("channel").is_not_null()).join(sends, on="__row")
-            history: dict[str, list[Send]] = {}
-            past = pl.concat([recent, kept_first.select(_SENDS.names())]).join(users, on="user_id", how="semi")
-            past = past.with_columns(send_text=verdicts.fmt("send_us")).sort("send_us", "moment_id")
-            for user_id, send in zip(past.get_column("user_id").to_list(), _tuples(past, Send._fields), strict=True):
-                history.setdefault(user_id, []).append(Send._make(send))
-            slow = slow.with_columns(send_text=verdicts.fmt("send_us"))
-            slow = slow.sort("user_id", "rank", "ts_us", "moment_id", "__row").rename({"__row": "row"})
-            decide = self._rules.decide
-            for values, zone in zip(_tuples(slow, Candidate._fields), slow.get_column("tz").to_list(), strict=True):
-                candidate = Candidate._make(values)
-                code, why, channel = decide(candidate, history.setdefault(candidate.user_id, []), zone)
-                rows.append((candidate.row, code, why, channel))
-        decided = pl.DataFrame(
-            dict(zip(schema, map(list, zip(*rows, strict=True)), strict=True)) if rows else None, schema=schema
-        )
-        decisions = pl.concat([fast, decided]).join(candidates.select("__row", "user_id", "holdout"), on="__row")
+        decisions = decide_batch(candidates, recent, self._rules)
+        decisions = decisions.join(candidates.select("__row", "user_id", "holdout"), on="__row")
         held = pl.col("holdout") & pl.col("channel").is_not_null()
         return decisions.with_columns(
             d_code=pl.when(held).then(pl.lit("holdout")).otherwise("d_code"),
