@@ -48,6 +48,7 @@ from simulators.frames import (
     WorldIds,
     batch_frame,
     decision_frame,
+    decision_ids,
     holdout_frame,
     outcome_frame,
     truth_frame,
@@ -146,7 +147,7 @@ class SimulationSession:
         if day > 0 and s.catalogue.new_items_per_day:
             count = self.rng["catalogue"].poisson(s.catalogue.new_items_per_day * s.n_items)
             new = world.list_items(int(count), day, self.rng["catalogue"])
-            self.platform.add_items(world.items_frame().slice(int(new[0]), len(new)) if len(new) else pl.DataFrame())
+            self.platform.add_items(world.items_frame(since=int(new[0])) if len(new) else pl.DataFrame())
         self._add(simulate_day(world, self.history, day, self.rng["behaviour"]).events)
 
     def _warm_up(self, days: int) -> None:
@@ -222,7 +223,7 @@ class SimulationSession:
         on that channel, whatever was decided in the morning)."""
         channel = kept.get_column("channel").to_numpy()
         allowed, _ = self.platform.guardrails.deliverable(
-            kept.get_column("user_id").to_numpy(), channel, kept.get_column("send_at").to_list()
+            kept.get_column("user_id").to_numpy(), channel, kept.get_column("send_at").to_numpy()
         )
         allowed = np.asarray(allowed, dtype=bool)
         read_at = sent + 20 * US_PER_MINUTE
@@ -299,7 +300,7 @@ class SimulationSession:
             day, users, items, sent, channel, chosen, delivered, opened, redeemed, unsubscribed, returned, done
         )
 
-        ids = np.array([f"d{day:04d}-{j:06d}" for j in range(n)], dtype=object)
+        ids = decision_ids(day, n)
         # the same message's open probability had it gone out at a random hour (fatigue as at sending)
         p_random_hour = open_probability(world, users, channel, delivery.uniform(0, 24, n), recent)
         decisions = decision_frame(ids, kept, contexts, response.eligible, chosen, propensity, probs, policy)
