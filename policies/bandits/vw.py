@@ -28,6 +28,7 @@ array([[0.95, 0.05],
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any, cast
@@ -169,7 +170,8 @@ class VowpalWabbitPolicy(BasePolicy):
 
     def _scores(self, contexts: pl.DataFrame, actions: tuple[str, ...], eligible: np.ndarray) -> np.ndarray:
         shared = self._shared_lines(contexts)
-        parse, predict = partial(_core._parse_line_text, self._native), self._native.predict_multi_ex_one
+        parse = partial(_core._parse_line_text, self._native)
+        predict = cast(Callable[[list[Any]], list[tuple[int, float]]], self._native.predict_multi_ex_one)
         codes, patterns = eligible_patterns(eligible)
         plain = self._plain_examples(actions, patterns)
         k = eligible.shape[1]
@@ -177,8 +179,7 @@ class VowpalWabbitPolicy(BasePolicy):
         probs = [0.0] * (len(shared) * k)
         for start, head, code in zip(range(0, len(probs), k), shared, codes.tolist(), strict=True):
             columns = patterns[code]
-            prediction = cast(list[tuple[int, float]], predict([parse(head), *plain[code]]))
-            for slot, p in prediction:  # slot: the place among the row's actions
+            for slot, p in predict([parse(head), *plain[code]]):  # slot: the place among the row's actions
                 probs[start + columns[slot]] = p
         return np.array(probs, dtype=float).reshape(eligible.shape)
 
