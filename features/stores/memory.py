@@ -156,8 +156,8 @@ class DailyFeatureStore:
         sums = self._running(spec)
         sums.update(days, as_of)
         codes = self._user_codes.find(who.get_column("user_id"))
-        columns = {f"{c}_{w}d": sums.sums(w, c, codes) for w, cs in spec_windows(spec).items() for c in cs}
-        columns |= {c: sums.sums(None, c, codes) for c in spec.all_time}
+        columns = {f"{c}_{w}d": pl.Series(sums.sums(w, c, codes)) for w, cs in spec_windows(spec).items() for c in cs}
+        columns |= {c: pl.Series(sums.sums(None, c, codes)) for c in spec.all_time}
         columns |= {name: sums.age(c, codes, as_of) for c, name in spec.recency.items()}
         if spec.hours:
             columns |= {last_column(h): sums.age(h, codes, as_of, HOUR_WINDOW, positive=False) for h in HOURS}
@@ -165,16 +165,18 @@ class DailyFeatureStore:
 
     def _item_rows(self, ids: pl.Series, as_of: date) -> pl.LazyFrame:
         """Daily rows of the items ``ids`` that give their window sums as of ``as_of``: one row per item and
-        window, at the window's first age, with the sums of the ages from there to the window's end."""
+        window, at the window's first age, with the sums of the ages from there to the window's end (none where
+        they are all zero)."""
         days = {day: frame for day, frame in self._items.items() if day < as_of and frame.height}
         self._item_sums.update(days, as_of)
         codes = self._item_codes.find(ids)
         rows, low = [], 0
-        below = {c: pl.Series(np.zeros(len(codes), dtype=np.int64)) for c in _ITEM_SUMS}
+        below = np.zeros((len(codes), len(_ITEM_SUMS)), dtype=np.int64)
         for w in sorted(ITEM_WINDOWS):
-            upto = {c: self._item_sums.sums(w, c, codes) for c in _ITEM_SUMS}
-            sums = {c: upto[c] - below[c] for c in _ITEM_SUMS}
-            rows.append(pl.DataFrame({"item_id": ids, **sums}).with_columns(pl.lit(low, pl.Int32).alias("age")))
+            upto = np.column_stack([self._item_sums.sums(w, c, codes) for c in _ITEM_SUMS])
+            part, keep = upto - below, (upto != below).any(axis=1)
+            sums = {c: part[keep, j] for j, c in enumerate(_ITEM_SUMS)}
+            rows.append(pl.DataFrame({"item_id": ids.filter(keep), **sums, "age": np.full(keep.sum(), low, np.int32)}))
             below, low = upto, w
         return pl.concat(rows).lazy()
 
@@ -195,11 +197,10 @@ class DailyFeatureStore:
         ids = pl.Series("item_id", item_ids, dtype=pl.String).unique()
         catalogue = items.collect()
         mine = pl.col("item_id").is_in(ids.implode())
+        asked = catalogue.filter(mine)
         # every feature but the price percentile reads the item's own rows: build them for the wanted items only,
         # and rank those among the whole catalogue listed by then (as item_features does)
-        ranked = self._prices.percentile(catalogue, midnight(as_of), ids)
-        built = item_features(
-            self._item_rows(ids, as_of), catalogue.lazy().filter(mine), sales.filter(mine), midnight(as_of)
-        )
+        ranked = self._prices.percentile(catalogue, midnight(as_of), asked)
+        built = item_features(self._item_rows(ids, as_of), asked.lazy(), sales.filter(mine), midnight(as_of))
         built = built.join(ranked.lazy(), on="item_id", how="left", maintain_order="left")
         return built.with_columns(pl.col(PERCENTILE).alias("price_percentile")).drop(PERCENTILE).collect()

@@ -17,10 +17,11 @@ Examples
 ...     "price": [10.0, 30.0, 30.0, 5.0], "listed_at": [datetime(2026, 1, d, tzinfo=utc) for d in (1, 1, 3, 1)],
 ... })
 >>> prices = SortedPrices()
->>> prices.percentile(items, datetime(2026, 1, 2, tzinfo=utc), pl.Series(["a", "d"])).sort("item_id").rows()
+>>> asked = items.filter(pl.col("item_id").is_in(["a", "c", "d"]))  # c is not listed yet on 2 January
+>>> prices.percentile(items, datetime(2026, 1, 2, tzinfo=utc), asked).sort("item_id").rows()
 [('a', 0.5), ('d', 1.0)]
->>> prices.percentile(items, datetime(2026, 1, 4, tzinfo=utc), pl.Series(["a", "b"])).sort("item_id").rows()
-[('a', 0.3333333333333333), ('b', 1.0)]
+>>> prices.percentile(items, datetime(2026, 1, 4, tzinfo=utc), asked).sort("item_id").rows()
+[('a', 0.3333333333333333), ('c', 1.0), ('d', 1.0)]
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ def _ranked(items: pl.LazyFrame, at: datetime, wanted: pl.Series) -> pl.DataFram
         .filter(pl.col("item_id").is_in(wanted.implode()))
         .collect()
     )
+
+
+def _by_category(frame: pl.DataFrame) -> list[tuple[str, np.ndarray]]:
+    """Each category of ``frame`` (no null among them) and the mask of its rows."""
+    categories = frame.get_column("category")
+    return [(category, (categories == category).to_numpy()) for category in categories.unique().to_list()]
 
 
 class SortedPrices:
@@ -68,23 +75,24 @@ class SortedPrices:
             added = catalogue.with_row_index("__row").filter(listed & (since | (pl.col("__row") >= n)))
         else:
             self._sorted, added = {}, catalogue.filter(listed)
-        for (category,), part in added.partition_by("category", as_dict=True).items():
-            new = np.sort(part.get_column("price").to_numpy())
-            have = self._sorted.get(str(category), np.zeros(0))
-            self._sorted[str(category)] = np.insert(have, np.searchsorted(have, new), new)
+        prices = added.get_column("price").to_numpy()
+        for category, rows in _by_category(added):
+            new = np.sort(prices[rows])
+            have = self._sorted.get(category, np.zeros(0))
+            self._sorted[category] = np.insert(have, np.searchsorted(have, new), new)
         self._seen, self._at = catalogue.select(_COLUMNS), at
 
-    def percentile(self, items: pl.DataFrame, at: datetime, wanted: pl.Series) -> pl.DataFrame:
-        """``item_id`` and ``__percentile`` of the listings of ``items`` among ``wanted`` listed before ``at``."""
+    def percentile(self, items: pl.DataFrame, at: datetime, asked: pl.DataFrame) -> pl.DataFrame:
+        """``item_id`` and ``__percentile`` of the rows ``asked`` (rows of the catalogue ``items``) listed before
+        ``at``, among the listings of ``items``."""
         price = items.get_column("price")
-        if items.get_column("category").null_count() or price.null_count() or (price.is_nan() | (price == 0)).any():
-            return _ranked(items.lazy(), at, wanted)  # nulls, NaN and signed zeros: ranked as the pipeline does
-        self._catch_up(items, at)
         listed = pl.col("listed_at") < pl.lit(at).cast(pl.Datetime("us", "UTC"))
-        mine = items.filter(listed & pl.col("item_id").is_in(wanted.implode())).select("item_id", "category", "price")
-        parts = []
-        for (category,), part in mine.partition_by("category", as_dict=True).items():
-            prices = self._sorted[str(category)]
-            at_or_below = np.searchsorted(prices, part.get_column("price").to_numpy(), side="right")
-            parts.append(part.select("item_id").with_columns(pl.Series(PERCENTILE, at_or_below / len(prices))))
-        return pl.concat(parts) if parts else pl.DataFrame(schema={"item_id": pl.String, PERCENTILE: pl.Float64})
+        if items.get_column("category").null_count() or price.null_count() or (price.is_nan() | (price == 0)).any():
+            return _ranked(items.lazy(), at, asked.get_column("item_id"))  # nulls, NaN, signed zeros: as the pipeline
+        self._catch_up(items, at)
+        asked = asked.filter(listed)
+        prices, percentile = asked.get_column("price").to_numpy(), np.zeros(asked.height)
+        for category, rows in _by_category(asked):
+            at_or_below = np.searchsorted(self._sorted[category], prices[rows], side="right")
+            percentile[rows] = at_or_below / len(self._sorted[category])
+        return asked.select("item_id").with_columns(pl.Series(PERCENTILE, percentile))

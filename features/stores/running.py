@@ -23,9 +23,9 @@ Examples
 >>> sums = RunningSums({2: ["sessions", "spent"], None: ["sessions"]}, lambda f: f["code"].to_numpy(), ["sessions"])
 >>> sums.update(days, date(2026, 3, 4))  # ages 2, 1, 0: the 2-day window holds the 2nd and 3rd
 >>> codes = np.array([0, 1, 7])  # 7: never seen
->>> sums.sums(2, "sessions", codes).to_list(), sums.sums(None, "sessions", codes).to_list()
+>>> sums.sums(2, "sessions", codes).tolist(), sums.sums(None, "sessions", codes).tolist()
 ([5, 0, 0], [6, 0, 0])
->>> sums.sums(2, "spent", codes).to_list()
+>>> sums.sums(2, "spent", codes).tolist()
 [1.0, 4.0, 0.0]
 >>> sums.age("sessions", codes, date(2026, 3, 4)).to_list()  # the latest day with sessions was the day before
 [0, None, None]
@@ -40,6 +40,8 @@ import numpy as np
 import polars as pl
 
 _NONE = np.iinfo(np.int64).min  # no day with such a value
+_COUNTS, _VALUES = "counts", "values"  # the two kinds of sums: integers, and floats summed in day order
+_DTYPE = {_COUNTS: np.int64, _VALUES: np.float64}
 
 Window = int | None
 
@@ -63,17 +65,20 @@ class RunningSums:
 
     def _reset(self, floats: frozenset[str]) -> None:
         self._floats = floats  # columns summed as floats (in day order)
-        self._read: dict[tuple[date, str], np.ndarray | None] = {}  # columns read during one update
-        self._size = 0  # the length of every array: codes below it have a place
+        self._read: dict[tuple[date, tuple[str, ...]], np.ndarray] = {}  # days' columns read during one update
+        self._size = 0  # the rows of every array: codes below it have a place
         self._frames: dict[date, pl.DataFrame] = {}
         self._rows: dict[date, np.ndarray] = {}
         self._once: dict[date, bool] = {}  # whether each code appears once in the day (it does in daily sums)
         self._in: dict[Window, list[date]] = {w: [] for w in self.windows}
-        self._sums = {(w, c): self._empty(c, 0) for w, columns in self.windows.items() for c in columns}
+        # per window, the counts and the value sums: one row per code, one column per daily column
+        self._columns = {
+            (w, kind): [c for c in columns if (c in floats) == (kind == _VALUES)]
+            for w, columns in self.windows.items()
+            for kind in (_COUNTS, _VALUES)
+        }
+        self._sums = {key: np.zeros((0, len(columns)), dtype=_DTYPE[key[1]]) for key, columns in self._columns.items()}
         self._last = {key: np.full(0, _NONE, dtype=np.int64) for key in self.latest}  # the day's ordinal
-
-    def _empty(self, column: str, size: int) -> np.ndarray:
-        return np.zeros(size, dtype=np.float64 if column in self._floats else np.int64)
 
     def update(self, days: Mapping[date, pl.DataFrame], as_of: date) -> None:
         """Bring the sums to midnight of ``as_of``: ``days`` are the stored frames by day (the days from
@@ -92,18 +97,18 @@ class RunningSums:
             self._move(w, sorted(d for d in days if w is None or (as_of - d).days - 1 < w))
         self._read.clear()
 
-    def _values(self, day: date, column: str) -> np.ndarray | None:
-        """A day's values of ``column`` (None if its frame has no such column), read once per update."""
-        if (day, column) not in self._read:
+    def _block(self, day: date, columns: list[str], kind: str) -> np.ndarray:
+        """A day's values of ``columns``, one row per row of its frame (zeros for a column it lacks), read
+        once per update."""
+        if (day, tuple(columns)) not in self._read:
             frame = self._frames[day]
-            if column not in frame.columns:
-                values = None
-            else:
-                series = frame.get_column(column)
-                values = (series.fill_null(0) if series.null_count() else series).to_numpy()
-                values = values.astype(np.float64 if column in self._floats else np.int64, copy=False)
-            self._read[day, column] = values
-        return self._read[day, column]
+            block: np.ndarray = np.zeros((frame.height, len(columns)), dtype=_DTYPE[kind])
+            for j, column in enumerate(columns):
+                if column in frame.columns:
+                    series = frame.get_column(column)
+                    block[:, j] = (series.fill_null(0) if series.null_count() else series).to_numpy()
+            self._read[day, tuple(columns)] = block
+        return self._read[day, tuple(columns)]
 
     def _absorb(self, day: date, frame: pl.DataFrame) -> None:
         rows = np.asarray(self.codes_of(frame), dtype=np.int64)
@@ -111,8 +116,8 @@ class RunningSums:
         self._once[day] = not rows.size or int(np.bincount(rows).max()) == 1
         self._grow(int(rows.max()) + 1 if rows.size else 0)
         for column, positive in self.latest:
-            values = self._values(day, column)
-            if values is not None:
+            if column in frame.columns:
+                values = self._block(day, [column], _VALUES if column in self._floats else _COUNTS)[:, 0]
                 seen = rows[values > 0] if positive else rows[values != 0]
                 last = self._last[column, positive]
                 last[seen] = np.maximum(last[seen], day.toordinal())
@@ -121,22 +126,22 @@ class RunningSums:
         if size <= self._size:
             return
         size = max(size, 2 * self._size)
-        for (w, c), sums in self._sums.items():
-            self._sums[w, c] = np.concatenate([sums, self._empty(c, size - self._size)])
-        for key, last in self._last.items():
-            self._last[key] = np.concatenate([last, np.full(size - self._size, _NONE, dtype=np.int64)])
+        more = size - self._size
+        for block, sums in self._sums.items():
+            self._sums[block] = np.concatenate([sums, np.zeros((more, sums.shape[1]), dtype=sums.dtype)])
+        for latest, last in self._last.items():
+            self._last[latest] = np.concatenate([last, np.full(more, _NONE, dtype=np.int64)])
         self._size = size
 
-    def _add(self, day: date, w: Window, columns: list[str], sign: int) -> None:
-        for c in columns:
-            values = self._values(day, c)
-            if values is None:
-                continue
-            rows, sums = self._rows[day], self._sums[w, c]
-            if self._once[day]:  # each code once: a plain indexed addition (the same sums as ``np.add.at``)
-                sums[rows] += values if sign > 0 else -values
-            else:
-                np.add.at(sums, rows, values if sign > 0 else -values)
+    def _add(self, day: date, w: Window, kind: str, sign: int) -> None:
+        columns = self._columns[w, kind]
+        if not columns:
+            return
+        block, rows, sums = self._block(day, columns, kind), self._rows[day], self._sums[w, kind]
+        if self._once[day]:  # each code once: a plain indexed addition (the same sums as ``np.add.at``)
+            sums[rows] = np.take(sums, rows, axis=0) + (block if sign > 0 else -block)
+        else:
+            np.add.at(sums, rows, block if sign > 0 else -block)
 
     def _move(self, w: Window, target: list[date]) -> None:
         """Make window ``w`` hold the days ``target`` (in order)."""
@@ -144,18 +149,15 @@ class RunningSums:
         held = set(current)
         entering = [d for d in target if d not in held]
         leaving = sorted(held - set(target))
-        counts = [c for c in self.windows[w] if c not in self._floats]
-        values = [c for c in self.windows[w] if c in self._floats]
         for d in entering:
-            self._add(d, w, counts, 1)
+            self._add(d, w, _COUNTS, 1)
         for d in leaving:
-            self._add(d, w, counts, -1)
-        if values and (leaving or (current and entering and entering[0] < current[-1])):
-            for c in values:  # summed again from the window's first day, in day order
-                self._sums[w, c][:] = 0.0
+            self._add(d, w, _COUNTS, -1)
+        if leaving or (current and entering and entering[0] < current[-1]):
+            self._sums[w, _VALUES][:] = 0.0  # value sums: summed again from the window's first day, in day order
             entering = target
         for d in entering:
-            self._add(d, w, values, 1)
+            self._add(d, w, _VALUES, 1)
         self._in[w] = target
 
     def _gather(self, array: np.ndarray, codes: np.ndarray, missing: float | int) -> np.ndarray:
@@ -164,9 +166,11 @@ class RunningSums:
         out[~known] = missing
         return out
 
-    def sums(self, w: Window, column: str, codes: np.ndarray) -> pl.Series:
+    def sums(self, w: Window, column: str, codes: np.ndarray) -> np.ndarray:
         """The sums of ``column`` over window ``w`` for ``codes`` (zero for a code never seen, or -1)."""
-        return pl.Series(self._gather(self._sums[w, column], codes, 0))
+        kind = _VALUES if column in self._floats else _COUNTS
+        j = self._columns[w, kind].index(column)
+        return self._gather(self._sums[w, kind][:, j], codes, 0)
 
     def age(
         self, column: str, codes: np.ndarray, as_of: date, within: int | None = None, positive: bool = True
