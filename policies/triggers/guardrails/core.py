@@ -24,6 +24,7 @@ from policies.triggers.guardrails.inputs import (
     checked_users,
 )
 from policies.triggers.guardrails.one import OneMoment, Verdict
+from policies.triggers.guardrails.seen import SeenIndex
 from policies.triggers.guardrails.sequential import WEEK_US, SequentialRules
 
 #: Columns of the result that the guardrails fill in; an input column of the same name is replaced.
@@ -104,6 +105,7 @@ class Guardrails:
         self._unsubscribed = pl.DataFrame(schema={"user_id": pl.String, "channel": pl.String, "at": pl.Int64})
         self._unsub_wide = self._widen(self._unsubscribed)
         self._seen = pl.DataFrame(schema={"moment_id": pl.String})
+        self._seen_index = SeenIndex()  # their hashes, to look a batch's ids up
         self._sends = pl.DataFrame(schema=_SENDS)
         horizon = max(WEEK_US, 2 * US_PER_DAY, self._rules.collision_us, self._rules.trigger_us, self._rules.item_us)
         self._horizon_us = horizon
@@ -247,8 +249,7 @@ class Guardrails:
             )
             return self._result(empty, extras)
         s = self.settings
-        order = ["moment_id", "ts", "send_at", "user_id", "trigger", "item_id", "reason"]
-        m = m.sort(order, nulls_last=True).with_row_index("__row")
+        m = self._canonical(m).with_row_index("__row")
         w = (
             m.select(
                 "__row",
@@ -259,9 +260,9 @@ class Guardrails:
                 _utc_us("ts").alias("ts_us"),
                 _utc_us("send_at").alias("send_us"),
                 pl.col("trigger").replace_strict(self._rank, return_dtype=pl.Int64).alias("rank"),
-                (~pl.col("moment_id").is_first_distinct()).alias("twin"),
+                (pl.col("moment_id") == pl.col("moment_id").shift(1)).fill_null(False).alias("twin"),  # sorted by id
             )
-            .join(self._seen_of(m.select("moment_id").unique()), on="moment_id", how="left")
+            .join(self._seen_index.among(self._seen, m.get_column("moment_id")), on="moment_id", how="left")
             .join(self._users, on="user_id", how="left")
             .join(self._unsub_wide, on="user_id", how="left")
         )
@@ -269,7 +270,7 @@ class Guardrails:
         send = w.get_column("send_us").to_numpy().copy()
         local_day = np.zeros(len(send), dtype=np.int64)
         if known.any():
-            zones = w.get_column("tz").to_numpy()[known]
+            zones = w.get_column("tz").filter(pl.Series(known))
             send[known], local_day[known] = defer_quiet_hours(
                 send[known], zones, s.quiet_hours.start, s.quiet_hours.end
             )
@@ -326,10 +327,16 @@ class Guardrails:
         """
         return self._one.apply(moment, self._users, self._unsub_wide, self._seen, self._sends)
 
-    def _seen_of(self, ids: pl.DataFrame) -> pl.DataFrame:
-        """The ids among ``ids`` handled by an earlier call, flagged ``seen``: the state probes the batch's
-        (small) hash table, about 20 ns per id in the state."""
-        return self._seen.join(ids, on="moment_id", how="semi").with_columns(seen=pl.lit(True))
+    @staticmethod
+    def _canonical(m: pl.DataFrame) -> pl.DataFrame:
+        """The moments in the canonical order (``moment_id``, ``ts``, ``send_at``, ``user_id``, ``trigger``,
+        ``item_id``, ``reason``): by ``moment_id`` alone when the ids are distinct (then the same order, and
+        cheaper), by every column when some id repeats."""
+        by_id = m.sort("moment_id")
+        ids = by_id.get_column("moment_id")
+        if not (ids == ids.shift(1)).any():
+            return by_id
+        return m.sort(["moment_id", "ts", "send_at", "user_id", "trigger", "item_id", "reason"], nulls_last=True)
 
     def _decide(self, candidates: pl.DataFrame) -> pl.DataFrame:
         """Decisions for the moments that passed the stateless checks: ``__row``, ``d_code``, ``d_why`` and
