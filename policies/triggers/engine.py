@@ -377,7 +377,7 @@ class TriggerEngine:
             schema=RAW_MOMENTS,
             orient="row",
         )
-        parts = [listed, *(f.select(RAW_MOMENTS.names()).cast(RAW_MOMENTS) for f in self._frames)]
+        parts = [listed, *(_raw(f) for f in self._frames)]
         raw = pl.concat(parts) if len(parts) > 1 else listed
         self._moments, self._frames = [], []
         if raw.height <= _ROW_BY_ROW:
@@ -394,3 +394,9 @@ class TriggerEngine:
             send.alias("send_at").cast(pl.Int64).cast(MOMENTS["send_at"]),
         )
         return frame.select(MOMENTS.names()).sort("ts", "moment_id")
+
+
+def _raw(frame: pl.DataFrame) -> pl.DataFrame:
+    """A rule's moments in the :data:`RAW_MOMENTS` columns and types (cast only when they differ)."""
+    frame = frame.select(RAW_MOMENTS.names())
+    return frame if frame.schema == RAW_MOMENTS else frame.cast(RAW_MOMENTS)

@@ -102,8 +102,8 @@ class Window:
     @classmethod
     def of(cls, frame: pl.DataFrame, users: IdIndex | None = None, items: IdIndex | None = None) -> Window:
         """Cut a frame from :func:`prepare` (each part straight from it, in one parallel collect). Given the
-        indexes, views and purchases also hold ``position`` (the user's) and ``item_position``, and priced events
-        ``item_position``."""
+        indexes, views and purchases also hold ``position`` (the user's) and ``item_position``, and engagements and
+        priced events ``item_position``."""
         ts = pl.col("us").alias("ts")
         events, kind, item = frame.lazy(), pl.col("type"), pl.col("item_id").is_not_null()
         where: list[str] = []
@@ -120,7 +120,7 @@ class Window:
             events.filter(item & (kind == "purchase")).select(*picked, *where, taken),
             events.filter(item & (kind == "cart_add")).select(picked),
             events.filter(item & kind.is_in(["purchase", "cart_remove"])).select("user_id", "item_id", ts, "seq"),
-            events.filter(item & kind.is_in(ENGAGEMENTS)).select(engaged),
+            events.filter(item & kind.is_in(ENGAGEMENTS)).select(*engaged, *where),
             events.filter(item & (kind == "favorite")).select(engaged),
             events.filter(follows).select("merchant_id", "user_id", ts, "seq", (kind == "follow_merchant").alias("on")),
             events.filter(item & pl.col("price").is_not_null()).select(priced),

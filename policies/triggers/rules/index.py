@@ -105,16 +105,21 @@ class IdIndex:
 
 
 def last_of_each(positions: np.ndarray) -> np.ndarray:
-    """The rows holding each position's last occurrence (so ``values[positions[rows]] = new[rows]`` keeps the
-    last of repeated positions).
+    """The rows holding each position's last occurrence, in order of position (so ``values[positions[rows]] =
+    new[rows]`` keeps the last of repeated positions).
 
     Examples
     --------
     >>> last_of_each(np.array([3, 1, 3])).tolist()
     [1, 2]
+    >>> last_of_each(np.array([], dtype=np.int64)).tolist()
+    []
     """
-    _, first = np.unique(positions[::-1], return_index=True)
-    return len(positions) - 1 - first
+    if len(positions) == 0:
+        return np.empty(0, dtype=np.int64)
+    last = np.full(int(positions.max()) + 1, -1, dtype=np.int64)
+    np.maximum.at(last, positions, np.arange(len(positions)))
+    return last[last >= 0]
 
 
 def grown(values: np.ndarray, size: int, fill: object) -> np.ndarray:

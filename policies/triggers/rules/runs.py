@@ -61,6 +61,6 @@ def same_as(keys: tuple[np.ndarray, ...], k: int) -> np.ndarray:
 
 def run_ends(keys: tuple[np.ndarray, ...]) -> np.ndarray:
     """On rows sorted by ``keys``: the last row of each row's run of equal keys."""
-    size = len(keys[0])
-    last = np.flatnonzero(~same_as(keys, -1))  # rows whose successor differs: the ends of runs
-    return last[np.searchsorted(last, np.arange(size), side="left")]
+    ends = np.flatnonzero(~same_as(keys, -1))  # rows whose successor differs: the ends of runs
+    run = np.cumsum(~same_as(keys, 1)) - 1  # each row's run, counted from 0
+    return ends[run]
