@@ -277,11 +277,15 @@ class Guardrails:
         w = w.with_columns(send_us=pl.Series(send), local_day=pl.Series(local_day))
         w = w.with_columns(open_channels=verdicts.open_channels(s.channels))
         code, why = verdicts.stateless(s.channels)
-        w = w.with_columns(code=code, why=why)
-        decisions = self._decide(w.filter(pl.col("code").is_null()))
-        w = w.join(decisions, on="__row", how="left").with_columns(
-            code=pl.coalesce("code", "d_code"), why=pl.coalesce("why", "d_why")
+        w = w.with_columns(code=code)
+        stopped = w.filter(pl.col("code").is_not_null())  # worded alone: polars computes every branch of a when
+        decided = pl.concat(
+            [
+                stopped.select("__row", "code", why.alias("why"), pl.lit(None, pl.String).alias("channel")),
+                self._decide(w.filter(pl.col("code").is_null())).rename({"d_code": "code", "d_why": "why"}),
+            ]
         )
+        w = w.drop("code").join(decided, on="__row", how="left")
         sent = w.filter(pl.col("channel").is_not_null())
         self._sends = pl.concat([self._sends, sent.select(_SENDS.names()).cast(dict(_SENDS))])  # type: ignore[arg-type]
         fresh = w.filter(pl.col("seen").is_null() & ~pl.col("twin")).select("moment_id")
@@ -349,12 +353,16 @@ class Guardrails:
         assert isinstance(earliest, int)
         recent = self._sends.filter(pl.col("send_us") > earliest - self._horizon_us)
         decisions = decide_batch(candidates, recent, self._rules)
-        decisions = decisions.join(candidates.select("__row", "user_id", "holdout"), on="__row")
-        held = pl.col("holdout") & pl.col("channel").is_not_null()
-        return decisions.with_columns(
-            d_code=pl.when(held).then(pl.lit("holdout")).otherwise("d_code"),
-            d_why=pl.when(held).then(verdicts.held_out(self.settings.holdout_share)).otherwise("d_why"),
-        ).drop("user_id", "holdout")
+        held = decisions.filter(pl.col("channel").is_not_null()).join(
+            candidates.filter(pl.col("holdout")).select("__row", "user_id"), on="__row"
+        )
+        held = held.select(
+            "__row",
+            pl.lit("holdout").alias("d_code"),
+            verdicts.held_out(self.settings.holdout_share).alias("d_why"),
+            "channel",
+        )
+        return pl.concat([decisions.join(held, on="__row", how="anti"), held])
 
     @staticmethod
     def _result(out: pl.DataFrame, extras: list[str]) -> GuardrailResult:

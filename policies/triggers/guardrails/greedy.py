@@ -135,11 +135,15 @@ def _worded(table: Table, rules: SequentialRules, verdicts: Judgement) -> list[p
     frames = []
     for code, why in stopped.items():
         picked = np.flatnonzero(verdicts.code == code)
-        named = verdicts.send[picked]
-        frame = table.frame[table.source[table.n_recent + picked]].with_columns(
-            named_id=table.column("moment_id", named),
-            named_trigger=table.column("trigger", named),
-            named_us=table.column("send_us", named),
+        rows, named = table.n_recent + picked, verdicts.send[picked]
+        own = ("__row", "send_us", "item_id" if code == COOLDOWN_ITEM else "trigger")
+        frame = pl.DataFrame(
+            {
+                **{column: table.column(column, rows) for column in own},
+                "named_id": table.column("moment_id", named),
+                "named_trigger": table.column("trigger", named),
+                "named_us": table.column("send_us", named),
+            }
         )
         frames.append(frame.select("__row", pl.lit(CODES[code]).alias("d_code"), why.alias("d_why"), _NO_CHANNEL))
     picked = np.flatnonzero(verdicts.code >= CAP_DAY)

@@ -86,23 +86,24 @@ class Table:
         sends (the guardrails' state); recent sends of other users are left out. Items are coded by a hash of
         the string (two items may share one, so a match must be checked), or with ``exact_items`` by the rank of
         the string."""
-        users = candidates.select("user_id", "__user").unique()
-        mine = recent.join(users, on="user_id")
+        loop = np.lexsort([_array(candidates, c) for c in ("__row", "ts_us", "rank", "__user")])
+        users_ = _array(candidates, "__user")[loop]
+        first = np.flatnonzero(np.diff(users_, prepend=-1))  # each user's first candidate
+        mine = recent.join(candidates.select("user_id", "__user")[loop[first]], on="user_id")
         extra = ["tz"] if "tz" in candidates.columns else []
         frame = pl.concat([mine.select(WORDS), candidates.select(*WORDS, "__row", *extra)], how="diagonal_relaxed")
         n_recent = mine.height
-        recent_users, users_ = _array(mine, "__user"), _array(candidates, "__user")
+        recent_users = _array(mine, "__user")
         by_user = np.argsort(recent_users, kind="stable")
-        loop = np.lexsort([_array(candidates, c) for c in ("__row", "ts_us", "rank", "__user")])
         source = np.r_[by_user, n_recent + loop]
         index = {c: i for i, c in enumerate(channels)}
         channel = mine.select(pl.col("channel").replace_strict(index, default=-1, return_dtype=pl.Int64))
         items = frame.get_column("item_id")
-        recent_users, users_ = recent_users[by_user], users_[loop]
-        first = np.flatnonzero(np.r_[True, users_[1:] != users_[:-1]])
+        counts = np.bincount(recent_users, minlength=users_.max(initial=0) + 1)  # recent sends per user
+        ends = np.cumsum(counts)
         return cls(
             n_recent=n_recent,
-            user=np.r_[recent_users, users_],
+            user=np.r_[recent_users[by_user], users_],
             send=frame.get_column("send_us").to_numpy()[source],
             channel=np.r_[channel.to_series().to_numpy()[by_user], np.full(len(loop), -1)],
             rank=np.r_[_array(mine, "rank"), _array(candidates, "rank")][source],
@@ -110,8 +111,8 @@ class Table:
             no_item=items.is_null().to_numpy()[source],
             day=frame.get_column("local_day").to_numpy()[source],
             start=np.repeat(first, np.diff(np.r_[first, len(users_)])),
-            recent_from=np.searchsorted(recent_users, users_, side="left"),
-            recent_to=np.searchsorted(recent_users, users_, side="right"),
+            recent_from=(ends - counts)[users_],
+            recent_to=ends[users_],
             open_channels=_array(candidates, "open_channels")[loop],
             source=source,
             frame=frame,
