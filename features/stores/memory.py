@@ -7,7 +7,9 @@ moments need. The window sums are running sums over the days (:class:`~features.
 from one midnight to the next only the days entering or leaving a window are read. The features are finished
 by the pipelines' own functions (:func:`~features.pipelines.user.finish_user_features`, and
 :func:`~features.pipelines.item.item_features` on one row per item and window), so they equal
-:func:`features.pipelines.build_features` on the same events as of the same midnight.
+:func:`features.pipelines.build_features` on the same events as of the same midnight. The price percentile of
+a few items asked for is read from each category's sorted listed prices
+(:class:`~features.stores.percentile.SortedPrices`), kept from one midnight to the next.
 
 Examples
 --------
