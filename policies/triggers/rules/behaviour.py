@@ -256,8 +256,12 @@ class RepeatViews:
         return last.take(~same_as((last.user, last.key), -1)), fired[np.argsort(asked.seq[fired], kind="stable")]
 
     def _moments(self, views: pl.DataFrame, rows: np.ndarray, keys: np.ndarray) -> pl.DataFrame:
+        """The moments of the views at ``rows`` whose keys are ``keys``, in the views' order."""
         what = "item" if self.rule.repeat_by == "item" else "category"
-        return views[rows].select(
+        keys = keys[np.argsort(rows, kind="stable")]
+        picked = np.zeros(views.height, dtype=bool)
+        picked[rows] = True  # a filter keeps the window's chunks (a gather would first copy it into one)
+        return views.filter(pl.Series(picked)).select(
             (pl.lit("repeat_view:") + pl.col("event_id")).alias("moment_id"),
             "ts",
             "user_id",

@@ -189,26 +189,34 @@ class Social:
         timers = pl.DataFrame({"due": dues, "item_id": items, "merchant_id": merchant}, schema=_LISTED)
         timers = timers.with_row_index("timer")
         merchants = timers["merchant_id"].drop_nulls().unique().to_list()
-        known = self._followers.of(merchants).with_columns(pl.lit(-1, pl.Int64).alias("seq"), pl.lit(True).alias("on"))
-        state = pl.concat(
-            [
-                known,
-                follows.select(_FOLLOWS.names()).cast(_FOLLOWS).filter(pl.col("merchant_id").is_in(merchants)),
-            ]
-        )
-        cap = self.rule.max_followers_per_listing
-        chosen = (
-            timers.join(state, on="merchant_id")
+        known, pairs = self._followers.of(merchants), ["merchant_id", "user_id"]
+        window = follows.select(_FOLLOWS.names()).cast(_FOLLOWS).filter(pl.col("merchant_id").is_in(merchants))
+        touched = window.select(pairs).unique()
+        # a pair the window does not touch follows at every due time as before it; the others are followed as of
+        # each due time: their last follow or unfollow before it (the state before the window counts as earlier)
+        steady = timers.join(known.join(touched, on=pairs, how="anti"), on="merchant_id")
+        before = known.join(touched, on=pairs, how="semi").with_columns(pl.lit(-1, pl.Int64).alias("seq"), on=True)
+        columns = ["timer", "user_id", "due", "item_id", "merchant_id", "ts"]
+        moved = (
+            timers.join(pl.concat([before, window]), on="merchant_id")
             .filter((pl.col("seq") < 0) | (pl.col("ts") < pl.col("due")))
             .sort("seq")
             .group_by("timer", "user_id")
             .agg(pl.col("due", "item_id", "merchant_id", "ts", "on").last())
             .filter(pl.col("on"))
-            .sort(["timer", "ts", "user_id"], descending=[False, True, False])
-            .group_by("timer", maintain_order=True)
-            .head(cap)
         )
-        return chosen.select(
+        every = pl.concat([steady.select(columns), moved.select(columns)])
+        cap = self.rule.max_followers_per_listing
+        crowded = every.group_by("timer").len().filter(pl.col("len") > cap).select("timer")
+        if crowded.height:  # only timers with more followers than the cap need the most recent picked out
+            many = every.join(crowded, on="timer", how="semi")
+            picked = (
+                many.sort(["timer", "ts", "user_id"], descending=[False, True, False])
+                .group_by("timer", maintain_order=True)
+                .head(cap)
+            )
+            every = pl.concat([every.join(crowded, on="timer", how="anti"), picked.select(columns)])
+        return every.select(
             pl.format("new_listing:{}:{}", "item_id", "user_id").alias("moment_id"),
             pl.col("due").alias("ts"),
             "user_id",
