@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -70,20 +71,28 @@ def to_utc_us(wall_us: np.ndarray, zones: Zones) -> np.ndarray:
     """The UTC instant of each local wall-clock time: the earlier one when the clock falls back, and for a
     time the clock skips (spring forward) the instant it maps to with the offset before the jump, which is
     the first valid instant after the gap when the wall time is the start of the gap."""
-    out = np.empty(len(wall_us), dtype=np.int64)
+    return _to_utc(wall_us, zones)[0]
+
+
+def _to_utc(wall_us: np.ndarray, zones: Zones) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`to_utc_us`, and whether each wall time exists (its instant reads back as that wall time)."""
+    out, exists = np.empty(len(wall_us), dtype=np.int64), np.empty(len(wall_us), dtype=bool)
     shift = 3 * US_PER_HOUR  # in a gap: use the offset three hours earlier, before the jump
     for zone, index in _by_zone(zones):
-        utc = pl.coalesce(_replace(pl.col("t"), zone), _replace(pl.col("t") - shift, zone) + shift)
-        out[index] = _one_query(wall_us[index], utc)
-    return out
+        at = _replace(pl.col("t"), zone)
+        utc = pl.coalesce(at, _replace(pl.col("t") - shift, zone) + shift)
+        out[index], exists[index] = _one_query(wall_us[index], utc, at.is_not_null())
+    return out, exists
 
 
-def _one_query(values: np.ndarray, expr: pl.Expr) -> np.ndarray:
-    """``expr`` (row by row) over the column ``t`` holding ``values``: one polars query over the distinct values
-    (a few µs per row, ~40 µs per call; sends share a few times: the hours quiet hours defer to, say)."""
+def _one_query(values: np.ndarray, *exprs: pl.Expr) -> Any:
+    """``exprs`` (row by row) over the column ``t`` holding ``values``: one polars query over the distinct values
+    (a few µs per row, ~40 µs per call; sends share a few times: the hours quiet hours defer to, say). One
+    array per expression, or the array when there is one."""
     distinct, back = np.unique(values, return_inverse=True)
     frame = pl.DataFrame({"t": pl.Series(distinct, dtype=pl.Int64)})
-    return frame.select(expr).to_series().to_numpy()[back]
+    out = [column.to_numpy()[back] for column in frame.select(e.alias(f"e{i}") for i, e in enumerate(exprs))]
+    return out[0] if len(out) == 1 else out
 
 
 def _replace(wall: pl.Expr, zone: str) -> pl.Expr:
@@ -105,8 +114,9 @@ def defer_quiet_hours(utc_us: np.ndarray, zones: Zones, start: int, end: int) ->
     """Each send moved out of local quiet hours to the next local ``end`` hour, and its local calendar day.
 
     Returns the (possibly deferred) UTC send times and the local day (days since 1970-01-01) of each. A
-    deferred time is checked again (a skipped hour can land it back inside), at most four times; only the
-    deferred times are read again (the others stay as they were).
+    deferred time whose wall time the clock skips is checked again (a skipped hour can land it back inside),
+    at most four times. One whose wall time exists reads back as that wall time, the ``end`` hour, which is
+    never inside ``[start, end)``: it is settled with that day without reading it again.
     """
     out = np.asarray(utc_us, dtype=np.int64).copy()
     day = np.empty(len(out), dtype=np.int64)
@@ -117,9 +127,13 @@ def defer_quiet_hours(utc_us: np.ndarray, zones: Zones, start: int, end: int) ->
         if not inside.any():
             return out, day
         next_day = (start > end) & (time_of_day >= start * US_PER_HOUR)
-        target = (day[moved] + next_day) * US_PER_DAY + end * US_PER_HOUR
+        target = (day[moved] + next_day)[inside]
         moved = moved[inside]
-        out[moved] = to_utc_us(target[inside], zones[moved])
+        out[moved], exists = _to_utc(target * US_PER_DAY + end * US_PER_HOUR, zones[moved])
+        day[moved[exists]] = target[exists]
+        moved = moved[~exists]
+        if not len(moved):
+            return out, day
     day[moved] = np.floor_divide(local_wall_us(out[moved], zones[moved]), US_PER_DAY)
     return out, day
 

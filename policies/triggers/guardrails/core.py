@@ -292,16 +292,13 @@ class Guardrails:
         self._seen = pl.concat([self._seen, fresh])
         if self._seen.n_chunks() > 64 or self._sends.n_chunks() > 64:  # many small calls: keep joins fast
             self._seen, self._sends = self._seen.rechunk(), self._sends.rechunk()
-        out = m.drop("send_at").join(
-            w.select(
-                "__row",
-                pl.col("code").alias("__code"),
-                pl.col("why").alias("__why"),
-                pl.col("channel").alias("__channel"),
-                pl.col("send_us").cast(UTC_TS).alias("send_at"),
-            ),
-            on="__row",
+        filled = w.sort("__row").select(  # one row per moment, as in m (in __row order)
+            pl.col("code").alias("__code"),
+            pl.col("why").alias("__why"),
+            pl.col("channel").alias("__channel"),
+            pl.col("send_us").cast(UTC_TS).alias("send_at"),
         )
+        out = m.drop("send_at").hstack(filled.get_columns())
         return self._result(out, extras)
 
     def apply_one(self, moment: Mapping[str, Any]) -> Verdict:

@@ -81,11 +81,12 @@ def decide_batch(
     if not exact_items and not (items[0] == items[1]).fill_null(False).all():
         return decide_batch(candidates, recent, rules, exact_items=True)
     taken = table.n_recent + np.flatnonzero(kept)
+    nothing = pl.repeat(None, len(taken), dtype=pl.String, eager=True)
     decided = pl.DataFrame(
         {
             "__row": table.column("__row", taken),
-            "d_code": pl.Series(values=[None] * len(taken), dtype=pl.String),
-            "d_why": pl.Series(values=[None] * len(taken), dtype=pl.String),
+            "d_code": nothing,
+            "d_why": nothing,
             "channel": pl.Series(rules.settings.channels).gather(table.channel[taken]),
         }
     )
