@@ -116,13 +116,28 @@ def choose_items(world: World, users: np.ndarray, day: int, rng: np.random.Gener
 
 
 def sell(world: World, item: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """Keep the purchases that stock allows (first come, first served by ``order``); return the sold mask."""
+    """Keep the purchases that stock allows (first come, first served by ``order``, ties in the given order);
+    return the sold mask. Each item's queue of purchases gets as many as it has in stock.
+
+    Examples
+    --------
+    >>> from simulators.scenario import load_scenario
+    >>> world = World.create(load_scenario("default").with_size(n_users=10), np.random.default_rng(0))
+    >>> world.items.stock[:2] = [1, 2]
+    >>> sell(world, np.array([0, 1, 0, 1, 1]), np.array([5, 4, 3, 2, 2])).tolist(), world.items.stock[:2].tolist()
+    ([False, False, True, True, True], [0, 0])
+    """
     stock = world.items.stock
     sold = np.zeros(len(item), dtype=bool)
-    for index in np.argsort(order, kind="stable"):
-        if stock[item[index]] > 0:
-            stock[item[index]] -= 1
-            sold[index] = True
+    if not len(item):
+        return sold
+    by_time = np.argsort(order, kind="stable")
+    queue = by_time[np.argsort(item[by_time], kind="stable")]  # by item, in time order within each
+    queued = item[queue]
+    first = np.flatnonzero(np.r_[True, queued[1:] != queued[:-1]])
+    place = np.arange(len(queue)) - np.repeat(first, np.diff(np.r_[first, len(queue)]))
+    sold[queue] = place < stock[queued]
+    np.subtract.at(stock, item[sold], 1)
     return sold
 
 

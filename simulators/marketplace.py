@@ -40,7 +40,15 @@ from features.schemas import ACTIONS, SUPPRESSIONS
 from policies.base import Feedback, Policy, sample_actions
 from policies.triggers.config import TriggerConfig, load_trigger_config
 from simulators.base import SimulationResult
-from simulators.behaviour import US_PER_DAY, US_PER_HOUR, US_PER_MINUTE, EventBatch, choose_items, simulate_day
+from simulators.behaviour import (
+    US_PER_DAY,
+    US_PER_HOUR,
+    US_PER_MINUTE,
+    EventBatch,
+    choose_items,
+    sell,
+    simulate_day,
+)
 from simulators.channels import open_probability, unsubscribe_probability
 from simulators.embedded_platform import SimulatedPlatform
 from simulators.event_log import EventLog
@@ -203,11 +211,7 @@ class SimulationSession:
         window = self.world.scenario.attribution_days
         delay = (rng.exponential(1.5, len(users)).clip(0, window - 0.01) * US_PER_DAY).astype(np.int64)
         converted = np.zeros(len(users), dtype=bool)
-        stock = self.world.items.stock
-        for index in np.flatnonzero(wants)[np.argsort(delay[wants], kind="stable")]:
-            if stock[items[index]] > 0:
-                stock[items[index]] -= 1
-                converted[index] = True
+        converted[wants] = sell(self.world, items[wants], delay[wants])
         done = sent + delay
         events = EventBatch()
         events.add("purchase", done[converted], users[converted], items[converted])
