@@ -133,6 +133,25 @@ def eligibility_mask(log: pl.DataFrame, actions: Sequence[str]) -> np.ndarray:
     return mask.to_numpy().astype(bool)
 
 
+def eligible_patterns(eligible: np.ndarray) -> tuple[np.ndarray, list[list[int]]]:
+    """The distinct rows of a boolean mask as lists of their true columns (in order of first appearance), and
+    which of them each row is (rows share the few distinct patterns).
+
+    Examples
+    --------
+    >>> codes, patterns = eligible_patterns(np.array([[True, False, True], [True, True, True], [True, False, True]]))
+    >>> codes.tolist(), patterns
+    ([0, 1, 0], [[0, 2], [0, 1, 2]])
+    """
+    codes = np.packbits(eligible, axis=1, bitorder="little").astype(np.int64)
+    code = (codes * (256 ** np.arange(codes.shape[1]))).sum(axis=1)
+    _, first, which = np.unique(code, return_index=True, return_inverse=True)
+    order = np.argsort(first)  # number the patterns by first appearance
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return rank[which.reshape(-1)], [np.flatnonzero(eligible[i]).tolist() for i in first[order]]
+
+
 @runtime_checkable
 class Policy(Protocol):
     """What every policy offers: probabilities, acting on them, learning, saving."""

@@ -31,14 +31,25 @@ US_PER_DAY = 24 * US_PER_HOUR
 
 @dataclass
 class EventBatch:
-    """Events as parallel arrays (timestamps in µs since the scenario start, indices into the world)."""
+    """Events in parts, one kind of event each, as parallel arrays (timestamps in µs since the scenario start,
+    indices into the world); a part without items, channels or offers holds ``None`` for them, not a filled
+    array, so that the many organic events cost nothing there.
 
+    Examples
+    --------
+    >>> batch = EventBatch()
+    >>> batch.add("view", np.array([5, 7]), np.array([0, 1]), np.array([3, 4]))
+    >>> batch.add("unsubscribe", np.array([9]), np.array([1]), None, np.array(["email"], dtype=object))
+    >>> batch.kind, batch.item[1], batch.channel[0], batch.channel[1].tolist()
+    (['view', 'unsubscribe'], None, None, ['email'])
+    """
+
+    kind: list[str] = field(default_factory=list)
     ts: list[np.ndarray] = field(default_factory=list)
     user: list[np.ndarray] = field(default_factory=list)
-    kind: list[np.ndarray] = field(default_factory=list)
-    item: list[np.ndarray] = field(default_factory=list)
-    channel: list[np.ndarray] = field(default_factory=list)
-    offer: list[np.ndarray] = field(default_factory=list)
+    item: list[np.ndarray | None] = field(default_factory=list)
+    channel: list[np.ndarray | None] = field(default_factory=list)
+    offer: list[np.ndarray | None] = field(default_factory=list)
 
     def add(
         self,
@@ -49,18 +60,17 @@ class EventBatch:
         channel: np.ndarray | None = None,
         offer: np.ndarray | None = None,
     ) -> None:
-        n = len(ts)
-        if n == 0:
+        if len(ts) == 0:
             return
+        self.kind.append(kind)
         self.ts.append(np.asarray(ts, dtype=np.int64))
         self.user.append(np.asarray(user, dtype=np.int64))
-        self.kind.append(np.full(n, kind, dtype=object))
-        self.item.append(np.full(n, -1, dtype=np.int64) if item is None else np.asarray(item, dtype=np.int64))
-        self.channel.append(np.full(n, None, dtype=object) if channel is None else np.asarray(channel, dtype=object))
-        self.offer.append(np.full(n, None, dtype=object) if offer is None else np.asarray(offer, dtype=object))
+        self.item.append(None if item is None else np.asarray(item, dtype=np.int64))
+        self.channel.append(None if channel is None else np.asarray(channel, dtype=object))
+        self.offer.append(None if offer is None else np.asarray(offer, dtype=object))
 
     def extend(self, other: EventBatch) -> None:
-        for name in ("ts", "user", "kind", "item", "channel", "offer"):
+        for name in ("kind", "ts", "user", "item", "channel", "offer"):
             getattr(self, name).extend(getattr(other, name))
 
 
@@ -106,13 +116,28 @@ def choose_items(world: World, users: np.ndarray, day: int, rng: np.random.Gener
 
 
 def sell(world: World, item: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """Keep the purchases that stock allows (first come, first served by ``order``); return the sold mask."""
+    """Keep the purchases that stock allows (first come, first served by ``order``, ties in the given order);
+    return the sold mask. Each item's queue of purchases gets as many as it has in stock.
+
+    Examples
+    --------
+    >>> from simulators.scenario import load_scenario
+    >>> world = World.create(load_scenario("default").with_size(n_users=10), np.random.default_rng(0))
+    >>> world.items.stock[:2] = [1, 2]
+    >>> sell(world, np.array([0, 1, 0, 1, 1]), np.array([5, 4, 3, 2, 2])).tolist(), world.items.stock[:2].tolist()
+    ([False, False, True, True, True], [0, 0])
+    """
     stock = world.items.stock
     sold = np.zeros(len(item), dtype=bool)
-    for index in np.argsort(order, kind="stable"):
-        if stock[item[index]] > 0:
-            stock[item[index]] -= 1
-            sold[index] = True
+    if not len(item):
+        return sold
+    by_time = np.argsort(order, kind="stable")
+    queue = by_time[np.argsort(item[by_time], kind="stable")]  # by item, in time order within each
+    queued = item[queue]
+    first = np.flatnonzero(np.r_[True, queued[1:] != queued[:-1]])
+    place = np.arange(len(queue)) - np.repeat(first, np.diff(np.r_[first, len(queue)]))
+    sold[queue] = place < stock[queued]
+    np.subtract.at(stock, item[sold], 1)
     return sold
 
 
@@ -131,7 +156,8 @@ def simulate_day(world: World, history: History, day: int, rng: np.random.Genera
     n_views = 1 + rng.poisson(f.views_per_session - 1.0, len(s_user))
     v_session = np.repeat(np.arange(len(s_user)), n_views)
     v_user = s_user[v_session]
-    v_rank = np.arange(len(v_session)) - np.repeat(np.cumsum(n_views) - n_views, n_views)
+    v_last = np.cumsum(n_views) - 1  # each session's last view
+    v_rank = np.arange(len(v_session)) - np.repeat(v_last + 1 - n_views, n_views)
     v_ts = s_ts[v_session] + (v_rank + 1) * US_PER_MINUTE
     v_item = choose_items(world, v_user, day, rng) if len(v_user) else np.empty(0, dtype=np.int64)
     last = u.last_viewed[v_user]
@@ -139,7 +165,9 @@ def simulate_day(world: World, history: History, day: int, rng: np.random.Genera
     revisit[revisit] = world.items.stock[last[revisit]] > 0
     v_item[revisit] = last[revisit]
     events.add("view", v_ts, v_user, v_item)
-    order = np.argsort(v_ts, kind="stable")
+    # the view a user saw last is the last of one of their sessions (views follow each other within one): of
+    # those, the latest, the later session on a tie (as a stable sort of all views by time would leave it)
+    order = v_last[np.argsort(v_ts[v_last], kind="stable")]
     u.last_viewed[v_user[order]] = v_item[order]
     merchant = world.items.merchant[v_item]
     log_price = np.log(world.items.price[v_item])

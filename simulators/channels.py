@@ -29,6 +29,26 @@ def reachable_channel(world: World, users: np.ndarray, day: int) -> np.ndarray:
     return channel
 
 
+def channel_setting(world: World, channel: np.ndarray, setting: str) -> np.ndarray:
+    """A logit setting of each message's channel; -9.0 (all but never) on a channel the scenario does not run.
+
+    Examples
+    --------
+    >>> from simulators.scenario import load_scenario
+    >>> from simulators.world import World
+    >>> world = World.create(load_scenario("default").with_size(n_users=10), np.random.default_rng(0))
+    >>> channel = np.array(["email", None, "pigeon"], dtype=object)
+    >>> bool(channel_setting(world, channel, "open_logit")[0] == world.scenario.messaging.channels["email"].open_logit)
+    True
+    >>> channel_setting(world, channel, "open_logit")[1:].tolist()
+    [-9.0, -9.0]
+    """
+    values = np.full(len(channel), -9.0)
+    for name, settings in world.scenario.messaging.channels.items():
+        values[channel == name] = getattr(settings, setting)
+    return values
+
+
 def hour_fit(send_hour: np.ndarray, active_hour: np.ndarray, width: float) -> np.ndarray:
     """1 at the user's peak hour, falling off as a Gaussian of the circular distance in hours."""
     distance = np.abs(np.mod(send_hour - active_hour + 12.0, 24.0) - 12.0)
@@ -40,7 +60,7 @@ def open_probability(
 ) -> np.ndarray:
     """P(open) of a message: the channel's base rate, the hour's fit to the user's peak, and fatigue."""
     m = world.scenario.messaging
-    base = np.array([m.channels[c].open_logit if c in m.channels else -9.0 for c in channel], dtype=float)
+    base = channel_setting(world, channel, "open_logit")
     fit = hour_fit(send_hour, world.users.active_hour[users], m.hour_fit_width)
     return sigmoid(base + m.hour_fit_lift * (2.0 * fit - 1.0) - m.fatigue_open * recent)
 
@@ -48,5 +68,5 @@ def open_probability(
 def unsubscribe_probability(world: World, channel: np.ndarray, recent: np.ndarray) -> np.ndarray:
     """P(unsubscribe from the channel) on receiving one more message."""
     m = world.scenario.messaging
-    base = np.array([m.channels[c].unsubscribe_logit if c in m.channels else -9.0 for c in channel], dtype=float)
+    base = channel_setting(world, channel, "unsubscribe_logit")
     return sigmoid(base + m.fatigue_unsubscribe * recent)

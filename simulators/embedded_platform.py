@@ -45,9 +45,9 @@ class StoreFeatureSource:
     date one stored day at a time (:class:`~simulators.tick_features.RollingUserFeatures`: the store's features,
     without summing every stored day again at each tick).
 
-    Ticks before ``needed_from`` get no user (an empty frame, asked for no user id so that nothing is summed):
-    the warm-up's moments are thrown away, and the lifecycle rule needs only the stages of the last tick before
-    the first decision, so only that one and the later ticks are worth building."""
+    Ticks before ``needed_from`` get no user (an empty frame of the features' columns; nothing is summed): the
+    warm-up's moments are thrown away, and the lifecycle rule needs only the stages of the last tick before the
+    first decision, so only that one and the later ticks are worth building."""
 
     def __init__(self, store: DailyFeatureStore, users: pl.DataFrame, needed_from: datetime | None = None) -> None:
         self.store = store
@@ -57,7 +57,7 @@ class StoreFeatureSource:
 
     def user_features(self, as_of: datetime) -> pl.DataFrame:
         if self.needed_from is not None and as_of < self.needed_from:
-            return self.store.user_features(as_of.date(), self.users.lazy(), _NO_USER, spec=TICK_SPEC)
+            return self.rolling.empty(as_of.date())
         return self.rolling.user_features(as_of.date())
 
 

@@ -39,8 +39,9 @@ class EventLog:
         self.pending.append(frame)
         self.purchases.append(frame.filter(pl.col("type") == "purchase").select("ts", "item_id", "quantity"))
         day = ((pl.col("ts") - pl.lit(origin)).dt.total_microseconds() // US_PER_DAY).alias("__day")
-        for (key,), part in frame.with_columns(day).partition_by("__day", as_dict=True).items():
-            self.by_date.setdefault(int(key), []).append(part.drop("__day"))  # type: ignore[call-overload]
+        parts = frame.with_columns(day).partition_by("__day", as_dict=True, include_key=False)
+        for (key,), part in parts.items():
+            self.by_date.setdefault(int(key), []).append(part)  # type: ignore[call-overload]
 
     def take_until(self, end: datetime) -> pl.DataFrame:
         """The pending events before ``end``, removed from pending."""

@@ -9,7 +9,7 @@ import polars as pl
 
 from features.pipelines.context import CONTEXT
 from features.schemas import ACTIONS, DECISIONS, DELIVERY_OUTCOMES, EVENTS, OUTCOMES, TRUTH, schema_of
-from policies.base import Policy
+from policies.base import Policy, eligible_patterns
 from simulators.behaviour import EventBatch
 
 if TYPE_CHECKING:
@@ -33,8 +33,20 @@ HOLDOUT = schema_of(
 )
 
 
+def decision_ids(day: int, n: int) -> pl.Series:
+    """The ids of a date's ``n`` decisions, numbered in order.
+
+    Examples
+    --------
+    >>> decision_ids(3, 2).to_list()
+    ['d0003-000000', 'd0003-000001']
+    """
+    numbers = pl.Series(np.arange(n), dtype=pl.Int64).cast(pl.String).str.zfill(6)
+    return (f"d{day:04d}-" + numbers).alias("decision_id")
+
+
 def decision_frame(
-    ids: np.ndarray,
+    ids: pl.Series,
     kept: pl.DataFrame,
     contexts: pl.DataFrame,
     eligible: np.ndarray,
@@ -45,30 +57,23 @@ def decision_frame(
 ) -> pl.DataFrame:
     """The decision log of a date: the contract's columns, the item, why the moment fired, and the context."""
     n = len(ids)
-    actions = np.array(ACTIONS, dtype=object)
-    mask = (
-        pl.DataFrame(eligible, schema=list(ACTIONS), orient="row")
-        if n
-        else pl.DataFrame(schema=dict.fromkeys(ACTIONS, pl.Boolean))
-    )
-    eligible_names = mask.select(
-        pl.concat_list([pl.when(pl.col(a)).then(pl.lit(a)) for a in ACTIONS]).list.drop_nulls().alias("actions")
-    ).to_series()
+    codes, patterns = eligible_patterns(eligible)  # the rows share a few patterns
+    names = pl.Series([[ACTIONS[a] for a in pattern] for pattern in patterns], dtype=pl.List(pl.String))
     meta = pl.DataFrame(
         {
-            "decision_id": pl.Series(ids.astype(str), dtype=pl.String),
+            "decision_id": ids,
             "ts": kept.get_column("ts"),
             "user_id": kept.get_column("user_id"),
             "item_id": kept.get_column("item_id"),
             "moment_id": kept.get_column("moment_id"),
             "reason": kept.get_column("reason"),
-            "actions": eligible_names,
-            "action": pl.Series(actions[chosen].astype(str), dtype=pl.String),
+            "actions": names.gather(codes),
+            "action": pl.Series(ACTIONS, dtype=pl.String).gather(chosen),
             "propensity": pl.Series(propensity, dtype=pl.Float64),
             "probabilities": pl.Series(probs.reshape(n, len(ACTIONS)), dtype=pl.Array(pl.Float64, len(ACTIONS))).cast(
                 pl.List(pl.Float64)
             ),
-            "policy_version": pl.Series([getattr(policy, "name", "unknown")] * n, dtype=pl.String),
+            "policy_version": pl.repeat(getattr(policy, "name", "unknown"), n, dtype=pl.String, eager=True),
             "send_at": kept.get_column("send_at"),
         }
     )
@@ -81,7 +86,7 @@ def decision_frame(
 
 
 def outcome_frame(
-    ids: np.ndarray,
+    ids: pl.Series,
     converted: np.ndarray,
     revenue: np.ndarray,
     cost: np.ndarray,
@@ -92,7 +97,7 @@ def outcome_frame(
 ) -> pl.DataFrame:
     return pl.DataFrame(
         {
-            "decision_id": ids.astype(str),
+            "decision_id": ids,
             "converted": converted,
             "revenue": revenue,
             "offer_cost": cost,
@@ -105,10 +110,10 @@ def outcome_frame(
     )
 
 
-def truth_frame(ids: np.ndarray, truth: np.ndarray, p_open: np.ndarray, p_random_hour: np.ndarray) -> pl.DataFrame:
+def truth_frame(ids: pl.Series, truth: np.ndarray, p_open: np.ndarray, p_random_hour: np.ndarray) -> pl.DataFrame:
     return pl.DataFrame(
         {
-            "decision_id": ids.astype(str),
+            "decision_id": ids,
             **{f"q_{a}": truth[:, i] for i, a in enumerate(ACTIONS)},
             "p_open": p_open,
             "p_open_random_hour": p_random_hour,
@@ -160,35 +165,73 @@ class WorldIds:
         return self._items
 
 
+def _nulls(n: int) -> pl.Series:
+    return pl.Series(dtype=pl.String).extend_constant(None, n)
+
+
+def _names(parts: list[np.ndarray | None], lengths: list[int]) -> pl.Series:
+    """The parts' names (object arrays, or ``None`` for a part without any) as one String column; a run of parts
+    without names becomes one run of nulls.
+
+    Examples
+    --------
+    >>> _names([None, np.array(["email", None], dtype=object), None, None], [1, 2, 1, 2]).to_list()
+    [None, 'email', None, None, None, None]
+    """
+    pieces, missing = [], 0
+    for part, n in zip(parts, lengths, strict=True):
+        if part is None:
+            missing += n
+            continue
+        if missing:
+            pieces.append(_nulls(missing))
+            missing = 0
+        pieces.append(pl.Series(part.tolist(), dtype=pl.String))
+    if missing or not pieces:
+        pieces.append(_nulls(missing))
+    return pieces[0] if len(pieces) == 1 else pl.concat(pieces, rechunk=True)
+
+
+def event_ids(first: int, n: int) -> pl.Series:
+    """``n`` event ids numbered from ``first``: ``e`` and the number in ten digits, padded to eleven characters
+    (a longer number is left as it is).
+
+    Examples
+    --------
+    >>> event_ids(7, 2).to_list(), event_ids(9_999_999_999, 2).to_list()
+    (['e0000000007', 'e0000000008'], ['e9999999999', '10000000000'])
+    """
+    numbers = pl.Series(first + np.arange(n), dtype=pl.Int64)
+    if first >= 0 and first + n <= 10**10:  # a leading 1 on top of ten digits, swapped for the e: no padding
+        return (numbers + 10**10).cast(pl.String).str.replace("1", "e", literal=True, n=1)
+    return numbers.cast(pl.String).str.zfill(10).str.pad_start(11, "e")
+
+
 def batch_frame(session: SimulationSession, e: EventBatch, first_id: int) -> pl.DataFrame:
     """A batch of the world's events as a contract frame, ids numbered from ``first_id`` in the batch's order."""
     world, ids = session.world, session.ids
+    lengths = [len(ts) for ts in e.ts]
     ts = np.concatenate(e.ts) if e.ts else np.empty(0, dtype=np.int64)
-    item = np.concatenate(e.item) if e.item else np.empty(0, dtype=np.int64)
     users = np.concatenate(e.user) if e.user else np.empty(0, dtype=np.int64)
-    # each part of a batch holds one kind of event (EventBatch.add): the kinds' names, repeated
-    kind_of_part = np.repeat(np.arange(len(e.kind)), [len(k) for k in e.kind])
-    kinds = pl.Series([str(k[0]) for k in e.kind], dtype=pl.String).gather(kind_of_part)
-    has_item = item >= 0
+    no_item = [np.full(n, -1, dtype=np.int64) if i is None else i for i, n in zip(e.item, lengths, strict=True)]
+    item = np.concatenate(no_item) if no_item else np.empty(0, dtype=np.int64)
     safe = np.maximum(item, 0)
-    mask = pl.Series(has_item)
+    # each part of a batch holds one kind of event (EventBatch.add): the kinds' names, repeated
+    kinds = pl.Series(e.kind, dtype=pl.String).gather(np.repeat(np.arange(len(lengths)), lengths))
+    with_item = pl.col("__has_item")
     frame = pl.DataFrame(
         {
-            "event_id": pl.Series(first_id + np.arange(len(ts)), dtype=pl.Int64)
-            .cast(pl.String)
-            .str.zfill(10)
-            .str.pad_start(11, "e"),
+            "event_id": event_ids(first_id, len(ts)),
             "ts": session.timestamps(ts),
             "user_id": ids.users.gather(users),
             "type": kinds,
-            "item_id": ids.items().gather(safe).zip_with(mask, pl.Series([None] * len(ts), dtype=pl.String)),
-            "merchant_id": ids.merchants.gather(world.items.merchant[safe]).zip_with(
-                mask, pl.Series([None] * len(ts), dtype=pl.String)
-            ),
-            "price": pl.Series(world.items.price[safe]).zip_with(mask, pl.Series([None] * len(ts), dtype=pl.Float64)),
+            "item_id": ids.items().gather(safe),
+            "merchant_id": ids.merchants.gather(world.items.merchant[safe]),
+            "price": pl.Series(world.items.price[safe], dtype=pl.Float64),
             "quantity": kinds.is_in(["purchase", "cart_add"]).cast(pl.Int32),
-            "channel": pl.Series(np.concatenate(e.channel).tolist() if e.channel else [], dtype=pl.String),
-            "offer": pl.Series(np.concatenate(e.offer).tolist() if e.offer else [], dtype=pl.String),
+            "channel": _names(e.channel, lengths),
+            "offer": _names(e.offer, lengths),
+            "__has_item": item >= 0,
         }
-    )
-    return frame.cast(dict(EVENTS))  # type: ignore[arg-type]
+    ).with_columns(pl.when(with_item).then(pl.col(c)).alias(c) for c in ("item_id", "merchant_id", "price"))
+    return frame.drop("__has_item").cast(dict(EVENTS))  # type: ignore[arg-type]

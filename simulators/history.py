@@ -30,6 +30,14 @@ from simulators.world import World, sigmoid
 WEEK = 7
 
 
+def _flat(counts: np.ndarray) -> np.ndarray:
+    """A flat view of a counts array, for ``np.add.at`` with flat indices: one call, not one per column (it must
+    be C-contiguous, so that the view is never a copy, which would lose the updates)."""
+    if not counts.flags.c_contiguous:
+        raise ValueError("counts must be C-contiguous to be updated through a flat view")
+    return counts.reshape(-1)
+
+
 @dataclass
 class History:
     """Per-user observable counters (arrays of length n_users) and the follow graph."""
@@ -69,9 +77,8 @@ class History:
         installment_offers = rng.poisson(2 * tenure / max(days, 1))
         hours = np.mod(np.round(u.active_hour[:, None] + rng.normal(0, s.population.session_hour_sd, (n, 12))), 24)
         hour_counts = np.zeros((n, 24), dtype=np.int64)
-        take = np.minimum(sessions, 12)
-        for j in range(12):
-            np.add.at(hour_counts, (np.arange(n)[take > j], hours[take > j, j].astype(np.int64)), 1)
+        user, j = np.nonzero(np.minimum(sessions, 12)[:, None] > np.arange(12))  # each account's first 12 sessions
+        np.add.at(_flat(hour_counts), user * 24 + hours[user, j].astype(np.int64), 1)
         since = np.where(sessions > 0, rng.geometric(np.clip(u.activity, 0.02, 1.0)), days + 1)
         return cls(
             sessions=sessions,
@@ -100,7 +107,7 @@ class History:
 
     def record_sessions(self, users: np.ndarray, local_hour: np.ndarray, day: int) -> None:
         np.add.at(self.sessions, users, 1)
-        np.add.at(self.hour_counts, (users, np.floor(local_hour).astype(np.int64) % 24), 1)
+        np.add.at(_flat(self.hour_counts), users * 24 + np.floor(local_hour).astype(np.int64) % 24, 1)
         self.last_session_day[users] = day
 
     def record_views(self, users: np.ndarray, log_price: np.ndarray, unverified: np.ndarray) -> None:
@@ -113,8 +120,10 @@ class History:
         np.add.at(self.bought_log_price_sum, users, log_price)
 
     def record_follows(self, users: np.ndarray, merchants: np.ndarray) -> None:
-        keys = users.astype(np.int64) * self.n_merchants + merchants
-        self.follow_keys = np.union1d(self.follow_keys, keys)
+        """Add the follows to the sorted keys: the new ones inserted in place (no sort of all the keys)."""
+        keys = np.unique(users.astype(np.int64) * self.n_merchants + merchants)
+        fresh = keys[~self._known(keys)]
+        self.follow_keys = np.insert(self.follow_keys, np.searchsorted(self.follow_keys, fresh), fresh)
 
     def record_decisions(self, users: np.ndarray, day: int, messaged: np.ndarray) -> None:
         np.add.at(self.decisions_by_day[:, day % WEEK], users, 1)
@@ -132,8 +141,14 @@ class History:
 
     # --- observables ---------------------------------------------------------------------------------------------
     def follows(self, users: np.ndarray, merchants: np.ndarray) -> np.ndarray:
-        keys = users.astype(np.int64) * self.n_merchants + merchants
-        return np.isin(keys, self.follow_keys)
+        return self._known(users.astype(np.int64) * self.n_merchants + merchants)
+
+    def _known(self, keys: np.ndarray) -> np.ndarray:
+        """Which follow keys are recorded (found by binary search: the keys are kept sorted)."""
+        known = self.follow_keys
+        if not len(known):
+            return np.zeros(len(keys), dtype=bool)
+        return known[np.searchsorted(known, keys).clip(max=len(known) - 1)] == keys
 
     def followers_of(self, merchants: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(index into merchants, follower user)`` pairs."""

@@ -40,7 +40,15 @@ from features.schemas import ACTIONS, SUPPRESSIONS
 from policies.base import Feedback, Policy, sample_actions
 from policies.triggers.config import TriggerConfig, load_trigger_config
 from simulators.base import SimulationResult
-from simulators.behaviour import US_PER_DAY, US_PER_HOUR, US_PER_MINUTE, EventBatch, choose_items, simulate_day
+from simulators.behaviour import (
+    US_PER_DAY,
+    US_PER_HOUR,
+    US_PER_MINUTE,
+    EventBatch,
+    choose_items,
+    sell,
+    simulate_day,
+)
 from simulators.channels import open_probability, unsubscribe_probability
 from simulators.embedded_platform import SimulatedPlatform
 from simulators.event_log import EventLog
@@ -48,6 +56,7 @@ from simulators.frames import (
     WorldIds,
     batch_frame,
     decision_frame,
+    decision_ids,
     holdout_frame,
     outcome_frame,
     truth_frame,
@@ -146,7 +155,7 @@ class SimulationSession:
         if day > 0 and s.catalogue.new_items_per_day:
             count = self.rng["catalogue"].poisson(s.catalogue.new_items_per_day * s.n_items)
             new = world.list_items(int(count), day, self.rng["catalogue"])
-            self.platform.add_items(world.items_frame().slice(int(new[0]), len(new)) if len(new) else pl.DataFrame())
+            self.platform.add_items(world.items_frame(since=int(new[0])) if len(new) else pl.DataFrame())
         self._add(simulate_day(world, self.history, day, self.rng["behaviour"]).events)
 
     def _warm_up(self, days: int) -> None:
@@ -202,11 +211,7 @@ class SimulationSession:
         window = self.world.scenario.attribution_days
         delay = (rng.exponential(1.5, len(users)).clip(0, window - 0.01) * US_PER_DAY).astype(np.int64)
         converted = np.zeros(len(users), dtype=bool)
-        stock = self.world.items.stock
-        for index in np.flatnonzero(wants)[np.argsort(delay[wants], kind="stable")]:
-            if stock[items[index]] > 0:
-                stock[items[index]] -= 1
-                converted[index] = True
+        converted[wants] = sell(self.world, items[wants], delay[wants])
         done = sent + delay
         events = EventBatch()
         events.add("purchase", done[converted], users[converted], items[converted])
@@ -222,7 +227,7 @@ class SimulationSession:
         on that channel, whatever was decided in the morning)."""
         channel = kept.get_column("channel").to_numpy()
         allowed, _ = self.platform.guardrails.deliverable(
-            kept.get_column("user_id").to_numpy(), channel, kept.get_column("send_at").to_list()
+            kept.get_column("user_id").to_numpy(), channel, kept.get_column("send_at").to_numpy()
         )
         allowed = np.asarray(allowed, dtype=bool)
         read_at = sent + 20 * US_PER_MINUTE
@@ -299,7 +304,7 @@ class SimulationSession:
             day, users, items, sent, channel, chosen, delivered, opened, redeemed, unsubscribed, returned, done
         )
 
-        ids = np.array([f"d{day:04d}-{j:06d}" for j in range(n)], dtype=object)
+        ids = decision_ids(day, n)
         # the same message's open probability had it gone out at a random hour (fatigue as at sending)
         p_random_hour = open_probability(world, users, channel, delivery.uniform(0, 24, n), recent)
         decisions = decision_frame(ids, kept, contexts, response.eligible, chosen, propensity, probs, policy)

@@ -79,7 +79,8 @@ def unprompted_logit(
         "time": t.time_logit,
         "blast": t.blast_logit,
     }
-    base = np.array([kind_logit[TRIGGER_KINDS.get(k, "blast")] for k in trigger], dtype=float)
+    logit_of = {name: kind_logit[kind] for name, kind in TRIGGER_KINDS.items()}
+    base = np.array([logit_of.get(k, t.blast_logit) for k in trigger], dtype=float)
     base += np.where(trigger == "cart_abandon", t.cart_abandon_bonus, 0.0)
     log_gap = np.log(world.items.price[items]) - u.usual_log_price[users]
     follows = history.follows(users, world.items.merchant[items])

@@ -26,7 +26,7 @@ def past_campaigns(world: World, history: History, days: int, rng: np.random.Gen
     >>> rng = np.random.default_rng(0)
     >>> world = World.create(load_scenario("default").with_size(n_users=200), rng)
     >>> events = past_campaigns(world, History.prehistory(world, rng), 14, rng)
-    >>> sent = np.concatenate(events.ts)[np.concatenate(events.kind) == "offer_sent"]
+    >>> sent = np.concatenate([ts for ts, kind in zip(events.ts, events.kind) if kind == "offer_sent"])
     >>> len(sent) > 0, bool((sent < -7 * US_PER_DAY).all())
     (True, True)
     """

@@ -43,11 +43,12 @@ import numpy as np
 import polars as pl
 
 from features.pipelines.daily import HOURS, VALUE_SUMS
-from features.pipelines.user import HOUR_WINDOW, UserFeatureSpec, derived_columns, preferred_hour
+from features.pipelines.user import HOUR_WINDOW, UserFeatureSpec, derived_columns
 from features.stores.memory import DailyFeatureStore
 from features.stores.offline import midnight
+from policies.triggers.rules.index import IdIndex
 
-_NONE = np.iinfo(np.int64).min  # no day with a non-zero count
+_NONE = -(2**40)  # no day with a non-zero count (far below any day's ordinal, and no overflow in differences)
 
 
 def _ages(last_day: int, latest: np.ndarray, window: int | None) -> pl.Series:
@@ -73,14 +74,15 @@ class RollingUserFeatures:
         self.supported = not any(c.startswith(VALUE_SUMS) for c in self.counts) and not [
             e for e in derived_columns() if all(n in self.counts for n in e.meta.root_names())
         ]
-        self._index = self.users.select("user_id").with_row_index("__i")
+        self._index = IdIndex(self.users.get_column("user_id").to_list())  # position: the row in ``users``
         self._latest = sorted({*spec.recency, *(HOURS if spec.hours else [])})
         self._reset()
 
     def _reset(self) -> None:
         n = self.users.height
         self._absorbed: dict[date, pl.DataFrame] = {}
-        self._at: dict[date, tuple[np.ndarray, np.ndarray]] = {}  # per day: rows of known users, their positions
+        # per day: the rows of known users (None: all), their positions, and whether no user has two rows
+        self._at: dict[date, tuple[np.ndarray | None, np.ndarray, bool]] = {}
         self._in_window: dict[int, set[date]] = {w: set() for w in self.windows}
         self._sums = {(w, c): np.zeros(n, dtype=np.int64) for w, columns in self.windows.items() for c in columns}
         self._all_time = {c: np.zeros(n, dtype=np.int64) for c in self.spec.all_time}
@@ -88,22 +90,33 @@ class RollingUserFeatures:
 
     def _column(self, day: date, column: str) -> np.ndarray:
         """A day's counts of the users in ``users`` (rows of other users left out), in :attr:`_at`'s order."""
-        known, _ = self._at[day]
-        return self._absorbed[day].get_column(column).to_numpy()[known].astype(np.int64)
+        known = self._at[day][0]
+        values = self._absorbed[day].get_column(column).to_numpy()
+        return values if known is None else values[known]
+
+    def _sum_into(self, sums: np.ndarray, day: date, column: str, sign: int = 1) -> None:
+        """Add (``sign`` 1) or subtract (-1) a day's counts of ``column`` to ``sums`` (by user row)."""
+        _, at, once = self._at[day]
+        values = self._column(day, column)
+        if not once:
+            np.add.at(sums, at, sign * values.astype(np.int64))
+        elif sign > 0:
+            sums[at] += values
+        else:
+            sums[at] -= values
 
     def _add(self, day: date, w: int, sign: int) -> None:
-        _, at = self._at[day]
         for c in self.windows[w]:
-            np.add.at(self._sums[w, c], at, sign * self._column(day, c))
+            self._sum_into(self._sums[w, c], day, c, sign)
 
     def _absorb(self, day: date, frame: pl.DataFrame) -> None:
-        position = frame.select("user_id").join(self._index, on="user_id", how="left", maintain_order="left")
-        known = position.get_column("__i").is_not_null().to_numpy()
+        position = self._index.positions(frame.get_column("user_id"), remember=False)
+        known = position < self.users.height
+        at = position[known]
         self._absorbed[day] = frame
-        self._at[day] = known, position.get_column("__i").to_numpy()[known].astype(np.int64)
-        at = self._at[day][1]
+        self._at[day] = None if known.all() else known, at, bool(np.bincount(at, minlength=1).max() <= 1)
         for c in self.spec.all_time:
-            np.add.at(self._all_time[c], at, self._column(day, c))
+            self._sum_into(self._all_time[c], day, c)
         for c in self._latest:
             seen = at[self._column(day, c) > 0]
             self._last[c][seen] = np.maximum(self._last[c][seen], day.toordinal())
@@ -127,26 +140,48 @@ class RollingUserFeatures:
             self._in_window[w] = wanted
         return self._frame(as_of)
 
-    def _frame(self, as_of: date) -> pl.DataFrame:
-        """The output of :func:`features.pipelines.user.user_features` from the running sums."""
+    def _preferred_hour(self, last_day: int, n: int) -> pl.Series:
+        """:func:`~features.pipelines.user.preferred_hour` of the first ``n`` users from the running sums: per
+        hour the key (sessions, then recency of the latest one within the window, then the hour), in place over
+        integer arrays; the largest key modulo 24, null without sessions."""
+        best, sessions = np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=np.int64)
+        key, term = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+        oldest = last_day - (HOUR_WINDOW - 1)  # the latest session's recency counts from 0 on this day
+        for hour, h in enumerate(HOURS):
+            counts = self._sums[HOUR_WINDOW, h][:n]
+            np.subtract(self._last[h][:n], oldest, out=term)  # no session (_NONE) or an older one: negative
+            np.maximum(term, 0, out=term)
+            np.multiply(counts, HOUR_WINDOW * 24, out=key)
+            key += term * 24 + hour
+            np.maximum(best, key, out=best)
+            sessions += counts
+        return pl.Series(np.ma.masked_array(best % 24, mask=sessions <= 0), dtype=pl.Int64).cast(pl.Int8)
+
+    def empty(self, as_of: date) -> pl.DataFrame:
+        """The columns of :meth:`user_features` with no user (nothing summed)."""
+        return self._frame(as_of, 0)
+
+    def _frame(self, as_of: date, n: int | None = None) -> pl.DataFrame:
+        """The output of :func:`features.pipelines.user.user_features` from the running sums (of the first ``n``
+        users only, if given)."""
+        n = self.users.height if n is None else n
         last_day = as_of.toordinal() - 1
+        hours = {f"{h}_{HOUR_WINDOW}d" for h in HOURS} if self.spec.hours else set()
         columns: dict[str, pl.Series] = {}
         for (w, c), values in self._sums.items():
-            columns[f"{c}_{w}d"] = pl.Series(values, dtype=pl.Int64).cast(pl.Int32)
+            if f"{c}_{w}d" not in hours:  # the session hours only make the preferred hour
+                columns[f"{c}_{w}d"] = pl.Series(values[:n], dtype=pl.Int64).cast(pl.Int32)
         for c, values in self._all_time.items():
-            columns[c] = pl.Series(values, dtype=pl.Int64).cast(pl.Int32)
+            columns[c] = pl.Series(values[:n], dtype=pl.Int64).cast(pl.Int32)
         for column, name in self.spec.recency.items():
-            columns[name] = _ages(last_day, self._last[column], None)
+            columns[name] = _ages(last_day, self._last[column][:n], None)
         if self.spec.hours:
-            for h in HOURS:
-                columns[f"{h}_last"] = _ages(last_day, self._last[h], HOUR_WINDOW)
+            columns["preferred_hour"] = self._preferred_hour(last_day, n)
         as_of_lit = pl.lit(midnight(as_of)).cast(pl.Datetime("us", "UTC"))
-        frame = self.users.with_columns(**columns).filter(pl.col("signup_ts") < as_of_lit)
+        frame = self.users.head(n).with_columns(**columns).filter(pl.col("signup_ts") < as_of_lit)
         frame = frame.with_columns(
-            ((as_of_lit - pl.col("signup_ts")).dt.total_seconds() / 86_400).alias("account_age_days"),
-            *([preferred_hour()] if self.spec.hours else []),
+            ((as_of_lit - pl.col("signup_ts")).dt.total_seconds() / 86_400).alias("account_age_days")
         )
-        hours = {f"{h}_{HOUR_WINDOW}d" for h in HOURS} if self.spec.hours else set()
         order = [
             "user_id",
             *(c for c in self.counts if c not in hours),

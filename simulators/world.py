@@ -146,8 +146,9 @@ class World:
         frame = frame.with_columns(pl.col("signup_ts", "opted_out_at").dt.replace_time_zone("UTC"))
         return frame.cast(dict(USERS))  # type: ignore[arg-type]
 
-    def items_frame(self) -> pl.DataFrame:
-        """The items contract frame, with stock as it stands now (listings' fixed attributes are built once)."""
+    def items_frame(self, since: int = 0) -> pl.DataFrame:
+        """The items contract frame (of the listings from the ``since``-th on), with stock as it stands now; the
+        listings' fixed attributes are built, in the contract's columns and types, once."""
         it, s = self.items, self.scenario
         known = self._listed.height if self._listed is not None else 0
         if known < it.n:
@@ -167,11 +168,11 @@ class World:
                     "merchant_rating": self.merchant_rating[merchant],
                     "authenticated": it.authenticated[new],
                 }
-            ).with_columns((start + pl.duration(days=pl.col("listed_at"))).alias("listed_at"))
+            ).with_columns((start + pl.duration(days=pl.col("listed_at"))).alias("listed_at"), stock=pl.lit(0))
+            listed = listed.select(ITEMS.names()).cast(dict(ITEMS))  # type: ignore[arg-type]
             self._listed = listed if self._listed is None else pl.concat([self._listed, listed])
         assert self._listed is not None
-        frame = self._listed.with_columns(pl.Series("stock", it.stock, dtype=pl.Int32))
-        return frame.select(ITEMS.names()).cast(dict(ITEMS))  # type: ignore[arg-type]
+        return self._listed.slice(since).with_columns(pl.Series("stock", it.stock[since:], dtype=pl.Int32))
 
 
 def _make_users(s: Scenario, rng: np.random.Generator) -> Users:

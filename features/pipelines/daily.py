@@ -150,10 +150,10 @@ def user_daily(families: Sequence[pl.LazyFrame], key: str) -> pl.LazyFrame:
     keys = ["user_id", key]
     partial = [family.group_by(keys).agg(pl.all().sum()) for family in families]
     stacked = pl.concat(partial, how="diagonal_relaxed").group_by(keys).agg(pl.all().sum())
-    counts = [pl.col(name) for name in stacked.collect_schema().names() if name not in (*keys, *VALUE_SUMS)]
-    return stacked.with_columns(
-        *(count.fill_null(0).cast(pl.Int32) for count in counts), pl.col(*VALUE_SUMS).fill_null(0.0)
-    )
+    names = stacked.collect_schema().names()
+    counts = [pl.col(name) for name in names if name not in (*keys, *VALUE_SUMS)]
+    values = [name for name in names if name in VALUE_SUMS]
+    return stacked.with_columns(*(count.fill_null(0).cast(pl.Int32) for count in counts), pl.col(values).fill_null(0.0))
 
 
 def item_event_flags(events: pl.LazyFrame, key: str) -> pl.LazyFrame:

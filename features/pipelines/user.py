@@ -78,13 +78,14 @@ def derived_columns() -> list[pl.Expr]:
     ]
 
 
-def _last(hour: str) -> str:
+def last_column(hour: str) -> str:
+    """The column of the age of the latest session at ``hour`` (see :func:`last_session_at`)."""
     return f"{hour}_last"
 
 
 def last_session_at(hours: Sequence[str]) -> list[pl.Expr]:
     """Aggregations: per local hour, the age of the user's latest session at that hour (null if none)."""
-    return [pl.when(pl.col(h).cast(pl.Boolean)).then(pl.col("age")).min().alias(_last(h)) for h in hours]
+    return [pl.when(pl.col(h).cast(pl.Boolean)).then(pl.col("age")).min().alias(last_column(h)) for h in hours]
 
 
 def preferred_hour() -> pl.Expr:
@@ -105,7 +106,7 @@ def preferred_hour() -> pl.Expr:
     span = HOUR_WINDOW * 24  # recency and hour together never outweigh one more session
     keys = [
         pl.col(f"{h}_{HOUR_WINDOW}d").cast(pl.Int64) * span
-        + (HOUR_WINDOW - 1 - pl.col(_last(h)).cast(pl.Int64).fill_null(HOUR_WINDOW - 1)) * 24
+        + (HOUR_WINDOW - 1 - pl.col(last_column(h)).cast(pl.Int64).fill_null(HOUR_WINDOW - 1)) * 24
         + hour
         for hour, h in enumerate(HOURS)
     ]
@@ -138,6 +139,23 @@ def _sums(
     return sums
 
 
+def spec_windows(spec: UserFeatureSpec) -> dict[int, list[str]]:
+    """The daily columns summed over each window: the spec's, and the session hours over :data:`HOUR_WINDOW`."""
+    windows = {w: list(columns) for w, columns in spec.windows.items()}
+    if spec.hours:
+        windows.setdefault(HOUR_WINDOW, []).extend(HOURS)
+    return windows
+
+
+def require_columns(held: set[str], spec: UserFeatureSpec) -> None:
+    """Raise if the daily columns ``held`` lack one that ``spec`` sums."""
+    windows = spec_windows(spec)
+    wanted = {*(c for columns in windows.values() for c in columns), *spec.all_time, *spec.recency}
+    missing = wanted - held
+    if missing:
+        raise ValueError(f"daily: missing column(s) {sorted(missing)} that the feature spec sums")
+
+
 def user_features(
     daily: pl.LazyFrame | Sequence[pl.LazyFrame],
     users: pl.LazyFrame,
@@ -151,19 +169,26 @@ def user_features(
     ``daily`` is one frame or several (each with ``user_id``, ``age`` and some of the spec's columns): daily
     aggregates, or per-event indicators with their exact ages, since sums decompose."""
     parts = [daily] if isinstance(daily, pl.LazyFrame) else list(daily)
-    windows = {w: list(columns) for w, columns in spec.windows.items()}
-    if spec.hours:
-        windows.setdefault(HOUR_WINDOW, []).extend(HOURS)
+    windows = spec_windows(spec)
     held_columns = [set(part.collect_schema().names()) for part in parts]
-    wanted = {*(c for columns in windows.values() for c in columns), *spec.all_time, *spec.recency}
-    missing = wanted - set().union(*held_columns)
-    if missing:
-        raise ValueError(f"daily: missing column(s) {sorted(missing)} that the feature spec sums")
+    require_columns(set().union(*held_columns), spec)
     as_of_lit = pl.lit(as_of).cast(pl.Datetime("us", "UTC"))
     frame = users.filter(pl.col("signup_ts") < as_of_lit).select("user_id", "signup_ts")  # who existed then
     for part, held in zip(parts, held_columns, strict=True):
         for sums in _sums(part, held, windows, spec):
             frame = frame.join(sums, on="user_id", how="left")
+    return finish_user_features(frame, as_of, spec)
+
+
+def finish_user_features(frame: pl.LazyFrame, as_of: datetime, spec: UserFeatureSpec) -> pl.LazyFrame:
+    """The feature frame from the raw sums: ``frame`` has ``user_id``, ``signup_ts``, a column ``{c}_{w}d`` per
+    window sum of :func:`spec_windows`, the all-time sums, the recencies (named as in ``spec.recency``) and, with
+    hours, ``{hour}_last`` (the age of the latest session at that hour in the last 90 days), null where a user
+    has none; sums become zeros of their type, and the derived rates, preferred hour and account age are added.
+
+    :func:`user_features` builds ``frame`` from daily rows; a store that keeps running sums builds it too."""
+    windows = spec_windows(spec)
+    as_of_lit = pl.lit(as_of).cast(pl.Datetime("us", "UTC"))
     counts = [f"{c}_{w}d" for w, columns in windows.items() for c in columns] + list(spec.all_time)
     names = set(counts)
     derived = [e for e in derived_columns() if all(n in names for n in e.meta.root_names())]

@@ -1,9 +1,15 @@
 """An in-memory daily feature store, for a process that sees one day of events at a time (the simulator).
 
 It keeps the same daily aggregates as :class:`features.stores.offline.OfflineStore` (built by the same
-:func:`~features.stores.offline.daily_aggregates`) as frames in memory, and builds user and item features as of
-any midnight from them with the same pipeline functions, for all users or just the few a day's moments need.
-So its features equal :func:`features.pipelines.build_features` on the same events as of the same midnight.
+:func:`~features.stores.offline.daily_aggregates`; with specs, only the sums they read), one compact frame per
+day, and builds user and item features as of any midnight from them, for all users or just the few a day's
+moments need. The window sums are running sums over the days (:class:`~features.stores.running.RunningSums`):
+from one midnight to the next only the days entering or leaving a window are read. The features are finished
+by the pipelines' own functions (:func:`~features.pipelines.user.finish_user_features`, and
+:func:`~features.pipelines.item.item_features` on one row per item and window), so they equal
+:func:`features.pipelines.build_features` on the same events as of the same midnight. The price percentile of
+a few items asked for is read from each category's sorted listed prices
+(:class:`~features.stores.percentile.SortedPrices`), kept from one midnight to the next.
 
 Examples
 --------
@@ -39,37 +45,35 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
+import numpy as np
 import polars as pl
 
-from features.pipelines.item import item_features
-from features.pipelines.user import UserFeatureSpec, default_aggregations, user_features
+from features.pipelines.daily import ENGAGEMENTS, HOURS
+from features.pipelines.item import ITEM_WINDOWS, item_features
+from features.pipelines.user import (
+    HOUR_WINDOW,
+    UserFeatureSpec,
+    default_aggregations,
+    finish_user_features,
+    last_column,
+    require_columns,
+    spec_windows,
+    user_features,
+)
 from features.schemas import EVENTS, ITEMS, USERS
+from features.stores.codes import Codes
 from features.stores.offline import StoreMeta, age_before, daily_aggregates, midnight
+from features.stores.percentile import PERCENTILE, SortedPrices
+from features.stores.running import RunningSums
 
 _NO_SALES = pl.LazyFrame(schema={"item_id": pl.String, "units_after": pl.Int64})
+_ITEM_SUMS = [*ENGAGEMENTS, "units_sold"]
+_CODE = "__code"
 
 
-class _Codes:
-    """Integer codes of the ids in column ``key`` (given in order of first sight), and each day's rows as codes:
-    a few ids are picked from many days' rows by comparing integers rather than hashing every row's text."""
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-        self.index = pl.DataFrame(schema={key: pl.String, "__code": pl.UInt32})
-        self.by_day: dict[date, pl.Series] = {}
-
-    def encode(self, day: date, ids: pl.Series) -> None:
-        """Remember the code of each row of ``day`` (new ids get the next codes), as a column ``__code``."""
-        frame = ids.to_frame(self.key)
-        new = frame.unique(maintain_order=True).join(self.index, on=self.key, how="anti")
-        if new.height:
-            numbered = new.with_row_index("__code", offset=self.index.height).select(self.key, "__code")
-            self.index = pl.concat([self.index, numbered]).rechunk()
-        self.by_day[day] = frame.join(self.index, on=self.key, how="left", maintain_order="left").get_column("__code")
-
-    def codes(self, ids: pl.Series) -> pl.Series:
-        """The codes of the ids already seen among ``ids``."""
-        return ids.to_frame(self.key).join(self.index, on=self.key, how="inner").get_column("__code")
+def _compact(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with each integer column in the smallest integer type that holds its values (exactly)."""
+    return frame.with_columns(frame.get_column(c).shrink_dtype() for c, t in frame.schema.items() if t.is_integer())
 
 
 class DailyFeatureStore:
@@ -86,8 +90,12 @@ class DailyFeatureStore:
         # with specs, a day keeps only the user sums they read (the whole feature set needs ten times more memory)
         self._kept = set().union(*(spec.columns() for spec in specs)) if specs else None
         self._users: dict[date, pl.DataFrame] = {}
-        self._items: dict[date, pl.DataFrame] = {}
-        self._user_codes, self._item_codes = _Codes("user_id"), _Codes("item_id")
+        self._items: dict[date, pl.DataFrame] = {}  # item codes and sums
+        self._user_codes, self._item_codes = Codes("user_id"), Codes("item_id")
+        self._user_sums: list[tuple[UserFeatureSpec, RunningSums]] = []
+        windows: dict[int | None, list[str]] = {w: _ITEM_SUMS for w in ITEM_WINDOWS}
+        self._item_sums = RunningSums(windows, lambda frame: frame.get_column(_CODE).to_numpy())
+        self._prices = SortedPrices()
 
     @property
     def days(self) -> list[date]:
@@ -99,32 +107,34 @@ class DailyFeatureStore:
 
     def add_day(self, events: pl.LazyFrame, items: pl.LazyFrame, users: pl.LazyFrame, day: date) -> None:
         """Aggregate the events of UTC ``day`` (the others in ``events`` are ignored)."""
-        users_day, self._items[day] = daily_aggregates(events, items, users, day, self.meta)
-        if self._kept is not None:
-            users_day = users_day.select(c for c in users_day.columns if c in {"user_id", "date", *self._kept})
-        self._users[day] = users_day
-        self._user_codes.encode(day, users_day.get_column("user_id"))
-        self._item_codes.encode(day, self._items[day].get_column("item_id"))
+        users_day, items_day = daily_aggregates(events, items, users, day, self.meta, self._kept)
+        self._users[day] = _compact(users_day)
+        codes = pl.Series(_CODE, self._item_codes.encode(items_day.get_column("item_id")), dtype=pl.UInt32)
+        self._items[day] = _compact(items_day.select(_ITEM_SUMS)).with_columns(codes)
 
-    def _daily(
-        self, parts: dict[date, pl.DataFrame], as_of: date, ids: tuple[_Codes, pl.Series] | None = None
-    ) -> pl.LazyFrame:
-        """The days before ``as_of``, in order; with ``ids``, only the rows of those users or items."""
-        days = [day for day, frame in sorted(parts.items()) if day < as_of and frame.height]
-        frames = [parts[day] for day in days]
-        if not frames:  # nothing yet: an empty day's aggregates carry the columns
-            empty_users, empty_items = daily_aggregates(
-                pl.LazyFrame(schema=EVENTS), pl.LazyFrame(schema=ITEMS), pl.LazyFrame(schema=USERS), as_of, self.meta
-            )
-            frames = [empty_users if parts is self._users else empty_items]
-        lazy = [frame.lazy() for frame in frames]  # lazily, so only the columns a build reads are gathered
-        if ids is None:
-            return pl.concat(lazy, how="diagonal_relaxed").with_columns(age_before(as_of))
-        codes, wanted = ids
-        mine = pl.col("__code").is_in(codes.codes(wanted).implode())
-        lazy = [part.with_columns(codes.by_day[day]) for day, part in zip(days, lazy, strict=True)] if days else lazy
-        coded = pl.concat(lazy, how="diagonal_relaxed").with_columns(age_before(as_of))
-        return coded.filter(mine).drop("__code") if days else coded.head(0)
+    def _empty_users(self, days: dict[date, pl.DataFrame], as_of: date) -> pl.LazyFrame:
+        """No user rows, with the columns of the stored days (of an empty day's aggregates if none)."""
+        if not days:
+            empty = pl.LazyFrame(schema=EVENTS), pl.LazyFrame(schema=ITEMS), pl.LazyFrame(schema=USERS)
+            return daily_aggregates(*empty, as_of, self.meta)[0].lazy().with_columns(age_before(as_of))
+        frames = [frame.head(0) for frame in days.values()]
+        return pl.concat(frames, how="diagonal_relaxed").lazy().with_columns(age_before(as_of))
+
+    def _running(self, spec: UserFeatureSpec) -> RunningSums:
+        """The running sums of ``spec`` (made at its first use)."""
+        for known, sums in self._user_sums:
+            if known == spec:
+                return sums
+        windows: dict[int | None, list[str]] = {None: list(spec.all_time)}
+        for w, columns in spec_windows(spec).items():
+            windows[w] = columns
+        hours = HOURS if spec.hours else []
+        sums = RunningSums(windows, self._encode_users, positive=list(spec.recency), nonzero=hours)
+        self._user_sums.append((spec, sums))
+        return sums
+
+    def _encode_users(self, frame: pl.DataFrame) -> np.ndarray:
+        return self._user_codes.encode(frame.get_column("user_id"))
 
     def user_features(
         self,
@@ -135,13 +145,42 @@ class DailyFeatureStore:
     ) -> pl.DataFrame:
         """User features as of midnight of ``as_of``: every user who had signed up, or only ``user_ids``; the
         whole feature set, or the columns of ``spec``."""
-        if user_ids is None:
-            daily = self._daily(self._users, as_of)
-        else:
-            wanted = pl.Series("user_id", user_ids, dtype=pl.String).unique()
-            daily = self._daily(self._users, as_of, (self._user_codes, wanted))
-            users = users.filter(pl.col("user_id").is_in(wanted.implode()))
-        return user_features(daily, users, midnight(as_of), spec or self.spec).collect()
+        spec = spec or self.spec
+        at = midnight(as_of)
+        if user_ids is not None:
+            users = users.filter(pl.col("user_id").is_in(pl.Series(user_ids, dtype=pl.String).implode()))
+        signed_up = pl.col("signup_ts") < pl.lit(at).cast(pl.Datetime("us", "UTC"))
+        who = users.filter(signed_up).select("user_id", "signup_ts").collect()
+        days = {day: frame for day, frame in self._users.items() if day < as_of and frame.height}
+        if not days or not who.height:  # nothing to sum: the pipeline on no rows
+            return user_features(self._empty_users(days, as_of), users, at, spec).collect()
+        require_columns({c for frame in days.values() for c in frame.columns}, spec)
+        sums = self._running(spec)
+        sums.update(days, as_of)
+        codes = self._user_codes.find(who.get_column("user_id"))
+        columns = {f"{c}_{w}d": pl.Series(sums.sums(w, c, codes)) for w, cs in spec_windows(spec).items() for c in cs}
+        columns |= {c: pl.Series(sums.sums(None, c, codes)) for c in spec.all_time}
+        columns |= {name: sums.age(c, codes, as_of) for c, name in spec.recency.items()}
+        if spec.hours:
+            columns |= {last_column(h): sums.age(h, codes, as_of, HOUR_WINDOW, positive=False) for h in HOURS}
+        return finish_user_features(who.with_columns(**columns).lazy(), at, spec).collect()
+
+    def _item_rows(self, ids: pl.Series, as_of: date) -> pl.LazyFrame:
+        """Daily rows of the items ``ids`` that give their window sums as of ``as_of``: one row per item and
+        window, at the window's first age, with the sums of the ages from there to the window's end (none where
+        they are all zero)."""
+        days = {day: frame for day, frame in self._items.items() if day < as_of and frame.height}
+        self._item_sums.update(days, as_of)
+        codes = self._item_codes.find(ids)
+        rows, low = [], 0
+        below = np.zeros((len(codes), len(_ITEM_SUMS)), dtype=np.int64)
+        for w in sorted(ITEM_WINDOWS):
+            upto = np.column_stack([self._item_sums.sums(w, c, codes) for c in _ITEM_SUMS])
+            part, keep = upto - below, (upto != below).any(axis=1)
+            sums = {c: part[keep, j] for j, c in enumerate(_ITEM_SUMS)}
+            rows.append(pl.DataFrame({"item_id": ids.filter(keep), **sums, "age": np.full(keep.sum(), low, np.int32)}))
+            below, low = upto, w
+        return pl.concat(rows).lazy()
 
     def item_features(
         self,
@@ -155,17 +194,15 @@ class DailyFeatureStore:
         items' rows, still ranked (price percentile) among the whole catalogue."""
         sales = _NO_SALES if sold_after is None else sold_after
         if item_ids is None:
-            return item_features(self._daily(self._items, as_of), items, sales, midnight(as_of)).collect()
+            every = self._item_codes.ids(np.arange(len(self._item_codes)))
+            return item_features(self._item_rows(every, as_of), items, sales, midnight(as_of)).collect()
         ids = pl.Series("item_id", item_ids, dtype=pl.String).unique()
-        daily = self._daily(self._items, as_of, (self._item_codes, ids))
+        catalogue = items.collect()
         mine = pl.col("item_id").is_in(ids.implode())
+        asked = catalogue.filter(mine)
         # every feature but the price percentile reads the item's own rows: build them for the wanted items only,
         # and rank those among the whole catalogue listed by then (as item_features does)
-        listed = items.filter(pl.col("listed_at") < pl.lit(midnight(as_of)).cast(pl.Datetime("us", "UTC")))
-        ranked = listed.select(
-            "item_id",
-            (pl.col("price").rank("max").over("category") / pl.len().over("category")).alias("__percentile"),
-        ).filter(mine)
-        built = item_features(daily, items.filter(mine), sales.filter(mine), midnight(as_of))
-        built = built.join(ranked, on="item_id", how="left", maintain_order="left")
-        return built.with_columns(pl.col("__percentile").alias("price_percentile")).drop("__percentile").collect()
+        ranked = self._prices.percentile(catalogue, midnight(as_of), asked)
+        built = item_features(self._item_rows(ids, as_of), asked.lazy(), sales.filter(mine), midnight(as_of))
+        built = built.join(ranked.lazy(), on="item_id", how="left", maintain_order="left")
+        return built.with_columns(pl.col(PERCENTILE).alias("price_percentile")).drop(PERCENTILE).collect()

@@ -44,7 +44,7 @@ Examples
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -68,13 +68,31 @@ def age_before(as_of: date) -> pl.Expr:
 
 
 def daily_aggregates(
-    events: pl.LazyFrame, items: pl.LazyFrame, users: pl.LazyFrame, day: date, meta: StoreMeta
+    events: pl.LazyFrame,
+    items: pl.LazyFrame,
+    users: pl.LazyFrame,
+    day: date,
+    meta: StoreMeta,
+    columns: Collection[str] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The per-user and per-item sums of one UTC ``day`` of ``events`` (other days are ignored)."""
+    """The per-user and per-item sums of one UTC ``day`` of ``events`` (other days are ignored); with
+    ``columns``, only those per-user sums (the others are not computed)."""
     today = events.filter(pl.col("ts").dt.date() == day).with_columns(pl.lit(day).alias("date"))
     families = user_event_flags(today, items, users, "date", meta.categories, meta.time_zones)
+    if columns is not None:
+        families = _only(families, ["user_id", "date"], set(columns))
     user_frame, item_frame = pl.collect_all([user_daily(families, "date"), item_daily(today, "date")])
     return user_frame, item_frame
+
+
+def _only(families: list[pl.LazyFrame], keys: list[str], columns: set[str]) -> list[pl.LazyFrame]:
+    """The families reduced to ``keys`` and their indicators among ``columns`` (those without any left out)."""
+    reduced = []
+    for family in families:
+        mine = [name for name in family.collect_schema().names() if name in columns and name not in keys]
+        if mine:
+            reduced.append(family.select(*keys, *mine))
+    return reduced or [families[0].select(keys)]
 
 
 @dataclass(frozen=True)

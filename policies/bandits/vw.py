@@ -28,6 +28,7 @@ array([[0.95, 0.05],
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any, cast
@@ -38,8 +39,8 @@ import vowpal_wabbit_next as vw
 from vowpal_wabbit_next import _core
 
 from features.io import write_bytes
-from policies.bandits.vw_format import action_line, shared_lines
-from policies.base import BasePolicy, Feedback
+from policies.bandits.vw_format import action_line, labelled_lines, shared_lines
+from policies.base import BasePolicy, Feedback, eligible_patterns
 
 MODEL_FILE = "model.vw"
 
@@ -51,16 +52,6 @@ EXPLORERS: dict[str, list[str]] = {
     "bag": ["--bag", "5"],
     "cover": ["--cover", "4"],
 }
-
-
-def eligible_columns(eligible: np.ndarray) -> list[list[int]]:
-    """For each row of a boolean mask, the list of its true columns (rows share the few distinct patterns)."""
-    codes = np.packbits(eligible, axis=1, bitorder="little").astype(np.int64)
-    code = (codes * (256 ** np.arange(codes.shape[1]))).sum(axis=1)
-    patterns = {
-        int(c): np.flatnonzero(eligible[i]).tolist() for c, i in zip(*np.unique(code, return_index=True), strict=True)
-    }
-    return [patterns[c] for c in code.tolist()]
 
 
 class VowpalWabbitPolicy(BasePolicy):
@@ -179,14 +170,23 @@ class VowpalWabbitPolicy(BasePolicy):
 
     def _scores(self, contexts: pl.DataFrame, actions: tuple[str, ...], eligible: np.ndarray) -> np.ndarray:
         shared = self._shared_lines(contexts)
-        parse, predict = partial(_core._parse_line_text, self._native), self._native.predict_multi_ex_one
+        parse = partial(_core._parse_line_text, self._native)
+        predict = cast(Callable[[list[Any]], list[tuple[int, float]]], self._native.predict_multi_ex_one)
+        codes, patterns = eligible_patterns(eligible)
+        plain = self._plain_examples(actions, patterns)
+        k = eligible.shape[1]
+        # a flat list of floats (which the garbage collector does not track, unlike VW's (slot, p) tuples)
+        probs = [0.0] * (len(shared) * k)
+        for start, head, code in zip(range(0, len(probs), k), shared, codes.tolist(), strict=True):
+            columns = patterns[code]
+            for slot, p in predict([parse(head), *plain[code]]):  # slot: the place among the row's actions
+                probs[start + columns[slot]] = p
+        return np.array(probs, dtype=float).reshape(eligible.shape)
+
+    def _plain_examples(self, actions: tuple[str, ...], patterns: list[list[int]]) -> list[list[Any]]:
+        """For each pattern of eligible columns, the parsed, unlabelled examples of its actions."""
         plain = [self._action_example(a) for a in actions]
-        probs = np.zeros(eligible.shape)
-        for row, (head, columns) in enumerate(zip(shared, eligible_columns(eligible), strict=True)):
-            prediction = cast(list[tuple[int, float]], predict([parse(head), *(plain[c] for c in columns)]))
-            for slot, p in prediction:
-                probs[row, columns[slot]] = p
-        return probs
+        return [[plain[c] for c in pattern] for pattern in patterns]
 
     def learn(self, feedback: Feedback) -> None:
         """Learn from logged feedback (importance-weighted by its propensities)."""
@@ -195,20 +195,22 @@ class VowpalWabbitPolicy(BasePolicy):
             self._last_lines = None  # lines built before the feature names were fixed may hold other columns
         shared = self._shared_lines(feedback.contexts)
         parse, learn = partial(_core._parse_line_text, self._native), self._native.learn_multi_ex_one
-        plain = [self._action_example(a) for a in feedback.actions]
-        columns_of = eligible_columns(feedback.eligible)
-        costs, probabilities = (-feedback.rewards).tolist(), feedback.propensities.tolist()
-        chosen_of = feedback.chosen.tolist()
+        codes, patterns = eligible_patterns(feedback.eligible)
+        plain = self._plain_examples(feedback.actions, patterns)
+        chosen = feedback.chosen
+        # the chosen action's place among its row's action examples, and its line, labelled with the cost
+        slot_of = (np.cumsum(feedback.eligible, axis=1)[np.arange(feedback.n_rounds), chosen]).tolist()
+        labels = labelled_lines(feedback.actions, chosen, -feedback.rewards, feedback.propensities)
+        codes_of = codes.tolist()
         order = np.arange(feedback.n_rounds)
         shuffler = np.random.default_rng(self.seed)
         for epoch in range(self.passes):
             if epoch:
                 order = shuffler.permutation(feedback.n_rounds)
             for row in order.tolist():
-                chosen = chosen_of[row]
-                labelled = parse(action_line(feedback.actions[chosen], costs[row], probabilities[row]))
-                example = [parse(shared[row])]
-                example.extend(labelled if c == chosen else plain[c] for c in columns_of[row])
+                labelled = parse(labels[row])
+                example = [parse(shared[row]), *plain[codes_of[row]]]
+                example[slot_of[row]] = labelled
                 learn(example)
         self.rounds_learned_ += feedback.n_rounds
 

@@ -15,6 +15,7 @@ Examples
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 #: Runs of characters VW's text format can't hold in a feature, each replaced by one ``_`` in string values.
@@ -26,16 +27,34 @@ def safe_name(name: str) -> str:
     return name.replace(" ", "_").replace("|", "_").replace(":", "_")
 
 
-def _feature_expr(name: str, dtype: pl.DataType) -> pl.Expr:
+#: Integer types whose every value is a float written without an exponent: ``7`` is written ``7.0`` directly.
+SMALL_INTEGERS = (pl.Int8, pl.Int16, pl.Int32, pl.UInt8, pl.UInt16, pl.UInt32)
+
+
+def _feature_expr(column: pl.Series) -> pl.Expr:
     """``name:value`` (numbers) or ``name=value`` (anything else, lower-cased and made safe); null when the value
-    is missing (null or NaN), so that it is left out of the line."""
-    safe = safe_name(name)
-    column = pl.col(name)
-    if dtype.is_numeric():
-        value = column.cast(pl.Float64)
-        return pl.when(value.is_not_null() & value.is_not_nan()).then(pl.lit(f"{safe}:") + value.cast(pl.String))
-    text = column.cast(pl.String).str.to_lowercase().str.replace_all(UNSAFE, "_")
-    return pl.when(column.is_not_null()).then(pl.lit(f"{safe}=") + text)
+    is missing (null or NaN), so that it is left out of the line (a null part makes the whole null).
+
+    Text is made safe once per distinct value (a context column holds few), then looked up.
+
+    Examples
+    --------
+    >>> frame = pl.DataFrame({"n": [3, None], "x": [0.5, float("nan")], "b": [None, True], "s": ["A b", None]})
+    >>> frame.select(_feature_expr(frame.get_column(c)) for c in frame.columns).rows()
+    [('n:3.0', 'x:0.5', None, 's=a_b'), (None, None, 'b=true', None)]
+    """
+    name, dtype, expr = safe_name(column.name), column.dtype, pl.col(column.name)
+    if dtype in SMALL_INTEGERS:
+        feature = f"{name}:" + expr.cast(pl.String) + ".0"
+    elif dtype.is_numeric():
+        feature = f"{name}:" + expr.cast(pl.Float64).fill_nan(None).cast(pl.String)
+    elif dtype == pl.Boolean:
+        feature = pl.when(expr).then(pl.lit(f"{name}=true")).when(expr.not_()).then(pl.lit(f"{name}=false"))
+    else:
+        values = column.cast(pl.String).unique().drop_nulls()
+        text = f"{name}=" + values.str.to_lowercase().str.replace_all(UNSAFE, "_")
+        feature = expr.cast(pl.String).replace_strict(values, text, default=None, return_dtype=pl.String)
+    return feature.alias(column.name)
 
 
 def shared_lines(contexts: pl.DataFrame) -> list[str]:
@@ -48,9 +67,9 @@ def shared_lines(contexts: pl.DataFrame) -> list[str]:
     """
     if contexts.width == 0:
         return ["shared |u"] * contexts.height
-    exprs = [_feature_expr(name, dtype) for name, dtype in contexts.schema.items()]
-    features = pl.concat_str(exprs, separator=" ", ignore_nulls=True)  # missing features leave no gap
-    lines = contexts.select((pl.lit("shared |u ") + features).str.strip_chars_end())
+    exprs = [_feature_expr(column) for column in contexts.iter_columns()]
+    # missing features leave no gap
+    lines = contexts.select(pl.concat_str([pl.lit("shared |u"), *exprs], separator=" ", ignore_nulls=True))
     return lines.to_series().to_list()
 
 
@@ -58,3 +77,22 @@ def action_line(action: str, cost: float | None = None, probability: float | Non
     """The ADF line of one action, labelled with ``cost`` and ``probability`` when it was the one taken."""
     label = "" if cost is None else f"0:{cost!r}:{probability!r} "
     return f"{label}|a {action}"
+
+
+def labelled_lines(
+    actions: tuple[str, ...], chosen: np.ndarray, costs: np.ndarray, probabilities: np.ndarray
+) -> list[str]:
+    """The ADF line of each row's chosen action, labelled with its cost and probability: :func:`action_line`'s,
+    written in one pass.
+
+    Examples
+    --------
+    >>> lines = labelled_lines(("no_offer", "coupon"), np.array([1, 0]), np.array([-3.0, 0.1]), np.array([0.25, 1.0]))
+    >>> lines, lines[0] == action_line("coupon", -3.0, 0.25)
+    (['0:-3.0:0.25 |a coupon', '0:0.1:1.0 |a no_offer'], True)
+    """
+    names = [f"|a {action}" for action in actions]
+    return [
+        f"0:{cost!r}:{probability!r} {names[a]}"
+        for a, cost, probability in zip(chosen.tolist(), costs.tolist(), probabilities.tolist(), strict=True)
+    ]

@@ -107,14 +107,14 @@ class TriggerEngine:
         )
         self.features: UserFeatureSource = features if features is not None else self._own_source  # type: ignore[assignment]
         self._log: list[dict[str, Any]] = []
-        self._repeat = RepeatViews(rules.behaviour, self._category)
+        self._index = index = IdIndex(users["user_id"].cast(pl.String).to_list(), hashed=True)
+        self._repeat = RepeatViews(rules.behaviour, self._category, index, self._stock.items)
         self._cart = CartAbandon(rules.behaviour)
         self._low = LowStock(rules.inventory, self._stock)
-        self._index = index = IdIndex(users["user_id"].cast(pl.String).to_list(), hashed=True)
         self._zones = self._zones_of(index, users)
         self._hours = BestHours(index, rules.time.fallback_hour)
         self._best = BestHour(rules.time, self._stock, index)
-        self._social = Social(rules.social, self._merchant, self._price)
+        self._social = Social(rules.social, self._merchant, self._price, self._stock.items)
         self._lifecycle = Lifecycle(rules.lifecycle, self._signups, scorer, index)
         self._next_tick: int | None = None
         self._carts: list[tuple[int, int, str, str, str]] = []
@@ -320,19 +320,16 @@ class TriggerEngine:
         if self._start is None:
             self._begin(int(frame["us"][0]))
         rules = self.config.rules
-        window = Window.of(frame)
+        window = Window.of(frame, self._index, self._stock.items)
+        views = window.views
         if rules.behaviour.enabled:
-            self._frames.append(self._repeat.batch(window.views, window.purchases, end))
+            self._frames.append(self._repeat.batch(views, window.purchases, end))
         drops = None
         if rules.social.price_drop:
-            marks = self._social.price_drops(window.priced.select("item_id", "price"))
+            marks = self._social.price_drops(window.priced.select("item_id", "price", "item_position"))
             drops = window.priced.with_columns(marks["previous"]).filter(marks["drop"])
         if self._own_source is not None:
             self._own_source.extend(events.select([c for c in EVENTS.names() if c in events.columns]))
-        views = window.views.with_columns(
-            pl.Series("position", self._index.positions(window.views["user_id"], remember=False), dtype=pl.Int64),
-            pl.Series("item_position", self._stock.items.positions(window.views["item_id"], remember=False)),
-        )
         self._pending_views, self._pending_ts, self._pending_at = views, views["ts"].to_numpy(), 0
         firings, stock_at = self._low.purchases(window.purchases)
         self._fire_ticks(end, stock_at)
@@ -380,7 +377,7 @@ class TriggerEngine:
             schema=RAW_MOMENTS,
             orient="row",
         )
-        parts = [listed, *(f.select(RAW_MOMENTS.names()).cast(RAW_MOMENTS) for f in self._frames)]
+        parts = [listed, *(_raw(f) for f in self._frames)]
         raw = pl.concat(parts) if len(parts) > 1 else listed
         self._moments, self._frames = [], []
         if raw.height <= _ROW_BY_ROW:
@@ -397,3 +394,9 @@ class TriggerEngine:
             send.alias("send_at").cast(pl.Int64).cast(MOMENTS["send_at"]),
         )
         return frame.select(MOMENTS.names()).sort("ts", "moment_id")
+
+
+def _raw(frame: pl.DataFrame) -> pl.DataFrame:
+    """A rule's moments in the :data:`RAW_MOMENTS` columns and types (cast only when they differ)."""
+    frame = frame.select(RAW_MOMENTS.names())
+    return frame if frame.schema == RAW_MOMENTS else frame.cast(RAW_MOMENTS)

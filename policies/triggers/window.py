@@ -9,16 +9,23 @@ Examples
 >>> window = Window.of(prepare(events, now=None, seq=10))
 >>> window.adds["seq"].to_list(), window.resolves["seq"].to_list(), window.purchases["units"].to_list()
 ([10], [11], [1])
+>>> from policies.triggers.rules.index import IdIndex
+>>> users, items = IdIndex(["u0", "u1"]), IdIndex(["i0", "i1"])
+>>> window = Window.of(prepare(events, now=None, seq=10), users, items)
+>>> window.purchases.select("position", "item_position").row(0)
+(1, 1)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from features.schemas import EVENTS
 from policies.triggers.rules.base import from_us
+from policies.triggers.rules.index import IdIndex
 from policies.triggers.rules.inventory import ENGAGEMENTS, units
 
 #: The event columns the engine reads (the rest of the contract may be absent).
@@ -93,26 +100,44 @@ class Window:
     priced: pl.DataFrame
 
     @classmethod
-    def of(cls, frame: pl.DataFrame) -> Window:
-        """Cut a frame from :func:`prepare`."""
+    def of(cls, frame: pl.DataFrame, users: IdIndex | None = None, items: IdIndex | None = None) -> Window:
+        """Cut a frame from :func:`prepare` (each part straight from it, in one parallel collect). Given the
+        indexes, views and purchases also hold ``position`` (the user's) and ``item_position``, and engagements and
+        priced events ``item_position``."""
         ts = pl.col("us").alias("ts")
-        with_item = frame.filter(pl.col("item_id").is_not_null()).select(
-            "user_id", "item_id", ts, "seq", "event_id", "type", "price", "quantity"
-        )
-        kind = pl.col("type")
-        picked = ["user_id", "item_id", "ts", "seq", "event_id"]
-        follows = frame.filter(
-            kind.is_in(["follow_merchant", "unfollow_merchant"]) & pl.col("merchant_id").is_not_null()
-        )
-        return cls(
-            views=with_item.filter(kind == "view").select(picked),
-            purchases=with_item.filter(kind == "purchase").select(*picked, units(pl.col("quantity")).alias("units")),
-            adds=with_item.filter(kind == "cart_add").select(picked),
-            resolves=with_item.filter(kind.is_in(["purchase", "cart_remove"])).select(
-                "user_id", "item_id", "ts", "seq"
-            ),
-            engaged=with_item.filter(kind.is_in(ENGAGEMENTS)).select("item_id", "user_id", "ts", "seq"),
-            favourites=with_item.filter(kind == "favorite").select("item_id", "user_id", "ts", "seq"),
-            follows=follows.select("merchant_id", "user_id", ts, "seq", (kind == "follow_merchant").alias("on")),
-            priced=with_item.filter(pl.col("price").is_not_null()).select("item_id", "price", "ts", "seq", "event_id"),
-        )
+        events, kind, item = frame.lazy(), pl.col("type"), pl.col("item_id").is_not_null()
+        where: list[str] = []
+        if items is not None:
+            events = events.with_columns(_positions(frame["item_id"], items).alias("item_position"))
+            where = ["item_position"]
+        picked: list[str | pl.Expr] = ["user_id", "item_id", ts, "seq", "event_id"]
+        engaged = ["item_id", "user_id", ts, "seq"]
+        taken = units(pl.col("quantity")).alias("units")
+        priced: list[str | pl.Expr] = ["item_id", "price", ts, "seq", "event_id", *where]
+        follows = kind.is_in(["follow_merchant", "unfollow_merchant"]) & pl.col("merchant_id").is_not_null()
+        parts = [
+            events.filter(item & (kind == "view")).select(*picked, *where),
+            events.filter(item & (kind == "purchase")).select(*picked, *where, taken),
+            events.filter(item & (kind == "cart_add")).select(picked),
+            events.filter(item & kind.is_in(["purchase", "cart_remove"])).select("user_id", "item_id", ts, "seq"),
+            events.filter(item & kind.is_in(ENGAGEMENTS)).select(*engaged, *where),
+            events.filter(item & (kind == "favorite")).select(engaged),
+            events.filter(follows).select("merchant_id", "user_id", ts, "seq", (kind == "follow_merchant").alias("on")),
+            events.filter(item & pl.col("price").is_not_null()).select(priced),
+        ]
+        views, purchases, *rest = pl.collect_all(parts)
+        if users is not None:
+            views, purchases = (
+                f.with_columns(_positions(f["user_id"], users).alias("position")) for f in (views, purchases)
+            )
+        return cls(views, purchases, *rest)
+
+
+def _positions(ids: pl.Series, index: IdIndex) -> pl.Series:
+    """The position of each id in ``index`` (-1 for a null id)."""
+    if not ids.null_count():
+        return pl.Series(index.positions(ids, remember=False), dtype=pl.Int64)
+    known = ids.is_not_null().to_numpy()
+    out = np.full(len(ids), -1, dtype=np.int64)
+    out[known] = index.positions(ids.filter(known), remember=False)
+    return pl.Series(out, dtype=pl.Int64)

@@ -82,3 +82,16 @@ def test_value_sums_are_left_to_the_store() -> None:
     store = DailyFeatureStore([], ["UTC"], specs=(spec,))
     users = pl.DataFrame(schema={"user_id": pl.String, "signup_ts": pl.Datetime("us", "UTC")})
     assert not RollingUserFeatures(store, users, spec).supported
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_days_leave_the_ninety_day_windows(seed: int) -> None:
+    """Ticks past the 90-day windows (purchases, session hours): days leave the sums, latest sessions their
+    recency, and the preferred hour follows."""
+    store, users, days = _store(100, seed)
+    rolling = RollingUserFeatures(store, users, WIDE)
+    for offset in [*range(86, 95), 99, 100]:
+        as_of = days[0] + timedelta(days=offset)
+        expected = store.user_features(as_of, users.lazy(), spec=WIDE)
+        assert_frame_equal(rolling.user_features(as_of), expected, check_exact=True)

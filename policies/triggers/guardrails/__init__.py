@@ -42,13 +42,14 @@ short code (``suppressed_by``) and a sentence (``why``):
    and counts in the state like a send (caps, cooldowns, collisions), so that holdout and treated users see
    the same moment rates.
 
-Speed: everything up to step 5 is vectorised (polars, one time-zone conversion per zone). In step 6 each
-user's first candidate in priority order (often the only one) meets no other candidate of the batch before it
-is decided, so when the user's recent sends all lie before it, it is decided by joins
-(:mod:`~policies.triggers.guardrails.alone`), with the same result and sentence as the loop (a property test
-holds them together), and a send it keeps joins the state the loop starts from; the user's later candidates,
-and a first one with a send at or after it or no channel with room, go through the loop
-(:mod:`~policies.triggers.guardrails.sequential`).
+Speed: everything is vectorised. Steps 1 to 5 are polars expressions (one time-zone conversion per zone). Step 6
+is the loop's greedy choice made in rounds over all users at once (:mod:`~policies.triggers.guardrails.greedy`):
+each round judges every candidate still open against the recent sends and the candidates kept so far, as
+(candidate, send) pairs of numpy arrays (:mod:`~policies.triggers.guardrails.judge`); a user's first open
+candidate is then settled, and any other refused stays refused (a refusal only hardens as the history grows).
+A few rounds settle a batch; the sentences are built per code with polars, each written once for both paths
+(:mod:`~policies.triggers.guardrails.wording`). A property test holds the rounds to the loop
+(:mod:`~policies.triggers.guardrails.sequential`), which :meth:`Guardrails.apply_one` runs.
 
 One moment (the endpoint): :meth:`Guardrails.apply_one` makes the same checks in the same order in plain Python
 over the state indexed by user (:mod:`~policies.triggers.guardrails.one`), with the same functions for quiet

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -42,14 +43,22 @@ def fmt_day(day: int) -> str:
     return (_EPOCH_DAY + timedelta(days=int(day))).isoformat()
 
 
-def _by_zone(zones: np.ndarray) -> list[tuple[str, np.ndarray]]:
+#: Zones, one per row: IANA names as a numpy array or a polars Series (no round trip through numpy strings).
+Zones = np.ndarray | pl.Series
+
+
+def _by_zone(zones: Zones) -> list[tuple[str, np.ndarray]]:
     if len(zones) == 1:  # one moment (the endpoint): no grouping frame
         return [(str(zones[0]), np.zeros(1, dtype=np.int64))]
-    groups = pl.DataFrame({"zone": pl.Series(zones, dtype=pl.String)}).with_row_index().group_by("zone").agg("index")
-    return [(zone, np.asarray(index, dtype=np.int64)) for zone, index in groups.iter_rows()]
+    names = zones if isinstance(zones, pl.Series) else pl.Series(zones, dtype=pl.String)
+    groups = names.to_frame("zone").with_row_index().group_by("zone").agg("index")
+    return [
+        (zone, index.to_numpy().astype(np.int64))
+        for zone, index in zip(groups.get_column("zone").to_list(), groups.get_column("index"), strict=True)
+    ]
 
 
-def local_wall_us(utc_us: np.ndarray, zones: np.ndarray) -> np.ndarray:
+def local_wall_us(utc_us: np.ndarray, zones: Zones) -> np.ndarray:
     """The local wall-clock time (naive, in microseconds) of each UTC instant in its row's zone."""
     out = np.empty(len(utc_us), dtype=np.int64)
     for zone, index in _by_zone(zones):
@@ -58,22 +67,32 @@ def local_wall_us(utc_us: np.ndarray, zones: np.ndarray) -> np.ndarray:
     return out
 
 
-def to_utc_us(wall_us: np.ndarray, zones: np.ndarray) -> np.ndarray:
+def to_utc_us(wall_us: np.ndarray, zones: Zones) -> np.ndarray:
     """The UTC instant of each local wall-clock time: the earlier one when the clock falls back, and for a
     time the clock skips (spring forward) the instant it maps to with the offset before the jump, which is
     the first valid instant after the gap when the wall time is the start of the gap."""
-    out = np.empty(len(wall_us), dtype=np.int64)
+    return _to_utc(wall_us, zones)[0]
+
+
+def _to_utc(wall_us: np.ndarray, zones: Zones) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`to_utc_us`, and whether each wall time exists (its instant reads back as that wall time)."""
+    out, exists = np.empty(len(wall_us), dtype=np.int64), np.empty(len(wall_us), dtype=bool)
     shift = 3 * US_PER_HOUR  # in a gap: use the offset three hours earlier, before the jump
     for zone, index in _by_zone(zones):
-        utc = pl.coalesce(_replace(pl.col("t"), zone), _replace(pl.col("t") - shift, zone) + shift)
-        out[index] = _one_query(wall_us[index], utc)
-    return out
+        at = _replace(pl.col("t"), zone)
+        utc = pl.coalesce(at, _replace(pl.col("t") - shift, zone) + shift)
+        out[index], exists[index] = _one_query(wall_us[index], utc, at.is_not_null())
+    return out, exists
 
 
-def _one_query(values: np.ndarray, expr: pl.Expr) -> np.ndarray:
-    """``expr`` over the column ``t`` holding ``values``: one polars query (a few µs per row, ~40 µs per call)."""
-    frame = pl.DataFrame({"t": pl.Series(values, dtype=pl.Int64)})
-    return frame.select(expr).to_series().to_numpy()
+def _one_query(values: np.ndarray, *exprs: pl.Expr) -> Any:
+    """``exprs`` (row by row) over the column ``t`` holding ``values``: one polars query over the distinct values
+    (a few µs per row, ~40 µs per call; sends share a few times: the hours quiet hours defer to, say). One
+    array per expression, or the array when there is one."""
+    distinct, back = np.unique(values, return_inverse=True)
+    frame = pl.DataFrame({"t": pl.Series(distinct, dtype=pl.Int64)})
+    out = [column.to_numpy()[back] for column in frame.select(e.alias(f"e{i}") for i, e in enumerate(exprs))]
+    return out[0] if len(out) == 1 else out
 
 
 def _replace(wall: pl.Expr, zone: str) -> pl.Expr:
@@ -91,22 +110,32 @@ def in_quiet_hours(time_of_day_us: np.ndarray, start: int, end: int) -> np.ndarr
     return np.zeros(len(time_of_day_us), dtype=bool)
 
 
-def defer_quiet_hours(utc_us: np.ndarray, zones: np.ndarray, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+def defer_quiet_hours(utc_us: np.ndarray, zones: Zones, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
     """Each send moved out of local quiet hours to the next local ``end`` hour, and its local calendar day.
 
     Returns the (possibly deferred) UTC send times and the local day (days since 1970-01-01) of each. A
-    deferred time is checked again (a skipped hour can land it back inside), at most four times.
+    deferred time whose wall time the clock skips is checked again (a skipped hour can land it back inside),
+    at most four times. One whose wall time exists reads back as that wall time, the ``end`` hour, which is
+    never inside ``[start, end)``: it is settled with that day without reading it again.
     """
     out = np.asarray(utc_us, dtype=np.int64).copy()
+    day = np.empty(len(out), dtype=np.int64)
+    moved = np.arange(len(out))  # the rows whose local time is (re)read
     for _ in range(4):
-        day, time_of_day = np.divmod(local_wall_us(out, zones), US_PER_DAY)
+        day[moved], time_of_day = np.divmod(local_wall_us(out[moved], zones[moved]), US_PER_DAY)
         inside = in_quiet_hours(time_of_day, start, end)
         if not inside.any():
             return out, day
         next_day = (start > end) & (time_of_day >= start * US_PER_HOUR)
-        target = (day + next_day) * US_PER_DAY + end * US_PER_HOUR
-        out[inside] = to_utc_us(target[inside], zones[inside])
-    return out, np.floor_divide(local_wall_us(out, zones), US_PER_DAY)
+        target = (day[moved] + next_day)[inside]
+        moved = moved[inside]
+        out[moved], exists = _to_utc(target * US_PER_DAY + end * US_PER_HOUR, zones[moved])
+        day[moved[exists]] = target[exists]
+        moved = moved[~exists]
+        if not len(moved):
+            return out, day
+    day[moved] = np.floor_divide(local_wall_us(out[moved], zones[moved]), US_PER_DAY)
+    return out, day
 
 
 @lru_cache(maxsize=4096)

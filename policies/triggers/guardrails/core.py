@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,8 +14,8 @@ from features.schemas import CHANNELS, DECIDABLE_MOMENTS, MOMENTS, SUPPRESSIONS,
 from features.validation import SchemaError
 from policies.triggers.config import GuardrailSettings
 from policies.triggers.guardrails import verdicts
-from policies.triggers.guardrails.alone import decide_alone
 from policies.triggers.guardrails.clock import US_PER_DAY, defer_quiet_hours, to_us
+from policies.triggers.guardrails.greedy import decide_batch
 from policies.triggers.guardrails.holdout import holdout_draw
 from policies.triggers.guardrails.inputs import (
     check_channels,
@@ -24,7 +24,8 @@ from policies.triggers.guardrails.inputs import (
     checked_users,
 )
 from policies.triggers.guardrails.one import OneMoment, Verdict
-from policies.triggers.guardrails.sequential import WEEK_US, Candidate, Send, SequentialRules
+from policies.triggers.guardrails.seen import SeenIndex
+from policies.triggers.guardrails.sequential import WEEK_US, SequentialRules
 
 #: Columns of the result that the guardrails fill in; an input column of the same name is replaced.
 _FILLED = ("channel", "suppressed_by", "why", "__row")
@@ -56,11 +57,6 @@ class GuardrailResult:
 
     kept: pl.DataFrame
     suppressed: pl.DataFrame
-
-
-def _tuples(frame: pl.DataFrame, columns: Sequence[str]) -> Iterator[tuple[Any, ...]]:
-    """The rows of ``columns`` as tuples, zipped from whole columns (several times faster than ``iter_rows``)."""
-    return zip(*(frame.get_column(c).to_list() for c in columns), strict=True)
 
 
 def _utc_us(column: str) -> pl.Expr:
@@ -105,10 +101,11 @@ class Guardrails:
         self.settings = settings
         self._rules = SequentialRules(settings)
         self._rank = {trigger: i for i, trigger in enumerate(settings.priority)}
-        self._users = self._profiles(users)
+        self._users = self._profiles(users).with_row_index("__user")  # users numbered for the batch's arrays
         self._unsubscribed = pl.DataFrame(schema={"user_id": pl.String, "channel": pl.String, "at": pl.Int64})
         self._unsub_wide = self._widen(self._unsubscribed)
         self._seen = pl.DataFrame(schema={"moment_id": pl.String})
+        self._seen_index = SeenIndex()  # their hashes, to look a batch's ids up
         self._sends = pl.DataFrame(schema=_SENDS)
         horizon = max(WEEK_US, 2 * US_PER_DAY, self._rules.collision_us, self._rules.trigger_us, self._rules.item_us)
         self._horizon_us = horizon
@@ -144,7 +141,8 @@ class Guardrails:
         """
         new = self._profiles(users)
         if new.height:
-            self._users = pl.concat([self._users.join(new, on="user_id", how="anti"), new])
+            known = self._users.drop("__user").join(new, on="user_id", how="anti")
+            self._users = pl.concat([known, new]).with_row_index("__user")
             self._one.forget_users()
 
     def observe(self, events: pl.DataFrame) -> None:
@@ -251,8 +249,7 @@ class Guardrails:
             )
             return self._result(empty, extras)
         s = self.settings
-        order = ["moment_id", "ts", "send_at", "user_id", "trigger", "item_id", "reason"]
-        m = m.sort(order, nulls_last=True).with_row_index("__row")
+        m = self._canonical(m).with_row_index("__row")
         w = (
             m.select(
                 "__row",
@@ -263,9 +260,9 @@ class Guardrails:
                 _utc_us("ts").alias("ts_us"),
                 _utc_us("send_at").alias("send_us"),
                 pl.col("trigger").replace_strict(self._rank, return_dtype=pl.Int64).alias("rank"),
-                (~pl.col("moment_id").is_first_distinct()).alias("twin"),
+                (pl.col("moment_id") == pl.col("moment_id").shift(1)).fill_null(False).alias("twin"),  # sorted by id
             )
-            .join(self._seen_of(m.select("moment_id").unique()), on="moment_id", how="left")
+            .join(self._seen_index.among(self._seen, m.get_column("moment_id")), on="moment_id", how="left")
             .join(self._users, on="user_id", how="left")
             .join(self._unsub_wide, on="user_id", how="left")
         )
@@ -273,34 +270,35 @@ class Guardrails:
         send = w.get_column("send_us").to_numpy().copy()
         local_day = np.zeros(len(send), dtype=np.int64)
         if known.any():
-            zones = w.get_column("tz").to_numpy()[known]
+            zones = w.get_column("tz").filter(pl.Series(known))
             send[known], local_day[known] = defer_quiet_hours(
                 send[known], zones, s.quiet_hours.start, s.quiet_hours.end
             )
         w = w.with_columns(send_us=pl.Series(send), local_day=pl.Series(local_day))
         w = w.with_columns(open_channels=verdicts.open_channels(s.channels))
         code, why = verdicts.stateless(s.channels)
-        w = w.with_columns(code=code, why=why)
-        decisions = self._decide(w.filter(pl.col("code").is_null()))
-        w = w.join(decisions, on="__row", how="left").with_columns(
-            code=pl.coalesce("code", "d_code"), why=pl.coalesce("why", "d_why")
+        w = w.with_columns(code=code)
+        stopped = w.filter(pl.col("code").is_not_null())  # worded alone: polars computes every branch of a when
+        decided = pl.concat(
+            [
+                stopped.select("__row", "code", why.alias("why"), pl.lit(None, pl.String).alias("channel")),
+                self._decide(w.filter(pl.col("code").is_null())).rename({"d_code": "code", "d_why": "why"}),
+            ]
         )
+        w = w.drop("code").join(decided, on="__row", how="left")
         sent = w.filter(pl.col("channel").is_not_null())
         self._sends = pl.concat([self._sends, sent.select(_SENDS.names()).cast(dict(_SENDS))])  # type: ignore[arg-type]
         fresh = w.filter(pl.col("seen").is_null() & ~pl.col("twin")).select("moment_id")
         self._seen = pl.concat([self._seen, fresh])
         if self._seen.n_chunks() > 64 or self._sends.n_chunks() > 64:  # many small calls: keep joins fast
             self._seen, self._sends = self._seen.rechunk(), self._sends.rechunk()
-        out = m.drop("send_at").join(
-            w.select(
-                "__row",
-                pl.col("code").alias("__code"),
-                pl.col("why").alias("__why"),
-                pl.col("channel").alias("__channel"),
-                pl.col("send_us").cast(UTC_TS).alias("send_at"),
-            ),
-            on="__row",
+        filled = w.sort("__row").select(  # one row per moment, as in m (in __row order)
+            pl.col("code").alias("__code"),
+            pl.col("why").alias("__why"),
+            pl.col("channel").alias("__channel"),
+            pl.col("send_us").cast(UTC_TS).alias("send_at"),
         )
+        out = m.drop("send_at").hstack(filled.get_columns())
         return self._result(out, extras)
 
     def apply_one(self, moment: Mapping[str, Any]) -> Verdict:
@@ -330,54 +328,38 @@ class Guardrails:
         """
         return self._one.apply(moment, self._users, self._unsub_wide, self._seen, self._sends)
 
-    def _seen_of(self, ids: pl.DataFrame) -> pl.DataFrame:
-        """The ids among ``ids`` handled by an earlier call, flagged ``seen``: the state probes the batch's
-        (small) hash table, about 20 ns per id in the state."""
-        return self._seen.join(ids, on="moment_id", how="semi").with_columns(seen=pl.lit(True))
+    @staticmethod
+    def _canonical(m: pl.DataFrame) -> pl.DataFrame:
+        """The moments in the canonical order (``moment_id``, ``ts``, ``send_at``, ``user_id``, ``trigger``,
+        ``item_id``, ``reason``): by ``moment_id`` alone when the ids are distinct (then the same order, and
+        cheaper), by every column when some id repeats."""
+        by_id = m.sort("moment_id")
+        ids = by_id.get_column("moment_id")
+        if not (ids == ids.shift(1)).any():
+            return by_id
+        return m.sort(["moment_id", "ts", "send_at", "user_id", "trigger", "item_id", "reason"], nulls_last=True)
 
     def _decide(self, candidates: pl.DataFrame) -> pl.DataFrame:
         """Decisions for the moments that passed the stateless checks: ``__row``, ``d_code``, ``d_why`` and
-        the ``channel`` of those kept or held out. A user's first candidate in priority order takes the
-        vectorised path (:func:`decide_alone`) when it settles the moment; the rest go through
-        :class:`SequentialRules` one moment at a time, from the kept sends and the first candidates kept."""
+        the ``channel`` of those kept or held out, from the recent kept sends (:func:`decide_batch`: the loop's
+        verdicts, in rounds of array operations)."""
         schema = {"__row": pl.UInt32, "d_code": pl.String, "d_why": pl.String, "channel": pl.String}
         if candidates.height == 0:
             return pl.DataFrame(schema=schema)
         earliest = candidates.get_column("send_us").min()
         assert isinstance(earliest, int)
         recent = self._sends.filter(pl.col("send_us") > earliest - self._horizon_us)
-        # a user's first candidate in priority order meets no other candidate of the batch before it is decided:
-        # like a user's only candidate, its fate depends on the kept sends alone
-        priority = pl.col("__row").sort_by("rank", "ts_us", "moment_id", "__row")
-        first = pl.col("__row") == priority.first().over("user_id")
-        fast, slow = decide_alone(candidates.filter(first), recent, self._rules)
-        slow = pl.concat([candidates.filter(~first), slow])
-        rows: list[tuple[int, str | None, str | None, str | None]] = []
-        if slow.height:
-            users = slow.select("user_id").unique()
-            sends = candidates.select("__row", *(c for c in _SENDS.names() if c != "channel"))
-            kept_first = fast.filter(pl.col("channel").is_not_null()).join(sends, on="__row")
-            history: dict[str, list[Send]] = {}
-            past = pl.concat([recent, kept_first.select(_SENDS.names())]).join(users, on="user_id", how="semi")
-            past = past.with_columns(send_text=verdicts.fmt("send_us")).sort("send_us", "moment_id")
-            for user_id, send in zip(past.get_column("user_id").to_list(), _tuples(past, Send._fields), strict=True):
-                history.setdefault(user_id, []).append(Send._make(send))
-            slow = slow.with_columns(send_text=verdicts.fmt("send_us"))
-            slow = slow.sort("user_id", "rank", "ts_us", "moment_id", "__row").rename({"__row": "row"})
-            decide = self._rules.decide
-            for values, zone in zip(_tuples(slow, Candidate._fields), slow.get_column("tz").to_list(), strict=True):
-                candidate = Candidate._make(values)
-                code, why, channel = decide(candidate, history.setdefault(candidate.user_id, []), zone)
-                rows.append((candidate.row, code, why, channel))
-        decided = pl.DataFrame(
-            dict(zip(schema, map(list, zip(*rows, strict=True)), strict=True)) if rows else None, schema=schema
+        decisions = decide_batch(candidates, recent, self._rules)
+        held = decisions.filter(pl.col("channel").is_not_null()).join(
+            candidates.filter(pl.col("holdout")).select("__row", "user_id"), on="__row"
         )
-        decisions = pl.concat([fast, decided]).join(candidates.select("__row", "user_id", "holdout"), on="__row")
-        held = pl.col("holdout") & pl.col("channel").is_not_null()
-        return decisions.with_columns(
-            d_code=pl.when(held).then(pl.lit("holdout")).otherwise("d_code"),
-            d_why=pl.when(held).then(verdicts.held_out(self.settings.holdout_share)).otherwise("d_why"),
-        ).drop("user_id", "holdout")
+        held = held.select(
+            "__row",
+            pl.lit("holdout").alias("d_code"),
+            verdicts.held_out(self.settings.holdout_share).alias("d_why"),
+            "channel",
+        )
+        return pl.concat([decisions.join(held, on="__row", how="anti"), held])
 
     @staticmethod
     def _result(out: pl.DataFrame, extras: list[str]) -> GuardrailResult:

@@ -27,6 +27,16 @@ from typing import NamedTuple
 
 from policies.triggers.config import GuardrailSettings
 from policies.triggers.guardrails.clock import US_PER_DAY, US_PER_HOUR, fmt_day, fmt_us
+from policies.triggers.guardrails.wording import (
+    cap_day,
+    cap_week,
+    collides,
+    item_cooling,
+    messages,
+    trigger_cooling,
+    week_before,
+    week_up_to,
+)
 
 WEEK_US = 7 * US_PER_DAY
 
@@ -65,10 +75,6 @@ def _earlier(send: Send, than: Send | None) -> bool:
     return than is None or (send.send_us, send.moment_id) < (than.send_us, than.moment_id)
 
 
-def _messages(n: int, channel: str) -> str:
-    return f"{n} {channel} message" if n == 1 else f"{n} {channel} messages"
-
-
 class SequentialRules:
     """Priority, cooldowns and caps of :class:`GuardrailSettings` applied to one candidate at a time."""
 
@@ -78,6 +84,11 @@ class SequentialRules:
         self.trigger_us = round(settings.cooldowns.per_trigger_hours * US_PER_HOUR)
         self.item_us = round(settings.cooldowns.per_item_hours * US_PER_HOUR)
         self.caps = [(c, settings.caps[c].per_day, settings.caps[c].per_week) for c in settings.channels]
+        #: the hours of the collision window and of the two cooldowns, as the sentences write them
+        cooldowns = settings.cooldowns
+        self.hours = tuple(
+            f"{h:g}" for h in (settings.collision_hours, cooldowns.per_trigger_hours, cooldowns.per_item_hours)
+        )
 
     def decide(self, c: Candidate, sends: list[Send], zone: str) -> tuple[str | None, str | None, str | None]:
         """``(code, why, channel)`` of one candidate against the user's ``sends``; appended to them when kept
@@ -95,20 +106,15 @@ class SequentialRules:
                 if c.item_id is not None and s.item_id == c.item_id and gap < self.item_us and _earlier(s, same_item):
                     same_item = s
         if winner is not None:
-            hours = f"{self.settings.collision_hours:g}"
-            why = (
-                f"{c.trigger} at {c.send_text} collides with {winner.moment_id} ({winner.trigger} at "
-                f"{winner.send_text}) within {hours} h; {winner.moment_id} wins"
-            )
+            why = collides(c.trigger, c.send_text, winner.moment_id, winner.trigger, winner.send_text, self.hours[0])
             return "priority", why, None
         if same_trigger is not None:
-            hours = f"{self.settings.cooldowns.per_trigger_hours:g}"
-            why = f"{c.trigger} was kept for this user at {same_trigger.send_text} ({same_trigger.moment_id}), "
-            return "cooldown_trigger", f"{why}less than {hours} h from {c.send_text}", None
+            why = trigger_cooling(c.trigger, same_trigger.send_text, same_trigger.moment_id, self.hours[1], c.send_text)
+            return "cooldown_trigger", why, None
         if same_item is not None:
-            hours = f"{self.settings.cooldowns.per_item_hours:g}"
-            why = f"item {c.item_id} was the subject of {same_item.moment_id} at {same_item.send_text}, "
-            return "cooldown_item", f"{why}less than {hours} h from {c.send_text}", None
+            item = str(c.item_id)  # same_item is only set for a candidate with an item
+            why = item_cooling(item, same_item.moment_id, same_item.send_text, self.hours[2], c.send_text)
+            return "cooldown_item", why, None
         refusals: list[tuple[str, str]] = []
         for i, (channel, per_day, per_week) in enumerate(self.caps):
             if not (c.open_channels >> i) & 1:
@@ -126,7 +132,7 @@ class SequentialRules:
         on_channel = [s for s in sends if s.channel == channel]
         today = sum(1 for s in on_channel if s.local_day == c.local_day)
         if today >= per_day:
-            return "cap_day", f"{_messages(today, channel)} on {fmt_day(c.local_day)} ({zone}) (cap {per_day})"
+            return "cap_day", cap_day(messages(today, channel), fmt_day(c.local_day), zone, per_day)
         t = c.send_us
         times = [s.send_us for s in on_channel if t - WEEK_US < s.send_us < t + WEEK_US]
         if len(times) < per_week:  # no 7-day window around this send can be full
@@ -134,6 +140,6 @@ class SequentialRules:
         for anchor in sorted({t, *(a for a in times if a > t)}):  # every rolling week that holds this send
             others = sum(1 for a in times if anchor - WEEK_US < a <= anchor)
             if others + 1 > per_week:
-                where = f"before {c.send_text}" if anchor == t else f"up to {fmt_us(anchor)}, which this send joins"
-                return "cap_week", f"{_messages(others, channel)} in the 7 days {where} (cap {per_week})"
+                where = week_before(c.send_text) if anchor == t else week_up_to(fmt_us(anchor))
+                return "cap_week", cap_week(messages(others, channel), where, per_week)
         return None

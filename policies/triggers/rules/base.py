@@ -69,8 +69,14 @@ def next_local_hour(ts_us: int, hour: int, tz: str | None) -> int:
     return to_us(candidate.astimezone(UTC))
 
 
+#: Up to this many distinct (time, hour, zone) rows, :func:`next_local_hours` computes each one by
+#: :func:`next_local_hour` (a few microseconds each); more, per time zone with polars (a few milliseconds at once).
+_ONE_BY_ONE = 1_000
+
+
 def next_local_hours(ts: pl.Series, hour: pl.Series, tz: pl.Series) -> pl.Series:
-    """:func:`next_local_hour` of each row, vectorised per time zone (``Int64`` microseconds).
+    """:func:`next_local_hour` of each row (``Int64`` microseconds), computed once per distinct row: one by one
+    when there are few, else vectorised per time zone.
 
     Local hours that do not exist (a daylight-saving gap) on the day or the day after fall back to
     :func:`next_local_hour` row by row, so the result is always the same as it.
@@ -83,7 +89,28 @@ def next_local_hours(ts: pl.Series, hour: pl.Series, tz: pl.Series) -> pl.Series
     [19, 20]
     """
     rows = pl.DataFrame({"ts": ts, "hour": hour, "tz": tz}, schema={"ts": pl.Int64, "hour": pl.Int64, "tz": pl.String})
-    frame = rows.unique(maintain_order=True).with_row_index("row")  # moments of a tick share ts, hour and zone
+    frame = rows.unique(maintain_order=True)  # moments of a tick share ts, hour and zone
+    if frame.height <= _ONE_BY_ONE:
+        exact = [next_local_hour(t, h, z) for t, h, z in frame.iter_rows()]
+        out = frame.with_columns(pl.Series("send", exact, dtype=pl.Int64))
+    else:
+        out = by_zone(frame)
+    if out.height < rows.height:
+        keys = ["ts", "hour", "tz"]
+        out = rows.join(out.select(*keys, "send"), on=keys, how="left", nulls_equal=True, maintain_order="left")
+    return out["send"].cast(pl.Int64).alias("send_at")
+
+
+def by_zone(rows: pl.DataFrame) -> pl.DataFrame:
+    """``rows`` (``ts, hour, tz``) with ``send``, :func:`next_local_hour` of each, vectorised per time zone.
+
+    Examples
+    --------
+    >>> rows = pl.DataFrame({"ts": [to_us(datetime(2026, 3, 1, 18, 30, tzinfo=UTC))], "hour": [20], "tz": ["UTC"]})
+    >>> from_us(by_zone(rows)["send"][0]).hour
+    20
+    """
+    frame = rows.with_row_index("row")
     parts = []
     for (zone,), part in frame.group_by("tz"):
         name = str(zone) if zone else "UTC"
@@ -104,10 +131,7 @@ def next_local_hours(ts: pl.Series, hour: pl.Series, tz: pl.Series) -> pl.Series
         exact = [next_local_hour(t, h, z) for t, h, z in gaps.select("ts", "hour", "tz").iter_rows()]
         fixed = gaps.select("row", pl.Series("fixed", exact, dtype=pl.Int64))
         out = out.join(fixed, on="row", how="left").with_columns(pl.coalesce("send", "fixed").alias("send"))
-    if out.height < rows.height:
-        keys = ["ts", "hour", "tz"]
-        out = rows.join(out.select(*keys, "send"), on=keys, how="left", nulls_equal=True, maintain_order="left")
-    return out["send"].cast(pl.Int64).alias("send_at")
+    return out.drop("row", "fixed", strict=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,11 +13,15 @@ True
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import NamedTuple
 
+import numpy as np
 import polars as pl
 
 from policies.triggers.config import BehaviourRule
-from policies.triggers.rules.base import HOUR_US, MINUTE_US, Moment, group_start, number_text
+from policies.triggers.rules.base import HOUR_US, MINUTE_US, Moment, number_text
+from policies.triggers.rules.index import IdIndex
+from policies.triggers.rules.runs import run_ends, same_as, sorted_by
 
 #: The columns of moments before their send time: what the vectorised rules return.
 RAW_MOMENTS = pl.Schema(
@@ -31,28 +35,59 @@ RAW_MOMENTS = pl.Schema(
     }
 )
 _Key = tuple[str, str]
-_VIEWS = pl.Schema({"user_id": pl.String, "key": pl.String, "ts": pl.Int64, "seq": pl.Int64})
-_BOUGHT = pl.Schema({"user_id": pl.String, "key": pl.String, "bought": pl.Int64, "seq": pl.Int64})
 #: The cart adds still open after a window: ``(due, user_id, item_id, event_id)``.
 OpenCart = tuple[int, str, str, str]
 _CARTS = pl.Schema({"due": pl.Int64, "user_id": pl.String, "item_id": pl.String, "event_id": pl.String})
 _WAITING = pl.Schema([*_CARTS.items(), ("seq", pl.Int64)])
 
 
+class _Rows(NamedTuple):
+    """Rows of the array state: user and key positions, a time (of a view, or of a purchase), stream positions."""
+
+    user: np.ndarray
+    key: np.ndarray
+    ts: np.ndarray
+    seq: np.ndarray
+
+    def take(self, rows: np.ndarray) -> _Rows:
+        return _Rows(*(column[rows] for column in self))
+
+    def sorted(self, *last: np.ndarray) -> tuple[_Rows, np.ndarray]:
+        """The rows sorted by user, key, seq (then ``last``), and the order that sorts them."""
+        order = sorted_by(self.user, self.key, self.seq, *last)
+        return self.take(order), order
+
+
+def _joined(*parts: _Rows) -> _Rows:
+    return _Rows(*(np.concatenate(columns) for columns in zip(*parts, strict=True)))
+
+
 class RepeatViews:
     """The ``repeat_views``-th view of one item (or category) by a user within the window, with no purchase of
     it by that user in the window. State: each (user, key)'s last N view times and last purchase time, held as
-    frames between windows (:meth:`batch`) and as dicts while streaming (each form made from the other when the
-    mode changes)."""
+    arrays of user and key positions between windows (:meth:`batch`) and as dicts while streaming (each form
+    made from the other when the mode changes).
 
-    def __init__(self, rule: BehaviourRule, category_of: Mapping[str, str]) -> None:
+    Users get their positions in ``users`` and, by item, items in ``items`` (give the engine's, so that a window's
+    views can bring theirs along); by default the rule keeps its own.
+    """
+
+    def __init__(
+        self,
+        rule: BehaviourRule,
+        category_of: Mapping[str, str],
+        users: IdIndex | None = None,
+        items: IdIndex | None = None,
+    ) -> None:
         self.rule = rule
         self.n = rule.repeat_views
         self.window_us = int(rule.repeat_window_hours * HOUR_US)
         self.category_of = category_of
+        self.users = users if users is not None else IdIndex()
+        self.keys = items if items is not None and rule.repeat_by == "item" else IdIndex()
         self._views: dict[_Key, list[int]] | None = {}
         self._purchases: dict[_Key, int] | None = {}
-        self._frames: tuple[pl.DataFrame, pl.DataFrame] | None = None
+        self._arrays: tuple[_Rows, _Rows] | None = None
 
     @property
     def views_(self) -> dict[_Key, list[int]]:
@@ -78,14 +113,19 @@ class RepeatViews:
         self._to_dicts()
         self._purchases = value
 
+    def _pairs(self, rows: _Rows) -> list[_Key]:
+        users, keys = self.users.ids_of(rows.user).to_list(), self.keys.ids_of(rows.key).to_list()
+        return list(zip(users, keys, strict=True))
+
     def _to_dicts(self) -> None:
-        if self._frames is None:
+        if self._arrays is None:
             return
-        views, bought = self._frames
-        tails = views.group_by("user_id", "key", maintain_order=True).agg(pl.col("ts"))
-        self._views = {(u, k): list(t) for u, k, t in tails.iter_rows()}
-        self._purchases = {(u, k): b for u, k, b in bought.select("user_id", "key", "bought").iter_rows()}
-        self._frames = None
+        views, bought = self._arrays
+        self._views = {}
+        for pair, ts in zip(self._pairs(views), views.ts.tolist(), strict=True):
+            self._views.setdefault(pair, []).append(ts)
+        self._purchases = dict(zip(self._pairs(bought), bought.ts.tolist(), strict=True))
+        self._arrays = None
 
     def _key(self, item_id: str | None) -> str | None:
         if item_id is None or self.rule.repeat_by == "item":
@@ -125,77 +165,103 @@ class RepeatViews:
         if key is not None:
             self.purchases_[(user_id, key)] = ts
 
-    def _keyed(self, frame: pl.DataFrame) -> pl.DataFrame:
+    def _rows(self, frame: pl.DataFrame) -> tuple[np.ndarray, _Rows]:
+        """The rows of ``frame`` (``user_id, item_id, ts, seq``, perhaps ``position`` and ``item_position``) with
+        a key, and their user and key positions, times and stream positions."""
         if self.rule.repeat_by == "item":
-            key = pl.col("item_id")
+            key = frame["item_id"]
         else:
-            key = pl.col("item_id").replace_strict(dict(self.category_of), default=None, return_dtype=pl.String)
-        return frame.with_columns(key.alias("key")).filter(pl.col("key").is_not_null())
+            key = frame["item_id"].replace_strict(dict(self.category_of), default=None, return_dtype=pl.String)
+        rows = np.flatnonzero(key.is_not_null().to_numpy()) if key.null_count() else np.arange(frame.height)
+        part = frame[rows] if len(rows) < frame.height else frame
+        user = part["position"] if "position" in part.columns else self.users.positions(part["user_id"], False)
+        by_item = self.rule.repeat_by == "item" and "item_position" in part.columns
+        codes = part["item_position"] if by_item else self.keys.positions(key.gather(rows), remember=False)
+        columns = (user, codes, part["ts"], part["seq"])
+        return rows, _Rows(*(np.asarray(c, dtype=np.int64) for c in columns))
 
-    def _state_frames(self) -> tuple[pl.DataFrame, pl.DataFrame]:
-        if self._frames is not None:
-            return self._frames
+    def _state_arrays(self) -> tuple[_Rows, _Rows]:
+        if self._arrays is not None:
+            return self._arrays
         assert self._views is not None and self._purchases is not None
-        users, keys, times, seqs = [], [], [], []
-        for (user, key), stamps in self._views.items():
-            for i, t in enumerate(stamps):
-                users.append(user)
-                keys.append(key)
-                times.append(t)
-                seqs.append(i - len(stamps))
-        views = pl.DataFrame(
-            {"user_id": users, "key": keys, "ts": times, "seq": seqs},
-            schema=_VIEWS,
-        )
-        bought = pl.DataFrame(
-            {
-                "user_id": [u for u, _ in self._purchases],
-                "key": [k for _, k in self._purchases],
-                "bought": list(self._purchases.values()),
-                "seq": [-(2**62)] * len(self._purchases),
-            },
-            schema=_BOUGHT,
+        pairs = [pair for pair, stamps in self._views.items() for _ in stamps]
+        times = [t for stamps in self._views.values() for t in stamps]
+        seqs = [i - len(stamps) for stamps in self._views.values() for i in range(len(stamps))]
+        views = self._state_rows(pairs, times, seqs)
+        bought = self._state_rows(
+            list(self._purchases), list(self._purchases.values()), [-(2**62)] * len(self._purchases)
         )
         self._views = self._purchases = None
-        self._frames = (views, bought)
-        return views, bought
+        self._arrays = (views.sorted()[0], bought.sorted()[0])
+        return self._arrays
+
+    def _state_rows(self, pairs: list[_Key], times: list[int], seqs: list[int]) -> _Rows:
+        users = self.users.positions(pl.Series([u for u, _ in pairs], dtype=pl.String), remember=False)
+        keys = self.keys.positions(pl.Series([k for _, k in pairs], dtype=pl.String), remember=False)
+        return _Rows(users, keys, np.asarray(times, dtype=np.int64), np.asarray(seqs, dtype=np.int64))
 
     def batch(self, views: pl.DataFrame, purchases: pl.DataFrame, until: int) -> pl.DataFrame:
         """Every repeat-view moment of a window at once, then the state as of ``until``.
 
         ``views`` and ``purchases`` hold ``user_id, item_id, ts, seq, event_id`` (``ts`` in microseconds,
-        ``seq`` the position in the stream).
+        ``seq`` the position in the stream); views may bring ``position`` and ``item_position``, their user's and
+        item's positions in the indexes given at construction. A view fires when the view ``n - 1`` before it
+        of the same user and key lies within the window, the one ``n`` before does not, and the user's last
+        purchase of the key before it (if any) does not either.
+
+        Examples
+        --------
+        >>> rule = RepeatViews(BehaviourRule(repeat_views=2), category_of={})
+        >>> views = pl.DataFrame({"user_id": ["u", "u", "v"], "item_id": ["i"] * 3, "ts": [0, 5, 6],
+        ...                       "seq": [0, 1, 2], "event_id": ["e1", "e2", "e3"]})
+        >>> rule.batch(views, views.clear(), until=6)["moment_id"].to_list()
+        ['repeat_view:e2']
         """
         n, window = self.n, self.window_us
-        old_views, old_bought = self._state_frames()
-        new = self._keyed(views).select("user_id", "key", "ts", "seq", "item_id", "event_id")
-        every = pl.concat([old_views, new], how="diagonal")
-        codes = [pl.col(c).cast(pl.Categorical).to_physical().alias(f"{c}_code") for c in ("user_id", "key")]
-        # grouping needs only equal keys together: sorting by their categorical codes is twice as fast as by text
-        every = every.with_columns(codes).sort("user_id_code", "key_code", "seq").drop("user_id_code", "key_code")
-        bought = pl.concat(
-            [old_bought, self._keyed(purchases).select("user_id", "key", pl.col("ts").alias("bought"), "seq")]
-        ).sort("seq")
-        start = pl.col("ts") - window
-        group = ("user_id", "key")
-        gid, ts = pl.col("gid"), pl.col("ts")
-        marked = every.with_columns(group_start(*group).cum_sum().alias("gid")).with_columns(
-            pl.when(gid.shift(n - 1) == gid).then(ts.shift(n - 1)).alias("back"),
-            pl.when(gid.shift(n) == gid).then(ts.shift(n)).alias("before"),
-            gid.shift(-n).ne_missing(gid).alias("in_tail"),
-            pl.when(gid.shift(-1).ne_missing(gid)).then(ts).backward_fill().alias("latest"),
+        old, old_bought = self._state_arrays()
+        rows, new = self._rows(views)
+        every, order = _joined(old, new).sorted()
+        row = np.concatenate([np.full(len(old.ts), -1), rows])[order]
+        pair = (every.user, every.key)
+        at, start = np.arange(len(every.ts)), every.ts - window
+        back = every.ts[np.maximum(at - (n - 1), 0)]
+        before = every.ts[np.maximum(at - n, 0)]
+        candidate = (row >= 0) & same_as(pair, n - 1) & (back > start) & (~same_as(pair, n) | (before <= start))
+        asked = every.take(candidate)
+        bought, fired = self._bought(old_bought, self._rows(purchases)[1], asked, asked.ts - window)
+        moments = self._moments(views, row[candidate][fired], asked.key[fired])
+        latest = every.ts[run_ends(pair)]
+        self._arrays = (
+            every.take(~same_as(pair, -n) & (latest > until - window)),
+            bought.take(bought.ts > until - window),
         )
-        candidates = marked.filter(
-            pl.col("event_id").is_not_null()
-            & (pl.col("back") > start)
-            & (pl.col("before").is_null() | (pl.col("before") <= start))
-        )
-        fired = candidates.sort("seq").join_asof(
-            bought, on="seq", by=list(group), strategy="backward", check_sortedness=False
-        )
-        fired = fired.filter(pl.col("bought").is_null() | (pl.col("bought") <= start))
+        return moments
+
+    @staticmethod
+    def _bought(old: _Rows, new: _Rows, asked: _Rows, start: np.ndarray) -> tuple[_Rows, np.ndarray]:
+        """Each user and key's last purchase (old and new), and which of the ``asked`` views (in stream order) have
+        no purchase of their key by their user before them, or only one at or before ``start``."""
+        bought = _joined(old, new)
+        merged, order = _joined(bought, asked).sorted(np.repeat([0, 1], [len(bought.ts), len(asked.ts)]))
+        latest = np.maximum.accumulate(np.where(order < len(bought.ts), np.arange(len(order)), -1))
+        # the last purchase at or before each row, if it is of the row's user and key
+        seen = latest >= 0
+        seen[seen] &= (merged.user[latest[seen]] == merged.user[seen]) & (merged.key[latest[seen]] == merged.key[seen])
+        is_asked = order >= len(bought.ts)
+        ok = np.empty(len(asked.ts), dtype=bool)
+        asked_at = order[is_asked] - len(bought.ts)
+        ok[asked_at] = ~seen[is_asked] | (merged.ts[np.maximum(latest[is_asked], 0)] <= start[asked_at])
+        last, _ = bought.sorted()
+        fired = np.flatnonzero(ok)
+        return last.take(~same_as((last.user, last.key), -1)), fired[np.argsort(asked.seq[fired], kind="stable")]
+
+    def _moments(self, views: pl.DataFrame, rows: np.ndarray, keys: np.ndarray) -> pl.DataFrame:
+        """The moments of the views at ``rows`` whose keys are ``keys``, in the views' order."""
         what = "item" if self.rule.repeat_by == "item" else "category"
-        moments = fired.select(
+        keys = keys[np.argsort(rows, kind="stable")]
+        picked = np.zeros(views.height, dtype=bool)
+        picked[rows] = True  # a filter keeps the window's chunks (a gather would first copy it into one)
+        return views.filter(pl.Series(picked)).select(
             (pl.lit("repeat_view:") + pl.col("event_id")).alias("moment_id"),
             "ts",
             "user_id",
@@ -204,29 +270,15 @@ class RepeatViews:
             pl.format(
                 "viewed {} {} {} times in {} h, no purchase",
                 pl.lit(what),
-                "key",
-                pl.lit(n),
+                self.keys.ids_of(keys),
+                pl.lit(self.n),
                 pl.lit(number_text(self.rule.repeat_window_hours)),
             ).alias("reason"),
         )
-        tails = marked.filter(pl.col("in_tail") & (pl.col("latest") > until - window))
-        tails = tails.select(_VIEWS.names())
-        last = (
-            bought.group_by("user_id", "key")
-            .agg(pl.col("bought", "seq").last())
-            .filter(pl.col("bought") > until - window)
-        )
-        self._frames = (tails, last.select(_BOUGHT.names()).sort("seq"))
-        return moments
 
     def prune(self, now: int) -> None:
         """Forget keys that can no longer count (their last view or purchase left the window)."""
         edge = now - self.window_us
-        if self._frames is not None:
-            views, bought = self._frames
-            recent = pl.col("ts").last().over("user_id", "key") > edge
-            self._frames = (views.filter(recent), bought.filter(pl.col("bought") > edge))
-            return
         self.views_ = {k: v for k, v in self.views_.items() if v[-1] > edge}
         self.purchases_ = {k: v for k, v in self.purchases_.items() if v > edge}
 

@@ -94,7 +94,7 @@ class BestHour:
         """Batch: a run of views (``user_id, item_id, ts`` in stream order; ``position`` and ``item_position``,
         the user's and the item's, if known) before the next tick."""
         self._fold()
-        seen = views.filter(pl.col("item_id").is_not_null())
+        seen = views.filter(pl.col("item_id").is_not_null()) if views["item_id"].null_count() else views
         if seen.height:
             if "position" in seen.columns:
                 positions = seen["position"].to_numpy()

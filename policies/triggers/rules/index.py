@@ -2,7 +2,9 @@
 state lives in numpy arrays indexed by it; for users, each one's crc32 (the base of
 :func:`policies.triggers.rules.base.slot`) is hashed once, not at every tick.
 
-A tick looks up the positions of its feature rows once, and its rules reuse them.
+Ids are looked up through a private categorical mapping (polars keeps its hash table of the ids from call to
+call), so a lookup hashes only the ids asked for, not the whole index again; a code's position is an array
+lookup. A tick looks up the positions of its feature rows once, and its rules reuse them.
 
 Examples
 --------
@@ -27,14 +29,15 @@ from collections.abc import Iterable
 import numpy as np
 import polars as pl
 
-_IDS = pl.Schema({"id": pl.String, "position": pl.Int64})
-
 
 class IdIndex:
     """Positions of ids in the order first seen, and with ``hashed`` their crc32 (``crc[position]``)."""
 
     def __init__(self, ids: Iterable[str] = (), hashed: bool = False) -> None:
-        self._ids = pl.DataFrame(schema=_IDS)
+        self._dtype = pl.Categorical(pl.Categories.random())
+        self._alive = pl.Series([], dtype=self._dtype)  # the mapping lives as long as a series uses it
+        self._ids = pl.Series("id", [], dtype=pl.String)  # by position
+        self._at = np.empty(0, dtype=np.int64)  # the position of each categorical code (-1: none yet)
         self.hashed = hashed
         self.crc = np.empty(0, dtype=np.int64)
         self._last: tuple[pl.Series, np.ndarray] | None = None
@@ -42,34 +45,23 @@ class IdIndex:
         self.add(pl.Series(list(ids), dtype=pl.String))
 
     def __len__(self) -> int:
-        return self._ids.height
+        return self._ids.len()
 
     def add(self, ids: pl.Series) -> None:
         """Give positions to the ids not known yet (in the order given)."""
-        new = ids.unique(maintain_order=True).rename("id").to_frame().join(self._ids, on="id", how="anti")
-        if new.height == 0:
-            return
-        added = new["id"].to_list()
-        start = len(self)
-        positions = pl.int_range(start, start + len(added), dtype=pl.Int64, eager=True).alias("position")
-        self._ids = pl.concat([self._ids, new.with_columns(positions)])
-        if self._dict is not None:
-            self._dict.update(zip(added, range(start, start + len(added)), strict=True))
-        if self.hashed:
-            crc = np.fromiter((zlib.crc32(u.encode()) for u in added), np.int64, len(added))
-            self.crc = np.concatenate([self.crc, crc])
+        self._lookup(ids)
 
     def position_of(self, id_: str) -> int:
         """The position of one id (adding it if unknown): a dict lookup, for event-by-event work."""
         if self._dict is None:
-            self._dict = dict(zip(self._ids["id"].to_list(), self._ids["position"].to_list(), strict=True))
+            self._dict = dict(zip(self._ids.to_list(), range(len(self)), strict=True))
         if id_ not in self._dict:
             self.add(pl.Series([id_], dtype=pl.String))
         return self._dict[id_]
 
     def ids_of(self, positions: np.ndarray) -> pl.Series:
         """The ids at ``positions`` (a Series named ``id``)."""
-        return self._ids["id"].gather(positions)
+        return self._ids.gather(positions)
 
     def positions(self, ids: pl.Series, remember: bool = True) -> np.ndarray:
         """The position of each id (in the order given), adding the unknown ones. With ``remember``, the answer
@@ -83,24 +75,51 @@ class IdIndex:
         return out
 
     def _lookup(self, ids: pl.Series) -> np.ndarray:
-        found = ids.rename("id").to_frame().join(self._ids, on="id", how="left", maintain_order="left")
-        if found["position"].null_count():
-            self.add(ids.filter(found["position"].is_null()))
-            return self._lookup(ids)
-        return found["position"].to_numpy()
+        if ids.null_count():
+            raise ValueError("ids: null id")
+        codes = ids.cast(pl.String).cast(self._dtype).to_physical().to_numpy().astype(np.int64, copy=False)
+        if len(codes) == 0:
+            return np.empty(0, dtype=np.int64)
+        if codes.max() >= len(self._at):
+            self._at = grown(self._at, int(codes.max()) + 1, fill=-1)
+        out = self._at[codes]
+        new = np.flatnonzero(out < 0)
+        if len(new):
+            self._append(ids, codes, new)
+            out = self._at[codes]
+        return out
+
+    def _append(self, ids: pl.Series, codes: np.ndarray, new: np.ndarray) -> None:
+        """Positions for the rows ``new`` of ``ids`` (unknown ids), in the order first seen."""
+        unique, first = np.unique(codes[new], return_index=True)
+        order = np.argsort(first, kind="stable")
+        start = len(self)
+        self._at[unique[order]] = np.arange(start, start + len(order))
+        added = ids.gather(new[first[order]]).cast(pl.String).rename("id")
+        self._ids = pl.concat([self._ids, added], rechunk=True)
+        if self._dict is not None:
+            self._dict.update(zip(added.to_list(), range(start, start + len(order)), strict=True))
+        if self.hashed:
+            crc = np.fromiter((zlib.crc32(u.encode()) for u in added.to_list()), np.int64, len(added))
+            self.crc = np.concatenate([self.crc, crc])
 
 
 def last_of_each(positions: np.ndarray) -> np.ndarray:
-    """The rows holding each position's last occurrence (so ``values[positions[rows]] = new[rows]`` keeps the
-    last of repeated positions).
+    """The rows holding each position's last occurrence, in order of position (so ``values[positions[rows]] =
+    new[rows]`` keeps the last of repeated positions).
 
     Examples
     --------
     >>> last_of_each(np.array([3, 1, 3])).tolist()
     [1, 2]
+    >>> last_of_each(np.array([], dtype=np.int64)).tolist()
+    []
     """
-    _, first = np.unique(positions[::-1], return_index=True)
-    return len(positions) - 1 - first
+    if len(positions) == 0:
+        return np.empty(0, dtype=np.int64)
+    last = np.full(int(positions.max()) + 1, -1, dtype=np.int64)
+    np.maximum.at(last, positions, np.arange(len(positions)))
+    return last[last >= 0]
 
 
 def grown(values: np.ndarray, size: int, fill: object) -> np.ndarray:

@@ -26,6 +26,8 @@ ENGAGEMENTS: tuple[str, ...] = ("view", "favorite", "cart_add")
 StockAt = Callable[[np.ndarray], np.ndarray]
 _NONE = np.iinfo(np.int64).min
 _ENGAGED = pl.Schema({"item_id": pl.String, "user_id": pl.String, "ts": pl.Int64, "seq": pl.Int64})
+#: The engagements held: with the item's position in the stock's index (to pick an item's rows by integer).
+_HELD = pl.Schema([*_ENGAGED.items(), ("item_position", pl.Int64)])
 _FIRINGS = pl.Schema(
     {
         "item_id": pl.String,
@@ -133,15 +135,15 @@ class LowStock:
     up to ``max_users_per_item`` of the users who most recently viewed, favourited or cart-added the item
     within ``lookback_hours`` (not the buyer) get a moment at the purchase.
 
-    State: the stock per item and the engagements of the last ``lookback_hours`` (a frame, plus a buffer of
-    streamed rows folded in when needed).
+    State: the stock per item and the engagements of the last ``lookback_hours`` (a frame in time order, plus a
+    buffer of streamed rows folded in when needed).
     """
 
     def __init__(self, rule: InventoryRule, stock: Stock) -> None:
         self.rule = rule
         self.lookback_us = int(rule.lookback_hours * HOUR_US)
         self.stock_ = stock
-        self.engaged_ = pl.DataFrame(schema=_ENGAGED)
+        self.engaged_ = pl.DataFrame(schema=_HELD)
         self.buffer_: list[tuple[str, str, int, int]] = []
 
     def purchase(self, item_id: str, user_id: str, quantity: int, ts: int, seq: int, event_id: str) -> tuple | None:
@@ -157,8 +159,9 @@ class LowStock:
         return None
 
     def purchases(self, bought: pl.DataFrame) -> tuple[pl.DataFrame, Callable[[int], StockAt]]:
-        """Batch: a window's purchases (``item_id, user_id, ts, seq, event_id, units`` in stream order) taken from
-        stock at once (a running sum per item); the firings (rows for :meth:`resolve`) and the stock as of any
+        """Batch: a window's purchases (``item_id, user_id, ts, seq, event_id, units`` in stream order, perhaps
+        ``item_position``, the item's position in the stock's index) taken from stock at once (a running sum per
+        item); the firings (rows for :meth:`resolve`) and the stock as of any
         time in the window (``stock_at(t)(positions)``: after the purchases strictly before ``t``, 0 for items
         without stock). Purchases of items without stock are ignored, as :meth:`purchase` does.
 
@@ -176,7 +179,10 @@ class LowStock:
         (['e2'], [2, 0], 1)
         """
         stock = self.stock_
-        positions = stock.items.positions(bought["item_id"], remember=False)
+        if "item_position" in bought.columns:
+            positions = bought["item_position"].to_numpy()
+        else:
+            positions = stock.items.positions(bought["item_id"], remember=False)
         stock._grow()
         start = stock.units[positions]
         taken = pl.col("units").cum_sum()
@@ -226,13 +232,28 @@ class LowStock:
         """One streamed view, favourite or cart add."""
         self.buffer_.append((item_id, user_id, ts, seq))
 
+    def _held(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """Engagement rows (``item_id, user_id, ts, seq``, perhaps ``item_position``) in the held columns."""
+        frame = rows.select(_ENGAGED.names()).cast(_ENGAGED)
+        if "item_position" in rows.columns:
+            return frame.with_columns(rows["item_position"].cast(pl.Int64))
+        positions = self.stock_.items.positions(frame["item_id"], remember=False)
+        return frame.with_columns(pl.Series("item_position", positions, dtype=pl.Int64))
+
     def absorb(self, engagements: pl.DataFrame, now: int) -> None:
-        """Fold a window's engagements (and the streamed buffer) into the state, forgetting the too old."""
-        parts = [self.engaged_, engagements.select(_ENGAGED.names()).cast(_ENGAGED)]
+        """Fold the streamed buffer and a window's engagements (later than it) into the state, forgetting the
+        too old."""
+        parts = [self.engaged_]
         if self.buffer_:
-            parts.append(pl.DataFrame(self.buffer_, schema=_ENGAGED, orient="row"))
+            parts.append(self._held(pl.DataFrame(self.buffer_, schema=_ENGAGED, orient="row")))
             self.buffer_ = []
-        self.engaged_ = pl.concat(parts).filter(pl.col("ts") > now - self.lookback_us)
+        held = pl.concat([*parts, self._held(engagements)])
+        edge = now - self.lookback_us
+        if held["ts"].is_sorted():  # rows in time order: the too old are a prefix, dropped without a copy
+            held = held.slice(held["ts"].search_sorted(edge, side="right"))
+        else:
+            held = held.filter(pl.col("ts") > edge)
+        self.engaged_ = held.rechunk() if held.n_chunks() > 32 else held
 
     def resolve(self, firings: list[tuple] | pl.DataFrame, engagements: pl.DataFrame | None = None) -> pl.DataFrame:
         """The moments of the firings: the most recent engagers of each item before its purchase.
@@ -243,12 +264,20 @@ class LowStock:
         if len(firings) == 0:
             return pl.DataFrame(schema={"moment_id": pl.String, "ts": pl.Int64, "user_id": pl.String})
         fired = firings if isinstance(firings, pl.DataFrame) else pl.DataFrame(firings, schema=_FIRINGS, orient="row")
-        parts = [self.engaged_]
+        wanted = np.zeros(len(self.stock_.items), dtype=bool)
+        wanted[self.stock_.items.positions(fired["item_id"], remember=False)] = True
+
+        def of_fired(held: pl.DataFrame) -> pl.DataFrame:  # the rows of the fired items, picked by position
+            rows = wanted[held["item_position"].to_numpy()] if held.height else np.zeros(0, dtype=bool)
+            return held.filter(pl.Series(rows)).select(_ENGAGED.names())
+
+        parts = [of_fired(self.engaged_)]
         if engagements is not None:
-            parts.append(engagements.select(_ENGAGED.names()).cast(_ENGAGED))
+            parts.append(of_fired(self._held(engagements)))
         if self.buffer_:
-            parts.append(pl.DataFrame(self.buffer_, schema=_ENGAGED, orient="row"))
-        pool = pl.concat(parts).filter(pl.col("item_id").is_in(fired["item_id"].implode()))
+            streamed = pl.DataFrame(self.buffer_, schema=_ENGAGED, orient="row")
+            parts.append(streamed.filter(pl.col("item_id").is_in(fired["item_id"].implode())))
+        pool = pl.concat(parts)
         k = self.rule.max_users_per_item
         picked = (
             fired.join(pool, on="item_id")

@@ -16,29 +16,59 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
 import polars as pl
 
 from policies.triggers.config import SocialRule
 from policies.triggers.rules.base import DAY_US, Moment, group_start
+from policies.triggers.rules.index import IdIndex, grown
+from policies.triggers.rules.pairs import LatestPairs
 
 _FOLLOWS = pl.Schema(
     {"merchant_id": pl.String, "user_id": pl.String, "ts": pl.Int64, "seq": pl.Int64, "on": pl.Boolean}
 )
 _FAVOURITES = pl.Schema({"item_id": pl.String, "user_id": pl.String, "ts": pl.Int64, "seq": pl.Int64})
-_KNOWN = pl.Schema({"item_id": pl.String, "known": pl.Float64})
 _LISTED = pl.Schema({"due": pl.Int64, "item_id": pl.String, "merchant_id": pl.String})
+
+
+class _Known:
+    """The last known price of each item, by item position (a float, and whether there is one)."""
+
+    def __init__(self) -> None:
+        self.price = np.empty(0, dtype=np.float64)
+        self.known = np.empty(0, dtype=bool)
+
+    def set(self, positions: np.ndarray, prices: Iterable[float | None]) -> None:
+        """The prices (None: none) of the items at ``positions``."""
+        listed = list(prices)
+        if len(positions):
+            size = int(positions.max()) + 1
+            self.price, self.known = grown(self.price, size, np.nan), grown(self.known, size, False)
+        self.price[positions] = np.array([np.nan if p is None else p for p in listed], dtype=np.float64)
+        self.known[positions] = np.array([p is not None for p in listed], dtype=bool)
+
+    def of(self, positions: np.ndarray) -> pl.Series:
+        """The known prices of the items at ``positions`` (null for none), as ``known``."""
+        inside = positions < len(self.price)
+        at = np.where(inside, positions, 0)
+        price = self.price[at] if len(self.price) else np.full(len(positions), np.nan)
+        known = inside & self.known[at] if len(self.known) else np.zeros(len(positions), dtype=bool)
+        return pl.Series("known", np.ma.masked_array(price, mask=~known), dtype=pl.Float64)
 
 
 class Social:
     """Follows per merchant, favourites per item and the last known price per item; the two social rules."""
 
-    def __init__(self, rule: SocialRule, merchant_of: dict[str, str], price_of: dict[str, float]) -> None:
+    def __init__(
+        self, rule: SocialRule, merchant_of: dict[str, str], price_of: dict[str, float], items: IdIndex | None = None
+    ) -> None:
         self.rule = rule
         self.merchant_of = merchant_of
         self.price_ = price_of
-        self.followers_: dict[str, dict[str, int]] = {}
-        self.favourites_: dict[str, dict[str, int]] = {}
-        self._known: pl.DataFrame | None = None  # price_ as a frame, for windows (None: build it from price_)
+        self.items = items if items is not None else IdIndex()
+        self._followers = LatestPairs("merchant_id")  # each merchant's followers: since when
+        self._favourites = LatestPairs("item_id")  # each item's favourites: when last
+        self._known: _Known | None = None  # price_ by item position, for windows (None: build it from price_)
 
     def add_prices(self, prices: Iterable[tuple[str, float]]) -> None:
         """Prices of new listings (known items keep their last price; the first price of an item counts)."""
@@ -48,8 +78,17 @@ class Social:
                 new[item] = price
         self.price_.update(new)
         if self._known is not None and new:
-            added = pl.DataFrame({"item_id": list(new), "known": list(new.values())}, schema=_KNOWN)
-            self._known = pl.concat([self._known, added])
+            self._known.set(self.items.positions(pl.Series(list(new), dtype=pl.String), False), list(new.values()))
+
+    @property
+    def followers_(self) -> dict[str, dict[str, int]]:
+        """Each merchant's followers and when they followed (the streaming form of the state)."""
+        return self._followers.dicts
+
+    @property
+    def favourites_(self) -> dict[str, dict[str, int]]:
+        """Each item's favouriting users and when they last favourited it (the streaming form of the state)."""
+        return self._favourites.dicts
 
     def follow(self, user_id: str, merchant_id: str | None, ts: int, on: bool) -> None:
         """A follow_merchant (``on``) or unfollow_merchant event."""
@@ -76,30 +115,36 @@ class Social:
         return [Moment(f"new_listing:{item_id}:{user}", ts, user, item_id, "new_listing", reason) for user, _ in chosen]
 
     def price_drops(self, prices: pl.DataFrame) -> pl.DataFrame:
-        """Batch: for each row of ``prices`` (``item_id, price``, in stream order) whether it drops at least the
-        share below the item's last known price (``drop``) and that price (``previous``); the last known prices
-        move on to the window's last ones."""
+        """Batch: for each row of ``prices`` (``item_id, price``, in stream order; ``item_position`` too if known)
+        whether it drops at least the share below the item's last known price (``drop``) and that price
+        (``previous``); the last known prices move on to the window's last ones."""
+        if "item_position" in prices.columns:
+            position = prices["item_position"].to_numpy()
+        else:
+            position = self.items.positions(prices["item_id"], remember=False)
         if self._known is None:
-            self._known = pl.DataFrame(
-                {"item_id": list(self.price_), "known": list(self.price_.values())}, schema=_KNOWN
+            self._known = _Known()
+            self._known.set(
+                self.items.positions(pl.Series(list(self.price_), dtype=pl.String), False), self.price_.values()
             )
-        marked = prices.with_row_index("row").join(self._known, on="item_id", how="left", maintain_order="left")
+        marked = prices.select("item_id", "price").with_row_index("row")
+        marked = marked.with_columns(self._known.of(position), pl.Series("position", position))
         # an item whose prices in the window all equal its known one has previous == known on every row; only the
         # items whose price moved need the price of their row before
-        moved = marked.filter(pl.col("price").ne_missing(pl.col("known")))["item_id"].unique()
-        changing = marked.filter(pl.col("item_id").is_in(moved.implode()))
-        shifted = changing.sort("item_id", "row").select(
+        moved = marked.filter(pl.col("price").ne_missing(pl.col("known")))["position"].unique()
+        changing = marked.filter(pl.col("position").is_in(moved.implode()))
+        shifted = changing.sort("position", "row").select(
             "row",
-            pl.when(group_start("item_id")).then(pl.col("known")).otherwise(pl.col("price").shift(1)),
+            pl.when(group_start("position")).then(pl.col("known")).otherwise(pl.col("price").shift(1)),
         )
         previous = marked["known"].cast(pl.Float64)
         if shifted.height:
             previous = previous.scatter(shifted["row"], shifted["known"])
         marked = marked.with_columns(previous.alias("previous"))
         drops = (pl.col("previous") > 0) & (pl.col("price") <= pl.col("previous") * (1 - self.rule.price_drop_share))
-        last = changing.group_by("item_id").agg(pl.col("price").last().alias("known"))
-        self.price_.update(zip(last["item_id"].to_list(), last["known"].to_list(), strict=True))
-        self._known = pl.concat([self._known.join(last, on="item_id", how="anti"), last.cast(_KNOWN)])
+        last = changing.group_by("position").agg(pl.col("item_id", "price").last())
+        self.price_.update(zip(last["item_id"].to_list(), last["price"].to_list(), strict=True))
+        self._known.set(last["position"].to_numpy(), last["price"].to_list())
         return marked.select(drops.fill_null(False).alias("drop"), "previous")
 
     def price_drop_of(self, item_id: str, price: float) -> float | None:
@@ -139,30 +184,39 @@ class Social:
         >>> social.listings([(3, "i9"), (5, "i9")], follows)["moment_id"].to_list()
         ['new_listing:i9:a', 'new_listing:i9:a']
         """
-        timers = pl.DataFrame(
-            [(due, item, self.merchant_of.get(item)) for due, item in listed], schema=_LISTED, orient="row"
-        ).with_row_index("timer")
+        dues, items = [due for due, _ in listed], [item for _, item in listed]
+        merchant = [self.merchant_of.get(item) for item in items]
+        timers = pl.DataFrame({"due": dues, "item_id": items, "merchant_id": merchant}, schema=_LISTED)
+        timers = timers.with_row_index("timer")
         merchants = timers["merchant_id"].drop_nulls().unique().to_list()
-        known = [(m, u, ts, -1, True) for m in merchants for u, ts in self.followers_.get(m, {}).items()]
-        state = pl.concat(
-            [
-                pl.DataFrame(known, schema=_FOLLOWS, orient="row"),
-                follows.select(_FOLLOWS.names()).cast(_FOLLOWS).filter(pl.col("merchant_id").is_in(merchants)),
-            ]
-        )
-        cap = self.rule.max_followers_per_listing
-        chosen = (
-            timers.join(state, on="merchant_id")
+        known, pairs = self._followers.of(merchants), ["merchant_id", "user_id"]
+        window = follows.select(_FOLLOWS.names()).cast(_FOLLOWS).filter(pl.col("merchant_id").is_in(merchants))
+        touched = window.select(pairs).unique()
+        # a pair the window does not touch follows at every due time as before it; the others are followed as of
+        # each due time: their last follow or unfollow before it (the state before the window counts as earlier)
+        steady = timers.join(known.join(touched, on=pairs, how="anti"), on="merchant_id")
+        before = known.join(touched, on=pairs, how="semi").with_columns(pl.lit(-1, pl.Int64).alias("seq"), on=True)
+        columns = ["timer", "user_id", "due", "item_id", "merchant_id", "ts"]
+        moved = (
+            timers.join(pl.concat([before, window]), on="merchant_id")
             .filter((pl.col("seq") < 0) | (pl.col("ts") < pl.col("due")))
             .sort("seq")
             .group_by("timer", "user_id")
             .agg(pl.col("due", "item_id", "merchant_id", "ts", "on").last())
             .filter(pl.col("on"))
-            .sort(["timer", "ts", "user_id"], descending=[False, True, False])
-            .group_by("timer", maintain_order=True)
-            .head(cap)
         )
-        return chosen.select(
+        every = pl.concat([steady.select(columns), moved.select(columns)])
+        cap = self.rule.max_followers_per_listing
+        crowded = every.group_by("timer").len().filter(pl.col("len") > cap).select("timer")
+        if crowded.height:  # only timers with more followers than the cap need the most recent picked out
+            many = every.join(crowded, on="timer", how="semi")
+            picked = (
+                many.sort(["timer", "ts", "user_id"], descending=[False, True, False])
+                .group_by("timer", maintain_order=True)
+                .head(cap)
+            )
+            every = pl.concat([every.join(crowded, on="timer", how="anti"), picked.select(columns)])
+        return every.select(
             pl.format("new_listing:{}:{}", "item_id", "user_id").alias("moment_id"),
             pl.col("due").alias("ts"),
             "user_id",
@@ -178,14 +232,12 @@ class Social:
             .group_by("merchant_id", "user_id")
             .agg(pl.col("ts", "on").sort_by("seq").last())
         )
-        for merchant, user, ts, on in last.select("merchant_id", "user_id", "ts", "on").iter_rows():
-            self.follow(user, merchant, ts, on)
+        self._followers.replace(last, keep=pl.col("on"))
 
     def favourites(self, favourites: pl.DataFrame) -> None:
         """Batch: take in a window's favourites (``item_id, user_id, ts, seq``)."""
         last = favourites.filter(pl.col("item_id").is_not_null()).group_by("item_id", "user_id").agg(pl.col("ts").max())
-        for item, user, ts in last.select("item_id", "user_id", "ts").iter_rows():
-            self.favourite(user, item, ts)
+        self._favourites.add(last)  # times only move forward: the window's are the latest
 
     def drop_moments(self, drops: pl.DataFrame, favourites: pl.DataFrame) -> pl.DataFrame:
         """Batch: the price-drop moments (``RAW_MOMENTS`` columns) of the window's drops (``item_id, price,
@@ -195,10 +247,10 @@ class Social:
         Call before :meth:`favourites` takes the window's favourites in.
         """
         items = drops["item_id"].unique().to_list()
-        known = [(i, u, ts, -1) for i in items for u, ts in self.favourites_.get(i, {}).items()]
+        known = self._favourites.of(items).with_columns(pl.lit(-1, pl.Int64).alias("seq"))
         pool = pl.concat(
             [
-                pl.DataFrame(known, schema=_FAVOURITES, orient="row"),
+                known,
                 favourites.select(_FAVOURITES.names()).cast(_FAVOURITES).filter(pl.col("item_id").is_in(items)),
             ]
         ).rename({"ts": "liked", "seq": "liked_seq"})

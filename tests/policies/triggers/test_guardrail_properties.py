@@ -13,12 +13,9 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.schemas import CHANNELS, MOMENTS, TRIGGER_KINDS, schema_of
+from features.schemas import CHANNELS, MOMENTS, TRIGGER_KINDS
 from policies.triggers.config import GuardrailSettings
 from policies.triggers.guardrails import GuardrailResult, Guardrails
-from policies.triggers.guardrails.alone import decide_alone
-from policies.triggers.guardrails.clock import fmt_us
-from policies.triggers.guardrails.sequential import Candidate, Send, SequentialRules
 
 #: Zones with DST changes inside the window (New York 8 March, Paris 29 March, Lord Howe's half hour on
 #: 5 April), half-hour and 45-minute offsets, and UTC.
@@ -184,66 +181,3 @@ def test_the_row_order_changes_nothing(scenario: dict[str, Any]) -> None:
     for a, b in zip(first, second, strict=True):
         assert a.kept.equals(b.kept)
         assert a.suppressed.equals(b.suppressed)
-
-
-@st.composite
-def lone_candidates(draw: st.DrawFn) -> tuple[GuardrailSettings, pl.DataFrame, pl.DataFrame]:
-    """Candidates of users alone in their batch, and kept sends of theirs before and after them (UTC users)."""
-    hour = 3_600_000_000
-    s = draw(guardrail_settings())
-    n = draw(st.integers(1, 3))
-    triggers, items = list(TRIGGER_KINDS), [None, "i1", "i2"]
-    alone = [
-        {
-            "__row": i,
-            "user_id": f"u{i}",
-            "send_us": (t := 500 * hour + draw(st.integers(0, 48)) * hour),
-            "trigger": draw(st.sampled_from(triggers)),
-            "item_id": draw(st.sampled_from(items)),
-            "local_day": t // (24 * hour),
-            "open_channels": draw(st.integers(1, (1 << len(s.channels)) - 1)),  # no channel open: no_consent
-        }
-        for i in range(n)
-    ]
-    sends = [
-        {
-            "user_id": f"u{draw(st.integers(0, n - 1))}",
-            "send_us": (t := 500 * hour + draw(st.integers(-200, 50)) * hour),  # mostly before the candidates
-            "channel": draw(st.sampled_from(CHANNELS)),
-            "trigger": (trigger := draw(st.sampled_from(triggers))),
-            "item_id": draw(st.sampled_from(items)),
-            "local_day": t // (24 * hour),
-            "moment_id": f"k{j}",
-            "rank": GuardrailSettings().priority.index(trigger),
-        }
-        for j in range(draw(st.integers(0, 16)))
-    ]
-    recent_schema = {"user_id": pl.String, "send_us": pl.Int64, "channel": pl.String, "trigger": pl.String,
-                     "item_id": pl.String, "local_day": pl.Int64, "moment_id": pl.String, "rank": pl.Int64}  # fmt: skip
-    frame = pl.DataFrame(alone, schema_overrides={"__row": pl.UInt32, "item_id": pl.String})
-    return s, frame, pl.DataFrame(sends, schema=schema_of(recent_schema))
-
-
-@settings(max_examples=300, deadline=None)
-@given(lone_candidates())
-def test_the_vectorised_path_agrees_with_the_loop(case: tuple[GuardrailSettings, pl.DataFrame, pl.DataFrame]) -> None:
-    s, alone, recent = case
-    rules = SequentialRules(s)
-    decided, rest = decide_alone(alone, recent, rules)
-    assert sorted([*decided.get_column("__row"), *rest.get_column("__row")]) == list(range(alone.height))
-    by_row = {row: (code, why, channel) for row, code, why, channel in decided.rows()}
-    for c in alone.iter_rows(named=True):
-        history = [
-            Send._make((*send, fmt_us(send[0])))
-            for send in recent.filter(pl.col("user_id") == c["user_id"]).drop("user_id").sort("send_us").rows()
-        ]
-        candidate = Candidate(
-            c["__row"], c["user_id"], c["send_us"], 0, 0, "m", c["trigger"], c["item_id"], c["local_day"],
-            fmt_us(c["send_us"]), c["open_channels"],
-        )  # fmt: skip
-        expected = rules.decide(candidate, history, "UTC")
-        if c["__row"] in by_row:
-            assert by_row[c["__row"]] == expected
-        else:  # left to the loop: a send at or after it, or no channel with room
-            later = any(h.send_us >= c["send_us"] for h in history)
-            assert later or (expected[0] in ("cap_day", "cap_week") or expected == (None, None, None))
