@@ -398,5 +398,6 @@ class TriggerEngine:
 
 def _raw(frame: pl.DataFrame) -> pl.DataFrame:
     """A rule's moments in the :data:`RAW_MOMENTS` columns and types (cast only when they differ)."""
-    frame = frame.select(RAW_MOMENTS.names())
+    if frame.schema != RAW_MOMENTS:
+        frame = frame.select(RAW_MOMENTS.names())
     return frame if frame.schema == RAW_MOMENTS else frame.cast(RAW_MOMENTS)

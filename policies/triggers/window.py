@@ -45,7 +45,9 @@ def prepare(events: pl.DataFrame, now: int | None, seq: int) -> pl.DataFrame:
     and ``seq`` (the position in the stream, from ``seq``)."""
     require(events, "events", tuple(c for c in EVENT_COLUMNS if c not in _OPTIONAL))
     missing = [pl.lit(None, dtype=EVENTS[c]).alias(c) for c in _OPTIONAL if c not in events.columns]
-    frame = events.with_columns(missing).with_columns([pl.col(c).cast(EVENTS[c]) for c in EVENT_COLUMNS if c != "ts"])
+    frame = events.with_columns(missing) if missing else events
+    casts = [pl.col(c).cast(EVENTS[c]) for c in EVENT_COLUMNS if c != "ts" and frame.schema[c] != EVENTS[c]]
+    frame = frame.with_columns(casts) if casts else frame
     if not isinstance(frame.schema["ts"], pl.Datetime):
         raise ValueError(f"events: column 'ts' has dtype {frame.schema['ts']}, expected {EVENTS['ts']}")
     for column in ("event_id", "ts", "user_id", "type"):
@@ -54,9 +56,9 @@ def prepare(events: pl.DataFrame, now: int | None, seq: int) -> pl.DataFrame:
             row = int(frame[column].is_null().arg_max() or 0)
             raise ValueError(f"events: column {column!r} is null at row {row}")
     us = frame["ts"].dt.replace_time_zone(None).dt.cast_time_unit("us").dt.epoch("us")
-    steps = us.diff().fill_null(0)
-    if (steps < 0).any():
-        row = int((steps < 0).arg_max() or 0)
+    back = np.flatnonzero(np.diff(us.to_numpy()) < 0)
+    if len(back):
+        row = int(back[0]) + 1
         raise ValueError(
             f"events: not sorted by ts at row {row} (event {frame['event_id'][row]} at {frame['ts'][row]} "
             f"comes after {frame['ts'][row - 1]})"
