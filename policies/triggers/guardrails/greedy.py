@@ -28,8 +28,8 @@ Examples
 >>> from policies.triggers.config import GuardrailSettings
 >>> from policies.triggers.guardrails.sequential import SequentialRules
 >>> H = 3_600_000_000
->>> candidates = pl.DataFrame({"__row": [0, 1, 2], "__user": [0] * 3, "user_id": ["u1"] * 3, "send_us": [30 * H, 20 * H, 60 * H],
-...     "ts_us": [0, 0, 0], "rank": [9, 0, 9], "moment_id": ["m1", "m2", "m3"], "trigger": ["best_hour",
+>>> candidates = pl.DataFrame({"__row": [0, 1, 2], "__user": [0] * 3, "user_id": ["u1"] * 3,
+...     "send_us": [30 * H, 20 * H, 60 * H], "ts_us": [0, 0, 0], "rank": [9, 0, 9], "moment_id": ["m1", "m2", "m3"], "trigger": ["best_hour",
 ...     "cart_abandon", "best_hour"], "item_id": [None, "i1", None], "local_day": [1, 0, 2], "tz": ["UTC"] * 3,
 ...     "open_channels": [1, 1, 1]}, schema_overrides={"__row": pl.UInt32, "item_id": pl.String})
 >>> recent = pl.DataFrame(schema={"user_id": pl.String, "send_us": pl.Int64, "channel": pl.String,
@@ -101,7 +101,7 @@ def _rounds(table: Table, rules: SequentialRules) -> tuple[Judgement, np.ndarray
     verdicts, basis = Judgement.empty(n, len(rules.caps)), np.zeros(n, dtype=np.int64)
     by_item: list[tuple[np.ndarray, np.ndarray]] = []
 
-    def judged_again(judged: np.ndarray) -> Judgement:
+    def verdict_on(judged: np.ndarray) -> Judgement:
         verdict = judge(table, rules, judged, *pairs(table, judged, kept))
         verdicts.put(judged, verdict)
         basis[judged] = kept_before(table, judged, kept)
@@ -111,14 +111,14 @@ def _rounds(table: Table, rules: SequentialRules) -> tuple[Judgement, np.ndarray
 
     while open_.any():
         judged = np.flatnonzero(open_)
-        verdict = judged_again(judged)
+        verdict = verdict_on(judged)
         users = table.user[table.n_recent + judged]
         first = np.r_[True, users[1:] != users[:-1]]  # each user's first open candidate: settled now
         taken = first & (verdict.code == KEPT)
         kept[judged[taken]] = True
         table.channel[table.n_recent + judged[taken]] = verdict.channel[taken]
         open_[judged[first | (verdict.code != KEPT)]] = False
-    judged_again(np.flatnonzero(~kept & (basis != kept_before(table, np.arange(n), kept))))  # one kept before it since
+    verdict_on(np.flatnonzero(~kept & (basis != kept_before(table, np.arange(n), kept))))  # one kept before it since
     candidates, sends = zip(*by_item, strict=True)
     return verdicts, kept, (np.concatenate(candidates), np.concatenate(sends))
 
