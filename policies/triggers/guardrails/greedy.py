@@ -123,10 +123,16 @@ def _rounds(table: Table, rules: SequentialRules) -> tuple[Judgement, np.ndarray
     return verdicts, kept, (np.concatenate(candidates), np.concatenate(sends))
 
 
+def _formatted(us: np.ndarray) -> pl.Series:
+    """Instants (µs) as :func:`fmt` writes them, each distinct one formatted once (sends share a few times)."""
+    distinct, back = np.unique(us, return_inverse=True)
+    return pl.DataFrame({"us": distinct}).select(fmt("us")).to_series().gather(back)
+
+
 def _worded(table: Table, rules: SequentialRules, verdicts: Judgement) -> list[pl.DataFrame]:
     """``__row``, ``d_code``, ``d_why`` and a null ``channel`` of the refused candidates, worded as the loop does,
     one frame per code (each sentence built for its own rows only)."""
-    at, named_at, hours = fmt("send_us"), fmt("named_us"), rules.hours
+    at, named_at, hours = pl.col("at"), pl.col("named_at"), rules.hours
     trigger, named_id = pl.col("trigger"), pl.col("named_id")
     stopped = {
         PRIORITY: wording.collides(trigger, at, named_id, pl.col("named_trigger"), named_at, hours[0]),
@@ -137,18 +143,20 @@ def _worded(table: Table, rules: SequentialRules, verdicts: Judgement) -> list[p
     for code, why in stopped.items():
         picked = np.flatnonzero(verdicts.code == code)
         rows, named = table.n_recent + picked, verdicts.send[picked]
-        own = ("__row", "send_us", "item_id" if code == COOLDOWN_ITEM else "trigger")
+        own = ("__row", "item_id" if code == COOLDOWN_ITEM else "trigger")
         frame = pl.DataFrame(
             {
                 **{column: table.column(column, rows) for column in own},
+                "at": _formatted(table.send[rows]),
                 "named_id": table.column("moment_id", named),
                 "named_trigger": table.column("trigger", named),
-                "named_us": table.column("send_us", named),
+                "named_at": _formatted(table.send[named]),
             }
         )
         frames.append(frame.select("__row", pl.lit(CODES[code]).alias("d_code"), why.alias("d_why"), _NO_CHANNEL))
     picked = np.flatnonzero(verdicts.code >= CAP_DAY)
     capped = table.frame[table.source[table.n_recent + picked]].with_columns(
+        at=fmt("send_us"),
         code=pl.Series(verdicts.code[picked]),
         **{
             f"{what}_{i}": pl.Series(getattr(verdicts, what)[picked, i])
