@@ -110,7 +110,7 @@ class TriggerEngine:
         self._index = index = IdIndex(users["user_id"].cast(pl.String).to_list(), hashed=True)
         self._repeat = RepeatViews(rules.behaviour, self._category, index, self._stock.items)
         self._cart = CartAbandon(rules.behaviour)
-        self._low = LowStock(rules.inventory, self._stock)
+        self._low = LowStock(rules.inventory, self._stock, index)
         self._zones = self._zones_of(index, users)
         self._hours = BestHours(index, rules.time.fallback_hour)
         self._best = BestHour(rules.time, self._stock, index)
@@ -398,5 +398,6 @@ class TriggerEngine:
 
 def _raw(frame: pl.DataFrame) -> pl.DataFrame:
     """A rule's moments in the :data:`RAW_MOMENTS` columns and types (cast only when they differ)."""
-    frame = frame.select(RAW_MOMENTS.names())
+    if frame.schema != RAW_MOMENTS:
+        frame = frame.select(RAW_MOMENTS.names())
     return frame if frame.schema == RAW_MOMENTS else frame.cast(RAW_MOMENTS)

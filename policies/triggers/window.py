@@ -45,7 +45,9 @@ def prepare(events: pl.DataFrame, now: int | None, seq: int) -> pl.DataFrame:
     and ``seq`` (the position in the stream, from ``seq``)."""
     require(events, "events", tuple(c for c in EVENT_COLUMNS if c not in _OPTIONAL))
     missing = [pl.lit(None, dtype=EVENTS[c]).alias(c) for c in _OPTIONAL if c not in events.columns]
-    frame = events.with_columns(missing).with_columns([pl.col(c).cast(EVENTS[c]) for c in EVENT_COLUMNS if c != "ts"])
+    frame = events.with_columns(missing) if missing else events
+    casts = [pl.col(c).cast(EVENTS[c]) for c in EVENT_COLUMNS if c != "ts" and frame.schema[c] != EVENTS[c]]
+    frame = frame.with_columns(casts) if casts else frame
     if not isinstance(frame.schema["ts"], pl.Datetime):
         raise ValueError(f"events: column 'ts' has dtype {frame.schema['ts']}, expected {EVENTS['ts']}")
     for column in ("event_id", "ts", "user_id", "type"):
@@ -54,9 +56,9 @@ def prepare(events: pl.DataFrame, now: int | None, seq: int) -> pl.DataFrame:
             row = int(frame[column].is_null().arg_max() or 0)
             raise ValueError(f"events: column {column!r} is null at row {row}")
     us = frame["ts"].dt.replace_time_zone(None).dt.cast_time_unit("us").dt.epoch("us")
-    steps = us.diff().fill_null(0)
-    if (steps < 0).any():
-        row = int((steps < 0).arg_max() or 0)
+    back = np.flatnonzero(np.diff(us.to_numpy()) < 0)
+    if len(back):
+        row = int(back[0]) + 1
         raise ValueError(
             f"events: not sorted by ts at row {row} (event {frame['event_id'][row]} at {frame['ts'][row]} "
             f"comes after {frame['ts'][row - 1]})"
@@ -102,18 +104,24 @@ class Window:
     @classmethod
     def of(cls, frame: pl.DataFrame, users: IdIndex | None = None, items: IdIndex | None = None) -> Window:
         """Cut a frame from :func:`prepare` (each part straight from it, in one parallel collect). Given the
-        indexes, views and purchases also hold ``position`` (the user's) and ``item_position``, and engagements and
+        indexes, views, purchases and engagements also hold ``position`` (the user's) and ``item_position``, and
         priced events ``item_position``."""
         ts = pl.col("us").alias("ts")
         events, kind, item = frame.lazy(), pl.col("type"), pl.col("item_id").is_not_null()
-        where: list[str] = []
+        item_at: list[str] = []  # the position columns: of items, and of users
+        user_at: list[str] = []
         if items is not None:
             events = events.with_columns(_positions(frame["item_id"], items).alias("item_position"))
-            where = ["item_position"]
+            item_at = ["item_position"]
+        if users is not None:  # the users of views, purchases and engagements
+            rows = frame["item_id"].is_not_null() & frame["type"].is_in([*ENGAGEMENTS, "purchase"])
+            events = events.with_columns(_positions(frame["user_id"], users, rows).alias("position"))
+            user_at = ["position"]
+        where = [*item_at, *user_at]
         picked: list[str | pl.Expr] = ["user_id", "item_id", ts, "seq", "event_id"]
         engaged = ["item_id", "user_id", ts, "seq"]
         taken = units(pl.col("quantity")).alias("units")
-        priced: list[str | pl.Expr] = ["item_id", "price", ts, "seq", "event_id", *where]
+        priced: list[str | pl.Expr] = ["item_id", "price", ts, "seq", "event_id", *item_at]
         follows = kind.is_in(["follow_merchant", "unfollow_merchant"]) & pl.col("merchant_id").is_not_null()
         parts = [
             events.filter(item & (kind == "view")).select(*picked, *where),
@@ -125,19 +133,14 @@ class Window:
             events.filter(follows).select("merchant_id", "user_id", ts, "seq", (kind == "follow_merchant").alias("on")),
             events.filter(item & pl.col("price").is_not_null()).select(priced),
         ]
-        views, purchases, *rest = pl.collect_all(parts)
-        if users is not None:
-            views, purchases = (
-                f.with_columns(_positions(f["user_id"], users).alias("position")) for f in (views, purchases)
-            )
-        return cls(views, purchases, *rest)
+        return cls(*pl.collect_all(parts))
 
 
-def _positions(ids: pl.Series, index: IdIndex) -> pl.Series:
-    """The position of each id in ``index`` (-1 for a null id)."""
-    if not ids.null_count():
+def _positions(ids: pl.Series, index: IdIndex, rows: pl.Series | None = None) -> pl.Series:
+    """The position of each id in ``index`` (of the ``rows`` only, if given; -1 for the others and null ids)."""
+    if rows is None and not ids.null_count():
         return pl.Series(index.positions(ids, remember=False), dtype=pl.Int64)
-    known = ids.is_not_null().to_numpy()
+    known = (ids.is_not_null() if rows is None else rows & ids.is_not_null()).to_numpy()
     out = np.full(len(ids), -1, dtype=np.int64)
     out[known] = index.positions(ids.filter(known), remember=False)
     return pl.Series(out, dtype=pl.Int64)

@@ -24,6 +24,7 @@ from policies.triggers.guardrails.inputs import (
     checked_users,
 )
 from policies.triggers.guardrails.one import OneMoment, Verdict
+from policies.triggers.guardrails.recent import RecentSends
 from policies.triggers.guardrails.seen import SeenIndex
 from policies.triggers.guardrails.sequential import WEEK_US, SequentialRules
 
@@ -107,6 +108,7 @@ class Guardrails:
         self._seen = pl.DataFrame(schema={"moment_id": pl.String})
         self._seen_index = SeenIndex()  # their hashes, to look a batch's ids up
         self._sends = pl.DataFrame(schema=_SENDS)
+        self._recent = RecentSends()  # the sends within the last batch's horizon
         horizon = max(WEEK_US, 2 * US_PER_DAY, self._rules.collision_us, self._rules.trigger_us, self._rules.item_us)
         self._horizon_us = horizon
         self._one = OneMoment(settings, self._rules, self._rank)  # the state by user, for apply_one
@@ -348,7 +350,7 @@ class Guardrails:
             return pl.DataFrame(schema=schema)
         earliest = candidates.get_column("send_us").min()
         assert isinstance(earliest, int)
-        recent = self._sends.filter(pl.col("send_us") > earliest - self._horizon_us)
+        recent = self._recent.after(self._sends, earliest - self._horizon_us)
         decisions = decide_batch(candidates, recent, self._rules)
         held = decisions.filter(pl.col("channel").is_not_null()).join(
             candidates.filter(pl.col("holdout")).select("__row", "user_id"), on="__row"

@@ -28,8 +28,8 @@ Examples
 >>> from policies.triggers.config import GuardrailSettings
 >>> from policies.triggers.guardrails.sequential import SequentialRules
 >>> H = 3_600_000_000
->>> candidates = pl.DataFrame({"__row": [0, 1, 2], "__user": [0] * 3, "user_id": ["u1"] * 3, "send_us": [30 * H, 20 * H, 60 * H],
-...     "ts_us": [0, 0, 0], "rank": [9, 0, 9], "moment_id": ["m1", "m2", "m3"], "trigger": ["best_hour",
+>>> candidates = pl.DataFrame({"__row": [0, 1, 2], "__user": [0] * 3, "user_id": ["u1"] * 3,
+...     "send_us": [30 * H, 20 * H, 60 * H], "ts_us": [0, 0, 0], "rank": [9, 0, 9], "moment_id": ["m1", "m2", "m3"], "trigger": ["best_hour",
 ...     "cart_abandon", "best_hour"], "item_id": [None, "i1", None], "local_day": [1, 0, 2], "tz": ["UTC"] * 3,
 ...     "open_channels": [1, 1, 1]}, schema_overrides={"__row": pl.UInt32, "item_id": pl.String})
 >>> recent = pl.DataFrame(schema={"user_id": pl.String, "send_us": pl.Int64, "channel": pl.String,
@@ -101,7 +101,7 @@ def _rounds(table: Table, rules: SequentialRules) -> tuple[Judgement, np.ndarray
     verdicts, basis = Judgement.empty(n, len(rules.caps)), np.zeros(n, dtype=np.int64)
     by_item: list[tuple[np.ndarray, np.ndarray]] = []
 
-    def judged_again(judged: np.ndarray) -> Judgement:
+    def verdict_on(judged: np.ndarray) -> Judgement:
         verdict = judge(table, rules, judged, *pairs(table, judged, kept))
         verdicts.put(judged, verdict)
         basis[judged] = kept_before(table, judged, kept)
@@ -111,22 +111,28 @@ def _rounds(table: Table, rules: SequentialRules) -> tuple[Judgement, np.ndarray
 
     while open_.any():
         judged = np.flatnonzero(open_)
-        verdict = judged_again(judged)
+        verdict = verdict_on(judged)
         users = table.user[table.n_recent + judged]
         first = np.r_[True, users[1:] != users[:-1]]  # each user's first open candidate: settled now
         taken = first & (verdict.code == KEPT)
         kept[judged[taken]] = True
         table.channel[table.n_recent + judged[taken]] = verdict.channel[taken]
         open_[judged[first | (verdict.code != KEPT)]] = False
-    judged_again(np.flatnonzero(~kept & (basis != kept_before(table, np.arange(n), kept))))  # one kept before it since
+    verdict_on(np.flatnonzero(~kept & (basis != kept_before(table, np.arange(n), kept))))  # one kept before it since
     candidates, sends = zip(*by_item, strict=True)
     return verdicts, kept, (np.concatenate(candidates), np.concatenate(sends))
+
+
+def _formatted(us: np.ndarray) -> pl.Series:
+    """Instants (µs) as :func:`fmt` writes them, each distinct one formatted once (sends share a few times)."""
+    distinct, back = np.unique(us, return_inverse=True)
+    return pl.DataFrame({"us": distinct}).select(fmt("us")).to_series().gather(back)
 
 
 def _worded(table: Table, rules: SequentialRules, verdicts: Judgement) -> list[pl.DataFrame]:
     """``__row``, ``d_code``, ``d_why`` and a null ``channel`` of the refused candidates, worded as the loop does,
     one frame per code (each sentence built for its own rows only)."""
-    at, named_at, hours = fmt("send_us"), fmt("named_us"), rules.hours
+    at, named_at, hours = pl.col("at"), pl.col("named_at"), rules.hours
     trigger, named_id = pl.col("trigger"), pl.col("named_id")
     stopped = {
         PRIORITY: wording.collides(trigger, at, named_id, pl.col("named_trigger"), named_at, hours[0]),
@@ -137,18 +143,20 @@ def _worded(table: Table, rules: SequentialRules, verdicts: Judgement) -> list[p
     for code, why in stopped.items():
         picked = np.flatnonzero(verdicts.code == code)
         rows, named = table.n_recent + picked, verdicts.send[picked]
-        own = ("__row", "send_us", "item_id" if code == COOLDOWN_ITEM else "trigger")
+        own = ("__row", "item_id" if code == COOLDOWN_ITEM else "trigger")
         frame = pl.DataFrame(
             {
                 **{column: table.column(column, rows) for column in own},
+                "at": _formatted(table.send[rows]),
                 "named_id": table.column("moment_id", named),
                 "named_trigger": table.column("trigger", named),
-                "named_us": table.column("send_us", named),
+                "named_at": _formatted(table.send[named]),
             }
         )
         frames.append(frame.select("__row", pl.lit(CODES[code]).alias("d_code"), why.alias("d_why"), _NO_CHANNEL))
     picked = np.flatnonzero(verdicts.code >= CAP_DAY)
     capped = table.frame[table.source[table.n_recent + picked]].with_columns(
+        at=fmt("send_us"),
         code=pl.Series(verdicts.code[picked]),
         **{
             f"{what}_{i}": pl.Series(getattr(verdicts, what)[picked, i])

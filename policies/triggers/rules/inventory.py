@@ -26,8 +26,8 @@ ENGAGEMENTS: tuple[str, ...] = ("view", "favorite", "cart_add")
 StockAt = Callable[[np.ndarray], np.ndarray]
 _NONE = np.iinfo(np.int64).min
 _ENGAGED = pl.Schema({"item_id": pl.String, "user_id": pl.String, "ts": pl.Int64, "seq": pl.Int64})
-#: The engagements held: with the item's position in the stock's index (to pick an item's rows by integer).
-_HELD = pl.Schema([*_ENGAGED.items(), ("item_position", pl.Int64)])
+#: The engagements held: the item's position in the stock's index and the user's in the users' (no text).
+_HELD = pl.Schema({"item_position": pl.Int64, "position": pl.Int64, "ts": pl.Int64, "seq": pl.Int64})
 _FIRINGS = pl.Schema(
     {
         "item_id": pl.String,
@@ -135,14 +135,16 @@ class LowStock:
     up to ``max_users_per_item`` of the users who most recently viewed, favourited or cart-added the item
     within ``lookback_hours`` (not the buyer) get a moment at the purchase.
 
-    State: the stock per item and the engagements of the last ``lookback_hours`` (a frame in time order, plus a
-    buffer of streamed rows folded in when needed).
+    State: the stock per item and the engagements of the last ``lookback_hours`` (a frame of item and user
+    positions in time order, plus a buffer of streamed rows folded in when needed). Users get their positions
+    in ``users`` (give the engine's, so that a window's engagements can bring theirs along).
     """
 
-    def __init__(self, rule: InventoryRule, stock: Stock) -> None:
+    def __init__(self, rule: InventoryRule, stock: Stock, users: IdIndex | None = None) -> None:
         self.rule = rule
         self.lookback_us = int(rule.lookback_hours * HOUR_US)
         self.stock_ = stock
+        self.users = users if users is not None else IdIndex()
         self.engaged_ = pl.DataFrame(schema=_HELD)
         self.buffer_: list[tuple[str, str, int, int]] = []
 
@@ -233,12 +235,18 @@ class LowStock:
         self.buffer_.append((item_id, user_id, ts, seq))
 
     def _held(self, rows: pl.DataFrame) -> pl.DataFrame:
-        """Engagement rows (``item_id, user_id, ts, seq``, perhaps ``item_position``) in the held columns."""
-        frame = rows.select(_ENGAGED.names()).cast(_ENGAGED)
+        """Engagement rows (``item_id, user_id, ts, seq``, or ``item_position`` and ``position`` in place of the
+        ids) in the held columns."""
         if "item_position" in rows.columns:
-            return frame.with_columns(rows["item_position"].cast(pl.Int64))
-        positions = self.stock_.items.positions(frame["item_id"], remember=False)
-        return frame.with_columns(pl.Series("item_position", positions, dtype=pl.Int64))
+            item = rows["item_position"]
+        else:
+            item = pl.Series(self.stock_.items.positions(rows["item_id"], remember=False))
+        if "position" in rows.columns:
+            user = rows["position"]
+        else:
+            user = pl.Series(self.users.positions(rows["user_id"], remember=False))
+        columns = {"item_position": item, "position": user, "ts": rows["ts"], "seq": rows["seq"]}
+        return pl.DataFrame(columns).cast(_HELD)
 
     def absorb(self, engagements: pl.DataFrame, now: int) -> None:
         """Fold the streamed buffer and a window's engagements (later than it) into the state, forgetting the
@@ -264,30 +272,35 @@ class LowStock:
         if len(firings) == 0:
             return pl.DataFrame(schema={"moment_id": pl.String, "ts": pl.Int64, "user_id": pl.String})
         fired = firings if isinstance(firings, pl.DataFrame) else pl.DataFrame(firings, schema=_FIRINGS, orient="row")
+        items = self.stock_.items.positions(fired["item_id"], remember=False)
+        buyers = self.users.positions(fired["buyer"], remember=False)
+        fired = fired.with_columns(pl.Series("item_position", items), pl.Series("buyer_position", buyers))
         wanted = np.zeros(len(self.stock_.items), dtype=bool)
-        wanted[self.stock_.items.positions(fired["item_id"], remember=False)] = True
+        wanted[items] = True
 
         def of_fired(held: pl.DataFrame) -> pl.DataFrame:  # the rows of the fired items, picked by position
-            rows = wanted[held["item_position"].to_numpy()] if held.height else np.zeros(0, dtype=bool)
-            return held.filter(pl.Series(rows)).select(_ENGAGED.names())
+            return held.filter(pl.Series(wanted[held["item_position"].to_numpy()], dtype=pl.Boolean))
 
         parts = [of_fired(self.engaged_)]
         if engagements is not None:
             parts.append(of_fired(self._held(engagements)))
         if self.buffer_:
             streamed = pl.DataFrame(self.buffer_, schema=_ENGAGED, orient="row")
-            parts.append(streamed.filter(pl.col("item_id").is_in(fired["item_id"].implode())))
+            parts.append(self._held(streamed.filter(pl.col("item_id").is_in(fired["item_id"].implode()))))
         pool = pl.concat(parts)
         k = self.rule.max_users_per_item
-        picked = (
-            fired.join(pool, on="item_id")
+        engagers = (
+            fired.join(pool, on="item_position")
             .filter(
                 (pl.col("seq") < pl.col("at_seq"))
                 & (pl.col("ts") > pl.col("at") - self.lookback_us)
-                & (pl.col("user_id") != pl.col("buyer"))
+                & (pl.col("position") != pl.col("buyer_position"))
             )
-            .group_by("event_id", "user_id")
+            .group_by("event_id", "position")
             .agg(pl.col("ts").max(), pl.col("item_id", "at", "left").first())
+        )
+        picked = (
+            engagers.with_columns(self.users.ids_of(engagers["position"].to_numpy()).alias("user_id"))
             .sort(["event_id", "ts", "user_id"], descending=[False, True, False])
             .group_by("event_id", maintain_order=True)
             .head(k)

@@ -61,7 +61,9 @@ class LatestPairs:
 
     def of(self, keys: list[str]) -> pl.DataFrame:
         """The pairs of ``keys``."""
-        return _latest(pl.concat(self._rows()).filter(pl.col(self.key).is_in(keys)), self.key)
+        parts = self._rows()
+        mine = pl.concat(parts).filter(pl.col(self.key).is_in(keys))
+        return mine if len(parts) == 1 else _latest(mine, self.key)  # one part: one row per pair already
 
     def add(self, latest: pl.DataFrame) -> None:
         """Put the pairs of ``latest`` (``key, user_id, ts``, one row per pair) in place of theirs (appended: the
