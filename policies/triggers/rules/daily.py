@@ -11,12 +11,12 @@ Examples
 >>> import polars as pl
 >>> rule = Lifecycle(LifecycleRule(churn_threshold=0.5), signups={"a": 0}, scorer=None)
 >>> features = pl.DataFrame({"user_id": ["a"], "account_age_days": [400.0], "days_since_last_session": [3],
-...                          "purchases_90d": [0], "sessions_30d": [4]})
+...                          "purchases_30d": [0], "purchases_90d": [0], "sessions_30d": [4]})
 >>> rule.tick(features, 86_400_000_000)  # the first tick only records stages
 []
 >>> later = features.with_columns(pl.lit(12).alias("days_since_last_session"))
 >>> [m.reason for m in rule.tick(later, 2 * 86_400_000_000)]
-['stage changed from growing to declining (12 days since last session)']
+['stage changed from growing to declining (12 days since last session; churn risk 0.31)']
 """
 
 from __future__ import annotations
