@@ -119,7 +119,7 @@ class Window:
             user_at = ["position"]
         where = [*item_at, *user_at]
         picked: list[str | pl.Expr] = ["user_id", "item_id", ts, "seq", "event_id"]
-        engaged = ["item_id", "user_id", ts, "seq"]
+        engaged: list[str | pl.Expr] = ["item_id", "user_id", ts, "seq"]
         taken = units(pl.col("quantity")).alias("units")
         priced: list[str | pl.Expr] = ["item_id", "price", ts, "seq", "event_id", *item_at]
         follows = kind.is_in(["follow_merchant", "unfollow_merchant"]) & pl.col("merchant_id").is_not_null()
