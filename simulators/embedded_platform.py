@@ -37,8 +37,6 @@ TICK_SPEC = UserFeatureSpec(
     hours=True,
 )
 
-_NO_USER = pl.Series("user_id", [], dtype=pl.String)
-
 
 class StoreFeatureSource:
     """The engine's user features at a tick, from the simulation's daily store (midnight ticks only), kept up to
