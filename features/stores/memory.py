@@ -48,6 +48,7 @@ from datetime import date
 import numpy as np
 import polars as pl
 
+from features.ids import IdIndex
 from features.pipelines.daily import ENGAGEMENTS, HOURS
 from features.pipelines.item import ITEM_WINDOWS, item_features
 from features.pipelines.user import (
@@ -61,7 +62,6 @@ from features.pipelines.user import (
     user_features,
 )
 from features.schemas import EVENTS, ITEMS, USERS
-from features.stores.codes import Codes
 from features.stores.offline import StoreMeta, age_before, daily_aggregates, midnight
 from features.stores.percentile import PERCENTILE, SortedPrices
 from features.stores.running import RunningSums
@@ -91,7 +91,7 @@ class DailyFeatureStore:
         self._kept = set().union(*(spec.columns() for spec in specs)) if specs else None
         self._users: dict[date, pl.DataFrame] = {}
         self._items: dict[date, pl.DataFrame] = {}  # item codes and sums
-        self._user_codes, self._item_codes = Codes("user_id"), Codes("item_id")
+        self._user_codes, self._item_codes = IdIndex(name="user_id"), IdIndex(name="item_id")
         self._user_sums: list[tuple[UserFeatureSpec, RunningSums]] = []
         windows: dict[int | None, list[str]] = {w: _ITEM_SUMS for w in ITEM_WINDOWS}
         self._item_sums = RunningSums(windows, lambda frame: frame.get_column(_CODE).to_numpy())
@@ -109,7 +109,9 @@ class DailyFeatureStore:
         """Aggregate the events of UTC ``day`` (the others in ``events`` are ignored)."""
         users_day, items_day = daily_aggregates(events, items, users, day, self.meta, self._kept)
         self._users[day] = _compact(users_day)
-        codes = pl.Series(_CODE, self._item_codes.encode(items_day.get_column("item_id")), dtype=pl.UInt32)
+        codes = pl.Series(
+            _CODE, self._item_codes.positions(items_day.get_column("item_id"), remember=False), dtype=pl.UInt32
+        )
         self._items[day] = _compact(items_day.select(_ITEM_SUMS)).with_columns(codes)
 
     def _empty_users(self, days: dict[date, pl.DataFrame], as_of: date) -> pl.LazyFrame:
@@ -134,7 +136,7 @@ class DailyFeatureStore:
         return sums
 
     def _encode_users(self, frame: pl.DataFrame) -> np.ndarray:
-        return self._user_codes.encode(frame.get_column("user_id"))
+        return self._user_codes.positions(frame.get_column("user_id"), remember=False)
 
     def user_features(
         self,
@@ -194,7 +196,7 @@ class DailyFeatureStore:
         items' rows, still ranked (price percentile) among the whole catalogue."""
         sales = _NO_SALES if sold_after is None else sold_after
         if item_ids is None:
-            every = self._item_codes.ids(np.arange(len(self._item_codes)))
+            every = self._item_codes.ids_of(np.arange(len(self._item_codes)))
             return item_features(self._item_rows(every, as_of), items, sales, midnight(as_of)).collect()
         ids = pl.Series("item_id", item_ids, dtype=pl.String).unique()
         catalogue = items.collect()
