@@ -33,30 +33,26 @@ import polars as pl
 
 from features.lifecycle import ChurnScorer
 from features.schemas import EVENTS, MOMENTS, TRIGGER_KINDS
-from policies.triggers.config import RuleSettings, TriggerConfig
+from policies.triggers.config import TriggerConfig
 from policies.triggers.rules.base import (
     DAY_US,
     HOUR_US,
-    MINUTE_US,
     Moment,
     from_us,
-    next_local_hour,
     to_us,
 )
 from policies.triggers.rules.behaviour import RAW_MOMENTS, CartAbandon, RepeatViews
 from policies.triggers.rules.daily import BestHour, Lifecycle
-from policies.triggers.rules.index import IdIndex, last_of_each
+from policies.triggers.rules.index import IdIndex
 from policies.triggers.rules.inventory import ENGAGEMENTS, LowStock, Stock, StockAt
 from policies.triggers.rules.social import Social
-from policies.triggers.sending import BestHours, rule_of, send_times
+from policies.triggers.sending import BestHours, moment_send_times, zones_by_position
 from policies.triggers.sources import SOURCE_COLUMNS, EventLogFeatureSource, UserFeatureSource
 from policies.triggers.window import EVENT_COLUMNS, Window, prepare
 from policies.triggers.window import require as _require
 
 __all__ = ["EVENT_COLUMNS", "TriggerEngine"]
 _STATEFUL = frozenset({"cart_add", "cart_remove", "purchase", "favorite", "follow_merchant", "unfollow_merchant"})
-#: Up to this many moments, send times are computed row by row (streaming); more, per time zone at once.
-_ROW_BY_ROW = 32
 
 
 class TriggerEngine:
@@ -111,7 +107,7 @@ class TriggerEngine:
         self._repeat = RepeatViews(rules.behaviour, self._category, index, self._stock.items)
         self._cart = CartAbandon(rules.behaviour)
         self._low = LowStock(rules.inventory, self._stock, index)
-        self._zones = self._zones_of(index, users)
+        self._zones = zones_by_position(index, users)
         self._hours = BestHours(index, rules.time.fallback_hour)
         self._best = BestHour(rules.time, self._stock, index)
         self._social = Social(rules.social, self._merchant, self._price, self._stock.items)
@@ -130,15 +126,6 @@ class TriggerEngine:
         self._pending_ts = np.empty(0, dtype=np.int64)
         self._pending_at = 0
         self.add_items(items)
-
-    @staticmethod
-    def _zones_of(index: IdIndex, users: pl.DataFrame) -> np.ndarray:
-        """Each user's time zone by position (the last row of a repeated user wins; None: UTC)."""
-        positions = index.positions(users["user_id"].cast(pl.String), remember=False)
-        zones = np.full(len(index), None, dtype=object)
-        rows = last_of_each(positions)
-        zones[positions[rows]] = np.asarray(users["tz"].cast(pl.String).to_list(), dtype=object)[rows]
-        return zones
 
     # ---------------------------------------------------------------- inputs
     def add_items(self, items: pl.DataFrame) -> None:
@@ -356,18 +343,6 @@ class TriggerEngine:
         return self._flush()
 
     # ---------------------------------------------------------------- output
-    def _send_at(self, trigger: str, user: str, ts: int) -> int:
-        rule = self._rule_of(trigger)
-        if not rule.at_best_hour:
-            return ts + rule.send_delay_minutes * MINUTE_US
-        position = self._index.position_of(user)
-        hour = int(self._hours.at(np.array([position]), np.array([ts], dtype=np.int64))[0])
-        zones = self._zones
-        return next_local_hour(ts, hour, zones[position] if position < len(zones) else None)
-
-    def _rule_of(self, trigger: str) -> RuleSettings:
-        return rule_of(self.config.rules, trigger)
-
     def _flush(self) -> pl.DataFrame:
         self._frames.extend(f for f in (self._lifecycle.drain(), self._best.drain()) if f.height)
         if not self._moments and not self._frames:
@@ -380,13 +355,7 @@ class TriggerEngine:
         parts = [listed, *(_raw(f) for f in self._frames)]
         raw = pl.concat(parts) if len(parts) > 1 else listed
         self._moments, self._frames = [], []
-        if raw.height <= _ROW_BY_ROW:
-            rows = zip(raw["trigger"].to_list(), raw["user_id"].to_list(), raw["ts"].to_list(), strict=True)
-            send = pl.Series("send_at", [self._send_at(t, u, ts) for t, u, ts in rows], dtype=pl.Int64)
-        else:
-            rules = {t: self._rule_of(t) for t in TRIGGER_KINDS}
-            positions = self._index.positions(raw["user_id"], remember=False)
-            send = send_times(raw, rules, self._hours, positions, self._zones)
+        send = moment_send_times(raw, self.config.rules, self._hours, self._index, self._zones)
         self._hours.keep_last()
         frame = raw.with_columns(
             pl.col("ts").cast(MOMENTS["ts"]),

@@ -23,8 +23,11 @@ import polars as pl
 
 from features.schemas import TRIGGER_KINDS
 from policies.triggers.config import Rules, RuleSettings
-from policies.triggers.rules.base import MINUTE_US, next_local_hours
-from policies.triggers.rules.index import IdIndex, grown
+from policies.triggers.rules.base import MINUTE_US, next_local_hour, next_local_hours
+from policies.triggers.rules.index import IdIndex, grown, last_of_each
+
+#: Up to this many moments, send times are computed row by row (streaming); more, per time zone at once.
+_ROW_BY_ROW = 32
 
 
 def rule_of(rules: Rules, trigger: str) -> RuleSettings:
@@ -102,3 +105,34 @@ def send_times(
         tz = pl.Series(grown(zones, len(hours.users), None)[who].tolist(), dtype=pl.String)
         send[rows] = next_local_hours(pl.Series(ts, dtype=pl.Int64), hour, tz).to_numpy()
     return pl.Series("send_at", send, dtype=pl.Int64)
+
+
+def zones_by_position(index: IdIndex, users: pl.DataFrame) -> np.ndarray:
+    """Each user's time zone by position in ``index`` (the last row of a repeated user wins; None: UTC)."""
+    positions = index.positions(users["user_id"].cast(pl.String), remember=False)
+    zones = np.full(len(index), None, dtype=object)
+    rows = last_of_each(positions)
+    zones[positions[rows]] = np.asarray(users["tz"].cast(pl.String).to_list(), dtype=object)[rows]
+    return zones
+
+
+def _send_time(rule: RuleSettings, hours: BestHours, index: IdIndex, zones: np.ndarray, user: str, ts: int) -> int:
+    """One moment's send time (the streaming path of :func:`moment_send_times`)."""
+    if not rule.at_best_hour:
+        return ts + rule.send_delay_minutes * MINUTE_US
+    position = index.position_of(user)
+    hour = int(hours.at(np.array([position]), np.array([ts], dtype=np.int64))[0])
+    return next_local_hour(ts, hour, zones[position] if position < len(zones) else None)
+
+
+def moment_send_times(
+    raw: pl.DataFrame, rules: Rules, hours: BestHours, index: IdIndex, zones: np.ndarray
+) -> pl.Series:
+    """The send time of each raw moment: row by row for a few (an event at a time), else :func:`send_times`;
+    both give the same times."""
+    if raw.height <= _ROW_BY_ROW:
+        rows = zip(raw["trigger"].to_list(), raw["user_id"].to_list(), raw["ts"].to_list(), strict=True)
+        times = [_send_time(rule_of(rules, t), hours, index, zones, u, ts) for t, u, ts in rows]
+        return pl.Series("send_at", times, dtype=pl.Int64)
+    by_trigger = {t: rule_of(rules, t) for t in TRIGGER_KINDS}
+    return send_times(raw, by_trigger, hours, index.positions(raw["user_id"], remember=False), zones)
