@@ -31,6 +31,7 @@ TrainOpt = Annotated[str, typer.Option("--train-snapshot", help="Train date (ISO
 TestOpt = Annotated[str, typer.Option("--test-snapshot", help="Later test date (ISO).")]
 HorizonOpt = Annotated[int, typer.Option("--horizon-days", help="Churned: no purchase within this many days.")]
 SeedOpt = Annotated[int, typer.Option(help="Seed of LightGBM and Optuna.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
 def load_dataset(dataset: str) -> tuple[Any, Any, Any]:
@@ -147,7 +148,7 @@ def evaluate(
     horizon_days: HorizonOpt = 60,
     trials: Annotated[int, typer.Option(help="Optuna trials before fitting (0: default settings).")] = 0,
     seed: SeedOpt = 0,
-    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    json_output: JsonOpt = False,
 ) -> None:
     """Fit on snapshots up to the train date; ROC AUC, PR AUC, Brier on the test date, against BG/NBD and recency."""
     _print(_run("evaluate", dataset, train_snapshot, test_snapshot, horizon_days, trials, seed, False), json_output)
@@ -161,7 +162,7 @@ def train(
     test_snapshot: TestOpt,
     horizon_days: HorizonOpt = 60,
     seed: SeedOpt = 0,
-    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    json_output: JsonOpt = False,
 ) -> None:
     """Fit with default settings, evaluate, log and register the model as ``churn-model``."""
     _print(_run("train", dataset, train_snapshot, test_snapshot, horizon_days, 0, seed, True), json_output)
@@ -176,7 +177,7 @@ def tune(
     horizon_days: HorizonOpt = 60,
     trials: Annotated[int, typer.Option(help="Optuna trials (TPE, pruned), each a nested MLflow run.")] = 50,
     seed: SeedOpt = 0,
-    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    json_output: JsonOpt = False,
 ) -> None:
     """Tune with Optuna, fit the best settings, evaluate, log and register the model as ``churn-model``."""
     if trials < 1:

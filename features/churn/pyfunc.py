@@ -5,8 +5,6 @@ server can score with it: user features in, ``churn_risk`` and the top reasons o
 from __future__ import annotations
 
 import logging
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -17,6 +15,7 @@ from mlflow.pyfunc import PythonModel
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 from features.churn.model import ChurnModel
+from features.model_logging import log_saved_model
 
 REGISTERED_NAME = "churn-model"
 MODEL_ARTIFACT = "churn_model"
@@ -62,18 +61,16 @@ def log_churn_model(
         outputs=Schema([ColSpec("double", "churn_risk")]),
         params=ParamSchema([ParamSpec("reasons", "long", 0)]),
     )
-    with tempfile.TemporaryDirectory() as folder:
-        saved = Path(folder) / MODEL_ARTIFACT
-        model.save(saved)
-        return mlflow.pyfunc.log_model(
-            name="churn_model",
-            python_model=ChurnPyfunc(),
-            artifacts={MODEL_ARTIFACT: str(saved)},
-            pip_requirements=PIP_REQUIREMENTS,
-            registered_model_name=registered_model_name,
-            signature=signature,
-            input_example=sample.to_pandas(),
-        )
+    return log_saved_model(
+        model.save,
+        MODEL_ARTIFACT,
+        name="churn_model",
+        python_model=ChurnPyfunc(),
+        pip_requirements=PIP_REQUIREMENTS,
+        registered_model_name=registered_model_name,
+        signature=signature,
+        input_example=sample.to_pandas(),
+    )
 
 
 def load_churn_model(model_uri: str) -> ChurnModel:

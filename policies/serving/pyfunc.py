@@ -18,8 +18,6 @@ Examples
 from __future__ import annotations
 
 import logging
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -28,6 +26,7 @@ import pandas as pd
 import polars as pl
 from mlflow.pyfunc import PythonModel
 
+from features.model_logging import log_saved_model
 from features.schemas import ACTIONS
 from policies.base import BasePolicy, eligibility_mask, load_policy, sample_actions
 
@@ -72,16 +71,14 @@ def log_policy_model(policy: BasePolicy, registered_model_name: str | None = Non
     # MLflow warns that a Python object is pickled (ours is a thin class; the policy travels as artifact files)
     # and that it cannot infer a signature (inputs are whatever features the policy was trained on).
     logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)
-    with tempfile.TemporaryDirectory() as folder:
-        saved = Path(folder) / POLICY_ARTIFACT
-        policy.save(saved)
-        return mlflow.pyfunc.log_model(
-            name="policy",
-            python_model=PolicyModel(),
-            artifacts={POLICY_ARTIFACT: str(saved)},
-            pip_requirements=PIP_REQUIREMENTS,
-            registered_model_name=registered_model_name,
-        )
+    return log_saved_model(
+        policy.save,
+        POLICY_ARTIFACT,
+        name="policy",
+        python_model=PolicyModel(),
+        pip_requirements=PIP_REQUIREMENTS,
+        registered_model_name=registered_model_name,
+    )
 
 
 def load_policy_model(model_uri: str) -> PolicyModel:
