@@ -10,7 +10,7 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from experiments.churn_cli import app as churn_app
+from experiments.cli.churn import app as churn_app
 from policies.serving.config import OfferlabConfig, configure_mlflow
 from tests.experiments.test_cli import offerlab
 

@@ -31,8 +31,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from experiments.cli import _config, progress_bar, user_errors_exit_2
-from experiments.features_cli import ChurnScoresOpt, EventsOpt, ItemsOpt, UsersOpt, load_inputs, parse_as_of
+from experiments.cli.app import platform_config, progress_bar
+from experiments.cli.errors import user_errors_exit_2
+from experiments.cli.features import ChurnScoresOpt, EventsOpt, ItemsOpt, UsersOpt, load_inputs, parse_as_of
 
 if TYPE_CHECKING:
     import polars as pl
@@ -304,7 +305,7 @@ def run(
         **{f"moments_{kind}": n for kind, n in counts["moments_by_kind"].items()},
         **{f"suppressed_{reason}": n for reason, n in counts["suppressed_by"].items()},
     }
-    with tracked_run(_config(), "triggers", params, run_name=f"triggers-{inputs.until:%Y%m%d}") as tracked:
+    with tracked_run(platform_config(), "triggers", params, run_name=f"triggers-{inputs.until:%Y%m%d}") as tracked:
         mlflow.log_metrics(metrics)
         for path in paths.values():
             mlflow.log_artifact(str(path))

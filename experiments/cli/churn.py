@@ -18,7 +18,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from experiments.cli import _config, progress_bar, user_errors_exit_2
+from experiments.cli.app import platform_config, progress_bar
+from experiments.cli.errors import user_errors_exit_2
 
 console = Console()
 app = typer.Typer(help="Churn model: evaluate against baselines, train, tune, score.", no_args_is_help=True)
@@ -42,7 +43,7 @@ def load_dataset(dataset: str) -> tuple[Any, Any, Any]:
 
         data = load_cdnow()
         return data.events.lazy(), data.items.lazy(), data.users.lazy()
-    from experiments.features_cli import load_inputs
+    from experiments.cli.features import load_inputs
 
     folder = Path(dataset)
     if not folder.is_dir():
@@ -98,7 +99,7 @@ def _run(
     protocol = _protocol(train_snapshot, test_snapshot, horizon_days)
     events, items, users = load_dataset(dataset)
     check_protocol(events, protocol)  # bad dates stop here, before an MLflow run is opened
-    config = _config()
+    config = platform_config()
     params = {"dataset": dataset, "protocol": {k: str(v) for k, v in vars(protocol).items()}, "trials": trials}
     with tracked_run(config, "churn", params | {"seed": seed}, run_name=f"churn-{command}"):
         experiment_id = ensure_experiment(config, "churn") if trials else None
@@ -203,10 +204,10 @@ def score(
     if reasons < 0:
         raise ValueError(f"--reasons must be 0 or more, got {reasons}")
     moment = to_datetime(as_date(as_of))
-    _config()
+    platform_config()
     from policies.serving.config import configure_mlflow
 
-    configure_mlflow(_config())
+    configure_mlflow(platform_config())
     churn_model = load_churn_model(model)
     events, items, users = load_dataset(dataset)
     with progress_bar("churn score", 3) as progress:

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from experiments.cli import _config, progress_bar, user_errors_exit_2
+from experiments.cli.app import platform_config, progress_bar
+from experiments.cli.errors import user_errors_exit_2
 
 console = Console()
 errors = Console(stderr=True)
@@ -92,7 +93,7 @@ def build(
         "as_of": cut.isoformat(),
         "out": str(out),
     }
-    with tracked_run(_config(), "features", params, run_name=f"features-{cut:%Y%m%d}"):
+    with tracked_run(platform_config(), "features", params, run_name=f"features-{cut:%Y%m%d}"):
         mlflow.log_metrics({"user_rows": user_features.height, "item_rows": item_features.height, **timings})
         mlflow.log_dict(
             {
@@ -146,7 +147,7 @@ def store(
             on_day=lambda _: progress.advance(task),
         )
     seconds = time.perf_counter() - started
-    with tracked_run(_config(), "features", {"store": str(root), "until": end.isoformat(), "rebuild": rebuild}):
+    with tracked_run(platform_config(), "features", {"store": str(root), "until": end.isoformat(), "rebuild": rebuild}):
         mlflow.log_metrics({"days_added": len(added), "days_in_store": len(offline.days()), "seconds": seconds})
     console.print(f"{len(added)} day(s) added ({seconds:.1f}s); {len(offline.days())} in {root}; snapshot as of {end}")
 
