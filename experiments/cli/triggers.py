@@ -54,7 +54,7 @@ _TICK = timedelta(microseconds=1)
 
 
 def parse_time(option: str, text: str | None) -> datetime | None:
-    """``text`` as a UTC instant (see :func:`experiments.features_cli.parse_as_of`), a message naming ``option``
+    """``text`` as a UTC instant (see :func:`experiments.cli.features.parse_as_of`), a message naming ``option``
     if it is not one; ``None`` stays ``None``."""
     if text is None:
         return None
@@ -131,7 +131,7 @@ class TriggerRun:
 def check_inputs(events: Path, items: Path, users: Path, since: str | None, until: str | None) -> TriggerInputs:
     """Read and check the three inputs and the window; every fault raises before anything runs.
 
-    Beyond the contracts (:func:`experiments.features_cli.load_inputs`: columns, dtypes, null and duplicate
+    Beyond the contracts (:func:`experiments.cli.features.load_inputs`: columns, dtypes, null and duplicate
     ids), the events must be sorted by ``ts`` and the window ``[since, until)`` must hold events.
     """
     import polars as pl
