@@ -1,4 +1,4 @@
-"""Standalone HTML reports with embedded figures: a page builder and the off-policy evaluation report.
+"""Standalone HTML reports with embedded figures: a page builder, the OPE figures and the OPE report.
 
 Examples
 --------
@@ -9,5 +9,7 @@ True
 """
 
 from experiments.reporting.html import Page, format_value
+from experiments.reporting.ope import headline, ope_report
+from experiments.reporting.plots import estimates_forest, weight_distribution
 
-__all__ = ["Page", "format_value"]
+__all__ = ["Page", "estimates_forest", "format_value", "headline", "ope_report", "weight_distribution"]

@@ -55,7 +55,9 @@ th, td { padding: 6px 14px; border-bottom: 1px solid #e4e7eb; text-align: left; 
 thead th { background: #eef2f7; border-bottom: 2px solid #cbd2d9; font-weight: 600; }
 tbody tr:nth-child(even) { background: #fafbfc; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-table.key-values th { width: 40%; font-weight: 500; color: #323f4b; }
+table.key-values { min-width: 0; }
+table.key-values th { max-width: 30em; font-weight: 500; color: #323f4b; }
+table.key-values td { font-variant-numeric: tabular-nums; }
 figure { margin: 8px 0 28px; }
 figure img { display: block; max-width: 100%; height: auto; border: 1px solid #e4e7eb; border-radius: 4px; }
 figcaption { color: #52606d; font-size: 14px; margin-top: 6px; }
