@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench format clean
+.PHONY: demo test lint browser bench format clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,13 +15,26 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## simulate → features → train → evaluate offline → promote → serve one decision
 	$(BIN)/offerlab demo
 
-test: lint  ## lint, types, then every test (doctests and notebooks included)
+test: lint browser  ## lint, types, then every test (doctests and notebooks included)
 	$(BIN)/python -m pytest -q -n 2
 
 lint: $(STAMP)  ## ruff (lint + format) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+browser:  ## headless Chromium for the report screenshot test: Debian's package, installed (as root) when missing
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" -ne 0 ]; then \
+	    echo "chromium is missing and the report test needs it: run 'make browser' as root (apt-get install chromium)" >&2; \
+	    exit 1; \
+	  fi; \
+	  echo "installing chromium (apt-get, a few minutes)"; \
+	  log=$$(mktemp); \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >"$$log" 2>&1 \
+	    || { tail -n 40 "$$log" >&2; rm -f "$$log"; exit 1; }; \
+	  rm -f "$$log"; \
+	}
 
 bench: $(STAMP)  ## speed figures, compared side by side in one run; see docs/benchmarks.md
 	$(BIN)/python tests/benchmarks/run.py
