@@ -121,12 +121,13 @@ def ope_report(payload: Mapping[str, Any], weights: np.ndarray, *, title: str) -
     rows = [{"name": _estimator_name(name), **values} for name, values in estimates.items()]
     if logged:
         rows.append({"name": ESTIMATOR_NAMES["logged"], **logged})
-    page.table(_estimates_frame(rows), caption=f"Value per decision with {level} intervals", float_format="{:.4f}")
+    page.table(_estimates_frame(rows), caption=f"Value per decision with {level} intervals", float_format=_format(rows))
     forest_rows = [row for row in rows if row["name"] != ESTIMATOR_NAMES["logged"]]
     reference = logged["value"] if logged else None
+    caption = "Each estimator's value (point) and interval (bar)"
     page.figure(
         estimates_forest(forest_rows, reference=reference, title=f"Estimated value per decision, {level} intervals"),
-        caption="Each estimator's value (point) and interval (bar); the dashed line is the policy that wrote the log.",
+        caption=caption + ("; the dashed line is the policy that wrote the log." if logged else "."),
     )
 
     page.heading("Importance weights")
@@ -209,6 +210,18 @@ def _result(values: object, where: str) -> dict[str, float]:
     if not isinstance(values, Mapping) or values.get("value") is None:
         raise ValueError(f"{where} has no 'value'")
     return {key: as_number(values.get(key), f"{where}[{key!r}]") for key in ("value", "lower", "upper", "se")}
+
+
+def _format(rows: list[dict[str, Any]]) -> str:
+    """Four decimals for rates and small values, two (with separators) once any value reaches one.
+
+    Examples
+    --------
+    >>> _format([{"value": 0.05}]), _format([{"value": 12.5}, {"value": 0.5}])
+    ('{:.4f}', '{:,.2f}')
+    """
+    largest = max((abs(row["value"]) for row in rows if math.isfinite(row["value"])), default=0.0)
+    return "{:,.2f}" if largest >= 1 else "{:.4f}"
 
 
 def _estimates_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:

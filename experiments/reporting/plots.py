@@ -72,14 +72,17 @@ def weight_distribution(weights: np.ndarray, title: str = "Importance weights") 
     fig = Figure(figsize=(9.0, 4.6), layout="constrained")
     ax = fig.add_subplot()
     if positive.size:
-        low, high = float(positive.min()), float(positive.max())
-        bins = np.geomspace(low / 1.05, high * 1.05, N_BINS + 1).tolist()
+        mean, top = float(w.mean()), float(positive.max())
+        low, high = _log_range(min(float(positive.min()), mean), top)
+        bins = np.geomspace(low, high, N_BINS + 1).tolist()
         ax.hist(positive, bins=bins, color=WEIGHT_COLOR, edgecolor="white", linewidth=0.5, label="rounds by weight")
         ax.set_xscale("log")
-        mean, top = float(w.mean()), high
         ax.axvline(mean, color=MEAN_COLOR, linewidth=2.5, linestyle="--", label=f"mean weight {short_number(mean)}")
         ax.axvline(top, color=MAX_COLOR, linewidth=2.5, linestyle=":", label=f"max weight {short_number(top)}")
+        decades = math.log10(high / low)
+        ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0) if decades <= 4 else (1.0,)))
         ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda x, _: f"{x:g}"))
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
         fig.legend(loc="outside lower center", ncol=3, frameon=False, fontsize=11)
     else:
         ax.text(0.5, 0.5, "every weight is zero", ha="center", va="center", transform=ax.transAxes, fontsize=14)
@@ -196,6 +199,25 @@ def estimates_forest(
     ax.spines[["top", "right", "left"]].set_visible(False)
     ax.tick_params(axis="y", length=0)
     return fig
+
+
+def _log_range(low: float, high: float, min_ratio: float = 10.0) -> tuple[float, float]:
+    """Bounds a little outside ``[low, high]``, widened about their geometric middle to span ``min_ratio`` at least.
+
+    A narrow range (every weight alike) would otherwise make bars a pixel wide.
+
+    Examples
+    --------
+    >>> [round(x, 3) for x in _log_range(3.0, 3.0)]
+    [0.949, 9.487]
+    >>> [round(x, 3) for x in _log_range(0.01, 50.0)]
+    [0.009, 55.0]
+    """
+    low, high = low / 1.1, high * 1.1
+    if high / low < min_ratio:
+        middle, half = math.sqrt(low * high), math.sqrt(min_ratio)
+        low, high = middle / half, middle * half
+    return low, high
 
 
 def _check_weights(weights: np.ndarray) -> np.ndarray:
