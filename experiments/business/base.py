@@ -35,8 +35,8 @@ class BusinessLog:
         The catalogue: ``item_id``, ``merchant_id``.
     decisions
         The decision log joined with the outcomes: ``decision_id``, ``user_id``, ``send_at``, ``trigger``,
-        ``trigger_kind``, ``action``, ``item_id``, ``converted``, ``revenue``, ``offer_cost``, ``delivered``
-        (and ``reward`` where logged).
+        ``trigger_kind``, ``action``, ``item_id``, ``converted``, ``revenue``, ``offer_cost``, and where logged
+        ``delivered`` (without it every chosen offer counts as sent) and ``reward``.
     holdout
         The global holdout's trigger moments (no message sent): ``user_id``, ``ts`` (when a message would have
         gone out), ``trigger_kind``.

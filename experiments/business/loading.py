@@ -123,8 +123,6 @@ def join_outcomes(decisions: pl.DataFrame, outcomes: pl.DataFrame, source: str) 
             f"{source}: no outcome for {missing.len()} of {decisions.height} decision(s), "
             f"e.g. {missing.head(3).to_list()}"
         )
-    if "delivered" not in joined.columns:  # a log without delivery receipts: a chosen offer counts as sent
-        joined = joined.with_columns(delivered=pl.col("action") != "no_offer")
     return joined
 
 

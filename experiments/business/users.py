@@ -76,8 +76,9 @@ def moments_of(log: BusinessLog) -> pl.DataFrame:
     """Both groups' moments, one row each: ``user_id``, ``group``, ``at`` (send time), ``trigger_kind``,
     ``segment`` (of the item's merchant; null for the holdout) and the decision measures.
 
-    A decision is a *message* when its offer (not ``no_offer``) was delivered; its conversion is *attributed* to
-    the offer when it is a message and its outcome says converted.
+    A decision is a *message* when its offer (not ``no_offer``) was delivered (every chosen offer, in a log
+    without a ``delivered`` column); its conversion is *attributed* to the offer when it is a message and its
+    outcome says converted.
     """
     overlap = log.decisions.join(log.holdout, on="user_id", how="semi").get_column("user_id").unique()
     if overlap.len():
@@ -87,7 +88,9 @@ def moments_of(log: BusinessLog) -> pl.DataFrame:
         )
     segments = merchant_segments(log.items).select("merchant_id", "segment")
     item_segment = log.items.select("item_id", "merchant_id").join(segments, on="merchant_id", how="left")
-    message = pl.col("delivered") & (pl.col("action") != "no_offer")
+    # without delivery receipts, a chosen offer counts as sent
+    delivered = pl.col("delivered") if "delivered" in log.decisions.columns else pl.lit(True)
+    message = delivered & (pl.col("action") != "no_offer")
     attributed = message & pl.col("converted")
     treated = log.decisions.join(item_segment.drop("merchant_id"), on="item_id", how="left").select(
         "user_id",

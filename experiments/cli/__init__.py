@@ -13,6 +13,7 @@ from experiments.cli.app import app
 def main() -> None:
     """Register every command group and run the application."""
     from experiments.cli import simulation, policy, evaluation, data  # noqa: F401, I001  (commands register in this order)
+    from experiments.cli import report  # noqa: F401  (offerlab report registers)
     from experiments.cli.churn import app as churn_app
     from experiments.cli.features import app as features_app
     from experiments.cli.triggers import app as triggers_app
