@@ -179,7 +179,7 @@ def cross_fitted_rewards(
     lgb_params = params.lightgbm(seed=int(model_rng.integers(2**31 - 1)))
     # binned once for every fold: the bin edges read the features only, never a reward
     binned = lgb.Dataset(
-        design, rewards, categorical_feature=categorical, params=lgb_params, free_raw_data=False
+        design, rewards, categorical_feature=categorical, params=lgb_params
     ).construct()
     q_hat = np.empty((n, k))
     for fold, rng in enumerate(fold_rngs):
