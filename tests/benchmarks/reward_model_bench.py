@@ -31,6 +31,7 @@ CONFIGS: dict[str, RewardModelParams] = {
     "25x15x0.4": RewardModelParams(n_estimators=25, num_leaves=15, learning_rate=0.4),
     "all_rows": RewardModelParams(max_train_rows=None),
     "100k_rows": RewardModelParams(max_train_rows=100_000),
+    "400k_rows": RewardModelParams(max_train_rows=400_000),
     "50k_rows": RewardModelParams(max_train_rows=50_000),
     "lgb_defaults": RewardModelParams(
         n_estimators=100, learning_rate=0.1, min_data_in_leaf=20, lambda_l2=0.0, max_bin=255, max_train_rows=None
