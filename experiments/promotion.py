@@ -63,7 +63,8 @@ class PromotionGate(BaseModel):
             feedback, target_probs, (self.estimator,), alpha=alpha, n_bootstrap=n_bootstrap, seed=seed
         )
         baseline = on_policy_value(feedback, alpha=alpha, n_bootstrap=n_bootstrap, seed=seed)
-        contributions = ESTIMATORS[self.estimator]().round_rewards(feedback, target_probs)
+        # round terms, not contributions: a self-normalised estimate is resampled as a whole ratio
+        contributions = ESTIMATORS[self.estimator]().round_terms(feedback, target_probs)
         lift = paired_difference(contributions, feedback.rewards, alpha=alpha, n_bootstrap=n_bootstrap, seed=seed)
         reasons = []
         if lift.ci_low <= self.min_lift:
@@ -76,7 +77,7 @@ class PromotionGate(BaseModel):
             reasons.append(f"effective sample size ratio {ess_ratio:.3f} is below {self.min_ess_ratio:.3f}")
         over_champion = None
         if champion_probs is not None:
-            champion = ESTIMATORS[self.estimator]().round_rewards(feedback, champion_probs)
+            champion = ESTIMATORS[self.estimator]().round_terms(feedback, champion_probs)
             over_champion = paired_difference(contributions, champion, alpha=alpha, n_bootstrap=n_bootstrap, seed=seed)
             if over_champion.ci_low <= self.min_lift:
                 reasons.append(

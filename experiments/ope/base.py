@@ -1,19 +1,22 @@
-"""The estimator base class and the record of an estimate.
+"""The estimator base classes, and the shared logic that turns any estimators' terms into estimates.
 
-An estimator implements one hook, :meth:`Estimator.round_rewards`, giving each
-logged round's contribution; :meth:`Estimator.estimate` checks the target
-policy's probabilities, takes the mean of the contributions with a bootstrap
-interval (:func:`experiments.ope.interval.summarise`) and adds the importance
-weight diagnostics (:mod:`experiments.ope.diagnostics`).
+An estimator implements one hook, :meth:`Estimator.round_terms`, giving each
+logged round's terms (:class:`~experiments.ope.records.RoundTerms`: the estimate
+is a ratio of their sums). :func:`estimate_all` checks the target policy's
+probabilities once, asks each estimator for its terms, and hands them all to the
+one interval routine (:func:`experiments.ope.interval.summarise_all`) with the
+diagnostics (:func:`experiments.ope.diagnostics.diagnose`).
 
 Examples
 --------
 >>> import numpy as np, polars as pl
+>>> from dataclasses import dataclass
 >>> from policies.base import Feedback
->>> class FirstAction(Estimator):
+>>> @dataclass(frozen=True)
+... class FirstAction(Estimator):
 ...     name = "first"
-...     def round_rewards(self, feedback, target_probs, q_hat=None):
-...         return target_probs[:, 0]
+...     def round_terms(self, feedback, target_probs, q_hat=None):
+...         return RoundTerms(target_probs[:, 0])
 >>> feedback = Feedback(
 ...     contexts=pl.DataFrame({"x": [0, 1, 2]}),
 ...     actions=("a", "b"),
@@ -29,69 +32,34 @@ Examples
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
-from experiments.ope.diagnostics import importance_weights, weight_diagnostics
+from experiments.ope.diagnostics import diagnose, importance_weights
+from experiments.ope.interval import check_settings, summarise_all
+from experiments.ope.records import EstimatorResult, RoundTerms
+from experiments.ope.resampling import MAX_UNITS, Units
+from experiments.ope.validation import check_target_probs
 from policies.base import Feedback
-
-#: How far a row of target probabilities may sum from one.
-ROW_SUM_TOLERANCE = 1e-6
 
 
 @dataclass(frozen=True)
-class EstimatorResult:
-    """An off-policy estimate of a policy's value per round, with its interval.
-
-    Attributes
-    ----------
-    estimator
-        Name of the estimator (``"ips"``, ``"snips"``, ..., ``"logged"``, ``"difference"``).
-    value
-        The estimate: the mean of the per-round contributions.
-    ci_low, ci_high
-        Ends of the percentile bootstrap interval.
-    std_error
-        Standard deviation of the bootstrap means.
-    n_rounds
-        Number of logged rounds behind the estimate.
-    diagnostics
-        Importance weight figures by name (see :mod:`experiments.ope.diagnostics`).
-
-    Examples
-    --------
-    >>> EstimatorResult("ips", 0.5, 0.4, 0.6, 0.05, 100, {"ess_ratio": 0.9}).to_dict()["ci_high"]
-    0.6
-    """
-
-    estimator: str
-    value: float
-    ci_low: float
-    ci_high: float
-    std_error: float
-    n_rounds: int
-    diagnostics: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain, JSON-ready fields; ``diagnostics`` stays a nested dict (a copy)."""
-        return asdict(self)
-
-
 class Estimator(ABC):
-    """An off-policy estimator: per-round contributions, turned into an estimate by shared logic.
+    """An off-policy estimator: per-round terms, turned into an estimate by shared logic.
 
-    Subclasses set ``name`` and implement :meth:`round_rewards`.
+    Subclasses are frozen dataclasses whose fields are the estimator's
+    hyperparameters (all with defaults, so ``cls()`` works); they set ``name``
+    and implement :meth:`round_terms`.
     """
 
     name: ClassVar[str]
 
     @abstractmethod
-    def round_rewards(
-        self, feedback: Feedback, target_probs: np.ndarray, q_hat: np.ndarray | None = None
-    ) -> np.ndarray:
-        """``(n,)`` contribution of each logged round; their mean is the estimate.
+    def round_terms(self, feedback: Feedback, target_probs: np.ndarray, q_hat: np.ndarray | None = None) -> RoundTerms:
+        """The terms of each logged round; the estimate is ``mean(offset) + sum(numerator) / sum(denominator)``.
 
         Parameters
         ----------
@@ -99,10 +67,17 @@ class Estimator(ABC):
             The logged rounds.
         target_probs
             ``(n, k)`` probability the target policy gives each action in each round
-            (checked by :meth:`estimate`, or by :func:`check_target_probs` when called directly).
+            (checked by :meth:`estimate`, or by :func:`~experiments.ope.validation.check_target_probs`
+            when called directly).
         q_hat
             ``(n, k)`` estimated expected reward of each action; used by model-based estimators.
         """
+
+    def round_rewards(
+        self, feedback: Feedback, target_probs: np.ndarray, q_hat: np.ndarray | None = None
+    ) -> np.ndarray:
+        """``(n,)`` contribution of each round; their mean is the estimate (see :meth:`RoundTerms.contributions`)."""
+        return self.round_terms(feedback, target_probs, q_hat).contributions()
 
     def estimate(
         self,
@@ -113,8 +88,11 @@ class Estimator(ABC):
         alpha: float = 0.05,
         n_bootstrap: int = 1000,
         seed: int = 0,
+        clusters: np.ndarray | Units | None = None,
+        interval: str = "bootstrap",
+        max_units: int | None = MAX_UNITS,
     ) -> EstimatorResult:
-        """Estimate the target policy's value per round on ``feedback``.
+        """Estimate the target policy's value per round on ``feedback``: :func:`estimate_all` of this one estimator.
 
         Parameters
         ----------
@@ -124,12 +102,8 @@ class Estimator(ABC):
             ``(n, k)`` probabilities of the target policy; rows sum to one.
         q_hat
             ``(n, k)`` estimated expected rewards, for estimators that need them.
-        alpha
-            One minus the interval's coverage.
-        n_bootstrap
-            Number of bootstrap resamples.
-        seed
-            Seed of the bootstrap.
+        alpha, n_bootstrap, seed, clusters, interval, max_units
+            As in :func:`experiments.ope.interval.summarise_all`.
 
         Raises
         ------
@@ -137,70 +111,99 @@ class Estimator(ABC):
             If ``feedback`` has no rounds, or ``target_probs`` is malformed (the
             message names the first bad row and what is wrong with it).
         """
-        # interval.py builds the EstimatorResult defined here, so it is imported on use
-        from experiments.ope.interval import summarise
-
-        if feedback.n_rounds == 0:
-            raise ValueError("feedback has no rounds to evaluate")
-        probs = check_target_probs(feedback, target_probs)
-        contributions = np.asarray(self.round_rewards(feedback, probs, q_hat), dtype=float)
-        if contributions.shape != (feedback.n_rounds,):
-            raise ValueError(
-                f"{self.name}: round_rewards returned shape {contributions.shape}, expected ({feedback.n_rounds},)"
-            )
-        diagnostics = weight_diagnostics(importance_weights(feedback, probs))
-        return summarise(contributions, alpha, n_bootstrap, seed, estimator=self.name, diagnostics=diagnostics)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
+        (result,) = estimate_all(
+            [self],
+            feedback,
+            target_probs,
+            q_hat,
+            alpha=alpha,
+            n_bootstrap=n_bootstrap,
+            seed=seed,
+            clusters=clusters,
+            interval=interval,
+            max_units=max_units,
+        )
+        return result
 
 
-def check_target_probs(feedback: Feedback, target_probs: np.ndarray) -> np.ndarray:
-    """Return ``target_probs`` as a float array after checking it against ``feedback``.
+@dataclass(frozen=True)
+class WeightingEstimator(Estimator):
+    """An estimator that reweights the logged rounds by importance weights, optionally clipped.
 
-    It must have shape ``(n, k)`` (rounds, actions), be finite, lie in ``[0, 1]``
-    and have rows summing to one within ``ROW_SUM_TOLERANCE``.
+    Parameters
+    ----------
+    clip
+        Largest importance weight used (weights above are set to it, as Open
+        Bandit Pipeline's ``lambda_``), or ``None``: no clipping. Clipping
+        trades a bias towards zero for a smaller variance.
+    """
+
+    clip: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.clip is not None and not self.clip > 0:
+            raise ValueError(f"{self.name}: clip must be a positive number or None; got {self.clip!r}")
+
+    def weights(self, feedback: Feedback, target_probs: np.ndarray) -> np.ndarray:
+        """``(n,)`` importance weights of the logged actions, clipped at ``clip``."""
+        return importance_weights(feedback, target_probs, self.clip)
+
+
+def estimate_all(
+    estimators: Sequence[Estimator],
+    feedback: Feedback,
+    target_probs: np.ndarray,
+    q_hat: np.ndarray | None = None,
+    *,
+    alpha: float = 0.05,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+    clusters: np.ndarray | Units | None = None,
+    interval: str = "bootstrap",
+    max_units: int | None = MAX_UNITS,
+) -> list[EstimatorResult]:
+    """Estimate the target policy's value with each estimator; every interval comes from one resample plan.
+
+    The settings, the clusters and ``target_probs`` are checked before any
+    estimator runs; every result carries the same diagnostics (of the unclipped weights).
 
     Examples
     --------
     >>> import numpy as np, polars as pl
-    >>> from policies.base import Feedback
+    >>> from experiments.ope.estimators import IPS, SNIPS
     >>> feedback = Feedback(
-    ...     contexts=pl.DataFrame({"x": [0, 1]}),
+    ...     contexts=pl.DataFrame({"x": [0, 1, 0, 1]}),
     ...     actions=("a", "b"),
-    ...     eligible=np.ones((2, 2), dtype=bool),
-    ...     chosen=np.array([0, 1]),
-    ...     rewards=np.array([1.0, 0.0]),
-    ...     propensities=np.full(2, 0.5),
+    ...     eligible=np.ones((4, 2), dtype=bool),
+    ...     chosen=np.array([0, 1, 1, 0]),
+    ...     rewards=np.array([1.0, 0.0, 1.0, 0.5]),
+    ...     propensities=np.array([0.5, 0.25, 0.5, 0.5]),
     ... )
-    >>> check_target_probs(feedback, np.array([[1.0, 0.0], [0.5, 0.6]]))
-    Traceback (most recent call last):
-    ...
-    ValueError: target_probs rows must sum to 1 (within 1e-06); row 1 sums to 1.1 (1 bad row(s))
+    >>> results = estimate_all([IPS(), SNIPS()], feedback, np.tile([0.0, 1.0], (4, 1)), n_bootstrap=100)
+    >>> [(r.estimator, round(r.value, 4), r.diagnostics["max_weight"]) for r in results]
+    [('ips', 0.5, 4.0), ('snips', 0.3333, 4.0)]
     """
-    probs = np.asarray(target_probs, dtype=float)
-    n, k = feedback.n_rounds, len(feedback.actions)
-    if probs.shape != (n, k):
-        raise ValueError(f"target_probs has shape {probs.shape}, expected ({n}, {k}) (rounds, actions)")
-    _first_bad_entry(~np.isfinite(probs), probs, feedback.actions, "target_probs must be finite")
-    _first_bad_entry((probs < 0) | (probs > 1), probs, feedback.actions, "target_probs must lie in [0, 1]")
-    sums = probs.sum(axis=1)
-    bad = np.flatnonzero(np.abs(sums - 1) > ROW_SUM_TOLERANCE)
-    if bad.size:
-        raise ValueError(
-            f"target_probs rows must sum to 1 (within {ROW_SUM_TOLERANCE:g}); "
-            f"row {int(bad[0])} sums to {float(sums[bad[0]])!r} ({bad.size} bad row(s))"
-        )
-    return probs
-
-
-def _first_bad_entry(mask: np.ndarray, values: np.ndarray, actions: tuple[str, ...], what: str) -> None:
-    """Raise ``ValueError`` naming the first row (and action) where ``mask`` is set."""
-    bad_rows = np.flatnonzero(mask.any(axis=1))
-    if bad_rows.size:
-        row = int(bad_rows[0])
-        column = int(np.flatnonzero(mask[row])[0])
-        raise ValueError(
-            f"{what}; row {row} has {float(values[row, column])!r} for action {actions[column]!r} "
-            f"({bad_rows.size} bad row(s))"
-        )
+    if feedback.n_rounds == 0:
+        raise ValueError("feedback has no rounds to evaluate")
+    check_settings(alpha, n_bootstrap, interval)
+    units = Units.of(feedback.n_rounds, clusters)  # a bad clusters argument fails before any work
+    probs = check_target_probs(feedback, target_probs)
+    terms = []
+    for estimator in estimators:
+        round_terms = estimator.round_terms(feedback, probs, q_hat).check(estimator.name)
+        if round_terms.n_rounds != feedback.n_rounds:
+            raise ValueError(
+                f"{estimator.name}: round_terms gave {round_terms.n_rounds} rounds, expected {feedback.n_rounds}"
+            )
+        terms.append((estimator.name, round_terms))
+    diagnostics = diagnose(feedback, probs).values
+    return summarise_all(
+        terms,
+        alpha,
+        n_bootstrap,
+        seed,
+        diagnostics=diagnostics,
+        clusters=units,
+        interval=interval,
+        max_units=max_units,
+    )

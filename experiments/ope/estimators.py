@@ -1,7 +1,19 @@
-"""Off-policy estimators: IPS, self-normalised IPS, the direct method and doubly robust.
+"""Every off-policy estimator by name: the registry, and a constructor that checks the name.
 
-Each computes per-round contributions only; :meth:`Estimator.estimate` turns them
-into a value with an interval.
+========== ===================================================== =============================
+name       estimator                                             needs
+========== ===================================================== =============================
+dm         :class:`~experiments.ope.doubly_robust.DirectMethod`  ``q_hat``
+ips        :class:`~experiments.ope.weighting.InverseProbabilityWeighting`
+snips      :class:`~experiments.ope.weighting.SelfNormalizedInverseProbabilityWeighting`
+dr         :class:`~experiments.ope.doubly_robust.DoublyRobust`  ``q_hat``
+sndr       :class:`~experiments.ope.doubly_robust.SelfNormalizedDoublyRobust` ``q_hat``
+switch-dr  :class:`~experiments.ope.large_weights.SwitchDoublyRobust` ``q_hat``
+dr-os      :class:`~experiments.ope.large_weights.DoublyRobustWithOptimisticShrinkage` ``q_hat``
+========== ===================================================== =============================
+
+Each computes per-round terms only; :meth:`~experiments.ope.base.Estimator.estimate`
+turns them into a value with an interval.
 
 Examples
 --------
@@ -22,186 +34,79 @@ Uniform logging over two actions; the target always picks ``b``, worth 0.6:
 ...     propensities=np.full(n, 0.5),
 ... )
 >>> always_b = np.tile([0.0, 1.0], (n, 1))
->>> result = SNIPS().estimate(feedback, always_b, seed=0)
+>>> result = make_estimator("snips").estimate(feedback, always_b, seed=0)
 >>> round(result.value, 3), round(result.ci_low, 3), round(result.ci_high, 3)
-(0.623, 0.584, 0.663)
+(0.623, 0.595, 0.652)
 """
 
 from __future__ import annotations
 
-import numpy as np
+from experiments.ope.base import Estimator, WeightingEstimator
+from experiments.ope.doubly_robust import (
+    DM,
+    DR,
+    SNDR,
+    DirectMethod,
+    DoublyRobust,
+    SelfNormalizedDoublyRobust,
+)
+from experiments.ope.large_weights import (
+    DROS,
+    DoublyRobustWithOptimisticShrinkage,
+    SwitchDoublyRobust,
+    SwitchDR,
+)
+from experiments.ope.weighting import (
+    IPS,
+    SNIPS,
+    InverseProbabilityWeighting,
+    SelfNormalizedInverseProbabilityWeighting,
+)
 
-from experiments.ope.base import Estimator, _first_bad_entry
-from experiments.ope.diagnostics import importance_weights
-from policies.base import Feedback
-
-
-class InverseProbabilityWeighting(Estimator):
-    """Inverse probability weighting (IPS): reweight each observed reward by how much likelier the target makes it.
-
-    Notes
-    -----
-    Round ``i`` contributes ``w_i r_i`` with ``w_i = pi_target(a_i | x_i) / propensity_i``.
-    Unbiased when the propensities are right and the logging policy gives every
-    action the target can choose a positive probability; its variance grows with
-    the weights.
-
-    Examples
-    --------
-    >>> import numpy as np, polars as pl
-    >>> feedback = Feedback(
-    ...     contexts=pl.DataFrame({"x": [0, 1, 0, 1]}),
-    ...     actions=("a", "b"),
-    ...     eligible=np.ones((4, 2), dtype=bool),
-    ...     chosen=np.array([0, 1, 1, 0]),
-    ...     rewards=np.array([1.0, 0.0, 1.0, 0.5]),
-    ...     propensities=np.full(4, 0.5),
-    ... )
-    >>> IPS().round_rewards(feedback, np.tile([1.0, 0.0], (4, 1)))
-    array([2., 0., 0., 1.])
-    """
-
-    name = "ips"
-
-    def round_rewards(
-        self, feedback: Feedback, target_probs: np.ndarray, q_hat: np.ndarray | None = None
-    ) -> np.ndarray:
-        return importance_weights(feedback, target_probs) * feedback.rewards
+#: Every estimator class by its name; ``ESTIMATORS[name]()`` builds one with default hyperparameters.
+ESTIMATORS: dict[str, type[Estimator]] = {cls.name: cls for cls in (DM, IPS, SNIPS, DR, SNDR, SwitchDR, DROS)}
 
 
-class SelfNormalizedInverseProbabilityWeighting(Estimator):
-    """Self-normalised IPS (SNIPS): IPS with the weights divided by their mean.
+def make_estimator(name: str, clip: float | None = None) -> Estimator:
+    """The estimator registered as ``name``, with default hyperparameters and weights clipped at ``clip``.
 
-    Notes
-    -----
-    Round ``i`` contributes ``w_i r_i / mean(w)`` (Open Bandit Pipeline's
-    convention), so the estimate ``sum(w r) / sum(w)`` is a weighted mean of the
-    observed rewards and stays within their range. Slightly biased, usually far
-    less variable than IPS. The bootstrap holds ``mean(w)`` fixed.
+    ``clip`` applies to every estimator that weights rounds (all but ``dm``,
+    which has no weights and ignores it).
 
     Examples
     --------
-    >>> import numpy as np, polars as pl
-    >>> feedback = Feedback(
-    ...     contexts=pl.DataFrame({"x": [0, 1, 0, 1]}),
-    ...     actions=("a", "b"),
-    ...     eligible=np.ones((4, 2), dtype=bool),
-    ...     chosen=np.array([0, 1, 1, 0]),
-    ...     rewards=np.array([1.0, 0.0, 1.0, 0.5]),
-    ...     propensities=np.full(4, 0.5),
-    ... )
-    >>> SNIPS().round_rewards(feedback, np.tile([1.0, 0.0], (4, 1)))
-    array([2., 0., 0., 1.])
-    >>> SNIPS().round_rewards(feedback, np.tile([0.0, 1.0], (4, 1)))
-    array([0., 0., 2., 0.])
+    >>> make_estimator("ips", clip=20.0)
+    InverseProbabilityWeighting(clip=20.0)
+    >>> make_estimator("dm", clip=20.0)
+    DirectMethod()
+    >>> make_estimator("xyz")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown estimator 'xyz'; known: ['dm', 'dr', 'dr-os', 'ips', 'sndr', 'snips', 'switch-dr']
     """
-
-    name = "snips"
-
-    def round_rewards(
-        self, feedback: Feedback, target_probs: np.ndarray, q_hat: np.ndarray | None = None
-    ) -> np.ndarray:
-        weights = importance_weights(feedback, target_probs)
-        top = float(weights.max()) if weights.size else 0.0
-        if top <= 0:
-            raise ValueError(
-                f"{self.name}: the target policy gives probability 0 to every logged action, "
-                "so there is no weight to normalise by (match_rate is 0)"
-            )
-        scaled = weights / top  # in [0, 1]: no overflow, and tiny weights keep their precision
-        return scaled / scaled.mean() * feedback.rewards
+    cls = ESTIMATORS.get(name)
+    if cls is None:
+        raise ValueError(f"unknown estimator {name!r}; known: {sorted(ESTIMATORS)}")
+    if clip is not None and issubclass(cls, WeightingEstimator):
+        return cls(clip=clip)  # type: ignore[call-arg]
+    return cls()
 
 
-class DirectMethod(Estimator):
-    """The direct method (DM): the target's expected reward under a reward model ``q_hat``.
-
-    Notes
-    -----
-    Round ``i`` contributes ``sum_a pi_target(a | x_i) q_hat(x_i, a)``. Low
-    variance, but biased as far as the reward model is wrong. ``q_hat`` may be
-    missing (NaN) where the target's probability is zero, e.g. ineligible actions.
-
-    Examples
-    --------
-    >>> import numpy as np, polars as pl
-    >>> feedback = Feedback(
-    ...     contexts=pl.DataFrame({"x": [0, 1, 0, 1]}),
-    ...     actions=("a", "b"),
-    ...     eligible=np.ones((4, 2), dtype=bool),
-    ...     chosen=np.array([0, 1, 1, 0]),
-    ...     rewards=np.array([1.0, 0.0, 1.0, 0.5]),
-    ...     propensities=np.full(4, 0.5),
-    ... )
-    >>> q_hat = np.tile([0.8, 0.4], (4, 1))
-    >>> DM().round_rewards(feedback, np.tile([0.5, 0.5], (4, 1)), q_hat)
-    array([0.6, 0.6, 0.6, 0.6])
-    """
-
-    name = "dm"
-
-    def round_rewards(
-        self, feedback: Feedback, target_probs: np.ndarray, q_hat: np.ndarray | None = None
-    ) -> np.ndarray:
-        q = _reward_model(self.name, feedback, target_probs, q_hat)
-        return (target_probs * q).sum(axis=1)
-
-
-class DoublyRobust(Estimator):
-    """Doubly robust (DR): the direct method plus an IPS correction of the reward model's error.
-
-    Notes
-    -----
-    Round ``i`` contributes ``sum_a pi_target(a | x_i) q_hat(x_i, a) + w_i (r_i - q_hat(x_i, a_i))``.
-    Unbiased when either the propensities or the reward model are right, and
-    less variable than IPS when ``q_hat`` is good. ``q_hat`` may be missing
-    (NaN) where the target's probability is zero.
-
-    Examples
-    --------
-    >>> import numpy as np, polars as pl
-    >>> feedback = Feedback(
-    ...     contexts=pl.DataFrame({"x": [0, 1, 0, 1]}),
-    ...     actions=("a", "b"),
-    ...     eligible=np.ones((4, 2), dtype=bool),
-    ...     chosen=np.array([0, 1, 1, 0]),
-    ...     rewards=np.array([1.0, 0.0, 1.0, 0.5]),
-    ...     propensities=np.full(4, 0.5),
-    ... )
-    >>> q_hat = np.tile([0.8, 0.4], (4, 1))
-    >>> DR().round_rewards(feedback, np.tile([1.0, 0.0], (4, 1)), q_hat)
-    array([1.2, 0.8, 0.8, 0.2])
-    """
-
-    name = "dr"
-
-    def round_rewards(
-        self, feedback: Feedback, target_probs: np.ndarray, q_hat: np.ndarray | None = None
-    ) -> np.ndarray:
-        q = _reward_model(self.name, feedback, target_probs, q_hat)
-        weights = importance_weights(feedback, target_probs)
-        logged_q = q[np.arange(feedback.n_rounds), feedback.chosen]
-        return (target_probs * q).sum(axis=1) + weights * (feedback.rewards - logged_q)
-
-
-def _reward_model(name: str, feedback: Feedback, target_probs: np.ndarray, q_hat: np.ndarray | None) -> np.ndarray:
-    """``q_hat`` checked and with zeros where the target's probability is zero (it is not used there)."""
-    if q_hat is None:
-        raise ValueError(f"{name} needs q_hat, the (n, k) estimated expected reward of every action; got None")
-    q = np.asarray(q_hat, dtype=float)
-    n, k = feedback.n_rounds, len(feedback.actions)
-    if q.shape != (n, k):
-        raise ValueError(f"q_hat has shape {q.shape}, expected ({n}, {k}) (rounds, actions)")
-    used = target_probs > 0
-    _first_bad_entry(
-        used & ~np.isfinite(q), q, feedback.actions, "q_hat must be finite where the target's probability is positive"
-    )
-    return np.where(used, q, 0.0)
-
-
-IPS = InverseProbabilityWeighting
-SNIPS = SelfNormalizedInverseProbabilityWeighting
-DM = DirectMethod
-DR = DoublyRobust
-
-#: Every estimator by its name.
-ESTIMATORS: dict[str, type[Estimator]] = {cls.name: cls for cls in (IPS, SNIPS, DM, DR)}
+__all__ = [
+    "DM",
+    "DR",
+    "DROS",
+    "ESTIMATORS",
+    "IPS",
+    "SNDR",
+    "SNIPS",
+    "DirectMethod",
+    "DoublyRobust",
+    "DoublyRobustWithOptimisticShrinkage",
+    "InverseProbabilityWeighting",
+    "SelfNormalizedDoublyRobust",
+    "SelfNormalizedInverseProbabilityWeighting",
+    "SwitchDR",
+    "SwitchDoublyRobust",
+    "make_estimator",
+]

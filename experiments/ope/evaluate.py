@@ -17,7 +17,7 @@ Examples
 ... )
 >>> results = evaluate(feedback, np.tile([0.0, 1.0], (n, 1)), n_bootstrap=500)
 >>> [(r.estimator, round(r.value, 3), round(r.ci_low, 3), round(r.ci_high, 3)) for r in results]  # truth: 0.6
-[('ips', 0.664, 0.606, 0.723), ('snips', 0.618, 0.564, 0.673)]
+[('ips', 0.664, 0.603, 0.726), ('snips', 0.618, 0.578, 0.659)]
 >>> round(on_policy_value(feedback, n_bootstrap=500).value, 3)
 0.479
 """
@@ -28,10 +28,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from experiments.ope.base import EstimatorResult
+from experiments.ope.base import estimate_all
 from experiments.ope.diagnostics import weight_diagnostics
-from experiments.ope.estimators import ESTIMATORS
+from experiments.ope.estimators import make_estimator
 from experiments.ope.interval import summarise
+from experiments.ope.records import EstimatorResult
+from experiments.ope.resampling import MAX_UNITS, Units
 from policies.base import Feedback
 
 
@@ -43,8 +45,13 @@ def evaluate(
     alpha: float = 0.05,
     n_bootstrap: int = 1000,
     seed: int = 0,
+    clusters: np.ndarray | None = None,
+    interval: str = "bootstrap",
+    clip: float | None = None,
+    *,
+    max_units: int | None = MAX_UNITS,
 ) -> list[EstimatorResult]:
-    """Estimate the target policy's value with each named estimator.
+    """Estimate the target policy's value with each named estimator, all from one resample plan.
 
     Parameters
     ----------
@@ -55,65 +62,94 @@ def evaluate(
     estimators
         Names from :data:`experiments.ope.estimators.ESTIMATORS`; all are checked before any runs.
     q_hat
-        ``(n, k)`` estimated expected rewards, needed by ``"dm"`` and ``"dr"``.
-    alpha, n_bootstrap, seed
-        As in :meth:`experiments.ope.base.Estimator.estimate`. Every estimator
-        uses the same ``seed``, hence the same resamples (common random numbers).
+        ``(n, k)`` estimated expected rewards, needed by every estimator but ``"ips"`` and ``"snips"``.
+    alpha
+        One minus the intervals' coverage.
+    n_bootstrap
+        Number of bootstrap resamples.
+    seed
+        Seed of the resample plan; every estimator uses the same resamples (common random numbers).
+    clusters
+        ``(n,)`` cluster label of each round (e.g. user ids): the bootstrap then
+        resamples clusters, and the normal interval linearises over them.
+    interval
+        ``"bootstrap"`` or ``"normal"`` (see :func:`experiments.ope.interval.summarise_all`).
+    clip
+        Largest importance weight used by the estimators that weight rounds, or ``None``.
+    max_units
+        Most groups a resample draws (see :class:`experiments.ope.resampling.ResamplePlan`);
+        ``None`` for the exact bootstrap over units.
 
     Returns
     -------
     list[EstimatorResult]
-        One result per estimator, in the order given.
+        One result per estimator, in the order given; each carries the
+        diagnostics of :func:`experiments.ope.diagnostics.diagnose`.
 
     Examples
     --------
-    >>> import numpy as np, polars as pl
-    >>> from policies.base import Feedback
-    >>> feedback = Feedback(
-    ...     contexts=pl.DataFrame({"x": [0, 1, 0, 1]}),
-    ...     actions=("a", "b"),
-    ...     eligible=np.ones((4, 2), dtype=bool),
-    ...     chosen=np.array([0, 1, 1, 0]),
-    ...     rewards=np.array([1.0, 0.0, 1.0, 0.5]),
-    ...     propensities=np.full(4, 0.5),
-    ... )
-    >>> evaluate(feedback, np.tile([1.0, 0.0], (4, 1)), estimators=("ips", "mean"))
+    >>> from experiments.ope.toy import toy_log
+    >>> log = toy_log()
+    >>> results = evaluate(log.feedback, log.target_probs, ("dm", "dr", "sndr"), log.q_hat, interval="normal")
+    >>> [(r.estimator, round(r.value, 4)) for r in results]
+    [('dm', 0.4), ('dr', 0.3), ('sndr', 0.3333)]
+    >>> evaluate(log.feedback, log.target_probs, estimators=("ips", "mean"))
     Traceback (most recent call last):
     ...
-    ValueError: unknown estimator(s) ['mean']; known: ['dm', 'dr', 'ips', 'snips']
+    ValueError: unknown estimator 'mean'; known: ['dm', 'dr', 'dr-os', 'ips', 'sndr', 'snips', 'switch-dr']
     """
     names = (estimators,) if isinstance(estimators, str) else tuple(estimators)
-    unknown = [name for name in names if name not in ESTIMATORS]
-    if unknown:
-        raise ValueError(f"unknown estimator(s) {unknown}; known: {sorted(ESTIMATORS)}")
-    return [
-        ESTIMATORS[name]().estimate(feedback, target_probs, q_hat, alpha=alpha, n_bootstrap=n_bootstrap, seed=seed)
-        for name in names
-    ]
+    chosen = [make_estimator(name, clip) for name in names]
+    return estimate_all(
+        chosen,
+        feedback,
+        target_probs,
+        q_hat,
+        alpha=alpha,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+        clusters=clusters,
+        interval=interval,
+        max_units=max_units,
+    )
 
 
-def on_policy_value(feedback: Feedback, alpha: float = 0.05, n_bootstrap: int = 1000, seed: int = 0) -> EstimatorResult:
-    """The logging policy's own value: the mean observed reward, with the same bootstrap (estimator ``"logged"``).
+def on_policy_value(
+    feedback: Feedback,
+    alpha: float = 0.05,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+    clusters: np.ndarray | None = None,
+    interval: str = "bootstrap",
+    *,
+    max_units: int | None = MAX_UNITS,
+) -> EstimatorResult:
+    """The logging policy's own value: the mean observed reward, with the same interval (estimator ``"logged"``).
 
-    Its diagnostics are those of unit weights (the target is the logging policy).
+    Its diagnostics are those of unit weights on full support (the target is the logging policy).
 
     Examples
     --------
-    >>> import numpy as np, polars as pl
-    >>> from policies.base import Feedback
-    >>> feedback = Feedback(
-    ...     contexts=pl.DataFrame({"x": [0, 1, 0, 1]}),
-    ...     actions=("a", "b"),
-    ...     eligible=np.ones((4, 2), dtype=bool),
-    ...     chosen=np.array([0, 1, 1, 0]),
-    ...     rewards=np.array([1.0, 0.0, 1.0, 0.5]),
-    ...     propensities=np.full(4, 0.5),
-    ... )
-    >>> result = on_policy_value(feedback, n_bootstrap=200, seed=1)
+    >>> from experiments.ope.toy import toy_log
+    >>> result = on_policy_value(toy_log().feedback, n_bootstrap=200, seed=1)
     >>> result.estimator, result.value, result.diagnostics["ess_ratio"]
     ('logged', 0.625, 1.0)
     """
     if feedback.n_rounds == 0:
         raise ValueError("feedback has no rounds to evaluate")
-    diagnostics = weight_diagnostics(np.ones(feedback.n_rounds))
-    return summarise(feedback.rewards, alpha, n_bootstrap, seed, estimator="logged", diagnostics=diagnostics)
+    diagnostics = {
+        **weight_diagnostics(np.ones(feedback.n_rounds)),
+        "support_deficit_rate": 0.0,  # the logger never leaves its own support
+        "support_deficit_mass": 0.0,
+    }
+    return summarise(
+        feedback.rewards,
+        alpha,
+        n_bootstrap,
+        seed,
+        estimator="logged",
+        diagnostics=diagnostics,
+        clusters=Units.of(feedback.n_rounds, clusters),
+        interval=interval,
+        max_units=max_units,
+    )

@@ -9,13 +9,19 @@ import pytest
 from experiments.ope import (
     DM,
     DR,
+    DROS,
     IPS,
+    SNDR,
     SNIPS,
+    RoundTerms,
+    SwitchDR,
     bootstrap_interval,
     check_target_probs,
     evaluate,
+    make_estimator,
     paired_difference,
     summarise,
+    summarise_all,
 )
 from policies.base import Feedback
 
@@ -160,10 +166,80 @@ BAD_CALLS = [
         id="fractional-resamples",
     ),
     pytest.param(
-        lambda: evaluate(three_rounds(), GOOD, estimators=("ips", "switch-dr")),
-        "unknown estimator(s) ['switch-dr']; known: ['dm', 'dr', 'ips', 'snips']",
+        lambda: evaluate(three_rounds(), GOOD, estimators=("ips", "xyz")),
+        "unknown estimator 'xyz'; known: ['dm', 'dr', 'dr-os', 'ips', 'sndr', 'snips', 'switch-dr']",
         id="unknown-estimator",
     ),
+    pytest.param(
+        lambda: make_estimator("IPS"),
+        "unknown estimator 'IPS'; known: ['dm', 'dr', 'dr-os', 'ips', 'sndr', 'snips', 'switch-dr']",
+        id="estimator-names-are-lower-case",
+    ),
+    pytest.param(
+        lambda: evaluate(three_rounds(), np.zeros((3, 3)), estimators=("ips", "xyz")),
+        "unknown estimator 'xyz'; known: ['dm', 'dr', 'dr-os', 'ips', 'sndr', 'snips', 'switch-dr']",
+        id="names-checked-before-the-probabilities",
+    ),
+    pytest.param(
+        lambda: evaluate(three_rounds(), GOOD, estimators=("switch-dr",)),
+        "switch-dr needs q_hat, the (n, k) estimated expected reward of every action; got None",
+        id="switch-dr-without-q-hat",
+    ),
+    pytest.param(
+        lambda: SNDR().estimate(three_rounds(), np.eye(3)[[1, 2, 0]], np.zeros((3, 3))),
+        "sndr: the target policy gives probability 0 to every logged action, "
+        "so there is no weight to normalise by (match_rate is 0)",
+        id="sndr-without-overlap",
+    ),
+    pytest.param(lambda: IPS(clip=0.0), "ips: clip must be a positive number or None; got 0.0", id="clip-zero"),
+    pytest.param(
+        lambda: evaluate(three_rounds(), GOOD, clip=-1.0),
+        "ips: clip must be a positive number or None; got -1.0",
+        id="clip-negative",
+    ),
+    pytest.param(lambda: SwitchDR(tau=-1.0), "switch-dr: tau must be a number >= 0; got -1.0", id="tau-negative"),
+    pytest.param(lambda: DROS(lambda_=float("nan")), "dr-os: lambda_ must be a number >= 0; got nan", id="lambda-nan"),
+    pytest.param(
+        lambda: IPS().estimate(three_rounds(), GOOD, clusters=np.array([1, 2])),
+        "clusters has shape (2,), expected (3,) (one label per round)",
+        id="clusters-shape",
+    ),
+    pytest.param(
+        lambda: IPS().estimate(three_rounds(), GOOD, interval="percentile"),
+        "unknown interval 'percentile'; known: ['bootstrap', 'normal']",
+        id="unknown-interval",
+    ),
+    pytest.param(
+        lambda: IPS().estimate(three_rounds(), GOOD, max_units=0),
+        "max_units must be a positive integer or None; got 0",
+        id="no-units",
+    ),
+    pytest.param(
+        lambda: summarise(RoundTerms(np.ones(3), np.ones(2))),
+        "terms: denominator has shape (2,) but numerator has shape (3,); give one term per round",
+        id="terms-of-different-lengths",
+    ),
+    pytest.param(
+        lambda: summarise_all({"ips": np.ones(3), "sndr": RoundTerms(np.ones(3), offset=np.array([0.0, np.inf, 1.0]))}),
+        "sndr: offset must be finite; round 1 has inf (1 bad round(s))",
+        id="infinite-offset",
+    ),
+    pytest.param(
+        lambda: summarise_all({"snips": RoundTerms(np.ones(3), np.zeros(3)), "ips": np.ones(3)}),
+        "snips: the denominator sums to 0.0, not above zero",
+        id="zero-denominator",
+    ),
+    pytest.param(
+        lambda: summarise_all({"a": np.ones(3), "b": np.ones(4)}),
+        "b has 4 rounds but a has 3; give the same rounds",
+        id="statistics-of-different-logs",
+    ),
+    pytest.param(
+        lambda: summarise_all([("a", np.ones(2)), ("b", np.array([1.0, np.nan]))]),
+        "b: contributions must be finite; round 1 has nan (1 bad round(s))",
+        id="named-contributions",
+    ),
+    pytest.param(lambda: summarise_all({}), "terms is empty: give at least one statistic to summarise", id="none"),
     pytest.param(
         lambda: bootstrap_interval(np.array([0.0, np.nan, 1.0])),
         "contributions must be finite; round 1 has nan (1 bad round(s))",
