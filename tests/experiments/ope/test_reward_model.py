@@ -56,6 +56,7 @@ def known_world(n: int, seed: int) -> tuple[Feedback, np.ndarray]:
 # --- folds ------------------------------------------------------------------------------------------------
 
 
+@settings(max_examples=100, deadline=None)
 @given(n=st.integers(2, 300), n_folds=st.integers(2, 10), seed=st.integers(0, 2**32 - 1))
 def test_folds_are_balanced_and_all_used(n: int, n_folds: int, seed: int) -> None:
     if n_folds > n:
@@ -69,6 +70,7 @@ def test_folds_are_balanced_and_all_used(n: int, n_folds: int, seed: int) -> Non
     assert sizes.max() - sizes.min() <= 1
 
 
+@settings(max_examples=50, deadline=None)
 @given(
     users=st.lists(st.sampled_from([f"u{i}" for i in range(12)]), min_size=5, max_size=80),
     n_folds=st.integers(2, 5),
