@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -33,6 +34,7 @@ from features.schemas import ACTIONS, BANDIT_LOG, feature_columns
 from features.validation import SchemaError, validate
 
 POLICY_FILE = "policy.json"
+_INTEGER = re.compile(r"-?[0-9]+")
 #: Policy kinds whose module imports a heavy library, loaded only when a saved policy needs them.
 _LAZY_MODULES = {
     "vw": "policies.bandits.vw",
@@ -97,9 +99,19 @@ class Feedback:
         The log has columns ``action``, ``reward``, ``propensity``; an optional
         ``actions`` column (a list, or a ``|``-separated string) names the eligible
         actions of each row, else every action in ``actions`` was eligible. Every
-        other non-bookkeeping column is a context feature.
+        other non-bookkeeping column is a context feature. Integer action labels are
+        read as text (7 is ``"7"``), so ``actions`` names them as strings.
+        :func:`experiments.inputs.feedback_from_log` checks a log more fully and
+        infers its actions.
         """
-        log = validate(log, BANDIT_LOG, "log", not_null=("action", "reward", "propensity"))
+        log = validate(with_text_labels(log), BANDIT_LOG, "log", not_null=("action", "reward", "propensity"))
+        propensities = log.get_column("propensity").to_numpy().astype(float)
+        bad = np.flatnonzero(~((propensities > 0) & (propensities <= 1)))
+        if bad.size:
+            raise SchemaError(
+                f"log: column 'propensity' must lie in (0, 1]; row {int(bad[0])} has {float(propensities[bad[0]])} "
+                f"({bad.size} bad row(s))"
+            )
         actions = tuple(actions)
         index = {a: i for i, a in enumerate(actions)}
         unknown = sorted(set(log.get_column("action").unique().to_list()) - set(index))
@@ -114,23 +126,77 @@ class Feedback:
             eligible=eligible,
             chosen=chosen,
             rewards=log.get_column("reward").to_numpy().astype(float),
-            propensities=log.get_column("propensity").to_numpy().astype(float),
+            propensities=propensities,
         )
 
 
+def with_text_labels(log: pl.DataFrame) -> pl.DataFrame:
+    """``log`` with integer action labels as text: the ``action`` column, and the ``actions`` column's members.
+
+    Examples
+    --------
+    >>> with_text_labels(pl.DataFrame({"action": [7], "actions": [[3, 7]]})).rows()
+    [('7', ['3', '7'])]
+    """
+    casts: list[pl.Expr] = []
+    if "action" in log.columns and log.schema["action"].is_integer():
+        casts.append(pl.col("action").cast(pl.String))
+    dtype = log.schema.get("actions")
+    if isinstance(dtype, pl.List) and dtype.inner.is_integer():
+        casts.append(pl.col("actions").cast(pl.List(pl.String)))
+    return log.with_columns(casts) if casts else log
+
+
+def order_actions(labels: Iterable[str]) -> tuple[str, ...]:
+    """The natural order of a set of action labels: the four offers (all of them, in
+    :data:`~features.schemas.ACTIONS` order) when every label is one of them; integers numerically; any other
+    labels sorted as text.
+
+    Examples
+    --------
+    >>> order_actions(["coupon", "no_offer"])
+    ('no_offer', 'coupon', 'installment', 'trust_badge')
+    >>> order_actions(["10", "9", "-1"])
+    ('-1', '9', '10')
+    >>> order_actions(["b", "a", "10"])
+    ('10', 'a', 'b')
+    """
+    distinct = set(labels)
+    if distinct <= set(ACTIONS):
+        return ACTIONS
+    if all(_INTEGER.fullmatch(label) for label in distinct):
+        return tuple(sorted(distinct, key=lambda label: (int(label), label)))
+    return tuple(sorted(distinct))
+
+
 def eligibility_mask(log: pl.DataFrame, actions: Sequence[str]) -> np.ndarray:
-    """``(n, k)`` mask from a log's optional ``actions`` column (list or ``|``-separated string)."""
+    """``(n, k)`` mask from a log's optional ``actions`` column (list or ``|``-separated string); members that
+    are not among ``actions`` are ignored.
+
+    Examples
+    --------
+    >>> eligibility_mask(pl.DataFrame({"actions": ["b|a", "c"]}), ("a", "b")).tolist()
+    [[True, True], [False, False]]
+    """
     n = log.height
     if "actions" not in log.columns:
         return np.ones((n, len(actions)), dtype=bool)
-    column = log.get_column("actions")
+    column = with_text_labels(log.select("actions")).get_column("actions")
     if column.dtype == pl.String:
         column = column.str.split("|")
     if not isinstance(column.dtype, pl.List):
         raise SchemaError(f"log: column 'actions' has dtype {column.dtype}, expected a list of action names")
-    frame = pl.DataFrame({"actions": column})
-    mask = frame.select(pl.col("actions").list.contains(a).fill_null(False).alias(a) for a in actions)
-    return mask.to_numpy().astype(bool)
+    index = {a: i for i, a in enumerate(actions)}
+    members = (
+        pl.DataFrame({"actions": column.cast(pl.List(pl.String))})
+        .with_row_index("row")
+        .explode("actions")
+        .select("row", code=pl.col("actions").replace_strict(index, default=None, return_dtype=pl.Int64))
+        .drop_nulls("code")
+    )
+    mask = np.zeros((n, len(actions)), dtype=bool)
+    mask[members.get_column("row").to_numpy(), members.get_column("code").to_numpy()] = True
+    return mask
 
 
 def eligible_patterns(eligible: np.ndarray) -> tuple[np.ndarray, list[list[int]]]:

@@ -73,6 +73,8 @@ class VowpalWabbitPolicy(BasePolicy):
         Passes over the feedback in each :meth:`learn` call (more than one for offline training).
     seed
         VW's ``--random_seed`` and the shuffling of passes after the first.
+    actions
+        The actions learned about (eligible in some round :meth:`learn` saw); recorded by :meth:`save`.
     """
 
     name = "vw"
@@ -87,6 +89,7 @@ class VowpalWabbitPolicy(BasePolicy):
         passes: int = 1,
         seed: int = 0,
         feature_names: list[str] | None = None,
+        actions: list[str] | None = None,
         model_data: bytes | None = None,
     ) -> None:
         if not 0.0 <= epsilon <= 1.0:
@@ -105,6 +108,7 @@ class VowpalWabbitPolicy(BasePolicy):
         self.passes = passes
         self.seed = seed
         self.feature_names_ = feature_names
+        self.actions_ = None if actions is None else tuple(actions)  # the actions learned about, in order
         self.rounds_learned_ = 0
         self._workspace = vw.Workspace(self.vw_args(), model_data=model_data)
         self._native = self._workspace._workspace  # the wrapper's native workspace: see the module's docstring
@@ -193,6 +197,8 @@ class VowpalWabbitPolicy(BasePolicy):
         if self.feature_names_ is None:
             self.feature_names_ = list(feedback.contexts.columns)
             self._last_lines = None  # lines built before the feature names were fixed may hold other columns
+        seen = [feedback.actions[i] for i in np.flatnonzero(feedback.eligible.any(axis=0))]
+        self.actions_ = tuple(dict.fromkeys([*(self.actions_ or ()), *seen]))
         shared = self._shared_lines(feedback.contexts)
         parse, learn = partial(_core._parse_line_text, self._native), self._native.learn_multi_ex_one
         codes, patterns = eligible_patterns(feedback.eligible)
@@ -215,12 +221,13 @@ class VowpalWabbitPolicy(BasePolicy):
         self.rounds_learned_ += feedback.n_rounds
 
     def save(self, path: str | Path) -> None:
-        """Write ``policy.json`` (settings, feature names) and ``model.vw`` (VW's weights)."""
+        """Write ``policy.json`` (settings, feature names, actions learned about) and ``model.vw`` (VW's weights)."""
         super().save(path)
         write_bytes(self._workspace.serialize(), Path(path) / MODEL_FILE)
 
     def saved_params(self) -> dict[str, Any]:
-        return {**self.params(), "feature_names": self.feature_names_}
+        actions = None if self.actions_ is None else list(self.actions_)
+        return {**self.params(), "feature_names": self.feature_names_, "actions": actions}
 
     @classmethod
     def _from_folder(cls, folder: Path, params: dict[str, Any]) -> BasePolicy:

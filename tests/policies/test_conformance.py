@@ -80,7 +80,8 @@ def test_bad_eligibility_is_named(policy: BasePolicy, eligible: np.ndarray, mess
 
 def test_feedback_rejects_bad_propensities(small_log: pl.DataFrame) -> None:
     bad = small_log.head(5).with_columns(propensity=pl.Series([0.25, 0.0, 0.5, 1.5, 0.25]))
-    with pytest.raises(ValueError, match=r"propensity must lie in \(0, 1\]; row 1 has 0.0 \(2 bad row\(s\)\)"):
+    message = r"log: column 'propensity' must lie in \(0, 1\]; row 1 has 0.0 \(2 bad row\(s\)\)"
+    with pytest.raises(ValueError, match=message):
         Feedback.from_log(bad)
 
 
