@@ -3,8 +3,8 @@ r"""The reward model of the direct method and doubly robust: every action's expe
 :func:`cross_fitted_rewards` fits LightGBM regressions of the logged reward on the context and the action,
 and predicts each round's reward under every action from a model that never saw that round (nor, with
 ``groups``, any round of the same user). :func:`q_hat_from_frame` reads predictions made elsewhere instead.
-Both give ``q_hat``, the ``(n, k)`` array that :class:`~experiments.ope.estimators.DirectMethod` and
-:class:`~experiments.ope.estimators.DoublyRobust` take.
+Both give ``q_hat``, the ``(n, k)`` array that the direct method and the doubly robust family
+(:mod:`experiments.ope.doubly_robust`) take.
 
 Examples
 --------
