@@ -305,8 +305,8 @@ def feedback_from_log(log: pl.DataFrame, actions: Sequence[str | int] | None = N
         are ignored.
     """
     log = check_bandit_log(log)
-    chosen = log_actions(log) if actions is None else tuple(str(a) for a in actions)
-    return Feedback.from_log(log, chosen)
+    names = log_actions(log) if actions is None else tuple(str(a) for a in actions)
+    return Feedback.from_log(log, names)
 
 
 def target_probs_from_frame(frame: pl.DataFrame, n_rows: int) -> np.ndarray:

@@ -19,8 +19,8 @@ features                  the shared features of ``c``
 
 An action's label is its ``id`` feature (top-level in the ``_multi`` entry or in one of its namespaces) when the
 file's actions carry one, else its ``_tag``, else the one feature of its namespace ``a`` (how this project's
-writer names an action), else its 0-based position in ``_multi`` (as ``_labelIndex`` and VW's predictions count).
-The first rule some action of the file follows holds for every line.
+writer names an action) when every action of the file holds exactly one there, else its 0-based position in
+``_multi`` (as ``_labelIndex`` and VW's predictions count). The rule is chosen once for the whole file.
 
 Shared features: a namespace's features become columns named by the feature alone (by the namespace path
 joined with ``.``, ``ns.feature``, where two namespaces share a feature name); a namespace given as a list of
@@ -84,6 +84,10 @@ LABEL_FIELDS: dict[str, pl.DataType] = {
     "a": pl.List(pl.Int64()),
     "p": pl.List(pl.Float64()),
 }
+#: The columns a row of the log gets besides the features.
+LOG_COLUMNS = ("decision_id", "ts", "actions", "action", "propensity", "probabilities", "reward")
+#: An action's label by its place in ``_multi`` (evaluated on the list of entries).
+_POSITION = pl.int_range(pl.len()).cast(pl.String)
 #: Text values of the writer's ``"name=value": 1`` features read back as booleans.
 BOOLEAN_TEXT = frozenset({"true", "false"})
 
@@ -175,11 +179,6 @@ def read_dsjson(path: str | Path, actions: Sequence[str] | None = None) -> Dsjso
     if actions is not None:
         log = log.with_columns(probabilities=_on_actions(log, tuple(actions), rows, where))
     return DsjsonLog(log=log, skipped=raw.height - labelled.height)
-
-
-#: The columns a row of the log gets besides the features.
-LOG_COLUMNS = ("decision_id", "ts", "actions", "action", "propensity", "probabilities", "reward")
-_POSITION = pl.int_range(pl.len()).cast(pl.String)
 
 
 @dataclass(frozen=True)
