@@ -116,8 +116,10 @@ def _model_probabilities(uri: str, feedback: Feedback, config: OfferlabConfig | 
         model = load_policy_model(uri)
     except MlflowException as error:
         raise ValueError(f"target {uri}: MLflow can't load it: {error.message}") from error
-    except TypeError as error:  # load_policy_model's word for a model that holds no offerlab policy
-        raise ValueError(str(error)) from error
+    except TypeError as error:
+        if not str(error).startswith(f"{uri} is not an offerlab policy model"):
+            raise  # a bug, not a model of another kind
+        raise ValueError(f"target {error}") from error
     if model.policy is None:
         raise ValueError(f"target {uri}: the model holds no policy")
     return policy_probabilities(model.policy, feedback, f"target {uri}"), f"{model.policy.name} policy {uri}"

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import numpy as np
+import pandas as pd
 import polars as pl
 import pytest
 from mlflow import MlflowClient
+from mlflow.pyfunc import PythonModel
 
 from experiments.inputs import feedback_from_log, load_target_probs
 from experiments.targets import table_probabilities, target_probabilities
@@ -197,6 +200,23 @@ def test_a_registered_model_uri(store: OfferlabConfig, trained: VowpalWabbitPoli
         target_probabilities("models:/offer-policy@nobody", held_out, store)
     with pytest.raises(ValueError, match=re.escape("the vw policy can't score the log's action(s) ['0', '1'")):
         target_probabilities("models:/offer-policy@champion", feedback_from_log(numbered_log()), store)
+
+
+class Echo(PythonModel):
+    """A pyfunc model that holds no policy."""
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        return model_input
+
+
+def test_a_model_that_holds_no_policy(store: OfferlabConfig, feedback: Feedback) -> None:
+    configure_mlflow(store)
+    mlflow.set_experiment("targets-test")
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(name="echo", python_model=Echo())
+    message = f"target {info.model_uri} is not an offerlab policy model (it holds Echo)"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        target_probabilities(info.model_uri, feedback, store)
 
 
 @pytest.mark.parametrize(
