@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays: equality would be ambiguous
 class RoundTerms:
     """Per-round terms of an estimator; the estimate is a ratio of their sums.
 

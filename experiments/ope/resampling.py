@@ -35,7 +35,7 @@ MAX_UNITS = 10_000
 CHUNK_ELEMENTS = 1 << 17
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays: equality would be ambiguous
 class Units:
     """The resampling unit of each round.
 
@@ -95,7 +95,7 @@ class Units:
         return np.bincount(self.index, weights=values, minlength=self.count)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays: equality would be ambiguous
 class ResamplePlan:
     """A seeded plan of bootstrap resamples over the units (or random blocks of them), shared by every statistic.
 

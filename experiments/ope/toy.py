@@ -17,7 +17,7 @@ import polars as pl
 from policies.base import Feedback
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays: equality would be ambiguous
 class ToyLog:
     """A logged feedback, a target policy on it, a reward model, and the importance weights they imply."""
 
