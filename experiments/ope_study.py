@@ -1,0 +1,385 @@
+"""How well the off-policy estimators recover the simulator's truth: bias, RMSE and interval coverage over seeds.
+
+For each scenario and seed, a small world is simulated under an exploring logging policy (uniform over the
+eligible actions, or the online VW policy); each target policy is then evaluated on that log by every estimator
+in :data:`experiments.ope.ESTIMATORS`, and each estimate is set beside the target's true value on the same log.
+:func:`run_study` gives one row per (scenario, seed, target, estimator); :func:`summarise_study` turns them
+into bias, RMSE and coverage per (scenario, target, estimator). Simulated logs are cached as Parquet, so
+re-running the estimators after the OPE package changes costs no simulation.
+
+Notes
+-----
+**The estimand.** For a log of rounds ``i = 1..n`` with contexts ``x_i``, the value of a target ``pi`` is
+
+.. math:: V(\\pi) = \\frac{1}{n} \\sum_i \\sum_a \\pi(a \\mid x_i)\\, \\mu_i(a),
+
+where ``mu_i(a)`` is the expected reward of round ``i`` had action ``a`` been taken there and every other round
+gone as logged. It is conditional on the logged contexts (the target's own effect on later moments, through
+fatigue, purchases and stock, is not in it) and on what the other rounds did.
+
+**The truth frame is not quite mu.** The simulator's ``q_<action>`` is the expected net contribution
+(``take_rate * price`` minus the offer's cost when redeemed) of a message that is delivered about an item
+that is in stock. The logged reward is net of the same cost, but a purchase goes through only if stock allows
+(first come, first served among the date's purchases, :func:`simulators.behaviour.sell`), and a message is
+sent only if consent still holds at the send time. Stock-outs are common (about 12% of wanted purchases in
+``default``, 20% in ``holiday-peak`` at 3,000 users), so ``mu`` is built from two facts recorded per round while
+simulating (:class:`TruthRecordingSession`):
+
+- ``in_stock``: would this round's purchase, if it wanted one, find the item in stock? The date's other
+  purchase attempts (as logged, with their delays) and this round's own delay fix the answer, whatever
+  action this round takes;
+- ``deliverable``: would a message be delivered (consent at the send time)? It does not depend on the offer.
+
+Then ``mu_i(a) = in_stock_i * q_i(a)`` when ``a`` is ``no_offer`` or the round is deliverable, and
+``in_stock_i * q_i(no_offer)`` otherwise (an undelivered offer is no message). Neither fact depends on this
+round's action, so every unbiased estimator is unbiased for ``V`` on the log.
+
+**The figures.** Per (scenario, target, estimator) over seeds ``s``: bias ``mean(V_hat_s - V_s)``, RMSE
+``sqrt(mean((V_hat_s - V_s)^2))``, relative RMSE (RMSE over the mean ``|V_s|``), coverage (share of seeds with
+``ci_low <= V_s <= ci_high``), mean interval width, mean reported standard error and the spread
+``sd(V_hat_s - V_s)`` it should match.
+
+Examples
+--------
+>>> raw = run_study(
+...     ["default"], seeds=[0, 1], n_users=300, days=3, estimators=("ips", "snips"), reward_model=None, n_bootstrap=100
+... )
+>>> table = summarise_study(raw)
+>>> table.select("target", "estimator", "n_seeds").head(2).rows()
+[('coupon', 'ips', 2), ('coupon', 'snips', 2)]
+>>> bool((table.get_column("coverage").is_between(0, 1)).all())
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from experiments.ope import ESTIMATORS, evaluate
+from features.io import read_frame, write_frame
+from features.schemas import ACTIONS
+from policies import make_policy
+from policies.bandits.baselines import FixedAction, UniformRandom
+from policies.base import Feedback
+from simulators.marketplace import DayBatch, MarketplaceSimulator, SimulationSession
+from simulators.oracle import OraclePolicy
+from simulators.scenario import Scenario, load_scenario, scenario_names
+
+#: Logging policies that explore (every eligible action has a positive probability).
+LOGGERS: tuple[str, ...] = ("uniform", "vw")
+#: The target policies, each different from the loggers: always a coupon (where eligible), the hand-written
+#: rules, and the oracle (best action by the simulator's truth) with 20% uniform exploration.
+TARGETS: tuple[str, ...] = ("coupon", "rules", "oracle-eps")
+ORACLE_EXPLORATION = 0.2
+#: Columns the recording session adds to the truth frame.
+RECORDED = ("in_stock", "deliverable")
+TRUTH_COLUMNS: tuple[str, ...] = (*(f"q_{a}" for a in ACTIONS), *RECORDED)
+#: A reward model: ``(feedback, clusters, seed) -> (n, k)`` estimated expected rewards (cross-fitted).
+RewardModel = Callable[[Feedback, np.ndarray, int], np.ndarray]
+
+
+class TruthRecordingSession(SimulationSession):
+    """A simulation session that also records, per decision, ``in_stock`` and ``deliverable`` (see the module's
+    Notes) as two more columns of the truth frame.
+
+    It wraps two steps of :class:`~simulators.marketplace.SimulationSession`: the consent check at the send time
+    and the sale of the date's purchases. A wanted purchase that the recorded ``in_stock`` says would (not) go
+    through but did not (did) raises ``RuntimeError``: the simulator's sale rule changed.
+
+    Examples
+    --------
+    >>> simulator = MarketplaceSimulator(load_scenario("default").with_size(n_users=300, days=2))
+    >>> session = TruthRecordingSession(simulator.scenario, simulator.config, seed=0)
+    >>> batch = session.step(UniformRandom())
+    >>> batch.truth.columns[-2:], batch.truth.height == batch.decisions.height
+    (['in_stock', 'deliverable'], True)
+    """
+
+    _deliverable_rows: np.ndarray
+    _in_stock_rows: np.ndarray
+
+    def _deliverable(self, *args: Any, **kwargs: Any) -> np.ndarray:
+        self._deliverable_rows = super()._deliverable(*args, **kwargs)
+        return self._deliverable_rows
+
+    def _convert(
+        self, users: np.ndarray, items: np.ndarray, sent: np.ndarray, wants: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        stock = self.world.items.stock[items].copy()
+        converted, done = super()._convert(users, items, sent, wants, rng)
+        in_stock = purchase_goes_through(items, done - sent, wants, stock)
+        if (in_stock != converted)[wants].any():
+            row = int(np.flatnonzero((in_stock != converted) & wants)[0])
+            raise RuntimeError(
+                f"day {self.day}, row {row}: the recorded in_stock ({bool(in_stock[row])}) disagrees with the "
+                f"simulator's sale ({bool(converted[row])}); simulators.behaviour.sell no longer sells first come, "
+                "first served"
+            )
+        self._in_stock_rows = in_stock
+        return converted, done
+
+    def _decide(self, policy: Any, day: int, kept: pl.DataFrame, *args: Any, **kwargs: Any) -> DayBatch:
+        batch = super()._decide(policy, day, kept, *args, **kwargs)
+        recorded = {"in_stock": self._in_stock_rows[: kept.height], "deliverable": self._deliverable_rows}
+        return dataclasses.replace(batch, truth=batch.truth.with_columns(pl.Series(k, v) for k, v in recorded.items()))
+
+
+def purchase_goes_through(items: np.ndarray, delay: np.ndarray, wants: np.ndarray, stock: np.ndarray) -> np.ndarray:
+    """Whether each row's purchase, were it wanted, would find its item in stock, the other rows' wants held.
+
+    Purchases of an item are served in order of ``delay`` (ties by row); row ``i`` gets the item if fewer than
+    its ``stock`` other rows want it before ``i``.
+
+    Examples
+    --------
+    >>> purchase_goes_through(
+    ...     items=np.array([0, 0, 0, 1]), delay=np.array([3, 1, 2, 5]),
+    ...     wants=np.array([True, True, False, False]), stock=np.array([1, 1, 1, 0]),
+    ... ).tolist()
+    [False, True, False, False]
+    """
+    n = len(items)
+    order = np.lexsort((np.arange(n), delay, items))
+    wanting = wants[order].astype(np.int64)
+    before = np.cumsum(wanting) - wanting  # wanting rows strictly before, over all items
+    starts = np.r_[True, items[order][1:] != items[order][:-1]] if n else np.zeros(0, dtype=bool)
+    before -= np.maximum.accumulate(np.where(starts, before, 0))  # ... within the row's item
+    result = np.empty(n, dtype=bool)
+    result[order] = before < stock[order]
+    return result
+
+
+def simulate_log(scenario: Scenario, seed: int, logger: str = "uniform") -> pl.DataFrame:
+    """One simulated bandit log (decisions joined with outcomes) with the truth columns :data:`TRUTH_COLUMNS`.
+
+    Examples
+    --------
+    >>> log = simulate_log(load_scenario("default").with_size(n_users=300, days=2), seed=0)
+    >>> set(TRUTH_COLUMNS) <= set(log.columns), log.get_column("propensity").min() > 0
+    (True, True)
+    """
+    if logger not in LOGGERS:
+        raise ValueError(f"logger {logger!r} is not an exploring policy; expected one of {list(LOGGERS)}")
+    simulator = MarketplaceSimulator(scenario)
+    session = TruthRecordingSession(simulator.scenario, simulator.config, seed)
+    policy = make_policy(logger, seed=seed)
+    for _ in range(scenario.days):
+        batch = session.step(policy)
+        if batch.feedback.n_rounds:
+            policy.learn(batch.feedback)
+    result = session.result()
+    return result.bandit_log().join(result.truth, on="decision_id", how="left", maintain_order="left")
+
+
+def cached_log(scenario: Scenario, seed: int, logger: str = "uniform", cache: Path | None = None) -> pl.DataFrame:
+    """:func:`simulate_log`, read from ``cache`` if it was simulated before (keyed by scenario name and settings,
+    size, logger and seed; the simulator's code is not in the key: clear the folder when it changes)."""
+    if cache is None:
+        return simulate_log(scenario, seed, logger)
+    settings = hashlib.sha256(scenario.model_dump_json().encode()).hexdigest()[:10]
+    path = Path(cache) / f"{scenario.name}-{settings}-u{scenario.n_users}-d{scenario.days}-{logger}-s{seed}.parquet"
+    if path.is_file():
+        return read_frame(path)
+    log = simulate_log(scenario, seed, logger)
+    write_frame(log, path)
+    return log
+
+
+def expected_rewards(log: pl.DataFrame) -> np.ndarray:
+    """``(n, k)`` true expected reward ``mu`` of every action in every round (NaN: ineligible); see Notes.
+
+    Examples
+    --------
+    >>> log = pl.DataFrame({"q_no_offer": [1.0, 1.0], "q_coupon": [2.0, 2.0], "q_installment": [3.0, None],
+    ...     "q_trust_badge": [None, None], "in_stock": [True, False], "deliverable": [False, True]})
+    >>> expected_rewards(log)
+    array([[ 1.,  1.,  1., nan],
+           [ 0.,  0., nan, nan]])
+    """
+    missing = [c for c in TRUTH_COLUMNS if c not in log.columns]
+    if missing:
+        raise ValueError(f"log has no truth column(s) {missing}; simulate it with simulate_log")
+    q = log.select(f"q_{a}" for a in ACTIONS).to_numpy().astype(float)
+    delivered = np.where(log.get_column("deliverable").to_numpy()[:, None], q, q[:, :1])
+    mu = np.where(np.isnan(q), np.nan, delivered)
+    mu[:, 0] = q[:, 0]
+    return mu * log.get_column("in_stock").to_numpy()[:, None]
+
+
+def true_value(mu: np.ndarray, target_probs: np.ndarray) -> float:
+    """The target's value on the log: the mean over rounds of ``sum_a pi(a | x_i) mu_i(a)``.
+
+    Examples
+    --------
+    >>> true_value(np.array([[1.0, np.nan], [0.0, 2.0]]), np.array([[1.0, 0.0], [0.5, 0.5]]))
+    1.0
+    """
+    if np.any(np.isnan(mu) & (target_probs > 0)):
+        row = int(np.flatnonzero((np.isnan(mu) & (target_probs > 0)).any(axis=1))[0])
+        raise ValueError(f"row {row}: the target gives an ineligible action (no truth) a positive probability")
+    return float((np.nan_to_num(mu) * target_probs).sum(axis=1).mean())
+
+
+def target_probabilities(target: str, feedback: Feedback, log: pl.DataFrame) -> np.ndarray:
+    """``(n, k)`` probabilities of a target from :data:`TARGETS` on the log's rounds; ``oracle-eps`` reads the
+    simulator's truth, as the oracle does while simulating."""
+    contexts, eligible = feedback.contexts, feedback.eligible
+    if target == "coupon":
+        return FixedAction("coupon").probabilities(contexts, ACTIONS, eligible)
+    if target == "rules":
+        return make_policy("rules").probabilities(contexts, ACTIONS, eligible)
+    if target == "oracle-eps":
+        oracle = OraclePolicy()
+        oracle.observe_truth(log.select(f"q_{a}" for a in ACTIONS).to_numpy().astype(float))
+        uniform = UniformRandom().probabilities(contexts, ACTIONS, eligible)
+        best = oracle.probabilities(contexts, ACTIONS, eligible)
+        return (1 - ORACLE_EXPLORATION) * best + ORACLE_EXPLORATION * uniform
+    raise ValueError(f"unknown target {target!r}; expected one of {list(TARGETS)}")
+
+
+def cross_fitted_reward_model(feedback: Feedback, clusters: np.ndarray, seed: int) -> np.ndarray:
+    """The study's reward model: :func:`experiments.ope.reward_model.cross_fitted_rewards` with each user's rounds
+    in one fold (LightGBM is imported on use)."""
+    from experiments.ope.reward_model import cross_fitted_rewards
+
+    return cross_fitted_rewards(feedback, seed=seed, groups=clusters)
+
+
+def evaluate_log(
+    log: pl.DataFrame,
+    targets: Sequence[str] = TARGETS,
+    estimators: Sequence[str] | None = None,
+    reward_model: RewardModel | None = None,
+    alpha: float = 0.05,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+    interval: str = "bootstrap",
+) -> pl.DataFrame:
+    """Every estimator's estimate of every target on one simulated log, beside the target's true value.
+
+    ``estimators`` defaults to every registered one; ``reward_model`` gives the ``q_hat`` of the model-based
+    estimators (fitted once per log; ``None``: no ``q_hat``, so only estimators that need none can run); the
+    intervals (``interval``: ``"bootstrap"`` or ``"normal"``) treat each user's rounds as one cluster.
+    """
+    names = tuple(ESTIMATORS) if estimators is None else tuple(estimators)
+    feedback = Feedback.from_log(log.drop(TRUTH_COLUMNS))
+    clusters = log.get_column("user_id").to_numpy()
+    q_hat = reward_model(feedback, clusters, seed) if reward_model is not None else None
+    mu = expected_rewards(log)
+    rows = []
+    for target in targets:
+        probs = target_probabilities(target, feedback, log)
+        truth = true_value(mu, probs)
+        results = evaluate(
+            feedback,
+            probs,
+            estimators=names,
+            q_hat=q_hat,
+            alpha=alpha,
+            n_bootstrap=n_bootstrap,
+            seed=seed,
+            clusters=clusters,
+            interval=interval,
+        )
+        rows += [
+            {
+                "target": target,
+                "estimator": r.estimator,
+                "n_rounds": r.n_rounds,
+                "truth": truth,
+                "value": r.value,
+                "ci_low": r.ci_low,
+                "ci_high": r.ci_high,
+                "std_error": r.std_error,
+            }
+            for r in results
+        ]
+    return pl.DataFrame(rows)
+
+
+def run_study(
+    scenarios: Sequence[str] | None = None,
+    seeds: Sequence[int] = range(50),
+    n_users: int = 3000,
+    days: int = 14,
+    logger: str = "uniform",
+    targets: Sequence[str] = TARGETS,
+    estimators: Sequence[str] | None = None,
+    reward_model: RewardModel | None = cross_fitted_reward_model,
+    alpha: float = 0.05,
+    n_bootstrap: int = 1000,
+    interval: str = "bootstrap",
+    cache: Path | None = None,
+    on_log: Callable[[str, int], None] | None = None,
+) -> pl.DataFrame:
+    """One row per (scenario, seed, target, estimator): the estimate, its interval, the truth.
+
+    Parameters
+    ----------
+    scenarios
+        Scenario names or YAML paths; all shipped scenarios by default.
+    seeds
+        Seeds of the simulations (the bootstrap and the reward model use the same seed).
+    n_users, days
+        Size of each simulated world.
+    logger
+        The logging policy, one of :data:`LOGGERS`.
+    targets, estimators
+        Targets from :data:`TARGETS`; estimator names (every registered one by default).
+    reward_model
+        Fits ``q_hat`` for the model-based estimators (cross-fitted LightGBM by default); ``None`` runs only
+        those that need none.
+    alpha, n_bootstrap, interval
+        One minus the intervals' coverage; bootstrap resamples; ``"bootstrap"`` or ``"normal"`` intervals.
+    cache
+        Folder of simulated logs (see :func:`cached_log`).
+    on_log
+        Called with ``(scenario, seed)`` after each log is evaluated (progress).
+    """
+    frames = []
+    for name in scenario_names() if scenarios is None else scenarios:
+        scenario = load_scenario(name).with_size(n_users=n_users, days=days)
+        for seed in seeds:
+            log = cached_log(scenario, seed, logger, cache)
+            rows = evaluate_log(log, targets, estimators, reward_model, alpha, n_bootstrap, seed, interval)
+            frames.append(rows.select(pl.lit(scenario.name).alias("scenario"), pl.lit(seed).alias("seed"), pl.all()))
+            if on_log is not None:
+                on_log(scenario.name, seed)
+    return pl.concat(frames)
+
+
+def summarise_study(raw: pl.DataFrame) -> pl.DataFrame:
+    """Bias, RMSE, relative RMSE, coverage, interval width and standard errors per (scenario, target, estimator),
+    sorted by them; see the module's Notes.
+
+    Examples
+    --------
+    >>> raw = pl.DataFrame({"scenario": ["a"] * 2, "target": ["t"] * 2, "estimator": ["ips"] * 2,
+    ...     "seed": [0, 1], "truth": [1.0, 1.0], "value": [1.1, 0.8], "ci_low": [0.9, 0.7],
+    ...     "ci_high": [1.3, 0.95], "std_error": [0.1, 0.06]})
+    >>> summarise_study(raw).select(pl.col("bias", "rmse", "coverage", "mean_width").round(4)).rows()
+    [(-0.05, 0.1581, 0.5, 0.325)]
+    """
+    error = pl.col("value") - pl.col("truth")
+    return (
+        raw.group_by("scenario", "target", "estimator")
+        .agg(
+            pl.col("seed").n_unique().alias("n_seeds"),
+            pl.col("truth").mean().alias("truth"),
+            error.mean().alias("bias"),
+            (error**2).mean().sqrt().alias("rmse"),
+            ((error**2).mean().sqrt() / pl.col("truth").abs().mean()).alias("relative_rmse"),
+            pl.col("truth").is_between(pl.col("ci_low"), pl.col("ci_high")).mean().alias("coverage"),
+            (pl.col("ci_high") - pl.col("ci_low")).mean().alias("mean_width"),
+            pl.col("std_error").mean().alias("mean_se"),
+            error.std().alias("error_sd"),
+        )
+        .sort("scenario", "target", "estimator")
+    )
