@@ -320,3 +320,64 @@ def target_probs_from_frame(frame: pl.DataFrame, n_rows: int) -> np.ndarray:
 def load_target_probs(path: str | Path, n_rows: int) -> np.ndarray:
     """Read a target-probabilities file (Parquet or CSV) of the four offers and check it against the log."""
     return target_probs_from_frame(read_frame(path), n_rows)
+
+
+def logging_probabilities(log: pl.DataFrame, actions: Sequence[str]) -> np.ndarray | None:
+    """``(n, k)`` probabilities the logging policy gave each of ``actions`` in each round; ``None`` when the log
+    has no ``probabilities`` list column.
+
+    A row's list holds either one entry per action of ``actions`` (the decision contract's "full
+    probabilities", in that order), or one per action of the row's eligible ``actions`` list, paired with it
+    (zero for the actions it does not list).
+
+    Examples
+    --------
+    >>> log = pl.DataFrame({"actions": [["a", "b"], ["b"]], "probabilities": [[0.25, 0.75], [1.0]]})
+    >>> logging_probabilities(log, ("a", "b", "c")).tolist()
+    [[0.25, 0.75, 0.0], [0.0, 1.0, 0.0]]
+    >>> logging_probabilities(pl.DataFrame({"probabilities": [[0.5, 0.5, 0.0]]}), ("a", "b", "c")).tolist()
+    [[0.5, 0.5, 0.0]]
+    >>> logging_probabilities(log.drop("probabilities"), ("a", "b")) is None
+    True
+    """
+    if not isinstance(log.schema.get("probabilities"), pl.List):
+        return None
+    k = len(actions)
+    lengths = log.select(p=pl.col("probabilities").list.len().fill_null(0))
+    if "actions" in log.columns:
+        lists = _eligible_as_lists(with_text_labels(log.select("actions", "probabilities")))
+        lengths = lengths.with_columns(a=lists.get_column("actions").list.len().fill_null(0))
+    else:
+        lists, lengths = log.select("probabilities"), lengths.with_columns(a=pl.lit(k, dtype=pl.UInt32))
+    full = lengths.get_column("p") == k
+    paired = lengths.get_column("p") == lengths.get_column("a")
+    bad = (~full & ~paired).arg_true()
+    if len(bad):
+        row = int(bad[0])
+        raise SchemaError(
+            f"log: row {row} has {lengths['p'][row]} probabilities; expected one per action ({k}) or one per "
+            f"eligible action ({lengths['a'][row]}) ({len(bad)} bad row(s))"
+        )
+    probs = np.zeros((log.height, k))
+    if full.all():
+        values = lists.get_column("probabilities").explode().cast(pl.Float64).fill_null(0.0).to_numpy()
+        return values.reshape(log.height, k)
+    index = {str(a): i for i, a in enumerate(actions)}
+    rows = pl.int_range(pl.len(), dtype=pl.Int64)
+    full_rows = lists.with_columns(row=rows).filter(full.to_numpy())
+    if full_rows.height:
+        probs[full_rows.get_column("row").to_numpy()] = (
+            full_rows.get_column("probabilities").explode().cast(pl.Float64).fill_null(0.0).to_numpy().reshape(-1, k)
+        )
+    pairs = (
+        lists.with_columns(row=rows)
+        .filter((~full).to_numpy())
+        .explode("actions", "probabilities")
+        .drop_nulls("actions")
+        .with_columns(pl.col("actions").replace_strict(index, default=-1, return_dtype=pl.Int64))
+        .filter(pl.col("actions") >= 0)
+    )
+    probs[pairs.get_column("row").to_numpy(), pairs.get_column("actions").to_numpy()] = (
+        pairs.get_column("probabilities").cast(pl.Float64).fill_null(0.0).to_numpy()
+    )
+    return probs
