@@ -42,6 +42,10 @@ bench: $(STAMP)  ## speed figures, compared side by side in one run; see docs/be
 	$(BIN)/python tests/benchmarks/features_bench.py
 	$(BIN)/python tests/benchmarks/dsjson_bench.py
 	$(BIN)/python tests/benchmarks/churn_bench.py
+	$(BIN)/python tests/benchmarks/ope_bench.py
+	$(BIN)/python tests/benchmarks/reward_model_bench.py
+	$(BIN)/python tests/benchmarks/ope_cli_bench.py --rounds 1000000 --actions 4
+	$(BIN)/python tests/benchmarks/ope_cli_bench.py --rounds 100000 --actions 200
 
 format: $(STAMP)
 	$(BIN)/ruff format .
