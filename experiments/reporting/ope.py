@@ -111,7 +111,8 @@ def ope_report(payload: Mapping[str, Any], weights: np.ndarray, *, title: str) -
 
     page = Page(title, subtitle=_subtitle(payload))
     page.paragraph(headline(payload))
-    page.paragraph(_verdict(estimates, logged, level))
+    lift = _lift(payload, estimates)
+    page.paragraph(_verdict(estimates, logged, level) if not lift else _lift_verdict(lift, payload, estimates, level))
     for text in warnings:
         page.warning(text)
     if not warnings:
@@ -129,6 +130,15 @@ def ope_report(payload: Mapping[str, Any], weights: np.ndarray, *, title: str) -
         estimates_forest(forest_rows, reference=reference, title=f"Estimated value per decision, {level} intervals"),
         caption=caption + ("; the dashed line is the policy that wrote the log." if logged else "."),
     )
+
+    if lift:
+        reference_name = str(payload.get("reference") or "logged")
+        against = "the policy that wrote the log" if reference_name == "logged" else reference_name
+        page.table(
+            _estimates_frame([{"name": _estimator_name(name), **values} for name, values in lift.items()]),
+            caption=f"Difference from {against}, paired on the same rounds, with {level} intervals",
+            float_format=_format(list(lift.values())),
+        )
 
     page.heading("Importance weights")
     if diagnostics:
@@ -166,6 +176,39 @@ def headline(payload: Mapping[str, Any]) -> str:
     if logged:
         return sentence + f", against {short_number(logged['value'])} for the policy that wrote the log."
     return sentence + "; the policy that wrote the log was not evaluated."
+
+
+def _lift(payload: Mapping[str, Any], estimates: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """The payload's paired differences (``lift``) of the estimators it reports, as plain floats."""
+    lift = payload.get("lift") or {}
+    if not isinstance(lift, Mapping):
+        raise ValueError(f"payload['lift'] must be a mapping of estimator to interval, got {type(lift).__name__}")
+    return {
+        str(name): {key: float(values.get(key, math.nan)) for key in ("value", "lower", "upper", "se")}
+        for name, values in lift.items()
+        if name in estimates and isinstance(values, Mapping)
+    }
+
+
+def _lift_verdict(
+    lift: Mapping[str, Mapping[str, float]], payload: Mapping[str, Any], estimates: Mapping[str, Any], level: str
+) -> str:
+    """What the paired difference of the headline estimator says, in one sentence."""
+    name = next((n for n in HEADLINE_PREFERENCE if n in lift), next(iter(lift)))
+    row = lift[name]
+    reference = str(payload.get("reference") or "logged")
+    against = "the policy that wrote the log" if reference == "logged" else reference
+    shown = f"{row['value']:+.3f} per decision ({level} interval {row['lower']:+.3f} to {row['upper']:+.3f})"
+    if row["lower"] > 0:
+        verdict = "the candidate is better"
+    elif row["upper"] < 0:
+        verdict = "the candidate is worse"
+    else:
+        verdict = "no clear difference"
+    return (
+        f"Paired on the same logged rounds, {_estimator_name(name)} puts the candidate's difference from {against} "
+        f"at {shown}: {verdict}."
+    )
 
 
 def _verdict(estimates: Mapping[str, Mapping[str, float]], logged: Mapping[str, float] | None, level: str) -> str:
