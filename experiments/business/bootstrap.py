@@ -8,7 +8,7 @@ Examples
 --------
 >>> import numpy as np
 >>> values = np.array([[1.0, 10.0], [0.0, 0.0], [1.0, 30.0]])
->>> sums = resampled_sums(values, n_bootstrap=4, rng=np.random.default_rng(0))
+>>> sums = resampled_sums(values, n_bootstrap=4, seed=0)
 >>> sums.shape, bool(np.all(sums[:, 0] <= 3))
 ((4, 2), True)
 """
@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Resample counts held in memory at once (the draws and the counts: about 64 MB).
-CHUNK_ELEMENTS = 1 << 22
+from experiments.ope.resampling import ResamplePlan, Units
 
 
-def resampled_sums(values: np.ndarray, n_bootstrap: int, rng: np.random.Generator) -> np.ndarray:
+def resampled_sums(values: np.ndarray, n_bootstrap: int, seed: int | np.random.SeedSequence) -> np.ndarray:
     """Column sums of ``values`` over ``n_bootstrap`` resamples of its rows (users) with replacement.
 
     Parameters
@@ -30,8 +29,8 @@ def resampled_sums(values: np.ndarray, n_bootstrap: int, rng: np.random.Generato
         ``(n_users, k)`` per-user sums; ``nan`` propagates to the columns that hold it.
     n_bootstrap
         Number of resamples.
-    rng
-        The generator that draws them.
+    seed
+        Seed of the draws.
 
     Returns
     -------
@@ -41,16 +40,16 @@ def resampled_sums(values: np.ndarray, n_bootstrap: int, rng: np.random.Generato
 
     Notes
     -----
-    Every column shares the same resamples, so ratios of columns (a conversion rate, an order value) and
-    differences between slices are resampled consistently. The counts of a chunk of resamples come from one
-    ``numpy.bincount`` over the draws offset by resample, and the sums from one matrix product; resamples are
-    drawn in chunks of about :data:`CHUNK_ELEMENTS` draws, so memory stays bounded whatever ``n_bootstrap``.
+    The resampling is the off-policy package's one engine,
+    :class:`experiments.ope.resampling.ResamplePlan`, over users and without blocks (the exact bootstrap):
+    every column shares the same resamples, so ratios of columns (a conversion rate, an order value) and
+    differences between slices are resampled consistently, and memory stays bounded whatever ``n_bootstrap``.
 
     Examples
     --------
     Every resample of one user is that user, drawn once:
 
-    >>> resampled_sums(np.array([[2.0, 5.0]]), n_bootstrap=3, rng=np.random.default_rng(1))
+    >>> resampled_sums(np.array([[2.0, 5.0]]), n_bootstrap=3, seed=1)
     array([[2., 5.],
            [2., 5.],
            [2., 5.]])
@@ -60,15 +59,8 @@ def resampled_sums(values: np.ndarray, n_bootstrap: int, rng: np.random.Generato
         raise ValueError(f"values must be a non-empty (n_users, k) array; got shape {values.shape}")
     if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int | np.integer) or n_bootstrap < 1:
         raise ValueError(f"n_bootstrap must be a positive integer; got {n_bootstrap!r}")
-    n = values.shape[0]
-    per_chunk = max(1, CHUNK_ELEMENTS // n)
-    sums = np.empty((n_bootstrap, values.shape[1]))
-    for start in range(0, n_bootstrap, per_chunk):
-        stop = min(start + per_chunk, n_bootstrap)
-        draws = rng.integers(0, n, size=(stop - start, n)) + (np.arange(stop - start) * n)[:, None]
-        counts = np.bincount(draws.ravel(), minlength=(stop - start) * n).reshape(stop - start, n)
-        sums[start:stop] = counts @ values
-    return sums
+    plan = ResamplePlan(Units.of(values.shape[0]), int(n_bootstrap), seed=seed, max_units=None)
+    return plan.resampled_sums(values)
 
 
 def percentile_interval(resamples: np.ndarray, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:

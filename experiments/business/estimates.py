@@ -53,7 +53,7 @@ def estimate_cells(
     Notes
     -----
     Users are resampled with replacement within each group (a stratified, clustered bootstrap: the group sizes
-    stay fixed, and each user's sums move together); the two groups draw from independent generators spawned
+    stay fixed, and each user's sums move together); the two groups draw from independent seed sequences spawned
     from ``seed``. Every slice and KPI shares the group's resamples. For resample ``b`` a KPI is
     ``f(S_b)`` of the group's resampled sums ``S_b``; the incremental figure is
     ``f(S_b^treated) - f(S_b^holdout)``; an effect ``g(S_b^treated, S_b^holdout)``. The interval holds the
@@ -63,7 +63,7 @@ def estimate_cells(
     """
     if not 0 <= take_rate <= 1:
         raise ValueError(f"take_rate must lie in [0, 1]; got {take_rate!r}")
-    generators = dict(zip(GROUPS, np.random.default_rng(seed).spawn(len(GROUPS)), strict=True))
+    generators = dict(zip(GROUPS, np.random.SeedSequence(seed).spawn(len(GROUPS)), strict=True))
     observed: dict[str, Sums] = {}
     resampled: dict[str, Sums] = {}
     for group in GROUPS:

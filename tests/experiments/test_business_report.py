@@ -181,19 +181,21 @@ def test_the_headline_names_the_comparison_the_gain_and_the_cost(toy: BusinessRe
 
 
 # --- the bootstrap ---------------------------------------------------------------------------------------------------
-def test_resampled_sums_equal_summing_the_drawn_rows() -> None:
-    values = np.random.default_rng(0).normal(size=(50, 3))
-    sums = resampled_sums(values, 40, np.random.default_rng(7))
-    draws = np.random.default_rng(7).integers(0, 50, size=(40, 50))
-    np.testing.assert_allclose(sums, values[draws].sum(axis=1))
+def test_resampled_sums_are_draws_of_whole_users() -> None:
+    values = np.column_stack([np.ones(50), np.arange(50.0), np.arange(50.0) ** 2])
+    sums = resampled_sums(values, 40, 7)
+    assert sums.shape == (40, 3)
+    np.testing.assert_array_equal(sums[:, 0], 50.0)  # each resample draws 50 users
+    assert len(np.unique(sums[:, 1])) > 30  # and which ones varies
+    assert abs(sums[:, 1].mean() / 50 - 24.5) < 2
 
 
 def test_resampled_sums_are_seeded_and_chunked_alike(monkeypatch: pytest.MonkeyPatch) -> None:
     values = np.arange(20.0).reshape(10, 2)
-    whole = resampled_sums(values, 30, np.random.default_rng(3))
-    np.testing.assert_array_equal(whole, resampled_sums(values, 30, np.random.default_rng(3)))
-    monkeypatch.setattr("experiments.business.bootstrap.CHUNK_ELEMENTS", 25)  # two resamples per chunk
-    chunked = resampled_sums(values, 30, np.random.default_rng(3))
+    whole = resampled_sums(values, 30, 3)
+    np.testing.assert_array_equal(whole, resampled_sums(values, 30, 3))
+    monkeypatch.setattr("experiments.ope.resampling.CHUNK_ELEMENTS", 25)  # two resamples per chunk
+    chunked = resampled_sums(values, 30, 3)
     assert chunked.shape == (30, 2) and np.all(chunked[:, 0] % 2 == 0)  # sums of even numbers
 
 
@@ -208,7 +210,7 @@ def test_resampled_sums_are_seeded_and_chunked_alike(monkeypatch: pytest.MonkeyP
 )
 def test_resampled_sums_reject_bad_input(values: np.ndarray, n_bootstrap: int, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        resampled_sums(values, n_bootstrap, np.random.default_rng(0))
+        resampled_sums(values, n_bootstrap, 0)
 
 
 @settings(max_examples=40, deadline=None)
@@ -221,7 +223,7 @@ def test_resampled_means_stay_within_the_data_and_intervals_are_ordered(
     data: list[float], n_bootstrap: int, seed: int
 ) -> None:
     values = np.array(data)[:, None]
-    means = resampled_sums(values, n_bootstrap, np.random.default_rng(seed))[:, 0] / len(data)
+    means = resampled_sums(values, n_bootstrap, seed)[:, 0] / len(data)
     assert np.all(means >= values.min() - 1e-9) and np.all(means <= values.max() + 1e-9)
     low, high = percentile_interval(means[:, None])
     assert low[0] <= high[0]
