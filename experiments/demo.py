@@ -78,6 +78,7 @@ def run_demo(config: OfferlabConfig, users: int, days: int, seed: int, out: Path
     with clock.step("train"):
         training = jobs.train(config, train_log, seed=seed)
     feedback = Feedback.from_log(eval_log)
+    users_of_rounds = eval_log.get_column("user_id").to_numpy()
     target = training.policy.probabilities(feedback.contexts, ACTIONS, feedback.eligible)
     uniform = feedback.eligible / feedback.eligible.sum(axis=1, keepdims=True)
     q = np.nan_to_num(truth)
@@ -92,9 +93,12 @@ def run_demo(config: OfferlabConfig, users: int, days: int, seed: int, out: Path
             f"models:/{config.registered_model}/{training.version}",
             seed=seed,
             extra_metrics={f"true_value_{k}": v for k, v in true_values.items()},
+            clusters=users_of_rounds,
         )
     with clock.step("promote"):
-        promotion = jobs.promote(config, str(training.version), feedback, target, PromotionGate(seed=seed))
+        promotion = jobs.promote(
+            config, str(training.version), feedback, target, PromotionGate(seed=seed), clusters=users_of_rounds
+        )
     champion = alias_version(config.registered_model, config.champion_alias)
 
     decision: dict[str, Any] | None = None

@@ -131,8 +131,10 @@ def evaluate_offline(
     n_bootstrap: int = 1000,
     seed: int = 0,
     extra_metrics: dict[str, float] | None = None,
+    clusters: np.ndarray | None = None,
 ) -> Evaluation:
-    """Off-policy estimates of ``target`` on ``feedback``, with the logging policy's own value beside them."""
+    """Off-policy estimates of ``target`` on ``feedback``, with the logging policy's own value beside them;
+    intervals resample ``clusters`` (each round's user id) when given."""
     params = {
         "target": target,
         "estimators": ",".join(estimators),
@@ -142,9 +144,15 @@ def evaluate_offline(
     }
     with tracked_run(config, "ope", {**params, "n_rounds": feedback.n_rounds}, run_name=f"ope-{target}"[:250]) as run:
         results = evaluate(
-            feedback, target_probs, estimators=tuple(estimators), alpha=alpha, n_bootstrap=n_bootstrap, seed=seed
+            feedback,
+            target_probs,
+            estimators=tuple(estimators),
+            alpha=alpha,
+            n_bootstrap=n_bootstrap,
+            seed=seed,
+            clusters=clusters,
         )
-        logged = on_policy_value(feedback, alpha=alpha, n_bootstrap=n_bootstrap, seed=seed)
+        logged = on_policy_value(feedback, alpha=alpha, n_bootstrap=n_bootstrap, seed=seed, clusters=clusters)
         for result in [*results, logged]:
             prefix = result.estimator
             mlflow.log_metrics(
@@ -176,6 +184,7 @@ def promote(
     target_probs: np.ndarray,
     gate: PromotionGate,
     force: bool = False,
+    clusters: np.ndarray | None = None,
 ) -> Promotion:
     """Judge registry ``version`` with the gate on ``feedback``; move the champion alias if it passes (or ``force``).
 
@@ -189,7 +198,7 @@ def promote(
         champion_probs = model.policy.probabilities(feedback.contexts, ACTIONS, feedback.eligible)
     params = {**gate.model_dump(), "version": version, "force": force, "champion_before": champion}
     with tracked_run(config, "promote", params, f"promote-v{version}") as run:
-        decision = gate.judge(feedback, target_probs, champion_probs)
+        decision = gate.judge(feedback, target_probs, champion_probs, clusters)
         mlflow.log_metrics(decision.metrics())
         mlflow.log_dict({"passed": decision.passed, "reasons": decision.reasons}, "gate.json")
         promoted = decision.passed or force

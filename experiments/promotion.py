@@ -48,24 +48,28 @@ class PromotionGate(BaseModel):
     seed: int = 0
 
     def judge(
-        self, feedback: Feedback, target_probs: np.ndarray, champion_probs: np.ndarray | None = None
+        self,
+        feedback: Feedback,
+        target_probs: np.ndarray,
+        champion_probs: np.ndarray | None = None,
+        clusters: np.ndarray | None = None,
     ) -> GateDecision:
         """Estimate candidate and baseline on ``feedback`` and decide.
 
         With ``champion_probs`` (the current champion's probabilities on the same
         rounds) the candidate must also beat the champion, round by round, by the
         same estimator: a version no better than the one in service is not promoted.
+        With ``clusters`` (each round's user id) every interval resamples users, not
+        rounds: a user's decisions are not independent of each other.
         """
         if self.estimator not in ESTIMATORS:
             raise ValueError(f"unknown estimator {self.estimator!r}; known: {sorted(ESTIMATORS)}")
         alpha, n_bootstrap, seed = self.alpha, self.n_bootstrap, self.seed
-        (candidate,) = evaluate(
-            feedback, target_probs, (self.estimator,), alpha=alpha, n_bootstrap=n_bootstrap, seed=seed
-        )
-        baseline = on_policy_value(feedback, alpha=alpha, n_bootstrap=n_bootstrap, seed=seed)
+        (candidate,) = evaluate(feedback, target_probs, (self.estimator,), None, alpha, n_bootstrap, seed, clusters)
+        baseline = on_policy_value(feedback, alpha=alpha, n_bootstrap=n_bootstrap, seed=seed, clusters=clusters)
         # round terms, not contributions: a self-normalised estimate is resampled as a whole ratio
         contributions = ESTIMATORS[self.estimator]().round_terms(feedback, target_probs)
-        lift = paired_difference(contributions, feedback.rewards, alpha=alpha, n_bootstrap=n_bootstrap, seed=seed)
+        lift = paired_difference(contributions, feedback.rewards, alpha, n_bootstrap, seed, clusters=clusters)
         reasons = []
         if lift.ci_low <= self.min_lift:
             reasons.append(
@@ -78,7 +82,7 @@ class PromotionGate(BaseModel):
         over_champion = None
         if champion_probs is not None:
             champion = ESTIMATORS[self.estimator]().round_terms(feedback, champion_probs)
-            over_champion = paired_difference(contributions, champion, alpha=alpha, n_bootstrap=n_bootstrap, seed=seed)
+            over_champion = paired_difference(contributions, champion, alpha, n_bootstrap, seed, clusters=clusters)
             if over_champion.ci_low <= self.min_lift:
                 reasons.append(
                     f"lift over the champion {over_champion.value:+.4f} has a {1 - self.alpha:.0%} interval "

@@ -64,14 +64,18 @@ def promote(
         return
     if log is None:
         raise ValueError("--log is required to judge a promotion")
-    feedback = Feedback.from_log(load_bandit_log(log))
+    frame = load_bandit_log(log)
+    feedback = Feedback.from_log(frame)
+    clusters = frame.get_column("user_id").to_numpy() if "user_id" in frame.columns else None
     version = version or alias_version(config.registered_model, config.challenger_alias)
     if version is None:
         raise LookupError(f"no --version given and {config.registered_model!r} has no {config.challenger_alias!r}")
     model = load_policy_model(f"models:/{config.registered_model}/{version}")
     assert model.policy is not None
     probs = model.policy.probabilities(feedback.contexts, ACTIONS, feedback.eligible)
-    result = jobs.promote(config, version, feedback, probs, PromotionGate(min_lift=min_lift), force=force)
+    result = jobs.promote(
+        config, version, feedback, probs, PromotionGate(min_lift=min_lift), force=force, clusters=clusters
+    )
     d = result.decision
     console.print(
         f"lift {d.lift.value:+.4f} [{d.lift.ci_low:+.4f}, {d.lift.ci_high:+.4f}] over the logging policy "
