@@ -4,7 +4,8 @@ Every shipped scenario, seeds 0..49, 3,000 users x 14 days under uniform logging
 rules, the oracle with 20% exploration; every registered estimator (the model-based ones with the cross-fitted
 LightGBM reward model); bootstrap resampling users. See :mod:`experiments.ope_study` for the estimand.
 
-Run (about 40 minutes on one core; simulated logs are cached, so a re-run only re-estimates)::
+Run (about 20 minutes on one core, nearly all of it simulation; simulated logs are cached, so a re-run only
+re-estimates: about 80 s)::
 
     .venv/bin/python tests/benchmarks/ope_study.py --seeds 50 --users 3000 --days 14 --out /tmp/ope_study.md
 """
@@ -76,9 +77,10 @@ def main() -> None:
     if args.raw is not None:
         write_frame(raw, args.raw)
     table = summarise_study(raw)
+    resamples = f" ({args.n_bootstrap} resamples)" if args.interval == "bootstrap" else ""
     header = (
         f"OPE study: {args.seeds} seeds per scenario, {args.users} users x {args.days} days, {args.logger} "
-        f"logging, 95% {args.interval} intervals clustered by user ({args.n_bootstrap} resamples); "
+        f"logging, 95% {args.interval} intervals clustered by user{resamples}; "
         f"{time.perf_counter() - started:.0f} s"
     )
     text = f"{header}\n\n{markdown(table)}\n"
