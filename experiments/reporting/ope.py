@@ -40,6 +40,9 @@ ESTIMATOR_NAMES = {
     "snips": "SNIPS (self-normalised IPS)",
     "dm": "DM (direct method, reward model)",
     "dr": "DR (doubly robust)",
+    "sndr": "SNDR (self-normalised doubly robust)",
+    "switch-dr": "Switch-DR (model where weights are large)",
+    "dr-os": "DR-OS (doubly robust, optimistic shrinkage)",
     "logged": "Policy that wrote the log (observed)",
 }
 
@@ -49,10 +52,11 @@ DIAGNOSTIC_NAMES = {
     "max_weight": "Largest importance weight",
     "mean_weight": "Mean importance weight (about 1 when all is well)",
     "match_rate": "Share of rounds where the candidate could take the logged action",
-    "support_deficit": "Candidate's probability on actions the log never tried",
+    "support_deficit_rate": "Share of rounds where the candidate puts mass on actions the logger never takes",
+    "support_deficit_mass": "Candidate's mean probability on such actions",
 }
 
-SHARES = frozenset({"ess_ratio", "match_rate", "support_deficit"})
+SHARES = frozenset({"ess_ratio", "match_rate", "support_deficit_rate", "support_deficit_mass"})
 """Diagnostics that are fractions of the log (or of probability), shown as percentages."""
 
 HOW_TO_READ = (
