@@ -45,8 +45,6 @@ from policies.base import Feedback
 
 #: The estimators ``offerlab ope`` runs when none are named.
 DEFAULT_ESTIMATORS: tuple[str, ...] = ("ips", "snips", "dr")
-#: The estimator a report's headline quotes when it was run.
-HEADLINE_ESTIMATOR = "snips"
 #: Estimators that need no reward model.
 MODEL_FREE = frozenset({"ips", "snips"})
 
