@@ -212,11 +212,12 @@ def test_bare_moments_are_decided_guarded_logged_and_evaluated(world: World) -> 
     ).with_columns(reward=pl.col("revenue") - pl.col("offer_cost")).write_parquet(world.log / "outcomes.parquet")
     assert load_bandit_log(world.log).height == len(ids)
     result = offerlab(
-        "ope", "--log", str(world.log), "--policy", "models:/offer-policy@champion", "--bootstrap", "50", "--json"
-    )
+        "ope", "--log", str(world.log), "--policy", "models:/offer-policy@champion", "--bootstrap", "50", "--json",
+        "--estimators", "ips,snips",
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert [r["n_rounds"] for r in report["results"]] == [len(ids)] * len(report["results"])
+    report = json.loads(result.stdout)  # exactly one JSON object
+    assert report["n_rounds"] == len(ids) and set(report["estimates"]) == {"ips", "snips"}
 
     # erasure reaches decisions and suppressions alike
     erased = offerlab("erase", "--user", str(asked[0][0]["user_id"]), "--user", world.opted_out, str(world.log))
