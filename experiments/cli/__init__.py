@@ -7,21 +7,28 @@ Bad input ends with a message naming the problem on stderr and exit status 2, be
 
 from __future__ import annotations
 
+import typer
+
 from experiments.cli.app import app
 
 
-def main() -> None:
-    """Register every command group and run the application."""
-    from experiments.cli import simulation, policy, evaluation, data  # noqa: F401, I001  (commands register in this order)
-    from experiments.cli import report  # noqa: F401  (offerlab report registers)
+def application() -> typer.Typer:
+    """The application with every command group registered (once), e.g. for ``typer.testing.CliRunner``."""
+    from experiments.cli import simulation, policy, evaluation, report, data  # noqa: F401, I001  (register in this order)
     from experiments.cli.churn import app as churn_app
     from experiments.cli.features import app as features_app
     from experiments.cli.triggers import app as triggers_app
 
-    app.add_typer(churn_app, name="churn")
-    app.add_typer(features_app, name="features")
-    app.add_typer(triggers_app, name="triggers")
-    app()
+    if not app.registered_groups:
+        app.add_typer(churn_app, name="churn")
+        app.add_typer(features_app, name="features")
+        app.add_typer(triggers_app, name="triggers")
+    return app
 
 
-__all__ = ["app", "main"]
+def main() -> None:
+    """Register every command group and run the application."""
+    application()()
+
+
+__all__ = ["app", "application", "main"]
