@@ -17,23 +17,14 @@ where ``mu_i(a)`` is the expected reward of round ``i`` had action ``a`` been ta
 gone as logged. It is conditional on the logged contexts (the target's own effect on later moments, through
 fatigue, purchases and stock, is not in it) and on what the other rounds did.
 
-**The truth frame is not quite mu.** The simulator's ``q_<action>`` is the expected net contribution
-(``take_rate * price`` minus the offer's cost when redeemed) of a message that is delivered about an item
-that is in stock. The logged reward is net of the same cost, but a purchase goes through only if stock allows
-(first come, first served among the date's purchases, :func:`simulators.behaviour.sell`), and a message is
-sent only if consent still holds at the send time. Stock-outs are common: at 3,000 users x 14 days, 9%
-(``default``) to 22% (``cold-start``) of rounds are about an item a purchase would not get, and the truth frame's
-``q`` overstates the targets' values by 9% to 25%. So ``mu`` is built from two facts recorded per round while
-simulating (:class:`TruthRecordingSession`):
-
-- ``in_stock``: would this round's purchase, if it wanted one, find the item in stock? The date's other
-  purchase attempts (as logged, with their delays) and this round's own delay fix the answer, whatever
-  action this round takes;
-- ``deliverable``: would a message be delivered (consent at the send time)? It does not depend on the offer.
-
-Then ``mu_i(a) = in_stock_i * q_i(a)`` when ``a`` is ``no_offer`` or the round is deliverable, and
-``in_stock_i * q_i(no_offer)`` otherwise (an undelivered offer is no message). Neither fact depends on this
-round's action, so every unbiased estimator is unbiased for ``V`` on the log.
+**The truth.** ``mu`` is :func:`simulators.truth.expected_rewards` of the simulator's truth frame: each action's
+decision-time expected reward ``q_<action>`` (the expected net contribution of a message that is delivered about an
+item in stock), scaled by ``in_stock`` (a purchase goes through only if stock allows: first come, first served
+among the date's purchases) and flattened to ``q(no_offer)`` where the round is not ``deliverable`` (consent at the
+send time). Stock-outs are common: at 3,000 users x 14 days, 9% (``default``) to 22% (``cold-start``) of rounds are
+about an item a purchase would not get, and ``q`` alone overstates the targets' values by 9% to 25%. Neither
+``in_stock`` nor ``deliverable`` depends on the round's own action, so every unbiased estimator is unbiased for
+``V`` on the log. The ``oracle-eps`` target decides by ``q``, as the oracle does while simulating.
 
 **The figures.** Per (scenario, target, estimator) over seeds ``s``: bias ``mean(V_hat_s - V_s)``, RMSE
 ``sqrt(mean((V_hat_s - V_s)^2))``, relative RMSE (RMSE over the mean ``|V_s|``), coverage (share of seeds with
@@ -54,11 +45,9 @@ True
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import polars as pl
@@ -69,9 +58,10 @@ from features.schemas import ACTIONS
 from policies import make_policy
 from policies.bandits.baselines import FixedAction, UniformRandom
 from policies.base import Feedback
-from simulators.marketplace import DayBatch, MarketplaceSimulator, SimulationSession
+from simulators.marketplace import MarketplaceSimulator
 from simulators.oracle import OraclePolicy
 from simulators.scenario import Scenario, load_scenario, scenario_names
+from simulators.truth import TRUTH_COLUMNS, expected_rewards
 
 #: Logging policies that explore (every eligible action has a positive probability).
 LOGGERS: tuple[str, ...] = ("uniform", "vw")
@@ -79,86 +69,13 @@ LOGGERS: tuple[str, ...] = ("uniform", "vw")
 #: rules, and the oracle (best action by the simulator's truth) with 20% uniform exploration.
 TARGETS: tuple[str, ...] = ("coupon", "rules", "oracle-eps")
 ORACLE_EXPLORATION = 0.2
-#: Columns the recording session adds to the truth frame.
-RECORDED = ("in_stock", "deliverable")
-TRUTH_COLUMNS: tuple[str, ...] = (*(f"q_{a}" for a in ACTIONS), *RECORDED)
 #: A reward model: ``(feedback, clusters, seed) -> (n, k)`` estimated expected rewards (cross-fitted).
 RewardModel = Callable[[Feedback, np.ndarray, int], np.ndarray]
 
 
-class TruthRecordingSession(SimulationSession):
-    """A simulation session that also records, per decision, ``in_stock`` and ``deliverable`` (see the module's
-    Notes) as two more columns of the truth frame.
-
-    It wraps two steps of :class:`~simulators.marketplace.SimulationSession`: the consent check at the send time
-    and the sale of the date's purchases. A wanted purchase that the recorded ``in_stock`` says would (not) go
-    through but did not (did) raises ``RuntimeError``: the simulator's sale rule changed.
-
-    Examples
-    --------
-    >>> simulator = MarketplaceSimulator(load_scenario("default").with_size(n_users=300, days=2))
-    >>> session = TruthRecordingSession(simulator.scenario, simulator.config, seed=0)
-    >>> batch = session.step(UniformRandom())
-    >>> batch.truth.columns[-2:], batch.truth.height == batch.decisions.height
-    (['in_stock', 'deliverable'], True)
-    """
-
-    _deliverable_rows: np.ndarray
-    _in_stock_rows: np.ndarray
-
-    def _deliverable(self, *args: Any, **kwargs: Any) -> np.ndarray:
-        self._deliverable_rows = super()._deliverable(*args, **kwargs)
-        return self._deliverable_rows
-
-    def _convert(
-        self, users: np.ndarray, items: np.ndarray, sent: np.ndarray, wants: np.ndarray, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray]:
-        stock = self.world.items.stock[items].copy()
-        converted, done = super()._convert(users, items, sent, wants, rng)
-        in_stock = purchase_goes_through(items, done - sent, wants, stock)
-        if (in_stock != converted)[wants].any():
-            row = int(np.flatnonzero((in_stock != converted) & wants)[0])
-            raise RuntimeError(
-                f"day {self.day}, row {row}: the recorded in_stock ({bool(in_stock[row])}) disagrees with the "
-                f"simulator's sale ({bool(converted[row])}); simulators.behaviour.sell no longer sells first come, "
-                "first served"
-            )
-        self._in_stock_rows = in_stock
-        return converted, done
-
-    def _decide(self, policy: Any, day: int, kept: pl.DataFrame, *args: Any, **kwargs: Any) -> DayBatch:
-        batch = super()._decide(policy, day, kept, *args, **kwargs)
-        recorded = {"in_stock": self._in_stock_rows[: kept.height], "deliverable": self._deliverable_rows}
-        return dataclasses.replace(batch, truth=batch.truth.with_columns(pl.Series(k, v) for k, v in recorded.items()))
-
-
-def purchase_goes_through(items: np.ndarray, delay: np.ndarray, wants: np.ndarray, stock: np.ndarray) -> np.ndarray:
-    """Whether each row's purchase, were it wanted, would find its item in stock, the other rows' wants held.
-
-    Purchases of an item are served in order of ``delay`` (ties by row); row ``i`` gets the item if fewer than
-    its ``stock`` other rows want it before ``i``.
-
-    Examples
-    --------
-    >>> purchase_goes_through(
-    ...     items=np.array([0, 0, 0, 1]), delay=np.array([3, 1, 2, 5]),
-    ...     wants=np.array([True, True, False, False]), stock=np.array([1, 1, 1, 0]),
-    ... ).tolist()
-    [False, True, False, False]
-    """
-    n = len(items)
-    order = np.lexsort((np.arange(n), delay, items))
-    wanting = wants[order].astype(np.int64)
-    before = np.cumsum(wanting) - wanting  # wanting rows strictly before, over all items
-    starts = np.r_[True, items[order][1:] != items[order][:-1]] if n else np.zeros(0, dtype=bool)
-    before -= np.maximum.accumulate(np.where(starts, before, 0))  # ... within the row's item
-    result = np.empty(n, dtype=bool)
-    result[order] = before < stock[order]
-    return result
-
-
 def simulate_log(scenario: Scenario, seed: int, logger: str = "uniform") -> pl.DataFrame:
-    """One simulated bandit log (decisions joined with outcomes) with the truth columns :data:`TRUTH_COLUMNS`.
+    """One simulated bandit log (decisions joined with outcomes) with the simulator's truth, among it the columns
+    :data:`~simulators.truth.TRUTH_COLUMNS` that :func:`~simulators.truth.expected_rewards` reads.
 
     Examples
     --------
@@ -168,14 +85,7 @@ def simulate_log(scenario: Scenario, seed: int, logger: str = "uniform") -> pl.D
     """
     if logger not in LOGGERS:
         raise ValueError(f"logger {logger!r} is not an exploring policy; expected one of {list(LOGGERS)}")
-    simulator = MarketplaceSimulator(scenario)
-    session = TruthRecordingSession(simulator.scenario, simulator.config, seed)
-    policy = make_policy(logger, seed=seed)
-    for _ in range(scenario.days):
-        batch = session.step(policy)
-        if batch.feedback.n_rounds:
-            policy.learn(batch.feedback)
-    result = session.result()
+    result = MarketplaceSimulator(scenario).run(make_policy(logger, seed=seed), seed=seed)
     return result.bandit_log().join(result.truth, on="decision_id", how="left", maintain_order="left")
 
 
@@ -191,27 +101,6 @@ def cached_log(scenario: Scenario, seed: int, logger: str = "uniform", cache: Pa
     log = simulate_log(scenario, seed, logger)
     write_frame(log, path)
     return log
-
-
-def expected_rewards(log: pl.DataFrame) -> np.ndarray:
-    """``(n, k)`` true expected reward ``mu`` of every action in every round (NaN: ineligible); see Notes.
-
-    Examples
-    --------
-    >>> log = pl.DataFrame({"q_no_offer": [1.0, 1.0], "q_coupon": [2.0, 2.0], "q_installment": [3.0, None],
-    ...     "q_trust_badge": [None, None], "in_stock": [True, False], "deliverable": [False, True]})
-    >>> expected_rewards(log)
-    array([[ 1.,  1.,  1., nan],
-           [ 0.,  0., nan, nan]])
-    """
-    missing = [c for c in TRUTH_COLUMNS if c not in log.columns]
-    if missing:
-        raise ValueError(f"log has no truth column(s) {missing}; simulate it with simulate_log")
-    q = log.select(f"q_{a}" for a in ACTIONS).to_numpy().astype(float)
-    delivered = np.where(log.get_column("deliverable").to_numpy()[:, None], q, q[:, :1])
-    mu = np.where(np.isnan(q), np.nan, delivered)
-    mu[:, 0] = q[:, 0]
-    return mu * log.get_column("in_stock").to_numpy()[:, None]
 
 
 def true_value(mu: np.ndarray, target_probs: np.ndarray) -> float:
@@ -263,7 +152,8 @@ def evaluate_log(
     seed: int = 0,
     interval: str = "bootstrap",
 ) -> pl.DataFrame:
-    """Every estimator's estimate of every target on one simulated log, beside the target's true value.
+    """Every estimator's estimate of every target on one simulated log, beside the target's true value (from
+    :func:`simulators.truth.expected_rewards`).
 
     ``estimators`` defaults to every registered one; ``reward_model`` gives the ``q_hat`` of the model-based
     estimators (fitted once per log; cross-fitted LightGBM by default; ``None``: no ``q_hat``, so only estimators

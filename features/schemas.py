@@ -156,6 +156,8 @@ SUPPRESSIONS = schema_of({**MOMENTS, "channel": pl.String, "suppressed_by": pl.S
 
 #: Simulator-only: the expected reward of every action (null where ineligible).
 TRUTH = schema_of({"decision_id": pl.String, **{f"q_{a}": pl.Float64 for a in ACTIONS}})
+#: Simulator-only facts per decision beside the truth (see :mod:`simulators.truth`); never context features.
+TRUTH_FACTS: tuple[str, ...] = ("in_stock", "deliverable")
 
 #: The minimal logged feedback that off-policy evaluation reads; features sit beside it.
 BANDIT_LOG = schema_of({"action": pl.String, "reward": pl.Float64, "propensity": pl.Float64})
@@ -166,7 +168,11 @@ BANDIT_LOG = schema_of({"action": pl.String, "reward": pl.Float64, "propensity":
 DELIVERY_OUTCOMES: tuple[str, ...] = ("opened", "returned", "delivered")
 
 NON_FEATURE_COLUMNS: frozenset[str] = frozenset(
-    set(DECISIONS) | set(OUTCOMES) | set(DELIVERY_OUTCOMES) | {"item_id", "merchant_id", "moment_id", "reason"}
+    set(DECISIONS)
+    | set(OUTCOMES)
+    | set(DELIVERY_OUTCOMES)
+    | set(TRUTH_FACTS)
+    | {"item_id", "merchant_id", "moment_id", "reason"}
 ) - {"trigger", "channel"}
 
 #: Id columns per contract that must be present, non-null and unique.

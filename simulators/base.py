@@ -12,6 +12,7 @@ import polars as pl
 from features.io import write_frame
 from features.schemas import ACTIONS, SUPPRESSIONS
 from policies.base import Policy
+from simulators.truth import expected_rewards
 
 #: The files :meth:`SimulationResult.write` produces: one per contract, and the holdout's moments.
 OUTPUT_FILES = ("events", "items", "users", "decisions", "outcomes", "truth", "holdout", "suppressions")
@@ -30,8 +31,10 @@ class SimulationResult:
     outcomes
         Per decision: converted, revenue (GMV), offer cost, reward (net contribution), opened, returned.
     truth
-        Per decision: the expected reward of every action (``q_<action>``, null where ineligible) and the
-        open probability as sent and had it been sent at a random hour.
+        Per decision: the expected reward of every action as the decision is taken (``q_<action>``, null where
+        ineligible); the open probability as sent and had it been sent at a random hour; ``in_stock`` (would a
+        purchase find the item in stock) and ``deliverable`` (would a message go out). See
+        :mod:`simulators.truth` for the expected reward on the log that they make.
     holdout
         Trigger moments of holdout users, who get no message, and whether they converted anyway.
     suppressions
@@ -54,26 +57,41 @@ class SimulationResult:
         """Decisions joined with their outcomes: the input of off-policy evaluation and training."""
         return self.decisions.join(self.outcomes, on="decision_id", how="left", maintain_order="left")
 
-    def truth_matrix(self) -> np.ndarray:
-        """``(n, 4)`` expected reward of every action, row-aligned with ``decisions`` (NaN: ineligible)."""
-        aligned = self.decisions.select("decision_id").join(
+    def _aligned_truth(self) -> pl.DataFrame:
+        return self.decisions.select("decision_id").join(
             self.truth, on="decision_id", how="left", maintain_order="left"
         )
-        return aligned.select(f"q_{a}" for a in ACTIONS).to_numpy().astype(float)
+
+    def truth_matrix(self) -> np.ndarray:
+        """``(n, 4)`` expected reward of every action as the decision was taken (``q``, what the oracle sees; blind
+        to later stock-outs and to delivery), row-aligned with ``decisions`` (NaN: ineligible)."""
+        return self._aligned_truth().select(f"q_{a}" for a in ACTIONS).to_numpy().astype(float)
+
+    def expected_reward_matrix(self) -> np.ndarray:
+        """``(n, 4)`` expected reward of every action on this run, given each decision's stock and delivery
+        (:func:`simulators.truth.expected_rewards`), row-aligned with ``decisions`` (NaN: ineligible)."""
+        return expected_rewards(self._aligned_truth())
 
     def chosen_index(self) -> np.ndarray:
         return self.decisions.get_column("action").replace_strict({a: i for i, a in enumerate(ACTIONS)}).to_numpy()
 
     def fixed_action_values(self) -> dict[str, float]:
         """Mean expected reward per decision had one action been taken wherever eligible (else no offer)."""
-        q = self.truth_matrix()
+        q = self.expected_reward_matrix()
         if not len(q):
             return dict.fromkeys(ACTIONS, 0.0)
         return {a: float(np.where(np.isnan(q[:, i]), q[:, 0], q[:, i]).mean()) for i, a in enumerate(ACTIONS)}
 
     def summary(self) -> dict[str, float | int | str]:
-        """Headline figures: sizes, the policy's value, what the oracle and fixed actions would earn, uplift."""
-        q, chosen, n = self.truth_matrix(), self.chosen_index(), self.decisions.height
+        """Headline figures: sizes, the policy's value, what the oracle and fixed actions would earn, uplift.
+
+        The values are expected rewards on this run (:meth:`expected_reward_matrix`): a purchase needs the item in
+        stock and a message needs consent at the send time, so ``policy_expected_value`` is what
+        ``policy_value``, the mean realised reward, estimates. The oracle decides by ``q`` (:meth:`truth_matrix`);
+        since stock and delivery shift every action of a decision alike, its choice is also the best by the
+        expected reward on the run, and ``oracle_value`` is the mean best one.
+        """
+        q, chosen, n = self.expected_reward_matrix(), self.chosen_index(), self.decisions.height
         fixed = self.fixed_action_values()
         best = max(fixed, key=lambda a: fixed[a])
         messaged = self.decisions.get_column("action") != "no_offer"

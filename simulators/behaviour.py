@@ -115,9 +115,48 @@ def choose_items(world: World, users: np.ndarray, day: int, rng: np.random.Gener
     return candidates[np.arange(len(users)), score.argmax(axis=1)]
 
 
+def finds_stock(items: np.ndarray, order: np.ndarray, wants: np.ndarray, stock: np.ndarray) -> np.ndarray:
+    """Whether each row's purchase, were it wanted, would find its item in stock, the other rows' wants as given.
+
+    Purchases of an item are served first come, first served: in ``order`` (ties by row), row ``i`` gets its item
+    if fewer than its ``stock`` other wanting rows of the same item come before it. The answer for row ``i`` does
+    not depend on ``wants[i]``: it is fixed by the others and by ``i``'s place in the queue.
+
+    Parameters
+    ----------
+    items, order, wants
+        Per row: the item, when the purchase would happen (any sortable number), whether it is wanted.
+    stock
+        Per row: the units its item has before any of these rows buy.
+
+    Examples
+    --------
+    Item 0 has one unit and row 1, first in the queue, wants it: rows 2 and 0 would come too late, whatever they
+    want. Item 1 has none left:
+
+    >>> finds_stock(
+    ...     items=np.array([0, 0, 0, 1]), order=np.array([3, 1, 2, 5]),
+    ...     wants=np.array([True, True, False, False]), stock=np.array([1, 1, 1, 0]),
+    ... ).tolist()
+    [False, True, False, False]
+    """
+    n = len(items)
+    if not n:
+        return np.zeros(0, dtype=bool)
+    queue = np.lexsort((np.arange(n), order, items))  # by item, then in order, ties by row
+    wanting = wants[queue].astype(np.int64)
+    before = np.cumsum(wanting) - wanting  # wanting rows strictly before, over all items
+    queued = items[queue]
+    starts = np.r_[True, queued[1:] != queued[:-1]]
+    before -= np.maximum.accumulate(np.where(starts, before, 0))  # ... counted from the start of the row's item
+    result = np.empty(n, dtype=bool)
+    result[queue] = before < stock[queue]
+    return result
+
+
 def sell(world: World, item: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """Keep the purchases that stock allows (first come, first served by ``order``, ties in the given order);
-    return the sold mask. Each item's queue of purchases gets as many as it has in stock.
+    """Keep the purchases that stock allows (first come, first served by ``order``, ties in the given order:
+    :func:`finds_stock`); take the sold units from stock and return the sold mask.
 
     Examples
     --------
@@ -128,15 +167,7 @@ def sell(world: World, item: np.ndarray, order: np.ndarray) -> np.ndarray:
     ([False, False, True, True, True], [0, 0])
     """
     stock = world.items.stock
-    sold = np.zeros(len(item), dtype=bool)
-    if not len(item):
-        return sold
-    by_time = np.argsort(order, kind="stable")
-    queue = by_time[np.argsort(item[by_time], kind="stable")]  # by item, in time order within each
-    queued = item[queue]
-    first = np.flatnonzero(np.r_[True, queued[1:] != queued[:-1]])
-    place = np.arange(len(queue)) - np.repeat(first, np.diff(np.r_[first, len(queue)]))
-    sold[queue] = place < stock[queued]
+    sold = finds_stock(item, order, np.ones(len(item), dtype=bool), stock[item])
     np.subtract.at(stock, item[sold], 1)
     return sold
 

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 
 from features.pipelines.context import CONTEXT
-from features.schemas import ACTIONS, DECISIONS, DELIVERY_OUTCOMES, EVENTS, OUTCOMES, TRUTH, schema_of
+from features.schemas import ACTIONS, DECISIONS, DELIVERY_OUTCOMES, EVENTS, OUTCOMES, TRUTH, TRUTH_FACTS, schema_of
 from policies.base import Policy, eligible_patterns
 from simulators.behaviour import EventBatch
 
@@ -18,8 +18,10 @@ if TYPE_CHECKING:
 
 #: Outcome columns beyond the contract: what delivery did (observable by the platform).
 OUTCOME_EXTRAS = dict.fromkeys(DELIVERY_OUTCOMES, pl.Boolean)
-#: Truth columns beyond the expected rewards: the open probability as sent, and had it been sent at a random hour.
-TRUTH_EXTRAS = {"p_open": pl.Float64, "p_open_random_hour": pl.Float64}
+#: Truth columns beyond the expected rewards: the open probability as sent, and had it been sent at a random hour;
+#: whether a purchase would find the item in stock, and whether a message would be delivered
+#: (:mod:`simulators.truth`).
+TRUTH_EXTRAS = {"p_open": pl.Float64, "p_open_random_hour": pl.Float64, **dict.fromkeys(TRUTH_FACTS, pl.Boolean)}
 
 HOLDOUT = schema_of(
     {
@@ -110,13 +112,24 @@ def outcome_frame(
     )
 
 
-def truth_frame(ids: pl.Series, truth: np.ndarray, p_open: np.ndarray, p_random_hour: np.ndarray) -> pl.DataFrame:
+def truth_frame(
+    ids: pl.Series,
+    truth: np.ndarray,
+    p_open: np.ndarray,
+    p_random_hour: np.ndarray,
+    in_stock: np.ndarray,
+    deliverable: np.ndarray,
+) -> pl.DataFrame:
+    """The truth of a date's decisions: each action's decision-time expected reward (null where ineligible), the
+    open probabilities, and the facts :func:`simulators.truth.expected_rewards` needs."""
     return pl.DataFrame(
         {
             "decision_id": ids,
             **{f"q_{a}": truth[:, i] for i, a in enumerate(ACTIONS)},
             "p_open": p_open,
             "p_open_random_hour": p_random_hour,
+            "in_stock": in_stock,
+            "deliverable": deliverable,
         },
         schema={**TRUTH, **TRUTH_EXTRAS},
     ).fill_nan(None)

@@ -10,6 +10,13 @@ then the open, the unsubscribe and the purchase are sampled from the true respon
 the policy learns from the date's feedback before the next (the step API,
 :class:`SimulationSession`).
 
+Every decision's truth (never shown to a policy, except the oracle) is recorded
+beside it: each action's expected reward as the decision is taken (``q_<action>``,
+what the oracle sees) and two facts the rest of the date settles, whether a
+purchase would find the item in stock and whether a message would be delivered;
+:func:`simulators.truth.expected_rewards` turns them into each action's expected
+reward on the log, which the summary's values use.
+
 Before the first decision, ``warmup_days`` of organic behaviour give the platform's
 features a past. The world runs one day ahead of the platform: a user's local day
 spans two UTC dates, so all of a date's organic events are known only once the next
@@ -46,7 +53,7 @@ from simulators.behaviour import (
     US_PER_MINUTE,
     EventBatch,
     choose_items,
-    sell,
+    finds_stock,
     simulate_day,
 )
 from simulators.channels import open_probability, unsubscribe_probability
@@ -203,21 +210,24 @@ class SimulationSession:
 
     def _convert(
         self, users: np.ndarray, items: np.ndarray, sent: np.ndarray, wants: np.ndarray, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Purchases that stock allows, in order of when they would happen; add their events.
 
-        Returns the converted mask and when each purchase happened (µs since start).
+        Returns the converted mask, when each purchase happened (µs since start), and whether each row's purchase,
+        had it been wanted, would have found the item in stock (the others' wants as drawn).
         """
         window = self.world.scenario.attribution_days
         delay = (rng.exponential(1.5, len(users)).clip(0, window - 0.01) * US_PER_DAY).astype(np.int64)
-        converted = np.zeros(len(users), dtype=bool)
-        converted[wants] = sell(self.world, items[wants], delay[wants])
+        stock = self.world.items.stock
+        in_stock = finds_stock(items, delay, wants, stock[items])
+        converted = wants & in_stock
+        np.subtract.at(stock, items[converted], 1)
         done = sent + delay
         events = EventBatch()
         events.add("purchase", done[converted], users[converted], items[converted])
         self._add(events)
         self.history.record_purchases(users[converted], np.log(self.world.items.price[items[converted]]))
-        return converted, done
+        return converted, done, in_stock
 
     def _deliverable(
         self, users: np.ndarray, kept: pl.DataFrame, messaged: np.ndarray, sent: np.ndarray, unsubscribing: np.ndarray
@@ -262,7 +272,7 @@ class SimulationSession:
         hour = self._local_hour(users, sent)
         policy_contexts = contexts.select(CONTEXT.names())
         response = respond(world, history, users, items, trigger, channel, hour)
-        truth = response.expected_rewards()
+        truth = response.expected_rewards()  # as the decision is taken: later stock-outs are unknown yet
         if hasattr(policy, "observe_truth"):
             policy.observe_truth(truth)
         probs = policy.probabilities(policy_contexts, ACTIONS, response.eligible) if n else np.empty((0, len(ACTIONS)))
@@ -272,7 +282,8 @@ class SimulationSession:
         recent = history.messages_7d()[users]
         wants_message = chosen != 0
         unsubscribing = delivery.random(n) < unsubscribe_probability(world, channel, recent)
-        delivered = wants_message & self._deliverable(users, kept, wants_message, sent, unsubscribing)
+        deliverable = self._deliverable(users, kept, wants_message, sent, unsubscribing)
+        delivered = wants_message & deliverable
         opened = delivered & (delivery.random(n) < response.p_open)
         unsubscribed = delivered & unsubscribing
         p_buy = np.where(opened, response.p_opened[np.arange(n), chosen], response.p_unprompted)
@@ -284,7 +295,7 @@ class SimulationSession:
         held_p = respond(world, history, held_users, held_items, held_trigger, held_channel, held_hour).p_unprompted
         outcomes_rng = self.rng["outcomes"]
         wants = outcomes_rng.random(n + len(held_users)) < np.concatenate([p_buy, held_p])
-        all_converted, all_done = self._convert(
+        all_converted, all_done, all_in_stock = self._convert(
             np.concatenate([users, held_users]),
             np.concatenate([items, held_items]),
             np.concatenate([sent, held_sent]),
@@ -309,7 +320,7 @@ class SimulationSession:
         p_random_hour = open_probability(world, users, channel, delivery.uniform(0, 24, n), recent)
         decisions = decision_frame(ids, kept, contexts, response.eligible, chosen, propensity, probs, policy)
         outcomes = outcome_frame(ids, converted, revenue, cost, reward, opened, returned, delivered)
-        truths = truth_frame(ids, truth, response.p_open, p_random_hour)
+        truths = truth_frame(ids, truth, response.p_open, p_random_hour, all_in_stock[:n], deliverable)
         feedback = Feedback(policy_contexts, ACTIONS, response.eligible, chosen, reward, propensity)
         return DayBatch(day, decisions, outcomes, truths, holdout, suppressions, feedback)
 

@@ -22,7 +22,8 @@ from policies.base import BasePolicy
 
 
 class OraclePolicy(BasePolicy):
-    """Deterministic argmax of the true expected reward; the simulator shows it the truth before each batch."""
+    """Deterministic argmax of the true expected reward as the decision is taken (``q``: later stock-outs and
+    delivery are not known yet; :mod:`simulators.truth`); the simulator shows it the truth before each batch."""
 
     name = "oracle"
 
