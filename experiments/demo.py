@@ -33,6 +33,7 @@ from policies.serving.config import OfferlabConfig
 from policies.serving.registry import alias_version
 from policies.serving.server import build_app, serving_in_background
 from simulators.scenario import load_scenario
+from simulators.truth import TRUTH_COLUMNS, expected_rewards
 
 TRAIN_SHARE = 0.7
 
@@ -72,8 +73,8 @@ def run_demo(config: OfferlabConfig, users: int, days: int, seed: int, out: Path
     with clock.step("features"):
         snapshot = snapshot_of(simulation.result, out / "online")
     train_log, eval_log = split_by_time(log)
-    truth = eval_log.select(f"q_{a}" for a in ACTIONS).to_numpy().astype(float)
-    train_log, eval_log = train_log.drop(f"q_{a}" for a in ACTIONS), eval_log.drop(f"q_{a}" for a in ACTIONS)
+    truth = expected_rewards(eval_log)  # each action's expected reward on the log, given its stock and delivery
+    train_log, eval_log = train_log.drop(TRUTH_COLUMNS), eval_log.drop(TRUTH_COLUMNS)
 
     with clock.step("train"):
         training = jobs.train(config, train_log, seed=seed)
@@ -81,9 +82,9 @@ def run_demo(config: OfferlabConfig, users: int, days: int, seed: int, out: Path
     users_of_rounds = eval_log.get_column("user_id").to_numpy()
     target = training.policy.probabilities(feedback.contexts, ACTIONS, feedback.eligible)
     uniform = feedback.eligible / feedback.eligible.sum(axis=1, keepdims=True)
-    q = np.nan_to_num(truth)
-    true_values = {"vw": float((target * q).sum(axis=1).mean()), "uniform": float((uniform * q).sum(axis=1).mean())}
-    true_values["oracle"] = float(np.nanmax(truth, axis=1).mean())
+    mu = np.nan_to_num(truth)
+    true_values = {"vw": float((target * mu).sum(axis=1).mean()), "uniform": float((uniform * mu).sum(axis=1).mean())}
+    true_values["oracle"] = float(np.nanmax(truth, axis=1).mean())  # the oracle's choice, argmax q, is best by mu
 
     with clock.step("evaluate offline"):
         evaluation = jobs.evaluate_offline(
