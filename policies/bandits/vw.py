@@ -39,74 +39,117 @@ import vowpal_wabbit_next as vw
 from vowpal_wabbit_next import _core
 
 from features.io import write_bytes
+from policies.bandits.vw_config import VWConfig
 from policies.bandits.vw_format import action_line, labelled_lines, shared_lines
 from policies.base import BasePolicy, Feedback, eligible_patterns
 
 MODEL_FILE = "model.vw"
 
-#: VW's exploration strategies for ``cb_explore_adf``, by name; ``--epsilon`` is added to each (with ``bag`` and
-#: ``cover`` it is the share spread uniformly; ``squarecb`` ignores it).
-EXPLORERS: dict[str, list[str]] = {
-    "epsilon": [],
-    "squarecb": ["--squarecb"],
-    "bag": ["--bag", "5"],
-    "cover": ["--cover", "4"],
-}
 
-
-class VowpalWabbitPolicy(BasePolicy):
-    """Epsilon-greedy (or other explorer) contextual bandit over action-dependent features.
+def apply_floor(probs: np.ndarray, eligible: np.ndarray, floor: float) -> np.ndarray:
+    r"""Lift every eligible action's probability to at least ``floor`` by mixing each row with the uniform
+    distribution over its eligible actions.
 
     Parameters
     ----------
-    epsilon
-        Exploration: the share of probability spread over the eligible actions.
-    explorer
-        ``epsilon`` (greedy), ``squarecb``, ``bag`` (5 bootstrapped models) or ``cover`` (4 policies).
-    cb_type
-        VW's reduction to cost-sensitive learning: ``mtr`` (default), ``dr`` or ``ips``.
-    interactions
-        Quadratic interactions between namespaces; ``ua`` crosses context and action.
-    learning_rate
-        VW's ``-l``.
-    passes
-        Passes over the feedback in each :meth:`learn` call (more than one for offline training).
-    seed
-        VW's ``--random_seed`` and the shuffling of passes after the first.
+    probs
+        ``(n, k)`` non-negative weights (VW's probabilities); each row is normalised over its eligible actions
+        first.
+    eligible
+        ``(n, k)`` mask of the eligible actions.
+    floor
+        The least probability of an eligible action; a row with ``k_i`` eligible actions needs
+        ``floor * k_i <= 1``.
+
+    Notes
+    -----
+    With :math:`p` a row's normalised probabilities over its :math:`k_i` eligible actions,
+
+    .. math:: p'_a = f + (1 - k_i f)\, p_a ,
+
+    so :math:`p'_a \ge f`, the row still sums to one, the order of the actions is kept, and an action VW already
+    gives much more than the floor keeps nearly all of its share. ``floor = 0`` returns ``probs`` untouched.
+
+    Examples
+    --------
+    >>> apply_floor(np.array([[0.9, 0.1, 0.0], [1.0, 0.0, 0.0]]), np.array([[1, 1, 1], [1, 1, 0]], bool), 0.1)
+    array([[0.73, 0.17, 0.1 ],
+           [0.9 , 0.1 , 0.  ]])
+    """
+    if floor == 0.0:
+        return probs
+    counts = eligible.sum(axis=1, keepdims=True)
+    too_many = np.flatnonzero(floor * counts[:, 0] > 1.0 + 1e-12)
+    if too_many.size:
+        row = int(too_many[0])
+        raise ValueError(
+            f"floor {floor} is more than 1/{int(counts[row, 0])}: row {row} has {int(counts[row, 0])} eligible "
+            "actions, which can't each get it"
+        )
+    masked = np.where(eligible, probs, 0.0)
+    totals = masked.sum(axis=1, keepdims=True)
+    normalised = np.divide(masked, totals, out=np.zeros_like(masked), where=totals > 0)
+    uniform_rows = (totals <= 0) & (counts > 0)  # VW gave nothing: the floor alone cannot fix it, spread evenly
+    normalised = np.where(uniform_rows & eligible, 1.0 / np.maximum(counts, 1), normalised)
+    return np.where(eligible, floor + (1.0 - counts * floor) * normalised, 0.0)
+
+
+class VowpalWabbitPolicy(BasePolicy):
+    """A contextual bandit on VW's ``cb_explore_adf``, with any of seven explorers, over action-dependent
+    features.
+
+    Parameters
+    ----------
+    config
+        Every setting (:class:`~policies.bandits.vw_config.VWConfig`): explorer and its parameters, ``cb_type``,
+        interactions, learning rate, L2, seed, passes, exploration floor, per-action features.
+    epsilon, explorer, cb_type, interactions, learning_rate, passes, seed
+        A shorter path to the same settings, for callers that set a few (not with ``config``); unset ones take
+        :class:`~policies.bandits.vw_config.VWConfig`'s defaults.
+    feature_names
+        The context columns learned from (fixed by the first :meth:`learn`); recorded by :meth:`save`.
     actions
         The actions learned about (eligible in some round :meth:`learn` saw); recorded by :meth:`save`.
+    model_data
+        VW's serialised weights, to resume a saved policy.
+
+    Examples
+    --------
+    >>> VowpalWabbitPolicy(config=VWConfig(explorer="softmax", softmax_lambda=5.0)).vw_args()[:4]
+    ['--cb_explore_adf', '--softmax', '--lambda', '5.0']
+    >>> VowpalWabbitPolicy(explorer="bag", seed=2).config.explorer_args()
+    ['--bag', '5']
     """
 
     name = "vw"
 
     def __init__(
         self,
-        epsilon: float = 0.05,
-        explorer: str = "epsilon",
-        cb_type: str = "mtr",
-        interactions: str = "ua",
-        learning_rate: float = 0.05,
-        passes: int = 1,
-        seed: int = 0,
+        epsilon: float | None = None,
+        explorer: str | None = None,
+        cb_type: str | None = None,
+        interactions: str | None = None,
+        learning_rate: float | None = None,
+        passes: int | None = None,
+        seed: int | None = None,
         feature_names: list[str] | None = None,
         actions: list[str] | None = None,
         model_data: bytes | None = None,
+        config: VWConfig | None = None,
     ) -> None:
-        if not 0.0 <= epsilon <= 1.0:
-            raise ValueError(f"epsilon must lie in [0, 1], got {epsilon}")
-        if explorer not in EXPLORERS:
-            raise ValueError(f"explorer must be one of {', '.join(EXPLORERS)}; got {explorer!r}")
-        if cb_type not in ("mtr", "dr", "ips"):
-            raise ValueError(f"cb_type must be one of mtr, dr, ips; got {cb_type!r}")
-        if passes < 1:
-            raise ValueError(f"passes must be at least 1, got {passes}")
-        self.epsilon = epsilon
-        self.explorer = explorer
-        self.cb_type = cb_type
-        self.interactions = interactions
-        self.learning_rate = learning_rate
-        self.passes = passes
-        self.seed = seed
+        settings = {
+            "epsilon": epsilon,
+            "explorer": explorer,
+            "cb_type": cb_type,
+            "interactions": interactions,
+            "learning_rate": learning_rate,
+            "passes": passes,
+            "seed": seed,
+        }
+        given = {key: value for key, value in settings.items() if value is not None}
+        if config is not None and given:
+            raise ValueError(f"give the settings either in config or as keywords, not both; got config and {given}")
+        self.config = config if config is not None else VWConfig(**given)
         self.feature_names_ = feature_names
         self.actions_ = None if actions is None else tuple(actions)  # the actions learned about, in order
         self.rounds_learned_ = 0
@@ -117,29 +160,11 @@ class VowpalWabbitPolicy(BasePolicy):
 
     def vw_args(self) -> list[str]:
         """The VW command line this policy runs."""
-        args = [
-            "--cb_explore_adf",
-            *EXPLORERS[self.explorer],
-            "--epsilon",
-            str(self.epsilon),
-            "--cb_type",
-            self.cb_type,
-        ]
-        args += ["-l", str(self.learning_rate), "--random_seed", str(self.seed), "--quiet"]
-        for pair in self.interactions.split(",") if self.interactions else []:
-            args += ["-q", pair]
-        return args
+        return self.config.to_args()
 
     def params(self) -> dict[str, Any]:
-        return {
-            "epsilon": self.epsilon,
-            "explorer": self.explorer,
-            "cb_type": self.cb_type,
-            "interactions": self.interactions,
-            "learning_rate": self.learning_rate,
-            "passes": self.passes,
-            "seed": self.seed,
-        }
+        """Every setting of :attr:`config` that is set (unset explorer parameters are left out)."""
+        return self.config.model_dump(mode="json", exclude_none=True)
 
     def _features(self, contexts: pl.DataFrame) -> pl.DataFrame:
         if self.feature_names_ is None:
@@ -159,7 +184,8 @@ class VowpalWabbitPolicy(BasePolicy):
         """The parsed, unlabelled ADF line of ``action``, parsed once and reused (VW leaves it unchanged)."""
         example = self._action_examples.get(action)
         if example is None:
-            example = self._action_examples[action] = self._parse(action_line(action))
+            line = action_line(action, features=self.config.action_features.get(action))
+            example = self._action_examples[action] = self._parse(line)
         return example
 
     def _shared_lines(self, contexts: pl.DataFrame) -> list[str]:
@@ -185,7 +211,7 @@ class VowpalWabbitPolicy(BasePolicy):
             columns = patterns[code]
             for slot, p in predict([parse(head), *plain[code]]):  # slot: the place among the row's actions
                 probs[start + columns[slot]] = p
-        return np.array(probs, dtype=float).reshape(eligible.shape)
+        return apply_floor(np.array(probs, dtype=float).reshape(eligible.shape), eligible, self.config.floor)
 
     def _plain_examples(self, actions: tuple[str, ...], patterns: list[list[int]]) -> list[list[Any]]:
         """For each pattern of eligible columns, the parsed, unlabelled examples of its actions."""
@@ -206,11 +232,12 @@ class VowpalWabbitPolicy(BasePolicy):
         chosen = feedback.chosen
         # the chosen action's place among its row's action examples, and its line, labelled with the cost
         slot_of = (np.cumsum(feedback.eligible, axis=1)[np.arange(feedback.n_rounds), chosen]).tolist()
-        labels = labelled_lines(feedback.actions, chosen, -feedback.rewards, feedback.propensities)
+        costs, features = -feedback.rewards, self.config.action_features
+        labels = labelled_lines(feedback.actions, chosen, costs, feedback.propensities, features)
         codes_of = codes.tolist()
         order = np.arange(feedback.n_rounds)
-        shuffler = np.random.default_rng(self.seed)
-        for epoch in range(self.passes):
+        shuffler = np.random.default_rng(self.config.seed)
+        for epoch in range(self.config.passes):
             if epoch:
                 order = shuffler.permutation(feedback.n_rounds)
             for row in order.tolist():
@@ -226,10 +253,16 @@ class VowpalWabbitPolicy(BasePolicy):
         write_bytes(self._workspace.serialize(), Path(path) / MODEL_FILE)
 
     def saved_params(self) -> dict[str, Any]:
+        """The settings (as ``config``), the context columns and the actions learned about."""
         actions = None if self.actions_ is None else list(self.actions_)
-        return {**self.params(), "feature_names": self.feature_names_, "actions": actions}
+        return {"config": self.params(), "feature_names": self.feature_names_, "actions": actions}
 
     @classmethod
     def _from_folder(cls, folder: Path, params: dict[str, Any]) -> BasePolicy:
+        """Rebuild a saved policy; files saved before the settings were a config hold them as flat keywords."""
         model = folder / MODEL_FILE
-        return cls(**params, model_data=model.read_bytes() if model.exists() else None)
+        model_data = model.read_bytes() if model.exists() else None
+        params = dict(params)
+        if "config" in params:
+            params["config"] = VWConfig(**params["config"])
+        return cls(**params, model_data=model_data)

@@ -1,8 +1,11 @@
 """Turn context frames into Vowpal Wabbit text-format lines, vectorised with polars.
 
 Shared context features go in namespace ``u``; each action line carries the
-action's name in namespace ``a``, so ``-q ua`` learns per-action effects of every
-context feature.
+action's name in namespace ``a`` (the offer kind: the actions are the offers), so
+``-q ua`` learns per-action effects of every context feature. Optional per-action
+features (:func:`action_text`) follow the name in the same namespace. Eligibility
+is carried by the action set itself: a row's example lists its eligible actions
+only.
 
 Examples
 --------
@@ -15,8 +18,13 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import polars as pl
+
+#: The namespaces the lines use: ``u`` for the shared context, ``a`` for the action.
+NAMESPACES: tuple[str, ...] = ("u", "a")
 
 #: Runs of characters VW's text format can't hold in a feature, each replaced by one ``_`` in string values.
 UNSAFE = r"[\s|:]+"
@@ -73,14 +81,45 @@ def shared_lines(contexts: pl.DataFrame) -> list[str]:
     return lines.to_series().to_list()
 
 
-def action_line(action: str, cost: float | None = None, probability: float | None = None) -> str:
-    """The ADF line of one action, labelled with ``cost`` and ``probability`` when it was the one taken."""
+def action_text(action: str, features: Mapping[str, float | str] | None = None) -> str:
+    """The features of an action's line: its name, then ``features`` (numbers as ``name:value``, text as
+    ``name=value``), without the ``|a`` namespace mark.
+
+    Examples
+    --------
+    >>> action_text("coupon"), action_text("coupon", {"cost": 0.1, "kind": "discount"})
+    ('coupon', 'coupon cost:0.1 kind=discount')
+    """
+    parts = [action]
+    for name, value in (features or {}).items():
+        parts.append(f"{name}={value}" if isinstance(value, str) else f"{name}:{float(value)!r}")
+    return " ".join(parts)
+
+
+def action_line(
+    action: str,
+    cost: float | None = None,
+    probability: float | None = None,
+    features: Mapping[str, float | str] | None = None,
+) -> str:
+    """The ADF line of one action, labelled with ``cost`` and ``probability`` when it was the one taken; its
+    per-action ``features`` (:func:`action_text`) follow the name.
+
+    Examples
+    --------
+    >>> action_line("installment", features={"fee": 0.03})
+    '|a installment fee:0.03'
+    """
     label = "" if cost is None else f"0:{cost!r}:{probability!r} "
-    return f"{label}|a {action}"
+    return f"{label}|a {action_text(action, features)}"
 
 
 def labelled_lines(
-    actions: tuple[str, ...], chosen: np.ndarray, costs: np.ndarray, probabilities: np.ndarray
+    actions: tuple[str, ...],
+    chosen: np.ndarray,
+    costs: np.ndarray,
+    probabilities: np.ndarray,
+    features: Mapping[str, Mapping[str, float | str]] | None = None,
 ) -> list[str]:
     """The ADF line of each row's chosen action, labelled with its cost and probability: :func:`action_line`'s,
     written in one pass.
@@ -91,7 +130,8 @@ def labelled_lines(
     >>> lines, lines[0] == action_line("coupon", -3.0, 0.25)
     (['0:-3.0:0.25 |a coupon', '0:0.1:1.0 |a no_offer'], True)
     """
-    names = [f"|a {action}" for action in actions]
+    features = features or {}
+    names = [f"|a {action_text(action, features.get(action))}" for action in actions]
     return [
         f"0:{cost!r}:{probability!r} {names[a]}"
         for a, cost, probability in zip(chosen.tolist(), costs.tolist(), probabilities.tolist(), strict=True)

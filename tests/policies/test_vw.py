@@ -7,6 +7,7 @@ import pytest
 from features.schemas import ACTIONS
 from policies.bandits.baselines import UniformRandom
 from policies.bandits.vw import VowpalWabbitPolicy
+from policies.bandits.vw_config import VWConfig
 from policies.base import Feedback
 from simulators.marketplace import MarketplaceSimulator
 from simulators.scenario import load_scenario
@@ -38,9 +39,12 @@ def test_vw_names_missing_features(small_log: pl.DataFrame) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"epsilon": 1.5}, r"epsilon must lie in \[0, 1\], got 1.5"),
-        ({"cb_type": "xyz"}, "cb_type must be one of mtr, dr, ips; got 'xyz'"),
-        ({"passes": 0}, "passes must be at least 1, got 0"),
+        ({"epsilon": 1.5}, r"epsilon\n  Input should be less than or equal to 1 .*input_value=1.5"),
+        ({"cb_type": "xyz"}, r"cb_type\n  Input should be 'mtr', 'dr' or 'ips' .*input_value='xyz'"),
+        ({"passes": 0}, r"passes\n  Input should be greater than or equal to 1 .*input_value=0"),
+        ({"explorer": "thompson"}, r"explorer\n  Input should be 'epsilon', 'softmax', 'bag', 'cover', 'rnd', "),
+        ({"interactions": "ux"}, r"interaction 'ux' must be two of the formatter's namespaces u, a"),
+        ({"seed": 2, "config": VWConfig()}, r"either in config or as keywords, not both; got config and \{'seed': 2\}"),
     ],
 )
 def test_vw_rejects_bad_settings(kwargs: dict[str, object], message: str) -> None:
