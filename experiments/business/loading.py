@@ -24,7 +24,7 @@ import polars as pl
 
 from experiments.business.base import BusinessLog
 from features.io import scan_frame
-from features.schemas import ACTIONS, EVENTS, TRIGGER_KINDS, UTC_TS, schema_of
+from features.schemas import ACTIONS, EVENTS, TRIGGER_KINDS, TRUTH_FACTS, UTC_TS, schema_of
 from features.validation import SchemaError, validate_lazy
 
 #: The files a report needs, in the order they are looked for.
@@ -49,7 +49,9 @@ OUTCOME_COLUMNS = schema_of(
     {"decision_id": pl.String, "converted": pl.Boolean, "revenue": pl.Float64, "offer_cost": pl.Float64}
 )
 HOLDOUT_COLUMNS = schema_of({"user_id": pl.String, "ts": UTC_TS, "trigger_kind": pl.String})
-TRUTH_COLUMNS = schema_of({"decision_id": pl.String, "q_no_offer": pl.Float64})
+TRUTH_COLUMNS = schema_of(
+    {"decision_id": pl.String, "q_no_offer": pl.Float64, **{fact: pl.Boolean for fact in TRUTH_FACTS}}
+)
 Q_COLUMNS: tuple[str, ...] = tuple(f"q_{a}" for a in ACTIONS)
 
 

@@ -27,6 +27,7 @@ from experiments.business.kpis import EFFECTS, KPIS
 from experiments.business.segments import SEGMENTATION
 from experiments.business.users import cells_of, moments_of, user_measures
 from features.schemas import ACTIONS
+from simulators.truth import expected_rewards
 
 #: Below this many holdout users in a slice, its comparison gets a warning.
 SMALL_HOLDOUT = 100
@@ -71,7 +72,8 @@ def implied_take_rate(decisions: pl.DataFrame) -> float | None:
 
 def truth_effect(log: BusinessLog) -> dict[str, float] | None:
     """What the simulator's truth expects the policy to have added: the sum over decisions of the chosen
-    action's expected reward minus that of ``no_offer`` (both from ``truth``), in total and per treated user.
+    action's expected reward minus that of ``no_offer`` (both from :func:`simulators.truth.expected_rewards`,
+    which counts the item's stock-out and the message's delivery), in total and per treated user.
 
     This counts only each moment's own purchase (in the simulator, a purchase of the moment's item within the
     attribution window), not knock-on effects such as a lapsed user's return; ``None`` without a truth file.
@@ -82,16 +84,17 @@ def truth_effect(log: BusinessLog) -> dict[str, float] | None:
     >>> from dataclasses import replace
     >>> truth = pl.DataFrame({"decision_id": ["d1", "d2", "d3", "d4"], "q_no_offer": [1.0, 2.0, 0.0, 0.5],
     ...     "q_coupon": [3.0, 2.5, 0.0, 0.0], "q_installment": [None, None, None, 1.5],
-    ...     "q_trust_badge": [None, None, 0.25, None]})
-    >>> truth_effect(replace(toy_log(), truth=truth))
-    {'expected_incremental_contribution': 3.25, 'expected_incremental_contribution_per_user': 1.0833333333333333}
+    ...     "q_trust_badge": [None, None, 0.25, None], "in_stock": [True, True, True, False],
+    ...     "deliverable": [True, True, True, True]})
+    >>> truth_effect(replace(toy_log(), truth=truth))  # d4's item is gone: its offer adds nothing
+    {'expected_incremental_contribution': 2.25, 'expected_incremental_contribution_per_user': 0.75}
     """
     if log.truth is None:
         return None
     joined = log.decisions.select("decision_id", "action").join(log.truth, on="decision_id", how="left")
-    present = [a for a in ACTIONS if f"q_{a}" in joined.columns]
-    chosen = pl.coalesce([pl.when(pl.col("action") == a).then(pl.col(f"q_{a}")) for a in present])
-    gain = float(joined.select((chosen - pl.col("q_no_offer")).fill_null(0.0).sum()).item())
+    mu = expected_rewards(joined)
+    chosen = joined.get_column("action").replace_strict({a: i for i, a in enumerate(ACTIONS)}).to_numpy()
+    gain = float(np.nan_to_num(mu[np.arange(len(chosen)), chosen] - mu[:, 0]).sum())
     n_treated = log.decisions.get_column("user_id").n_unique()
     return {
         "expected_incremental_contribution": gain,
