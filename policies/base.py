@@ -35,12 +35,16 @@ from features.validation import SchemaError, validate
 
 POLICY_FILE = "policy.json"
 _INTEGER = re.compile(r"-?[0-9]+")
-#: Policy kinds whose module imports a heavy library, loaded only when a saved policy needs them.
+#: The module of every policy kind, imported only when a saved policy needs it (some import heavy libraries).
 _LAZY_MODULES = {
     "vw": "policies.bandits.vw",
     "rules": "policies.bandits.rules",
     "uniform": "policies.bandits.baselines",
     "fixed": "policies.bandits.baselines",
+    "thompson": "policies.bandits.thompson",
+    "linucb": "policies.bandits.linear",
+    "lin_ts": "policies.bandits.linear",
+    "oracle": "simulators.oracle",  # the simulator's ceiling, listed so that every policy kind can be found
 }
 
 
@@ -243,14 +247,23 @@ class Policy(Protocol):
 
 
 class BasePolicy(ABC):
-    """Shared logic: input checks, masking of ineligible actions, sampling, saving.
+    """Shared logic: input checks, masking of ineligible actions, the exploration floor, sampling, saving.
 
     A subclass implements one hook, :meth:`_scores`, giving unnormalised
     probabilities; the public methods do the rest.
+
+    Notes
+    -----
+    The exploration floor :math:`f` (attribute ``floor``, zero unless a policy sets one) mixes the scores'
+    distribution :math:`q` with the uniform one over the :math:`m` eligible actions of a row:
+    :math:`p_a = (1 - m f)\\, q_a + f`, so each eligible action keeps at least :math:`f`. When
+    :math:`m f > 1` the row is uniform.
     """
 
     name: ClassVar[str] = "base"
     registry: ClassVar[dict[str, type[BasePolicy]]] = {}
+    #: The minimum probability of every eligible action; learned policies set their own.
+    floor: float = 0.0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -271,7 +284,17 @@ class BasePolicy(ABC):
         if (totals <= 0).any():
             row = int(np.flatnonzero(totals[:, 0] <= 0)[0])
             raise ValueError(f"{self.name}: row {row} gives no eligible action a positive probability")
-        return scores / totals
+        probs = scores / totals
+        if self.floor > 0:
+            n_eligible = mask.sum(axis=1, keepdims=True)
+            floor = np.minimum(self.floor, 1.0 / n_eligible)
+            probs = np.where(mask, (1.0 - n_eligible * floor) * probs + floor, 0.0)
+        return probs
+
+    @classmethod
+    def example(cls) -> BasePolicy:
+        """A small ready-to-use instance, for the conformance suite over :attr:`registry`; by default ``cls()``."""
+        return cls()
 
     def act(
         self,

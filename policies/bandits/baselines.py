@@ -40,6 +40,10 @@ class FixedAction(BasePolicy):
         self.action = action
         self.fallback = fallback
 
+    @classmethod
+    def example(cls) -> FixedAction:
+        return cls("coupon")
+
     def params(self) -> dict[str, Any]:
         params: dict[str, Any] = {"action": self.action}
         if self.fallback != "no_offer":

@@ -63,7 +63,7 @@ class RuleBasedPolicy(BasePolicy):
                 scores[free, column[action]] = (rule & eligible[:, column[action]])[free]
         if "no_offer" in column:
             free = scores.sum(axis=1) == 0
-            scores[free, column["no_offer"]] = 1.0
+            scores[free, column["no_offer"]] = eligible[free, column["no_offer"]]
         none = scores.sum(axis=1) == 0
         scores[none] = eligible[none]
         return scores
