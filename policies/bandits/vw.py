@@ -45,6 +45,10 @@ from policies.base import BasePolicy, Feedback, eligible_patterns
 
 MODEL_FILE = "model.vw"
 
+#: Explorers whose saved model records a seed of VW's own making: it refuses to load beside another
+#: ``--random_seed`` ("Disagreeing option values for 'random_seed'"), so a saved one loads without the flag.
+SEED_IN_MODEL: tuple[str, ...] = ("bag", "rnd")
+
 
 def apply_floor(probs: np.ndarray, eligible: np.ndarray, floor: float) -> np.ndarray:
     r"""Lift every eligible action's probability to at least ``floor`` by mixing each row with the uniform
@@ -58,8 +62,8 @@ def apply_floor(probs: np.ndarray, eligible: np.ndarray, floor: float) -> np.nda
     eligible
         ``(n, k)`` mask of the eligible actions.
     floor
-        The least probability of an eligible action; a row with ``k_i`` eligible actions needs
-        ``floor * k_i <= 1``.
+        The least probability of an eligible action, at most ``1 / k`` for ``k`` actions (columns), so that
+        every row can give it to each of its eligible actions.
 
     Notes
     -----
@@ -78,14 +82,10 @@ def apply_floor(probs: np.ndarray, eligible: np.ndarray, floor: float) -> np.nda
     """
     if floor == 0.0:
         return probs
+    k = eligible.shape[1]
+    if floor * k > 1.0 + 1e-12:
+        raise ValueError(f"floor {floor} is more than 1/{k}: the {k} actions can't each get it")
     counts = eligible.sum(axis=1, keepdims=True)
-    too_many = np.flatnonzero(floor * counts[:, 0] > 1.0 + 1e-12)
-    if too_many.size:
-        row = int(too_many[0])
-        raise ValueError(
-            f"floor {floor} is more than 1/{int(counts[row, 0])}: row {row} has {int(counts[row, 0])} eligible "
-            "actions, which can't each get it"
-        )
     masked = np.where(eligible, probs, 0.0)
     totals = masked.sum(axis=1, keepdims=True)
     normalised = np.divide(masked, totals, out=np.zeros_like(masked), where=totals > 0)
@@ -153,7 +153,11 @@ class VowpalWabbitPolicy(BasePolicy):
         self.feature_names_ = feature_names
         self.actions_ = None if actions is None else tuple(actions)  # the actions learned about, in order
         self.rounds_learned_ = 0
-        self._workspace = vw.Workspace(self.vw_args(), model_data=model_data)
+        args = self.vw_args()
+        if model_data is not None and self.config.explorer in SEED_IN_MODEL:
+            at = args.index("--random_seed")
+            del args[at : at + 2]
+        self._workspace = vw.Workspace(args, model_data=model_data)
         self._native = self._workspace._workspace  # the wrapper's native workspace: see the module's docstring
         self._action_examples: dict[str, Any] = {}
         self._last_lines: tuple[pl.DataFrame, list[str]] | None = None
