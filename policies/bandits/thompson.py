@@ -27,15 +27,15 @@ from policies.base import BasePolicy, Feedback, eligible_patterns
 
 
 class ThompsonSampling(BasePolicy):
-    """Thompson sampling with a Normal-Inverse-Gamma posterior of each action's mean reward; contexts are ignored.
+    r"""Thompson sampling with a Normal-Inverse-Gamma posterior of each action's mean reward; contexts are ignored.
 
     Parameters
     ----------
     prior_mean, prior_count
-        The prior's guess of every action's mean reward and how many rounds it is worth (:math:`\\mu_0`,
-        :math:`\\kappa_0`).
+        The prior's guess of every action's mean reward and how many rounds it is worth (:math:`\mu_0`,
+        :math:`\kappa_0`).
     prior_shape, prior_rate
-        The inverse-gamma prior of the reward variance (:math:`\\alpha_0`, :math:`\\beta_0`): its mean is
+        The inverse-gamma prior of the reward variance (:math:`\alpha_0`, :math:`\beta_0`): its mean is
         ``prior_rate / (prior_shape - 1)``.
     draws
         Posterior draws of the Monte Carlo estimate of the probabilities.
@@ -51,18 +51,18 @@ class ThompsonSampling(BasePolicy):
     Notes
     -----
     Rewards are money (net of offer cost), so they can be negative and have no natural bound: each action's
-    rewards are modelled as :math:`r \\sim N(\\mu_a, \\sigma_a^2)` with the conjugate prior
-    :math:`\\sigma_a^2 \\sim \\text{InvGamma}(\\alpha_0, \\beta_0)`,
-    :math:`\\mu_a \\mid \\sigma_a^2 \\sim N(\\mu_0, \\sigma_a^2 / \\kappa_0)`. After :math:`n` rewards with mean
-    :math:`\\bar r` and sum of squared deviations :math:`S`,
+    rewards are modelled as :math:`r \sim N(\mu_a, \sigma_a^2)` with the conjugate prior
+    :math:`\sigma_a^2 \sim \text{InvGamma}(\alpha_0, \beta_0)`,
+    :math:`\mu_a \mid \sigma_a^2 \sim N(\mu_0, \sigma_a^2 / \kappa_0)`. After :math:`n` rewards with mean
+    :math:`\bar r` and sum of squared deviations :math:`S`,
 
     .. math::
-        \\kappa_n = \\kappa_0 + n, \\quad \\mu_n = (\\kappa_0 \\mu_0 + n \\bar r) / \\kappa_n, \\quad
-        \\alpha_n = \\alpha_0 + n / 2, \\quad
-        \\beta_n = \\beta_0 + S / 2 + \\kappa_0 n (\\bar r - \\mu_0)^2 / (2 \\kappa_n),
+        \kappa_n = \kappa_0 + n, \quad \mu_n = (\kappa_0 \mu_0 + n \bar r) / \kappa_n, \quad
+        \alpha_n = \alpha_0 + n / 2, \quad
+        \beta_n = \beta_0 + S / 2 + \kappa_0 n (\bar r - \mu_0)^2 / (2 \kappa_n),
 
-    and the posterior of the mean alone is a Student t with :math:`2 \\alpha_n` degrees of freedom, location
-    :math:`\\mu_n` and scale :math:`\\sqrt{\\beta_n / (\\alpha_n \\kappa_n)}`. The probability of an action is
+    and the posterior of the mean alone is a Student t with :math:`2 \alpha_n` degrees of freedom, location
+    :math:`\mu_n` and scale :math:`\sqrt{\beta_n / (\alpha_n \kappa_n)}`. The probability of an action is
     the probability that its sampled mean is the highest among the eligible actions, estimated from ``draws``
     joint draws (the same draws for every row, so a row's probabilities depend on its eligible actions only);
     :meth:`act` samples from those probabilities, so every decision reports its exact propensity. The draws are
