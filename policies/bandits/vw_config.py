@@ -17,8 +17,13 @@ cover       ``--cover N``                    ``n_policies`` (default 4), ``epsil
 rnd         ``--rnd N``                      ``n_policies`` (default 3), ``epsilon``
 squarecb    ``--squarecb``                   ``gamma_scale``, ``gamma_exponent`` (VW's defaults
                                              10 and 0.5 when left unset); ``epsilon`` is ignored
-regcb       ``--regcb`` / ``--regcbopt``     ``mellowness``, ``optimistic``
+regcb       ``--regcb`` / ``--regcbopt``     ``mellowness``, ``optimistic``, ``min_cost`` and
+                                             ``max_cost`` (``--cb_min_cost`` / ``--cb_max_cost``)
 ==========  ===============================  =====================================================
+
+RegCB needs the range of the costs it learns (VW's default is [0, 1]); rewards are learned as costs
+``-reward``, so rewards in [0, 1] need ``min_cost=-1, max_cost=0``: with the default range, on such costs, it
+was measured to stay near uniform after 2,000 rounds where the right range made it pick the best action.
 
 ``--epsilon`` is written for every explorer (as the policy always did), so the default settings give the very
 command line, and the very decisions, of the policy's earlier keyword arguments.
@@ -59,6 +64,8 @@ EXPLORER_FIELDS: dict[str, tuple[str, ...]] = {
     "gamma_scale": ("squarecb",),
     "gamma_exponent": ("squarecb",),
     "mellowness": ("regcb",),
+    "min_cost": ("regcb",),
+    "max_cost": ("regcb",),
 }
 
 
@@ -82,6 +89,8 @@ class VWConfig(BaseModel):
         VW's defaults.
     mellowness
         RegCB's confidence width (``--mellowness``), > 0; unset means VW's default (0.1).
+    min_cost, max_cost
+        RegCB only: the range of the costs (``-reward``), ``min_cost < max_cost``; unset means VW's [0, 1].
     optimistic
         RegCB only: ``--regcbopt`` (play the optimistic action) instead of ``--regcb`` (elimination).
     cb_type
@@ -124,6 +133,8 @@ class VWConfig(BaseModel):
     gamma_scale: float | None = Field(None, gt=0.0)
     gamma_exponent: float | None = Field(None, ge=0.0)
     mellowness: float | None = Field(None, gt=0.0)
+    min_cost: float | None = None
+    max_cost: float | None = None
     optimistic: bool = False
     cb_type: Literal["mtr", "dr", "ips"] = "mtr"
     interactions: tuple[str, ...] = ("ua",)
@@ -174,6 +185,9 @@ class VWConfig(BaseModel):
                 )
         if self.optimistic and self.explorer != "regcb":
             raise ValueError(f"optimistic applies to the regcb explorer only; explorer is {self.explorer!r}")
+        low, high = self.min_cost, self.max_cost
+        if low is not None and high is not None and not low < high:
+            raise ValueError(f"min_cost must be below max_cost; got min_cost={low}, max_cost={high}")
         return self
 
     def explorer_args(self) -> list[str]:
@@ -190,8 +204,14 @@ class VWConfig(BaseModel):
                 args += ["--gamma_exponent", str(self.gamma_exponent)]
             return args
         if self.explorer == "regcb":
-            flag = "--regcbopt" if self.optimistic else "--regcb"
-            return [flag, *(["--mellowness", str(self.mellowness)] if self.mellowness else [])]
+            args = ["--regcbopt" if self.optimistic else "--regcb"]
+            if self.mellowness is not None:
+                args += ["--mellowness", str(self.mellowness)]
+            if self.min_cost is not None:
+                args += ["--cb_min_cost", str(self.min_cost)]
+            if self.max_cost is not None:
+                args += ["--cb_max_cost", str(self.max_cost)]
+            return args
         return []
 
     def to_args(self) -> list[str]:

@@ -86,9 +86,19 @@ EXPLORER_CONFIGS = [
     VWConfig(explorer="cover", n_policies=2, seed=1),
     VWConfig(explorer="rnd", n_policies=2, seed=1),
     VWConfig(explorer="squarecb", gamma_scale=20.0, seed=1),
-    VWConfig(explorer="regcb", mellowness=0.05, seed=1),
-    VWConfig(explorer="regcb", optimistic=True, seed=1),
+    VWConfig(explorer="regcb", mellowness=0.05, min_cost=-1.0, max_cost=0.0, seed=1),
+    VWConfig(explorer="regcb", optimistic=True, min_cost=-1.0, max_cost=0.0, seed=1),
 ]
+
+
+@pytest.mark.parametrize("config", EXPLORER_CONFIGS, ids=lambda c: c.explorer + ("-opt" if c.optimistic else ""))
+def test_every_explorer_learns_the_best_action(config: VWConfig) -> None:
+    feedback = synthetic_feedback(2000)
+    policy = VowpalWabbitPolicy(config=config)
+    policy.learn(feedback)
+    probs = policy.probabilities(feedback.contexts, feedback.actions, feedback.eligible)
+    best = feedback.contexts["sensitive"].to_numpy().astype(int)  # the reward is 1 when the action equals it
+    assert probs[np.arange(feedback.n_rounds), best].mean() > 0.9
 
 
 @pytest.mark.parametrize("config", EXPLORER_CONFIGS, ids=lambda c: c.explorer + ("-opt" if c.optimistic else ""))

@@ -58,6 +58,10 @@ def test_explorers_of_before_keep_their_flags(settings: dict[str, Any], old_args
         ),
         ({"explorer": "regcb"}, ["--regcb"]),
         ({"explorer": "regcb", "mellowness": 0.01, "optimistic": True}, ["--regcbopt", "--mellowness", "0.01"]),
+        (
+            {"explorer": "regcb", "min_cost": -1, "max_cost": 0},
+            ["--regcb", "--cb_min_cost", "-1.0", "--cb_max_cost", "0.0"],
+        ),
     ],
 )
 def test_explorer_flags(settings: dict[str, Any], explorer_args: list[str]) -> None:
@@ -111,6 +115,14 @@ def test_every_explorer_is_listed_once() -> None:
             {"explorer": "cover", "mellowness": 0.1},
             r"mellowness applies to the regcb explorer only; explorer is 'cover'",
         ),
+        (
+            {"explorer": "regcb", "min_cost": 0, "max_cost": 0},
+            r"min_cost must be below max_cost; got min_cost=0.0, max_cost=0.0",
+        ),
+        (
+            {"explorer": "squarecb", "min_cost": -1},
+            r"min_cost applies to the regcb explorer only; explorer is 'squarecb'",
+        ),
         ({"optimistic": True}, r"optimistic applies to the regcb explorer only; explorer is 'epsilon'"),
         ({"cb_type": "dm"}, r"cb_type\n  Input should be 'mtr', 'dr' or 'ips' .*input_value='dm'"),
         ({"interactions": "ux"}, r"interaction 'ux' must be two of the formatter's namespaces u, a"),
@@ -144,6 +156,6 @@ def test_config_is_frozen() -> None:
 
 
 def test_config_round_trips_through_json() -> None:
-    config = VWConfig(explorer="regcb", mellowness=0.05, optimistic=True, interactions="ua,uu", floor=0.02)
+    config = VWConfig(explorer="regcb", mellowness=0.05, optimistic=True, min_cost=-2, interactions="ua,uu", floor=0.02)
     assert VWConfig.model_validate_json(config.model_dump_json()) == config
     assert VWConfig(**config.model_dump(mode="json", exclude_none=True)) == config
