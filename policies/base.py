@@ -284,12 +284,7 @@ class BasePolicy(ABC):
         if (totals <= 0).any():
             row = int(np.flatnonzero(totals[:, 0] <= 0)[0])
             raise ValueError(f"{self.name}: row {row} gives no eligible action a positive probability")
-        probs = scores / totals
-        if self.floor > 0:
-            n_eligible = mask.sum(axis=1, keepdims=True)
-            floor = np.minimum(self.floor, 1.0 / n_eligible)
-            probs = np.where(mask, (1.0 - n_eligible * floor) * probs + floor, 0.0)
-        return probs
+        return with_floor(scores / totals, mask, self.floor)
 
     @classmethod
     def example(cls) -> BasePolicy:
@@ -353,6 +348,24 @@ def load_policy(path: str | Path) -> BasePolicy:
     if cls is None:
         raise ValueError(f"unknown policy kind {meta['name']!r}; known: {sorted(BasePolicy.registry)}")
     return cls._from_folder(folder, meta["params"])
+
+
+def with_floor(probs: np.ndarray, eligible: np.ndarray, floor: float) -> np.ndarray:
+    """Mix each row of ``probs`` with the uniform distribution over its eligible actions so that each gets at
+    least ``floor`` (a row with ``m`` eligible actions and ``m * floor > 1`` becomes uniform); see
+    :class:`BasePolicy`'s Notes.
+
+    Examples
+    --------
+    >>> with_floor(np.array([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]), np.array([[1, 1, 1], [1, 1, 0]], bool), 0.1)
+    array([[0.8, 0.1, 0.1],
+           [0.9, 0.1, 0. ]])
+    """
+    if floor <= 0:
+        return probs
+    n_eligible = eligible.sum(axis=1, keepdims=True)
+    kept = np.minimum(floor, 1.0 / np.maximum(n_eligible, 1))
+    return np.where(eligible, (1.0 - n_eligible * kept) * probs + kept, 0.0)
 
 
 def sample_actions(probs: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -13,10 +13,13 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from features.schemas import ACTIONS
 from policies.bandits.baselines import FixedAction
-from policies.base import _LAZY_MODULES, BasePolicy, Feedback, load_policy
+from policies.base import _LAZY_MODULES, BasePolicy, Feedback, load_policy, with_floor
 
 for _module in sorted(set(_LAZY_MODULES.values())):
     importlib.import_module(_module)
@@ -146,6 +149,22 @@ def test_a_floor_mixes_in_the_uniform_distribution() -> None:
     eligible = np.array([[True, True, True, True], [True, True, False, False], [True] + [False] * 3])
     probs = policy.probabilities(pl.DataFrame({"x": [0, 0, 0]}), ACTIONS, eligible)
     assert np.allclose(probs, [[0.1, 0.7, 0.1, 0.1], [0.1, 0.9, 0, 0], [1, 0, 0, 0]])
+
+
+@given(
+    weights=arrays(float, (3, 4), elements=st.floats(0.01, 100.0)),
+    eligible=arrays(bool, (3, 4)),
+    floor=st.floats(0.0, 0.5),
+)
+def test_the_floor_keeps_a_distribution_and_every_eligible_share(
+    weights: np.ndarray, eligible: np.ndarray, floor: float
+) -> None:
+    eligible[:, 0] = True
+    scores = np.where(eligible, weights, 0.0)
+    probs = with_floor(scores / scores.sum(axis=1, keepdims=True), eligible, floor)
+    assert np.allclose(probs.sum(axis=1), 1.0)
+    assert (probs[~eligible] == 0).all()
+    assert (probs >= np.where(eligible, np.minimum(floor, 1 / eligible.sum(axis=1, keepdims=True)), 0) - 1e-12).all()
 
 
 @pytest.mark.parametrize(
