@@ -50,50 +50,6 @@ MODEL_FILE = "model.vw"
 SEED_IN_MODEL: tuple[str, ...] = ("bag", "rnd")
 
 
-def apply_floor(probs: np.ndarray, eligible: np.ndarray, floor: float) -> np.ndarray:
-    r"""Lift every eligible action's probability to at least ``floor`` by mixing each row with the uniform
-    distribution over its eligible actions.
-
-    Parameters
-    ----------
-    probs
-        ``(n, k)`` non-negative weights (VW's probabilities); each row is normalised over its eligible actions
-        first.
-    eligible
-        ``(n, k)`` mask of the eligible actions.
-    floor
-        The least probability of an eligible action, at most ``1 / k`` for ``k`` actions (columns), so that
-        every row can give it to each of its eligible actions.
-
-    Notes
-    -----
-    With :math:`p` a row's normalised probabilities over its :math:`k_i` eligible actions,
-
-    .. math:: p'_a = f + (1 - k_i f)\, p_a ,
-
-    so :math:`p'_a \ge f`, the row still sums to one, the order of the actions is kept, and an action VW already
-    gives much more than the floor keeps nearly all of its share. ``floor = 0`` returns ``probs`` untouched.
-
-    Examples
-    --------
-    >>> apply_floor(np.array([[0.9, 0.1, 0.0], [1.0, 0.0, 0.0]]), np.array([[1, 1, 1], [1, 1, 0]], bool), 0.1)
-    array([[0.73, 0.17, 0.1 ],
-           [0.9 , 0.1 , 0.  ]])
-    """
-    if floor == 0.0:
-        return probs
-    k = eligible.shape[1]
-    if floor * k > 1.0 + 1e-12:
-        raise ValueError(f"floor {floor} is more than 1/{k}: the {k} actions can't each get it")
-    counts = eligible.sum(axis=1, keepdims=True)
-    masked = np.where(eligible, probs, 0.0)
-    totals = masked.sum(axis=1, keepdims=True)
-    normalised = np.divide(masked, totals, out=np.zeros_like(masked), where=totals > 0)
-    uniform_rows = (totals <= 0) & (counts > 0)  # VW gave nothing: the floor alone cannot fix it, spread evenly
-    normalised = np.where(uniform_rows & eligible, 1.0 / np.maximum(counts, 1), normalised)
-    return np.where(eligible, floor + (1.0 - counts * floor) * normalised, 0.0)
-
-
 class VowpalWabbitPolicy(BasePolicy):
     """A contextual bandit on VW's ``cb_explore_adf``, with any of seven explorers, over action-dependent
     features.
@@ -150,6 +106,7 @@ class VowpalWabbitPolicy(BasePolicy):
         if config is not None and given:
             raise ValueError(f"give the settings either in config or as keywords, not both; got config and {given}")
         self.config = config if config is not None else VWConfig(**given)
+        self.floor = self.config.floor  # applied by BasePolicy.probabilities (policies.base.with_floor)
         self.feature_names_ = feature_names
         self.actions_ = None if actions is None else tuple(actions)  # the actions learned about, in order
         self.rounds_learned_ = 0
@@ -215,7 +172,7 @@ class VowpalWabbitPolicy(BasePolicy):
             columns = patterns[code]
             for slot, p in predict([parse(head), *plain[code]]):  # slot: the place among the row's actions
                 probs[start + columns[slot]] = p
-        return apply_floor(np.array(probs, dtype=float).reshape(eligible.shape), eligible, self.config.floor)
+        return np.array(probs, dtype=float).reshape(eligible.shape)
 
     def _plain_examples(self, actions: tuple[str, ...], patterns: list[list[int]]) -> list[list[Any]]:
         """For each pattern of eligible columns, the parsed, unlabelled examples of its actions."""

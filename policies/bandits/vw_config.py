@@ -107,10 +107,10 @@ class VWConfig(BaseModel):
     passes
         Passes over the feedback in each ``learn`` call, >= 1.
     floor
-        The least probability of every eligible action, in [0, 1], and at most ``1 / k`` for ``k`` actions
-        (checked when probabilities are asked for: the config does not know the actions). VW's probabilities
-        are mixed with the uniform distribution over the eligible actions to reach it (see
-        :func:`~policies.bandits.vw.apply_floor`); 0 leaves them unchanged.
+        The least probability of every eligible action, in [0, 1]. VW's probabilities are mixed with the
+        uniform distribution over the row's eligible actions to reach it (:func:`~policies.base.with_floor`,
+        the one floor of every policy); a row whose ``m`` eligible actions cannot each get it (``m * floor >
+        1``) becomes uniform. 0 leaves them unchanged.
     action_features
         Per-action features written on each action's line after its name (``{"coupon": {"cost": 0.1,
         "kind": "discount"}}``): numbers as ``name:value``, text as ``name=value``. Empty (the default) writes
