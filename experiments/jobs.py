@@ -45,8 +45,27 @@ class SimulationRun:
 
 
 def simulation_policy(name: str, seed: int = 0) -> BasePolicy:
-    """A policy for the simulator by name: ``oracle`` (simulator-only) or anything :func:`make_policy` knows."""
-    return OraclePolicy() if name == "oracle" else make_policy(name, seed=seed)
+    """A policy for the simulator by name: ``oracle`` (simulator-only) or anything :func:`make_policy` knows.
+
+    The learned ones (``vw``, ``thompson``, ``linucb``, ``lin_ts``) learn online: the simulator hands each of
+    them the date's feedback before the next date.
+
+    Examples
+    --------
+    >>> simulation_policy("thompson", seed=1).name
+    'thompson'
+    >>> simulation_policy("greedy")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown policy 'greedy'; expected oracle or one of lin_ts, linucb, rules, thompson, uniform, vw, ...
+    """
+    from policies import policy_names
+
+    if name == "oracle":
+        return OraclePolicy()
+    if name not in policy_names():
+        raise ValueError(f"unknown policy {name!r}; expected oracle or one of {', '.join(policy_names())}")
+    return make_policy(name, seed=seed)
 
 
 def simulate(

@@ -1,31 +1,75 @@
 """Policies: deciding what (bandits, baselines), when (triggers, guardrails), and serving."""
 
+import inspect
+from collections.abc import Callable
+
 from policies.bandits.baselines import FixedAction, UniformRandom
 from policies.base import BasePolicy, Feedback, Policy, load_policy, sample_actions
 
-__all__ = ["BasePolicy", "Feedback", "FixedAction", "Policy", "UniformRandom", "load_policy", "sample_actions"]
+__all__ = [
+    "BasePolicy",
+    "Feedback",
+    "FixedAction",
+    "Policy",
+    "UniformRandom",
+    "load_policy",
+    "make_policy",
+    "policy_names",
+    "sample_actions",
+]
+
+
+#: Policy kinds that :func:`make_policy` cannot build from a name alone: ``fixed`` is named by its action, the
+#: oracle reads the simulator's truth (``experiments.jobs.simulation_policy`` builds it).
+_NOT_BY_NAME = ("fixed", "oracle")
+
+
+def policy_names() -> tuple[str, ...]:
+    """Every name :func:`make_policy` accepts: the registered learned and baseline kinds, then each action.
+
+    Examples
+    --------
+    >>> policy_names()[:7]
+    ('lin_ts', 'linucb', 'rules', 'thompson', 'uniform', 'vw', 'no_offer')
+    """
+    from features.schemas import ACTIONS
+    from policies.base import _LAZY_MODULES
+
+    kinds = sorted(set(_LAZY_MODULES) - set(_NOT_BY_NAME))
+    return (*kinds, *ACTIONS)
 
 
 def make_policy(spec: str, seed: int = 0) -> BasePolicy:
-    """A policy by short name: ``uniform``, ``vw`` (online, SquareCB), ``rules``, or an action (a fixed policy).
+    """A fresh policy by short name (see :func:`policy_names`), seeded with ``seed`` where it draws at random.
+
+    ``vw`` is the online VW policy (SquareCB); ``thompson``, ``linucb`` and ``lin_ts`` are the comparators with
+    their default settings; ``rules`` the operator's rule policy; ``uniform`` the uniform one; an action name
+    gives the policy that always shows that action (``no_offer`` where it is ineligible).
 
     Examples
     --------
     >>> make_policy("coupon").params()
     {'action': 'coupon'}
+    >>> make_policy("linucb", seed=4).params()
+    {'alpha': 1.0, 'ridge': 1.0, 'floor': 0.01, 'seed': 4}
+    >>> make_policy("oracle")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown policy 'oracle'; expected one of lin_ts, linucb, rules, thompson, uniform, vw, ...
     """
+    import importlib
+
     from features.schemas import ACTIONS
+    from policies.base import _LAZY_MODULES
 
-    if spec == "uniform":
-        return UniformRandom()
-    if spec == "rules":
-        from policies.bandits.rules import RuleBasedPolicy
-
-        return RuleBasedPolicy()
+    if spec in ACTIONS:
+        return FixedAction(spec)
     if spec == "vw":
         from policies.bandits.vw import VowpalWabbitPolicy
 
         return VowpalWabbitPolicy(explorer="squarecb", seed=seed)
-    if spec in ACTIONS:
-        return FixedAction(spec)
-    raise ValueError(f"unknown policy {spec!r}; expected uniform, vw, rules or one of {list(ACTIONS)}")
+    if spec not in _LAZY_MODULES or spec in _NOT_BY_NAME:
+        raise ValueError(f"unknown policy {spec!r}; expected one of {', '.join(policy_names())}")
+    importlib.import_module(_LAZY_MODULES[spec])
+    kind: Callable[..., BasePolicy] = BasePolicy.registry[spec]
+    return kind(seed=seed) if "seed" in inspect.signature(kind).parameters else kind()
