@@ -227,3 +227,74 @@ class VowpalWabbitPolicy(BasePolicy):
         if "config" in params:
             params["config"] = VWConfig(**params["config"])
         return cls(**params, model_data=model_data)
+
+    # -- incremental updates: VW's model deltas ------------------------------------------------------------------
+
+    #: Explorers whose model delta is exact: base + delta decides exactly as the model it was taken from (and, but
+    #: for ``bag``, whose bootstrap's random state stays the base's, goes on learning as it would). For ``rnd``,
+    #: ``squarecb`` and ``regcb`` vowpal-wabbit-next 0.7.0's delta leaves out the explorer's own state (SquareCB's
+    #: decision counter, which sets its greediness, comes back as zero: the applied model is uniform), so they
+    #: ship the whole model (:meth:`serialized_model`) instead.
+    exact_delta_explorers: tuple[str, ...] = ("epsilon", "softmax", "bag", "cover")
+
+    def serialized_model(self) -> bytes:
+        """VW's weights as bytes (what :meth:`save` writes to ``model.vw``): the base of a later :meth:`model_delta`."""
+        return self._workspace.serialize()
+
+    def model_delta(self, since: bytes) -> bytes:
+        """What this model learned since the model ``since`` (bytes of :meth:`serialized_model`), as VW's
+        serialised model delta, usually smaller than the model; a copy holding ``since`` catches up with
+        :meth:`apply_delta`.
+
+        Examples
+        --------
+        >>> import numpy as np, polars as pl
+        >>> from policies.base import Feedback
+        >>> rng = np.random.default_rng(0)
+        >>> def feedback(n):
+        ...     contexts = pl.DataFrame({"sensitive": rng.integers(0, 2, n).astype(float)})
+        ...     chosen = rng.integers(0, 2, n)
+        ...     rewards = np.where(chosen == contexts["sensitive"].to_numpy(), 1.0, 0.0)
+        ...     return Feedback(contexts, actions, np.ones((n, 2), bool), chosen, rewards, np.full(n, 0.5))
+        >>> actions = ("no_offer", "coupon")
+        >>> trainer = VowpalWabbitPolicy(epsilon=0.1, seed=1)
+        >>> trainer.learn(feedback(50))
+        >>> since = trainer.serialized_model()
+        >>> replica = VowpalWabbitPolicy(epsilon=0.1, seed=1, model_data=since, feature_names=trainer.feature_names_)
+        >>> trainer.learn(feedback(300))  # more feedback, learned by the trainer only
+        >>> replica.apply_delta(trainer.model_delta(since))
+        >>> probe = pl.DataFrame({"sensitive": [0.0, 1.0]})
+        >>> bool((replica.probabilities(probe, actions) == trainer.probabilities(probe, actions)).all())
+        True
+        """
+        self._check_exact_delta()
+        base = vw.Workspace(self._resume_args(), model_data=since)
+        return vw.calculate_delta(base, self._workspace).serialize()
+
+    def apply_delta(self, delta: bytes) -> None:
+        """Add a delta made by :meth:`model_delta` to this model, which must hold the delta's base (the ``since``
+        model); the delta carries VW's weights only: feature names and settings stay this policy's."""
+        self._check_exact_delta()
+        try:
+            parsed = vw.ModelDelta(delta)
+        except RuntimeError as error:
+            raise ValueError(f"{self.name}: not a VW model delta ({error})") from error
+        self._workspace = vw.apply_delta(self._workspace, parsed)
+        self._native = self._workspace._workspace
+        self._action_examples = {}  # parsed by the previous workspace
+
+    def _resume_args(self) -> list[str]:
+        """The command line that loads a saved model of this policy (see :data:`SEED_IN_MODEL`)."""
+        args = self.vw_args()
+        if self.config.explorer in SEED_IN_MODEL:
+            at = args.index("--random_seed")
+            del args[at : at + 2]
+        return args
+
+    def _check_exact_delta(self) -> None:
+        if self.config.explorer not in self.exact_delta_explorers:
+            raise ValueError(
+                f"{self.name}: explorer {self.config.explorer!r} has no exact model delta in vowpal-wabbit-next "
+                f"0.7.0 (the delta leaves out its explorer state); ship serialized_model() instead; exact for "
+                f"{list(self.exact_delta_explorers)}"
+            )
