@@ -1,0 +1,140 @@
+"""VW speed through our wrapper against raw vowpal-wabbit-next on the same examples, formatting included.
+
+A simulated decision log (default scenario, uniform logging, the full context, every eligible action) gives the
+rows. Each timing runs on a fresh frame (a clone, so the policy cannot reuse lines built for an earlier frame):
+
+- *format*: the text lines alone (``shared_lines`` and the labelled action lines), no VW;
+- *ours learn*: ``VowpalWabbitPolicy.learn`` on the whole log, from a fresh policy (formatting, parsing, learning);
+- *ours probabilities*: ``VowpalWabbitPolicy.probabilities`` on every row (formatting, parsing, predicting);
+- *raw learn* / *raw predict*: the same text lines, built beforehand, each row's multi-line example parsed with
+  ``TextFormatParser.parse_line`` and passed to ``Workspace.learn_one`` / ``predict_one`` (parse + learn, parse +
+  predict; no formatting).
+
+Best of ``--repeat`` runs each; prints a Markdown table with examples/s and the ratio ours / raw.
+Run: ``.venv/bin/python tests/benchmarks/vw_bench.py [--users 20000] [--days 14] [--repeat 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import vowpal_wabbit_next as vw  # noqa: E402
+
+from policies.bandits.baselines import UniformRandom  # noqa: E402
+from policies.bandits.vw import VowpalWabbitPolicy  # noqa: E402
+from policies.bandits.vw_format import action_line, labelled_lines, shared_lines  # noqa: E402
+from policies.base import Feedback  # noqa: E402
+from simulators.marketplace import MarketplaceSimulator  # noqa: E402
+from simulators.scenario import load_scenario  # noqa: E402
+
+
+def best_of(repeat: int, run: Callable[[], object]) -> float:
+    """The shortest wall time of ``repeat`` calls, in seconds."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def example_lines(feedback: Feedback, labelled: bool) -> list[list[str]]:
+    """Each row's multi-line example as text: the shared line, then one line per eligible action (the chosen
+    one labelled with its cost and probability when ``labelled``), exactly as the policy builds them."""
+    shared = shared_lines(feedback.contexts)
+    plain = [action_line(a) for a in feedback.actions]
+    labels = labelled_lines(feedback.actions, feedback.chosen, -feedback.rewards, feedback.propensities)
+    rows = []
+    for row, head in enumerate(shared):
+        lines = [head]
+        for column in np.flatnonzero(feedback.eligible[row]).tolist():
+            lines.append(labels[row] if labelled and column == feedback.chosen[row] else plain[column])
+        rows.append(lines)
+    return rows
+
+
+def raw_learn(args: list[str], rows: list[list[str]]) -> None:
+    """Parse and learn each row's example with vowpal-wabbit-next's public API."""
+    workspace = vw.Workspace(args)
+    parser = vw.TextFormatParser(workspace)
+    for lines in rows:
+        workspace.learn_one([parser.parse_line(line) for line in lines])
+
+
+def raw_predict(workspace: vw.Workspace, rows: list[list[str]]) -> None:
+    """Parse and predict each row's example with vowpal-wabbit-next's public API."""
+    parser = vw.TextFormatParser(workspace)
+    for lines in rows:
+        workspace.predict_one([parser.parse_line(line) for line in lines])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--users", type=int, default=20_000)
+    parser.add_argument("--days", type=int, default=14)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    scenario = load_scenario("default").with_size(n_users=args.users, days=args.days)
+    log = MarketplaceSimulator(scenario).run(UniformRandom(), seed=0).bandit_log()
+    feedback = Feedback.from_log(log)
+    n = feedback.n_rounds
+
+    def fresh() -> Feedback:
+        return Feedback(
+            feedback.contexts.clone(),
+            feedback.actions,
+            feedback.eligible,
+            feedback.chosen,
+            feedback.rewards,
+            feedback.propensities,
+        )
+
+    def format_only() -> None:
+        shared_lines(feedback.contexts.clone())
+        labelled_lines(feedback.actions, feedback.chosen, -feedback.rewards, feedback.propensities)
+
+    t_format = best_of(args.repeat, format_only)
+    t_learn = best_of(args.repeat, lambda: VowpalWabbitPolicy(seed=0).learn(fresh()))
+    policy = VowpalWabbitPolicy(seed=0)
+    policy.learn(feedback)
+    t_predict = best_of(
+        args.repeat, lambda: policy.probabilities(feedback.contexts.clone(), feedback.actions, feedback.eligible)
+    )
+
+    vw_args = policy.vw_args()
+    labelled, unlabelled = example_lines(feedback, labelled=True), example_lines(feedback, labelled=False)
+    t_raw_learn = best_of(args.repeat, lambda: raw_learn(vw_args, labelled))
+    trained = vw.Workspace(vw_args)
+    raw_learn_into = vw.TextFormatParser(trained)
+    for lines in labelled:
+        trained.learn_one([raw_learn_into.parse_line(line) for line in lines])
+    t_raw_predict = best_of(args.repeat, lambda: raw_predict(trained, unlabelled))
+
+    actions_per_row = feedback.eligible.sum(axis=1).mean()
+    print(
+        f"{n:,} decisions ({args.users} users × {args.days} days, default scenario, uniform logging), "
+        f"{feedback.contexts.width} context columns, {actions_per_row:.2f} eligible actions per row on average; "
+        f"best of {args.repeat}\n"
+    )
+    print("| what | examples/s | ours / raw |")
+    print("|---|---|---|")
+    print(f"| format alone (shared + labelled lines) | {n / t_format:,.0f} |  |")
+    print(f"| ours: learn (format + parse + learn) | {n / t_learn:,.0f} | {t_raw_learn / t_learn:.2f} |")
+    print(f"| raw VW: parse + learn (lines prebuilt) | {n / t_raw_learn:,.0f} |  |")
+    print(
+        f"| ours: probabilities (format + parse + predict) | {n / t_predict:,.0f} | {t_raw_predict / t_predict:.2f} |"
+    )
+    print(f"| raw VW: parse + predict (lines prebuilt) | {n / t_raw_predict:,.0f} |  |")
+
+
+if __name__ == "__main__":
+    main()
