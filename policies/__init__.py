@@ -20,8 +20,9 @@ __all__ = [
 
 
 #: Policy kinds that :func:`make_policy` cannot build from a name alone: ``fixed`` is named by its action, the
-#: oracle reads the simulator's truth (``experiments.jobs.simulation_policy`` builds it).
-_NOT_BY_NAME = ("fixed", "oracle")
+#: oracle reads the simulator's truth (``experiments.jobs.simulation_policy`` builds it), the apprentice's point
+#: is a handover its caller drives (``ApprenticePolicy.maybe_hand_over``): by name it would be the rules.
+_NOT_BY_NAME = ("apprentice", "fixed", "oracle")
 
 
 def policy_names() -> tuple[str, ...]:

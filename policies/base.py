@@ -44,6 +44,7 @@ _LAZY_MODULES = {
     "thompson": "policies.bandits.thompson",
     "linucb": "policies.bandits.linear",
     "lin_ts": "policies.bandits.linear",
+    "apprentice": "policies.bandits.apprentice",
     "oracle": "simulators.oracle",  # the simulator's ceiling, listed so that every policy kind can be found
 }
 
