@@ -243,8 +243,11 @@ class VowpalWabbitPolicy(BasePolicy):
 
     def model_delta(self, since: bytes) -> bytes:
         """What this model learned since the model ``since`` (bytes of :meth:`serialized_model`), as VW's
-        serialised model delta, usually smaller than the model; a copy holding ``since`` catches up with
-        :meth:`apply_delta`.
+        serialised model delta; a copy holding ``since`` catches up with :meth:`apply_delta`.
+
+        The delta holds every weight that changed, so it is small only when the new rounds touch few features:
+        with the offer context, whose features are in nearly every round, it is nearly the model's size (4,784
+        against 4,896 bytes after 5,466 more rounds of the default scenario, epsilon-greedy).
 
         Examples
         --------

@@ -75,14 +75,6 @@ def test_base_plus_delta_decides_and_learns_as_the_trained_model(
     assert np.array_equal(replica.probabilities(probe, ACTIONS), loaded.probabilities(probe, ACTIONS))
 
 
-def test_a_delta_is_smaller_than_the_model(log: Feedback) -> None:
-    trainer = VowpalWabbitPolicy(config=VWConfig(explorer="cover", seed=3))
-    trainer.learn(rows(log, 0, 300))
-    since = trainer.serialized_model()
-    trainer.learn(rows(log, 300, 600))
-    assert len(trainer.model_delta(since)) < len(trainer.serialized_model())
-
-
 @pytest.mark.parametrize("explorer", sorted(set(EXPLORERS) - set(VowpalWabbitPolicy.exact_delta_explorers)))
 def test_explorers_without_an_exact_delta_are_refused(explorer: str, log: Feedback) -> None:
     policy = VowpalWabbitPolicy(config=VWConfig(explorer=explorer, seed=3))
