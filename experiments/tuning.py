@@ -49,6 +49,7 @@ from experiments.ope import make_estimator
 from experiments.targets import policy_probabilities
 from experiments.tracking import flatten_params
 from features.io import atomic_path
+from features.schemas import ACTIONS
 from policies.bandits.vw import VowpalWabbitPolicy
 from policies.bandits.vw_config import EXPLORER_FIELDS, EXPLORERS, VWConfig
 from simulators.marketplace import MarketplaceSimulator
@@ -149,7 +150,7 @@ class Objective(Protocol):
     #: The name of the value, as the trials' MLflow metric.
     metric: str
 
-    def judge(self, config: VWConfig) -> Judged: ...
+    def judge(self, config: VWConfig, trial: optuna.Trial | None = None) -> Judged: ...
 
     def describe(self) -> dict[str, Any]: ...
 
@@ -175,9 +176,34 @@ class SimulatedValue:
     seed: int = 0
     metric: str = "policy_expected_value"
 
-    def judge(self, config: VWConfig) -> Judged:
+    def judge(self, config: VWConfig, trial: optuna.Trial | None = None) -> Judged:
+        """Run the scenario with the policy learning after each date; with ``trial``, report the running value
+        after each date and stop early (``optuna.TrialPruned``) when the pruner says so.
+
+        Notes
+        -----
+        The running value a pruner sees is the mean, over the decisions so far, of the chosen action's expected
+        reward as the decision was taken (``q``, :meth:`~simulators.base.SimulationResult.truth_matrix`); the
+        trial's value is the run's ``policy_expected_value``, which also counts stock-outs and delivery. Every
+        trial runs the same world, so the running values of two trials are compared on the same moments.
+        """
         policy = VowpalWabbitPolicy(config=config)
-        summary = MarketplaceSimulator(self.scenario).run(policy, seed=self.seed).summary()
+        session = MarketplaceSimulator(self.scenario).start(self.seed)
+        earned, decided = 0.0, 0
+        for day in range(self.scenario.days):
+            batch = session.step(policy)
+            if batch.feedback.n_rounds:
+                policy.learn(batch.feedback)
+            if trial is None or not batch.decisions.height:
+                continue
+            earned, decided = (
+                earned + chosen_truth(batch.decisions, batch.truth).sum(),
+                decided + batch.decisions.height,
+            )
+            trial.report(earned / decided, day)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned after day {day}: running value {earned / decided:.4f}")
+        summary = session.result().summary()
         figures = {k: float(v) for k, v in summary.items() if k.endswith("value") and isinstance(v, int | float)}
         gap = figures["oracle_value"] - figures["best_fixed_value"]
         if gap > 0:
@@ -199,6 +225,23 @@ class SimulatedValue:
     def final_policy(self, config: VWConfig, judged: Judged) -> VowpalWabbitPolicy:
         """The best trial's own policy, as it stood at the end of its run."""
         return judged.policy
+
+
+def chosen_truth(decisions: pl.DataFrame, truth: pl.DataFrame) -> np.ndarray:
+    """``(n,)`` expected reward ``q`` of the action each decision took, as the decision was taken.
+
+    Examples
+    --------
+    >>> decisions = pl.DataFrame({"decision_id": ["b", "a"], "action": ["coupon", "no_offer"]})
+    >>> truth = pl.DataFrame({"decision_id": ["a", "b"], "q_no_offer": [0.1, 0.2], "q_coupon": [0.5, 0.7],
+    ...     "q_installment": [None, 0.3], "q_trust_badge": [0.0, 0.0]})
+    >>> chosen_truth(decisions, truth)
+    array([0.7, 0.1])
+    """
+    aligned = decisions.select("decision_id", "action").join(truth, on="decision_id", how="left", maintain_order="left")
+    q = aligned.select(f"q_{a}" for a in ACTIONS).to_numpy().astype(float)
+    index = aligned.get_column("action").replace_strict({a: i for i, a in enumerate(ACTIONS)}).to_numpy()
+    return q[np.arange(len(index)), index]
 
 
 def split_log(
@@ -296,7 +339,8 @@ class OffPolicyValue:
 
             self.q_hat = cross_fitted_rewards(self.held_out, n_folds=self.n_folds, seed=self.seed, groups=self.clusters)
 
-    def judge(self, config: VWConfig) -> Judged:
+    def judge(self, config: VWConfig, trial: optuna.Trial | None = None) -> Judged:
+        """Learn from the training part, estimate on the held-out part (``trial`` is not used: no pruning)."""
         policy = VowpalWabbitPolicy(config=config)
         policy.learn(self.train)
         probs = policy_probabilities(policy, self.held_out, "tuned policy")
@@ -353,9 +397,12 @@ def tune(
     base: VWConfig | None = None,
     mlflow_experiment_id: str | None = None,
     on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
+    warmup_steps: int = 7,
 ) -> TuningResult:
     """Search VW's settings (:func:`suggest_config`) with a TPE sampler seeded by ``seed``, maximising
-    ``objective``'s value.
+    ``objective``'s value. A trial whose running value (:meth:`SimulatedValue.judge`) falls below the median
+    of earlier trials' at the same date is pruned, once 5 trials have finished and ``warmup_steps`` dates have
+    passed.
 
     VW's own seed is ``seed`` too (over ``base``). With ``mlflow_experiment_id``, each trial is logged by Optuna's
     MLflow callback as a run nested under the active one: its parameters, the objective's value (named
@@ -369,7 +416,7 @@ def tune(
 
     def run_trial(trial: optuna.Trial) -> float:
         config = suggest_config(trial, base, reward_range)
-        judged = objective.judge(config)
+        judged = objective.judge(config, trial)
         for name, value in judged.figures.items():
             trial.set_user_attr(name, value)
         if not best or judged.value > next(iter(best.values())).value:
@@ -389,7 +436,11 @@ def tune(
         callbacks.append(tracker)
     if on_trial is not None:
         callbacks.append(on_trial)
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+    study = optuna.create_study(
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup_steps),
+    )
     study.optimize(run_trial, n_trials=n_trials, callbacks=callbacks)
     config = suggest_config(optuna.trial.FixedTrial(study.best_params), base, reward_range)
     policy = objective.final_policy(config, best[study.best_trial.number])

@@ -16,11 +16,12 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 import experiments.cli
-from experiments.tuning import MTR_ONLY, OffPolicyValue, load_config, split_log, suggest_config
+from experiments.tuning import MTR_ONLY, OffPolicyValue, SimulatedValue, load_config, split_log, suggest_config
 from policies.bandits.vw import VowpalWabbitPolicy
 from policies.bandits.vw_config import EXPLORERS, VWConfig
 from policies.base import Feedback
 from policies.serving.config import OfferlabConfig, configure_mlflow
+from simulators.scenario import load_scenario
 
 TINY_WORLD = ["--scenario", "default", "--users", "300", "--days", "5"]
 
@@ -62,6 +63,19 @@ def test_regcb_learns_costs_in_the_known_reward_range() -> None:
     )  # fmt: skip
     config = suggest_config(trial, reward_range=(-1.0, 30.0))
     assert (config.min_cost, config.max_cost, config.optimistic, config.cb_type) == (-30.0, 1.0, True, "mtr")
+
+
+def test_a_simulated_trial_reports_each_day_and_stops_when_the_pruner_says_so() -> None:
+    objective = SimulatedValue(load_scenario("default").with_size(n_users=200, days=3), seed=2)
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=1e9))
+    trial = study.ask()
+    with pytest.raises(optuna.TrialPruned, match="pruned after day 0"):
+        objective.judge(VWConfig(), trial)
+    unpruned = optuna.create_study(direction="maximize")
+    judged = objective.judge(VWConfig(), unpruned.ask())
+    unpruned.tell(0, judged.value)
+    assert sorted(unpruned.trials[0].intermediate_values) == [0, 1, 2]
+    assert judged.value == judged.figures["policy_expected_value"]
 
 
 def test_a_user_split_keeps_each_user_on_one_side_and_a_time_split_holds_out_the_latest() -> None:
