@@ -40,7 +40,7 @@ from vowpal_wabbit_next import _core
 
 from features.io import write_bytes
 from policies.bandits.vw_config import VWConfig
-from policies.bandits.vw_format import SharedFeatures, action_line, labelled_lines, shared_features, shared_lines
+from policies.bandits.vw_format import SharedFeatures, action_line, labelled_lines, shared_features
 from policies.base import BasePolicy, Feedback, eligible_patterns
 
 MODEL_FILE = "model.vw"
@@ -127,7 +127,6 @@ class VowpalWabbitPolicy(BasePolicy):
         self._workspace = vw.Workspace(args, model_data=model_data)
         self._native = self._workspace._workspace  # the wrapper's native workspace: see the module's docstring
         self._action_examples: dict[str, Any] = {}
-        self._last_lines: tuple[pl.DataFrame, list[str]] | None = None
         self._last_features: tuple[pl.DataFrame, SharedFeatures] | None = None
 
     def vw_args(self) -> list[str]:
@@ -160,16 +159,6 @@ class VowpalWabbitPolicy(BasePolicy):
             example = self._action_examples[action] = self._parse(line)
         return example
 
-    def _shared_lines(self, contexts: pl.DataFrame) -> list[str]:
-        """Shared lines of ``contexts``; the simulator asks for probabilities and then learns on the very same
-        frame, so the lines of the last frame are kept and reused when it comes back (the lines, not the parsed
-        examples: a native example holds every namespace's feature arrays, tens of kilobytes each)."""
-        if self._last_lines is not None and self._last_lines[0] is contexts:
-            return self._last_lines[1]
-        lines = shared_lines(self._features(contexts))
-        self._last_lines = (contexts, lines)
-        return lines
-
     def _encode_tokens(self, tokens: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """VW's index and value of each feature token, and whether its text parser keeps it (it drops zeros): the
         tokens are parsed by this workspace's parser, many to a line, each after a separator feature, so every
@@ -197,13 +186,22 @@ class VowpalWabbitPolicy(BasePolicy):
         raise ValueError(f"{self.name}: every separator {SEPARATORS} shares its index with a context feature token")
 
     def _shared_features(self, contexts: pl.DataFrame) -> SharedFeatures:
-        """The shared features of ``contexts`` (as the shared lines give them), kept for the last frame as the
-        lines are (:meth:`_shared_lines`)."""
+        """The shared features of ``contexts``, as VW reads them from the shared lines; those of the last frame are
+        kept and reused when it comes back (the simulator asks for probabilities, then learns on the same frame)."""
         if self._last_features is not None and self._last_features[0] is contexts:
             return self._last_features[1]
         features = shared_features(self._features(contexts), self._encode_tokens)
         self._last_features = (contexts, features)
         return features
+
+    @staticmethod
+    def _refillable_shared_example() -> tuple[Any, Callable[[int], None], Callable[[np.ndarray, np.ndarray], None]]:
+        """An empty shared example, and how to empty and fill its features: one is refilled for every row, as a
+        native example costs far more to make and free than to fill (VW reads the features afresh on each call)."""
+        shared = _core.Example()
+        shared._set_label(_core.CBLabel(shared=True))
+        group = shared[SHARED_GROUP]
+        return shared, group.truncate_to, cast(Callable[[np.ndarray, np.ndarray], None], group.push_many_features)
 
     def _scores(self, contexts: pl.DataFrame, actions: tuple[str, ...], eligible: np.ndarray) -> np.ndarray:
         features = self._shared_features(contexts)
@@ -211,13 +209,8 @@ class VowpalWabbitPolicy(BasePolicy):
         codes, patterns = eligible_patterns(eligible)
         plain = self._plain_examples(actions, patterns)
         k = eligible.shape[1]
-        # one shared example, refilled for each row: a native example is costly to make and free, far more than
-        # to fill (VW reads the features afresh on every call)
-        shared = _core.Example()
-        shared._set_label(_core.CBLabel(shared=True))
-        group, indices, values = shared[SHARED_GROUP], features.indices, features.values
-        empty, push = group.truncate_to, cast(Callable[[np.ndarray, np.ndarray], None], group.push_many_features)
-        offsets = features.offsets.tolist()
+        shared, empty, push = self._refillable_shared_example()
+        indices, values, offsets = features.indices, features.values, features.offsets.tolist()
         # a flat list of floats (which the garbage collector does not track, unlike VW's (slot, p) tuples)
         probs = [0.0] * (features.n_rows * k)
         for start, low, high, code in zip(
@@ -239,12 +232,12 @@ class VowpalWabbitPolicy(BasePolicy):
         """Learn from logged feedback (importance-weighted by its propensities)."""
         if self.feature_names_ is None:
             self.feature_names_ = list(feedback.contexts.columns)
-            self._last_lines = self._last_features = (
-                None  # lines built before the feature names were fixed may hold other columns
-            )
+            self._last_features = None  # features built before the feature names were fixed may hold other columns
         seen = [feedback.actions[i] for i in np.flatnonzero(feedback.eligible.any(axis=0))]
         self.actions_ = tuple(dict.fromkeys([*(self.actions_ or ()), *seen]))
-        shared = self._shared_lines(feedback.contexts)
+        context = self._shared_features(feedback.contexts)
+        indices, values, offsets = context.indices, context.values, context.offsets.tolist()
+        shared, empty, push = self._refillable_shared_example()
         parse, learn = partial(_core._parse_line_text, self._native), self._native.learn_multi_ex_one
         codes, patterns = eligible_patterns(feedback.eligible)
         plain = self._plain_examples(feedback.actions, patterns)
@@ -260,9 +253,10 @@ class VowpalWabbitPolicy(BasePolicy):
             if epoch:
                 order = shuffler.permutation(feedback.n_rounds)
             for row in order.tolist():
-                labelled = parse(labels[row])
-                example = [parse(shared[row]), *plain[codes_of[row]]]
-                example[slot_of[row]] = labelled
+                empty(0)
+                push(indices[offsets[row] : offsets[row + 1]], values[offsets[row] : offsets[row + 1]])
+                example = [shared, *plain[codes_of[row]]]
+                example[slot_of[row]] = parse(labels[row])
                 learn(example)
         self.rounds_learned_ += feedback.n_rounds
 

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from policies.bandits.vw import SHARED_GROUP, VowpalWabbitPolicy
-from policies.bandits.vw_format import shared_features, shared_lines
+from policies.bandits.vw_format import action_line, labelled_lines, shared_features, shared_lines
 from policies.base import Feedback, eligible_patterns
 
 ACTIONS = ("no_offer", "coupon", "installment")
@@ -79,3 +79,17 @@ def test_a_token_sharing_the_separators_index_is_encoded_with_the_next_separator
 def test_encoding_few_tokens(tokens: list[str]) -> None:
     indices, values, kept = VowpalWabbitPolicy(seed=0)._encode_tokens(tokens)
     assert len(indices) == len(values) == len(kept) == len(tokens)
+
+
+def test_the_learned_model_equals_one_learned_from_the_text_lines() -> None:
+    frame = awkward_frame(seed=3)
+    feedback = feedback_of(frame, seed=4)
+    policy = VowpalWabbitPolicy(seed=0)
+    policy.learn(feedback)
+    from_text = VowpalWabbitPolicy(seed=0)
+    labels = labelled_lines(ACTIONS, feedback.chosen, -feedback.rewards, feedback.propensities)
+    for row, line in enumerate(shared_lines(frame)):
+        actions = [labels[row] if c == feedback.chosen[row] else action_line(ACTIONS[c]) for c in range(len(ACTIONS))]
+        eligible = [a for c, a in enumerate(actions) if feedback.eligible[row, c]]
+        from_text._native.learn_multi_ex_one([from_text._parse(text) for text in [line, *eligible]])
+    assert policy._workspace.serialize() == from_text._workspace.serialize()
