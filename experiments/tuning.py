@@ -161,7 +161,12 @@ class Objective(Protocol):
 
 @dataclass
 class SimulatedValue:
-    """The simulator's true value of the VW policy learning online in ``scenario`` (seed ``seed``).
+    """The simulator's true value of the VW policy learning online in ``scenario``, over ``worlds`` worlds.
+
+    World ``i`` is the scenario run with seed ``seed + i`` (what ``offerlab simulate --seed`` runs), each with a
+    fresh policy; the value is the mean of the worlds' ``policy_expected_value``, the other figures the means
+    of theirs. More worlds make a configuration's value less a matter of one world's luck (the best of many
+    trials on one world flatters it) at the cost of that many runs per trial.
 
     Examples
     --------
@@ -174,37 +179,46 @@ class SimulatedValue:
 
     scenario: Scenario
     seed: int = 0
+    worlds: int = 1
     metric: str = "policy_expected_value"
 
+    def __post_init__(self) -> None:
+        if self.worlds < 1:
+            raise ValueError(f"--worlds must be at least 1, got {self.worlds}")
+
     def judge(self, config: VWConfig, trial: optuna.Trial | None = None) -> Judged:
-        """Run the scenario with the policy learning after each date; with ``trial``, report the running value
+        """Run each world with the policy learning after each date; with ``trial``, report the running value
         after each date and stop early (``optuna.TrialPruned``) when the pruner says so.
 
         Notes
         -----
-        The running value a pruner sees is the mean, over the decisions so far, of the chosen action's expected
-        reward as the decision was taken (``q``, :meth:`~simulators.base.SimulationResult.truth_matrix`); the
-        trial's value is the run's ``policy_expected_value``, which also counts stock-outs and delivery. Every
-        trial runs the same world, so the running values of two trials are compared on the same moments.
+        The running value a pruner sees at date ``d`` of world ``i`` (step ``i * days + d``) is the mean, over
+        the decisions so far, of the chosen action's expected reward as the decision was taken (``q``,
+        :meth:`~simulators.base.SimulationResult.truth_matrix`); the trial's value is the worlds' mean
+        ``policy_expected_value``, which also counts stock-outs and delivery. Every trial runs the same worlds,
+        so the running values of two trials are compared on the same moments.
         """
-        policy = VowpalWabbitPolicy(config=config)
-        session = MarketplaceSimulator(self.scenario).start(self.seed)
         earned, decided = 0.0, 0
-        for day in range(self.scenario.days):
-            batch = session.step(policy)
-            if batch.feedback.n_rounds:
-                policy.learn(batch.feedback)
-            if trial is None or not batch.decisions.height:
-                continue
-            earned, decided = (
-                earned + chosen_truth(batch.decisions, batch.truth).sum(),
-                decided + batch.decisions.height,
-            )
-            trial.report(earned / decided, day)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned after day {day}: running value {earned / decided:.4f}")
-        summary = session.result().summary()
-        figures = {k: float(v) for k, v in summary.items() if k.endswith("value") and isinstance(v, int | float)}
+        summaries = []
+        for world in range(self.worlds):
+            policy = VowpalWabbitPolicy(config=config)
+            session = MarketplaceSimulator(self.scenario).start(self.seed + world)
+            for day in range(self.scenario.days):
+                batch = session.step(policy)
+                if batch.feedback.n_rounds:
+                    policy.learn(batch.feedback)
+                if trial is None or not batch.decisions.height:
+                    continue
+                earned += float(chosen_truth(batch.decisions, batch.truth).sum())
+                decided += batch.decisions.height
+                trial.report(earned / decided, world * self.scenario.days + day)
+                if trial.should_prune():
+                    raise optuna.TrialPruned(
+                        f"pruned after day {day} of world {world}: running value {earned / decided:.4f}"
+                    )
+            summaries.append(session.result().summary())
+        names = [k for k, v in summaries[0].items() if k.endswith("value") and isinstance(v, int | float)]
+        figures = {k: float(np.mean([float(summary[k]) for summary in summaries])) for k in names}
         gap = figures["oracle_value"] - figures["best_fixed_value"]
         if gap > 0:
             figures["oracle_margin_captured"] = (figures["policy_expected_value"] - figures["best_fixed_value"]) / gap
@@ -217,13 +231,14 @@ class SimulatedValue:
             "users": self.scenario.n_users,
             "days": self.scenario.days,
             "seed": self.seed,
+            "worlds": self.worlds,
         }
 
     def reward_range(self) -> tuple[float, float] | None:
         return None
 
     def final_policy(self, config: VWConfig, judged: Judged) -> VowpalWabbitPolicy:
-        """The best trial's own policy, as it stood at the end of its run."""
+        """The best trial's own policy, as it stood at the end of its (last world's) run."""
         return judged.policy
 
 
@@ -506,10 +521,12 @@ class TuningRun:
     model_uri: str
     config_path: Path
     seconds: float
+    settings: dict[str, Any] = field(default_factory=dict)
 
     def payload(self) -> dict[str, Any]:
         """The one JSON object ``offerlab tune --json`` prints."""
         return {
+            "objective": dict(self.settings),
             "best_value": self.result.best_value,
             "best_config": config_data(self.result.best_config),
             "n_trials": len(self.result.study.trials),
@@ -560,4 +577,4 @@ def run_tuning(
             MlflowClient().set_registered_model_alias(platform.registered_model, platform.challenger_alias, version)
             mlflow.set_tag("offerlab.model_version", version)
         mlflow.set_tag("offerlab.output", str(path.resolve()))
-    return TuningRun(result, run.info.run_id, version, info.model_uri, path, seconds)
+    return TuningRun(result, run.info.run_id, version, info.model_uri, path, seconds, objective.describe())

@@ -35,6 +35,9 @@ def tune(
     ] = None,
     users: Annotated[int | None, typer.Option(help="--scenario: override its number of users.")] = None,
     days: Annotated[int | None, typer.Option(help="--scenario: override its number of days.")] = None,
+    worlds: Annotated[
+        int, typer.Option(help="--scenario: judge each trial on this many worlds (seeds seed, seed+1, ...).")
+    ] = 1,
     estimator: Annotated[str, typer.Option(help="--log: dr (cross-fitted reward model) or snips.")] = "dr",
     split: Annotated[
         str, typer.Option(help="--log: hold out the latest rounds ('time') or a share of the users ('user').")
@@ -56,9 +59,11 @@ def tune(
         raise ValueError(f"--trials must be at least 1, got {trials}")
     if (scenario is None) == (log is None):
         raise ValueError("give exactly one of --scenario (tune against the simulator) or --log (off-policy)")
+    if log is not None and (users is not None or days is not None or worlds != 1):
+        raise ValueError("--users, --days and --worlds describe simulated worlds; they do not apply to --log")
     if out.exists() and out.is_dir():
         raise ValueError(f"--out {out} is a folder; give a file (.json, .yaml or .yml)")
-    objective = _objective(scenario, log, users, days, estimator, split, holdout, seed)
+    objective = _objective(scenario, log, users, days, worlds, estimator, split, holdout, seed)
     with progress_bar("tune: Optuna trials", trials) as progress:
         task = progress.add_task("trials", total=trials)
         run = run_tuning(
@@ -76,6 +81,7 @@ def _objective(
     log: Path | None,
     users: int | None,
     days: int | None,
+    worlds: int,
     estimator: str,
     split: str,
     holdout: float,
@@ -87,7 +93,7 @@ def _objective(
     if scenario is not None:
         from simulators.scenario import load_scenario
 
-        return SimulatedValue(load_scenario(scenario).with_size(n_users=users, days=days), seed=seed)
+        return SimulatedValue(load_scenario(scenario).with_size(n_users=users, days=days), seed=seed, worlds=worlds)
     from experiments.inputs import load_bandit_log
 
     assert log is not None

@@ -76,6 +76,13 @@ def test_a_simulated_trial_reports_each_day_and_stops_when_the_pruner_says_so() 
     unpruned.tell(0, judged.value)
     assert sorted(unpruned.trials[0].intermediate_values) == [0, 1, 2]
     assert judged.value == judged.figures["policy_expected_value"]
+    two = SimulatedValue(objective.scenario, seed=2, worlds=2)
+    unpruned = optuna.create_study(direction="maximize")
+    both = two.judge(VWConfig(), unpruned.ask())
+    unpruned.tell(0, both.value)
+    assert sorted(unpruned.trials[0].intermediate_values) == list(range(6))
+    other = SimulatedValue(objective.scenario, seed=3).judge(VWConfig())
+    assert both.value == pytest.approx((judged.value + other.value) / 2)
 
 
 def test_a_user_split_keeps_each_user_on_one_side_and_a_time_split_holds_out_the_latest() -> None:
@@ -106,6 +113,14 @@ def test_tune_on_a_scenario_writes_the_config_logs_nested_trials_and_registers(
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert set(payload) >= {"best_value", "best_config", "trials", "run_id", "model_version"}
+    assert payload["objective"] == {
+        "objective": "simulated",
+        "scenario": "default",
+        "users": 300,
+        "days": 5,
+        "seed": 5,
+        "worlds": 1,
+    }
     assert len(payload["trials"]) == 3
     assert payload["best_value"] == max(t["value"] for t in payload["trials"])
     assert load_config(out) == VWConfig(**payload["best_config"])
@@ -147,9 +162,11 @@ def test_tune_on_a_log_estimates_off_policy(store: OfferlabConfig, tmp_path: Pat
     [
         (["--trials", "3", "--scenario", "atlantis"], "no scenario 'atlantis'"),
         (["--trials", "0", *TINY_WORLD], "--trials must be at least 1, got 0"),
+        (["--trials", "1", *TINY_WORLD, "--worlds", "0"], "--worlds must be at least 1, got 0"),
         (["--trials", "2"], "give exactly one of --scenario"),
         (["--trials", "2", "--scenario", "default", "--log", "x.parquet"], "give exactly one of --scenario"),
         (["--trials", "2", "--log", "nowhere.parquet"], "nowhere.parquet"),
+        (["--trials", "2", "--log", "x.parquet", "--users", "10"], "do not apply to --log"),
     ],
 )
 def test_bad_input_exits_2_naming_the_problem(store: OfferlabConfig, args: list[str], message: str) -> None:
