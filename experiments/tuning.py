@@ -5,8 +5,9 @@ Two objectives, one interface (:class:`Objective`: a config in, a value and the 
 
 * :class:`SimulatedValue` runs the scenario with the VW policy learning online, day by day, and returns the
   run's ``policy_expected_value`` (:meth:`simulators.base.SimulationResult.summary`): the true expected reward
-  per decision of what the policy chose, which no policy sees. Every trial runs the same world (the same
-  seed), so two configurations are compared on the same users and moments.
+  per decision of what the policy chose, which no policy sees; with ``worlds > 1``, the mean over that many
+  seeds. Every trial runs the same worlds, so two configurations are compared on the same users and moments,
+  and weak trials are pruned day by day (a median pruner, as the churn model's tuning does).
 * :class:`OffPolicyValue` splits a log in two (:func:`split_log`): the policy learns from the training part
   and is judged on the held-out part by an off-policy estimator, ``dr`` (doubly robust, with the cross-fitted
   LightGBM reward model, fitted once on the held-out part since it does not depend on the policy) or
