@@ -116,16 +116,17 @@ def shared_features(contexts: pl.DataFrame, encode: TokenEncoder) -> SharedFeatu
     ([5, 5, 3], [1.0, 2.0, 1.0], [0, 1, 2, 3])
     """
     n = contexts.height
-    tokens = contexts.select(_feature_expr(column) for column in contexts.iter_columns())
     codes = np.full((n, contexts.width), -1, dtype=np.int64)
     table: list[str] = []
-    for j, column in enumerate(tokens.iter_columns()):
-        distinct = column.drop_nulls().unique()
-        local = column.replace_strict(
-            distinct, np.arange(len(distinct)) + len(table), default=-1, return_dtype=pl.Int64
-        )
-        codes[:, j] = local.to_numpy()
-        table.extend(distinct.to_list())
+    for j, column in enumerate(contexts.iter_columns()):
+        if column.dtype.is_float():
+            column = column.fill_nan(None)
+        elif not (column.dtype.is_numeric() or column.dtype in (pl.Boolean, pl.String)):
+            column = column.cast(pl.String)  # its token is its text's (dates, categoricals, ...)
+        distinct = column.drop_nulls().unique()  # a token is a function of the value: built once per value
+        places = np.arange(len(table), len(table) + len(distinct))
+        codes[:, j] = column.replace_strict(distinct, places, default=-1, return_dtype=pl.Int64).to_numpy()
+        table.extend(distinct.to_frame().select(_feature_expr(distinct)).to_series().to_list())
     indices, values, kept = encode(table)
     present = codes >= 0
     present[present] = kept[codes[present]]
