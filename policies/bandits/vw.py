@@ -40,7 +40,7 @@ from vowpal_wabbit_next import _core
 
 from features.io import write_bytes
 from policies.bandits.vw_config import VWConfig
-from policies.bandits.vw_format import SharedFeatures, action_line, labelled_lines, shared_features
+from policies.bandits.vw_format import action_line, labelled_lines, shared_lines
 from policies.base import BasePolicy, Feedback, eligible_patterns
 
 MODEL_FILE = "model.vw"
@@ -48,16 +48,6 @@ MODEL_FILE = "model.vw"
 #: Explorers whose saved model records a seed of VW's own making: it refuses to load beside another
 #: ``--random_seed`` ("Disagreeing option values for 'random_seed'"), so a saved one loads without the flag.
 SEED_IN_MODEL: tuple[str, ...] = ("bag", "rnd")
-
-#: The shared namespace's feature group in a native example (the namespace's first letter).
-SHARED_GROUP = ord("u")
-
-#: Features that mark where each token starts when many are parsed in one line (the first whose index no token
-#: shares is used).
-SEPARATORS: tuple[str, ...] = ("__token__", "__next_token__", "__token_start__")
-
-#: Tokens parsed per line by :meth:`VowpalWabbitPolicy._encode_tokens`.
-TOKENS_PER_LINE = 100_000
 
 
 class VowpalWabbitPolicy(BasePolicy):
@@ -127,7 +117,7 @@ class VowpalWabbitPolicy(BasePolicy):
         self._workspace = vw.Workspace(args, model_data=model_data)
         self._native = self._workspace._workspace  # the wrapper's native workspace: see the module's docstring
         self._action_examples: dict[str, Any] = {}
-        self._last_features: tuple[pl.DataFrame, SharedFeatures] | None = None
+        self._last_lines: tuple[pl.DataFrame, list[str]] | None = None
 
     def vw_args(self) -> list[str]:
         """The VW command line this policy runs."""
@@ -159,67 +149,28 @@ class VowpalWabbitPolicy(BasePolicy):
             example = self._action_examples[action] = self._parse(line)
         return example
 
-    def _encode_tokens(self, tokens: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """VW's index and value of each feature token, and whether its text parser keeps it (it drops zeros): the
-        tokens are parsed by this workspace's parser, many to a line, each after a separator feature, so every
-        number is the parser's own reading of the text a line would hold."""
-        n = len(tokens)
-        indices, values = np.zeros(n, np.uint64), np.zeros(n, np.float32)
-        kept = np.zeros(n, bool)
-        for separator in SEPARATORS:
-            mark = self._parse(f"shared |u {separator}")[SHARED_GROUP].indices[0]
-            for start in range(0, n, TOKENS_PER_LINE):
-                chunk = tokens[start : start + TOKENS_PER_LINE]
-                group = self._parse(f"shared |u {separator} " + f" {separator} ".join(chunk))[SHARED_GROUP]
-                found, numbers = np.array(group.indices, np.uint64), np.array(group.values, np.float32)
-                is_mark = found == mark
-                marks = np.flatnonzero(is_mark)
-                if len(marks) != len(chunk):  # a token shares the separator's index: try the next separator
-                    break
-                after = marks + 1
-                has = after < len(found)
-                has[has] = ~is_mark[after[has]]
-                place = np.flatnonzero(has) + start
-                indices[place], values[place], kept[place] = found[after[has]], numbers[after[has]], True
-            else:
-                return indices, values, kept
-        raise ValueError(f"{self.name}: every separator {SEPARATORS} shares its index with a context feature token")
-
-    def _shared_features(self, contexts: pl.DataFrame) -> SharedFeatures:
-        """The shared features of ``contexts``, as VW reads them from the shared lines; those of the last frame are
-        kept and reused when it comes back (the simulator asks for probabilities, then learns on the same frame)."""
-        if self._last_features is not None and self._last_features[0] is contexts:
-            return self._last_features[1]
-        features = shared_features(self._features(contexts), self._encode_tokens)
-        self._last_features = (contexts, features)
-        return features
-
-    @staticmethod
-    def _refillable_shared_example() -> tuple[Any, Callable[[int], None], Callable[[np.ndarray, np.ndarray], None]]:
-        """An empty shared example, and how to empty and fill its features: one is refilled for every row, as a
-        native example costs far more to make and free than to fill (VW reads the features afresh on each call)."""
-        shared = _core.Example()
-        shared._set_label(_core.CBLabel(shared=True))
-        group = shared[SHARED_GROUP]
-        return shared, group.truncate_to, cast(Callable[[np.ndarray, np.ndarray], None], group.push_many_features)
+    def _shared_lines(self, contexts: pl.DataFrame) -> list[str]:
+        """Shared lines of ``contexts``; the simulator asks for probabilities and then learns on the very same
+        frame, so the lines of the last frame are kept and reused when it comes back (the lines, not the parsed
+        examples: a native example holds every namespace's feature arrays, tens of kilobytes each)."""
+        if self._last_lines is not None and self._last_lines[0] is contexts:
+            return self._last_lines[1]
+        lines = shared_lines(self._features(contexts))
+        self._last_lines = (contexts, lines)
+        return lines
 
     def _scores(self, contexts: pl.DataFrame, actions: tuple[str, ...], eligible: np.ndarray) -> np.ndarray:
-        features = self._shared_features(contexts)
+        shared = self._shared_lines(contexts)
+        parse = partial(_core._parse_line_text, self._native)
         predict = cast(Callable[[list[Any]], list[tuple[int, float]]], self._native.predict_multi_ex_one)
         codes, patterns = eligible_patterns(eligible)
         plain = self._plain_examples(actions, patterns)
         k = eligible.shape[1]
-        shared, empty, push = self._refillable_shared_example()
-        indices, values, offsets = features.indices, features.values, features.offsets.tolist()
         # a flat list of floats (which the garbage collector does not track, unlike VW's (slot, p) tuples)
-        probs = [0.0] * (features.n_rows * k)
-        for start, low, high, code in zip(
-            range(0, len(probs), k), offsets[:-1], offsets[1:], codes.tolist(), strict=True
-        ):
-            empty(0)
-            push(indices[low:high], values[low:high])
+        probs = [0.0] * (len(shared) * k)
+        for start, head, code in zip(range(0, len(probs), k), shared, codes.tolist(), strict=True):
             columns = patterns[code]
-            for slot, p in predict([shared, *plain[code]]):  # slot: the place among the row's actions
+            for slot, p in predict([parse(head), *plain[code]]):  # slot: the place among the row's actions
                 probs[start + columns[slot]] = p
         return np.array(probs, dtype=float).reshape(eligible.shape)
 
@@ -232,12 +183,10 @@ class VowpalWabbitPolicy(BasePolicy):
         """Learn from logged feedback (importance-weighted by its propensities)."""
         if self.feature_names_ is None:
             self.feature_names_ = list(feedback.contexts.columns)
-            self._last_features = None  # features built before the feature names were fixed may hold other columns
+            self._last_lines = None  # lines built before the feature names were fixed may hold other columns
         seen = [feedback.actions[i] for i in np.flatnonzero(feedback.eligible.any(axis=0))]
         self.actions_ = tuple(dict.fromkeys([*(self.actions_ or ()), *seen]))
-        context = self._shared_features(feedback.contexts)
-        indices, values, offsets = context.indices, context.values, context.offsets.tolist()
-        shared, empty, push = self._refillable_shared_example()
+        shared = self._shared_lines(feedback.contexts)
         parse, learn = partial(_core._parse_line_text, self._native), self._native.learn_multi_ex_one
         codes, patterns = eligible_patterns(feedback.eligible)
         plain = self._plain_examples(feedback.actions, patterns)
@@ -253,10 +202,9 @@ class VowpalWabbitPolicy(BasePolicy):
             if epoch:
                 order = shuffler.permutation(feedback.n_rounds)
             for row in order.tolist():
-                empty(0)
-                push(indices[offsets[row] : offsets[row + 1]], values[offsets[row] : offsets[row + 1]])
-                example = [shared, *plain[codes_of[row]]]
-                example[slot_of[row]] = parse(labels[row])
+                labelled = parse(labels[row])
+                example = [parse(shared[row]), *plain[codes_of[row]]]
+                example[slot_of[row]] = labelled
                 learn(example)
         self.rounds_learned_ += feedback.n_rounds
 

@@ -18,8 +18,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 
 import numpy as np
 import polars as pl
@@ -80,60 +79,6 @@ def shared_lines(contexts: pl.DataFrame) -> list[str]:
     # missing features leave no gap
     lines = contexts.select(pl.concat_str([pl.lit("shared |u"), *exprs], separator=" ", ignore_nulls=True))
     return lines.to_series().to_list()
-
-
-#: Turns feature tokens (``name:value`` / ``name=value``) into VW's index and value of each, and whether VW keeps
-#: it (its text parser drops a zero value): the workspace's own parser, so the numbers are the ones a line gives.
-TokenEncoder = Callable[[list[str]], tuple[np.ndarray, np.ndarray, np.ndarray]]
-
-
-@dataclass(frozen=True)
-class SharedFeatures:
-    """The namespace-``u`` features of every row, as VW's text parser reads them from :func:`shared_lines`: row
-    ``i``'s indices and values are ``indices[offsets[i]:offsets[i + 1]]`` and ``values[...]``, in line order."""
-
-    indices: np.ndarray
-    values: np.ndarray
-    offsets: np.ndarray
-
-    @property
-    def n_rows(self) -> int:
-        return len(self.offsets) - 1
-
-
-def shared_features(contexts: pl.DataFrame, encode: TokenEncoder) -> SharedFeatures:
-    """The features of :func:`shared_lines` without the lines: each column's tokens are built as for a line, each
-    distinct token is encoded once (``encode``), and rows gather theirs; missing values and tokens VW drops are
-    left out, the rest keep the column order of the line.
-
-    Examples
-    --------
-    >>> def encode(tokens):  # a stand-in for VW's parser: index = token length, value = 1 or the number
-    ...     values = [float(t.split(":")[1]) if ":" in t else 1.0 for t in tokens]
-    ...     return np.array([len(t) for t in tokens], np.uint64), np.array(values, np.float32), np.array(values) != 0
-    >>> features = shared_features(pl.DataFrame({"a": [None, 2.0, 0.0], "c": ["x y", None, "z"]}), encode)
-    >>> features.indices.tolist(), features.values.tolist(), features.offsets.tolist()
-    ([5, 5, 3], [1.0, 2.0, 1.0], [0, 1, 2, 3])
-    """
-    n = contexts.height
-    codes = np.full((n, contexts.width), -1, dtype=np.int64)
-    table: list[str] = []
-    for j, column in enumerate(contexts.iter_columns()):
-        if column.dtype.is_float():
-            column = column.fill_nan(None)
-        elif not (column.dtype.is_numeric() or column.dtype in (pl.Boolean, pl.String)):
-            column = column.cast(pl.String)  # its token is its text's (dates, categoricals, ...)
-        distinct = column.drop_nulls().unique()  # a token is a function of the value: built once per value
-        places = np.arange(len(table), len(table) + len(distinct))
-        codes[:, j] = column.replace_strict(distinct, places, default=-1, return_dtype=pl.Int64).to_numpy()
-        table.extend(distinct.to_frame().select(_feature_expr(distinct)).to_series().to_list())
-    indices, values, kept = encode(table)
-    present = codes >= 0
-    present[present] = kept[codes[present]]
-    chosen = codes[present]  # row by row, in column order
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(present.sum(axis=1), out=offsets[1:])
-    return SharedFeatures(indices[chosen].astype(np.uint64), values[chosen].astype(np.float32), offsets)
 
 
 def action_text(action: str, features: Mapping[str, float | str] | None = None) -> str:

@@ -3,8 +3,7 @@
 A simulated decision log (default scenario, uniform logging, the full context, every eligible action) gives the
 rows. Each timing runs on a fresh frame (a clone, so the policy cannot reuse lines built for an earlier frame):
 
-- *format*: the text lines alone (``shared_lines`` and the labelled action lines: what raw VW parses), and our
-  own formatting alone (``shared_features``, each distinct token parsed once by VW, and the labelled lines);
+- *format*: the text lines alone (``shared_lines`` and the labelled action lines), no VW;
 - *ours learn*: ``VowpalWabbitPolicy.learn`` on the whole log, from a fresh policy (formatting, parsing, learning);
 - *ours probabilities*: ``VowpalWabbitPolicy.probabilities`` on every row (formatting, parsing, predicting);
 - *raw learn* / *raw predict*: the same text lines, built beforehand, each row's multi-line example parsed with
@@ -32,7 +31,7 @@ import vowpal_wabbit_next as vw  # noqa: E402
 
 from policies.bandits.baselines import UniformRandom  # noqa: E402
 from policies.bandits.vw import VowpalWabbitPolicy  # noqa: E402
-from policies.bandits.vw_format import action_line, labelled_lines, shared_features, shared_lines  # noqa: E402
+from policies.bandits.vw_format import action_line, labelled_lines, shared_lines  # noqa: E402
 from policies.base import Feedback  # noqa: E402
 from simulators.marketplace import MarketplaceSimulator  # noqa: E402
 from simulators.scenario import load_scenario  # noqa: E402
@@ -106,14 +105,7 @@ def main() -> None:
         shared_lines(feedback.contexts.clone())
         labelled_lines(feedback.actions, feedback.chosen, -feedback.rewards, feedback.propensities)
 
-    encoder = VowpalWabbitPolicy(seed=0)
-
-    def our_format_only() -> None:
-        shared_features(feedback.contexts.clone(), encoder._encode_tokens)
-        labelled_lines(feedback.actions, feedback.chosen, -feedback.rewards, feedback.propensities)
-
     t_format = best_of(args.repeat, format_only)
-    t_our_format = best_of(args.repeat, our_format_only)
     t_learn = best_of(args.repeat, lambda: VowpalWabbitPolicy(seed=0).learn(fresh()))
     policy = VowpalWabbitPolicy(seed=0)
     policy.learn(feedback)
@@ -144,7 +136,6 @@ def main() -> None:
     print("| what | examples/s (wall) | examples/s (CPU) | ours / raw (wall) | ours / raw (CPU) |")
     print("|---|---|---|---|---|")
     row("format alone: text lines (shared + labelled)", t_format)
-    row("format alone: ours (shared features + labelled lines)", t_our_format)
     row("ours: learn (format + parse + learn)", t_learn, t_raw_learn)
     row("raw VW: parse + learn (lines prebuilt)", t_raw_learn)
     row("ours: probabilities (format + parse + predict)", t_predict, t_raw_predict)
