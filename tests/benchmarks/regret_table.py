@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     text = markdown(regret_table(rows))
     print(text)
     if args.out is not None:
-        write_bytes(args.out, (text + "\n").encode())
+        write_bytes((text + "\n").encode(), args.out)
     return 0
 
 
