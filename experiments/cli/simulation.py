@@ -23,7 +23,10 @@ def simulate(
     users: Annotated[int | None, typer.Option(help="Override the scenario's number of users.")] = None,
     days: Annotated[int | None, typer.Option(help="Override the scenario's number of days.")] = None,
     policy: Annotated[
-        str, typer.Option(help=f"uniform, vw, rules, oracle, or a fixed action: {', '.join(ACTIONS)}.")
+        str,
+        typer.Option(
+            help="uniform, rules, vw, thompson, linucb, lin_ts, oracle, or a fixed action: " + ", ".join(ACTIONS) + "."
+        ),
     ] = "uniform",
     seed: Annotated[int, typer.Option(help="The one seed that drives the run.")] = 0,
     out: Annotated[

@@ -69,6 +69,10 @@ EXPLORER_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Explorers that VW runs only with ``--cb_type mtr`` (checked in vowpal-wabbit-next 0.7.0).
+MTR_ONLY = frozenset({"squarecb", "regcb"})
+
+
 class VWConfig(BaseModel):
     """Settings of a ``cb_explore_adf`` contextual bandit.
 
@@ -183,6 +187,10 @@ class VWConfig(BaseModel):
                 raise ValueError(
                     f"{field} applies to the {' / '.join(explorers)} explorer only; explorer is {self.explorer!r}"
                 )
+        if self.explorer in MTR_ONLY and self.cb_type != "mtr":
+            raise ValueError(
+                f"cb_type {self.cb_type!r} does not work with the {self.explorer} explorer: VW takes only 'mtr' there"
+            )
         if self.optimistic and self.explorer != "regcb":
             raise ValueError(f"optimistic applies to the regcb explorer only; explorer is {self.explorer!r}")
         low, high = self.min_cost, self.max_cost

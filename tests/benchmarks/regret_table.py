@@ -16,7 +16,7 @@ Each policy changes the world it runs in (stock, fatigue, unsubscribes), so ``be
 those of that policy's own run. Results are cached per (scenario, policy, users, days, seed) in ``--cache``, so an
 interrupted run resumes.
 
-Run (10,000 users x 30 days, every scenario and policy: about 40 minutes on one core)::
+Run (10,000 users x 30 days, every scenario and policy: about 10 minutes here)::
 
     .venv/bin/python tests/benchmarks/regret_table.py --users 10000 --days 30 --seed 0 --out /tmp/regret.md
 """

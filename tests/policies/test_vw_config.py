@@ -120,6 +120,14 @@ def test_every_explorer_is_listed_once() -> None:
             r"min_cost must be below max_cost; got min_cost=0.0, max_cost=0.0",
         ),
         (
+            {"explorer": "squarecb", "cb_type": "dr"},
+            r"cb_type 'dr' does not work with the squarecb explorer: VW takes only 'mtr' there",
+        ),
+        (
+            {"explorer": "regcb", "cb_type": "ips"},
+            r"cb_type 'ips' does not work with the regcb explorer: VW takes only 'mtr' there",
+        ),
+        (
             {"explorer": "squarecb", "min_cost": -1},
             r"min_cost applies to the regcb explorer only; explorer is 'squarecb'",
         ),
