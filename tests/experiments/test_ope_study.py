@@ -29,7 +29,7 @@ Z = 3.0
 #: Why the direct method misses: its interval treats the reward model as known, so neither the model's bias
 #: (it shrinks the best actions' rewards towards the mean: -0.07 on the oracle target here) nor its variance
 #: is in it. Over 50 seeds of 3,000 users its 95% intervals cover the truth 8-50% of the time.
-MODEL_ONLY = "the direct method's interval ignores the reward model's error"
+MODEL_ONLY = frozenset({"dm"})
 
 
 @pytest.fixture(scope="module")
@@ -64,19 +64,27 @@ def test_every_estimator_and_target_is_studied(raw: pl.DataFrame) -> None:
     assert set(raw.get_column("target")) == set(TARGETS)
 
 
-@pytest.mark.parametrize(
-    "estimator",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=MODEL_ONLY)) if name == "dm" else name
-        for name in sorted(ESTIMATORS)
-    ],
-)
-def test_every_estimator_is_within_its_intervals_reach_of_the_truth(raw: pl.DataFrame, estimator: str) -> None:
-    """``|mean error| < Z * mean standard error / sqrt(seeds)`` for every target."""
+def errors_beyond_reach(raw: pl.DataFrame, estimator: str) -> pl.DataFrame:
+    """The targets where ``|mean error| >= Z * mean standard error / sqrt(seeds)`` for ``estimator``."""
     table = summarise_study(raw.filter(pl.col("estimator") == estimator))
     table = table.with_columns(tolerance=Z * pl.col("mean_se") / np.sqrt(len(SEEDS)))
-    failing = table.filter(pl.col("bias").abs() >= pl.col("tolerance"))
+    return table.filter(pl.col("bias").abs() >= pl.col("tolerance"))
+
+
+@pytest.mark.parametrize("estimator", sorted(set(ESTIMATORS) - MODEL_ONLY))
+def test_every_weighting_estimator_is_within_its_intervals_reach_of_the_truth(
+    raw: pl.DataFrame, estimator: str
+) -> None:
+    failing = errors_beyond_reach(raw, estimator)
     assert failing.is_empty(), failing.select("target", "truth", "bias", "tolerance").to_dicts()
+
+
+def test_the_direct_methods_interval_misses_its_models_bias(raw: pl.DataFrame) -> None:
+    """DM's interval treats the reward model as known, so its error on the oracle target (where the model
+    shrinks the best actions towards the mean) lies beyond its interval's reach: why DM is no headline."""
+    missed = errors_beyond_reach(raw, "dm")
+    assert "oracle-eps" in missed.get_column("target").to_list()
+    assert (missed.filter(pl.col("target") == "oracle-eps").get_column("bias") < 0).all()
 
 
 def test_summary_counts_seeds_and_coverage_is_a_share(raw: pl.DataFrame) -> None:
