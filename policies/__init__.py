@@ -4,7 +4,8 @@ import inspect
 from collections.abc import Callable
 
 from policies.bandits.baselines import FixedAction, UniformRandom
-from policies.base import BasePolicy, Feedback, Policy, load_policy, sample_actions
+from policies.base import BasePolicy, Feedback, Policy, load_policy
+from policies.sampling import sample_actions
 
 __all__ = [
     "BasePolicy",

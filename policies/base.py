@@ -32,6 +32,7 @@ import polars as pl
 from features.io import write_bytes
 from features.schemas import ACTIONS, BANDIT_LOG, feature_columns
 from features.validation import SchemaError, validate
+from policies.sampling import sample_actions, with_floor
 
 POLICY_FILE = "policy.json"
 _INTEGER = re.compile(r"-?[0-9]+")
@@ -349,45 +350,6 @@ def load_policy(path: str | Path) -> BasePolicy:
     if cls is None:
         raise ValueError(f"unknown policy kind {meta['name']!r}; known: {sorted(BasePolicy.registry)}")
     return cls._from_folder(folder, meta["params"])
-
-
-def with_floor(probs: np.ndarray, eligible: np.ndarray, floor: float) -> np.ndarray:
-    """Mix each row of ``probs`` with the uniform distribution over its eligible actions so that each gets at
-    least ``floor`` (a row with ``m`` eligible actions and ``m * floor > 1`` becomes uniform); see
-    :class:`BasePolicy`'s Notes.
-
-    Examples
-    --------
-    >>> with_floor(np.array([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]), np.array([[1, 1, 1], [1, 1, 0]], bool), 0.1)
-    array([[0.8, 0.1, 0.1],
-           [0.9, 0.1, 0. ]])
-    """
-    if floor <= 0:
-        return probs
-    n_eligible = eligible.sum(axis=1, keepdims=True)
-    kept = np.minimum(floor, 1.0 / np.maximum(n_eligible, 1))
-    return np.where(eligible, (1.0 - n_eligible * kept) * probs + kept, 0.0)
-
-
-def sample_actions(probs: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Draw one column per row of ``probs``; return ``(indices, their probabilities)``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> sample_actions(np.array([[0.0, 1.0], [1.0, 0.0]]), np.random.default_rng(0))
-    (array([1, 0]), array([1., 1.]))
-    """
-    probs = np.asarray(probs, dtype=float)
-    cumulative = probs.cumsum(axis=1)
-    draws = rng.random((probs.shape[0], 1)) * cumulative[:, -1:]
-    chosen = (draws >= cumulative).sum(axis=1)
-    chosen = np.minimum(chosen, probs.shape[1] - 1)
-    # never land on a zero-probability column through rounding
-    zero = probs[np.arange(len(chosen)), chosen] <= 0
-    if zero.any():
-        chosen[zero] = probs[zero].argmax(axis=1)
-    return chosen, probs[np.arange(len(chosen)), chosen]
 
 
 def _check_eligible(n: int, actions: tuple[str, ...], eligible: np.ndarray | None) -> np.ndarray:

@@ -44,7 +44,8 @@ import polars as pl
 from features.pipelines.build import categories_of, time_zones_of
 from features.pipelines.context import CONTEXT
 from features.schemas import ACTIONS, SUPPRESSIONS
-from policies.base import Feedback, Policy, sample_actions
+from policies.base import Feedback, Policy
+from policies.sampling import sample_actions
 from policies.triggers.config import TriggerConfig, load_trigger_config
 from simulators.base import SimulationResult
 from simulators.behaviour import (

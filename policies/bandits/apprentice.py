@@ -42,7 +42,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from policies.base import BasePolicy, Feedback, load_policy, with_floor
+from policies.base import BasePolicy, Feedback, load_policy
+from policies.sampling import with_floor
 
 #: Subfolders of a saved apprentice holding its two policies, each saved as a policy of its own.
 INCUMBENT_FOLDER, LEARNER_FOLDER = "incumbent", "learner"
@@ -129,7 +130,7 @@ class ApprenticePolicy(BasePolicy):
     **Acting.** With :math:`\pi_I` the incumbent and :math:`\pi_L` the learner, the apprentice's probabilities
     are :math:`p = \mathrm{floor}(\pi_I)` until the handover and :math:`\mathrm{floor}(\pi_L)` after it,
     where :math:`\mathrm{floor}(q)_a = (1 - m f) q_a + f` over the :math:`m` eligible actions
-    (:func:`~policies.base.with_floor`).
+    (:func:`~policies.sampling.with_floor`).
 
     **Learning.** :meth:`learn` passes the logged feedback to both policies. The learner learns it as bandit
     feedback, as it would learn any log: the VW learner's cost is :math:`-r` on the chosen action, importance

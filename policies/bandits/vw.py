@@ -106,7 +106,7 @@ class VowpalWabbitPolicy(BasePolicy):
         if config is not None and given:
             raise ValueError(f"give the settings either in config or as keywords, not both; got config and {given}")
         self.config = config if config is not None else VWConfig(**given)
-        self.floor = self.config.floor  # applied by BasePolicy.probabilities (policies.base.with_floor)
+        self.floor = self.config.floor  # applied by BasePolicy.probabilities (policies.sampling.with_floor)
         self.feature_names_ = feature_names
         self.actions_ = None if actions is None else tuple(actions)  # the actions learned about, in order
         self.rounds_learned_ = 0

@@ -112,7 +112,7 @@ class VWConfig(BaseModel):
         Passes over the feedback in each ``learn`` call, >= 1.
     floor
         The least probability of every eligible action, in [0, 1]. VW's probabilities are mixed with the
-        uniform distribution over the row's eligible actions to reach it (:func:`~policies.base.with_floor`,
+        uniform distribution over the row's eligible actions to reach it (:func:`~policies.sampling.with_floor`,
         the one floor of every policy); a row whose ``m`` eligible actions cannot each get it (``m * floor >
         1``) becomes uniform. 0 leaves them unchanged.
     action_features

@@ -28,7 +28,8 @@ from mlflow.pyfunc import PythonModel
 
 from features.model_logging import log_saved_model
 from features.schemas import ACTIONS
-from policies.base import BasePolicy, eligibility_mask, load_policy, sample_actions
+from policies.base import BasePolicy, eligibility_mask, load_policy
+from policies.sampling import sample_actions
 
 POLICY_ARTIFACT = "policy"
 

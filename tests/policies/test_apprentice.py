@@ -14,7 +14,8 @@ from policies.bandits.apprentice import ApprenticePolicy, HandoverDecision
 from policies.bandits.rules import RuleBasedPolicy
 from policies.bandits.vw import VowpalWabbitPolicy
 from policies.bandits.vw_config import VWConfig
-from policies.base import Feedback, load_policy, with_floor
+from policies.base import Feedback, load_policy
+from policies.sampling import with_floor
 
 ACTIONS = ("no_offer", "coupon", "installment", "trust_badge")
 #: Mean reward of each action when coupons pay best for everyone (the rules rarely show one).

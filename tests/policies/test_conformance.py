@@ -19,7 +19,8 @@ from hypothesis.extra.numpy import arrays
 
 from features.schemas import ACTIONS
 from policies.bandits.baselines import FixedAction
-from policies.base import _LAZY_MODULES, BasePolicy, Feedback, load_policy, with_floor
+from policies.base import _LAZY_MODULES, BasePolicy, Feedback, load_policy
+from policies.sampling import with_floor
 
 for _module in sorted(set(_LAZY_MODULES.values())):
     importlib.import_module(_module)
