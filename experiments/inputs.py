@@ -304,7 +304,19 @@ def feedback_from_log(log: pl.DataFrame, actions: Sequence[str | int] | None = N
         :func:`log_actions`. A logged action missing from them is an error; eligible actions missing from them
         are ignored.
     """
-    log = check_bandit_log(log)
+    return feedback_from_checked(check_bandit_log(log), actions)
+
+
+def feedback_from_checked(log: pl.DataFrame, actions: Sequence[str | int] | None = None) -> Feedback:
+    """:func:`feedback_from_log` for a log :func:`check_bandit_log` already returned: the checks are not run
+    again (callers that keep the checked frame for its other columns check once).
+
+    Examples
+    --------
+    >>> checked = check_bandit_log(pl.DataFrame({"action": [2, 1], "reward": [1.0, 0.0], "propensity": [0.5, 0.5]}))
+    >>> feedback_from_checked(checked).actions
+    ('1', '2')
+    """
     names = log_actions(log) if actions is None else tuple(str(a) for a in actions)
     return Feedback.from_log(log, names)
 

@@ -65,7 +65,7 @@ def ope(
     strict: Annotated[bool, typer.Option(help="Exit 3 when a diagnostic warns (low ESS, support, weights).")] = False,
 ) -> None:
     """Off-policy evaluation of a target policy on a logged decision log: estimates, intervals, diagnostics."""
-    from experiments.inputs import check_bandit_log, feedback_from_log, load_bandit_log, logging_probabilities
+    from experiments.inputs import check_bandit_log, feedback_from_checked, load_bandit_log, logging_probabilities
     from experiments.offline_evaluation import check_estimator_names, evaluate_target, needs_reward_model
     from experiments.ope.interval import check_settings
     from experiments.ope.reward_model import q_hat_from_frame
@@ -80,7 +80,7 @@ def ope(
     if out is not None and out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; give a folder")
     frame = check_bandit_log(load_bandit_log(log))
-    feedback = feedback_from_log(frame)
+    feedback = feedback_from_checked(frame)
     config = platform_config()
     probs, target = target_probabilities(str(policy if policy is not None else target_probs), feedback, config)
     baseline_probs, baseline_name = None, "logged"

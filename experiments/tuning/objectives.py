@@ -11,7 +11,7 @@ import numpy as np
 import optuna
 import polars as pl
 
-from experiments.inputs import check_bandit_log, feedback_from_log, log_actions
+from experiments.inputs import check_bandit_log, feedback_from_checked, log_actions
 from experiments.ope import make_estimator
 from experiments.targets import policy_probabilities
 from features.schemas import ACTIONS
@@ -235,9 +235,9 @@ class OffPolicyValue:
         checked = check_bandit_log(self.log)
         self.actions = log_actions(checked)
         train, held_out = split_log(checked, self.split, self.holdout, self.seed)
-        self.everything = feedback_from_log(checked, self.actions)
-        self.train = feedback_from_log(train, self.actions)
-        self.held_out = feedback_from_log(held_out, self.actions)
+        self.everything = feedback_from_checked(checked, self.actions)
+        self.train = feedback_from_checked(train, self.actions)
+        self.held_out = feedback_from_checked(held_out, self.actions)
         self.clusters = held_out.get_column("user_id").to_numpy() if "user_id" in held_out.columns else None
         self.q_hat: np.ndarray | None = None
         if self.estimator == "dr":
