@@ -79,32 +79,66 @@ def target_probabilities(
     config
         Where MLflow's tracking and registry live, for a model URI; ``None`` keeps MLflow's current setting.
     """
+    path = Path(str(spec))
+    if path.is_file() and path.suffix.lower() in READERS:
+        return table_probabilities(read_frame(path), feedback.actions, feedback.n_rounds), f"table {path}"
+    policy, description, where = _located_policy(spec, config)
+    return policy_probabilities(policy, feedback, f"target {where}"), description
+
+
+def target_policy(spec: str | Path, config: OfferlabConfig | None = None) -> tuple[BasePolicy, str]:
+    """The policy ``spec`` names (a model URI, a saved policy's folder or its ``policy.json``, a pyfunc model
+    folder) and a description of it for reports: for callers that score other contexts than a log's own.
+
+    A table of target probabilities is not a policy: it raises ``ValueError``, as a spec naming nothing does.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from policies.bandits.baselines import UniformRandom
+    >>> folder = Path(tempfile.mkdtemp()) / "uniform"
+    >>> UniformRandom().save(folder)
+    >>> policy, described = target_policy(folder)
+    >>> policy.name, described.startswith("saved uniform policy")
+    ('uniform', True)
+    """
+    path = Path(str(spec))
+    if path.is_file() and path.suffix.lower() in READERS:
+        raise ValueError(
+            f"target {path}: a table of target probabilities, not a policy that can score other contexts; give a "
+            "model URI or a saved policy"
+        )
+    policy, description, _ = _located_policy(spec, config)
+    return policy, description
+
+
+def _located_policy(spec: str | Path, config: OfferlabConfig | None) -> tuple[BasePolicy, str, str]:
+    """The policy ``spec`` names, its description, and where it was found (for messages)."""
     text = str(spec)
     path = Path(text)
     if path.exists():
-        if path.is_file() and path.suffix.lower() in READERS:
-            return table_probabilities(read_frame(path), feedback.actions, feedback.n_rounds), f"table {path}"
         if path.name == POLICY_FILE and path.is_file():
             path = path.parent
         if (path / POLICY_FILE).is_file():
             policy = load_policy(path)
-            return policy_probabilities(policy, feedback, f"target {path}"), f"saved {policy.name} policy {path}"
+            return policy, f"saved {policy.name} policy {path}", str(path)
         if (path / MLMODEL_FILE).is_file():
-            return _model_probabilities(str(path), feedback, config)
+            return (*_model_policy(str(path), config), str(path))
         raise ValueError(
             f"target {path}: neither a saved policy (no {POLICY_FILE}), an MLflow model folder (no {MLMODEL_FILE}) "
             f"nor a table of target probabilities (one of {', '.join(sorted(READERS))})"
         )
     if URI.match(text):
-        return _model_probabilities(text, feedback, config)
+        return (*_model_policy(text, config), text)
     raise FileNotFoundError(
         f"target {text}: no such file or folder, and not a model URI (models:/name@alias, models:/name/version, "
         "runs:/run-id/path)"
     )
 
 
-def _model_probabilities(uri: str, feedback: Feedback, config: OfferlabConfig | None) -> tuple[np.ndarray, str]:
-    """Probabilities of the policy inside a logged or registered pyfunc model."""
+def _model_policy(uri: str, config: OfferlabConfig | None) -> tuple[BasePolicy, str]:
+    """The policy inside a logged or registered pyfunc model, and its description."""
     from mlflow.exceptions import MlflowException
 
     from policies.serving.config import configure_mlflow
@@ -122,7 +156,7 @@ def _model_probabilities(uri: str, feedback: Feedback, config: OfferlabConfig | 
         raise ValueError(f"target {error}") from error
     if model.policy is None:
         raise ValueError(f"target {uri}: the model holds no policy")
-    return policy_probabilities(model.policy, feedback, f"target {uri}"), f"{model.policy.name} policy {uri}"
+    return model.policy, f"{model.policy.name} policy {uri}"
 
 
 def policy_probabilities(policy: BasePolicy, feedback: Feedback, target: str = "target") -> np.ndarray:
