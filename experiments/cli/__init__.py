@@ -14,7 +14,7 @@ from experiments.cli.app import app
 
 def application() -> typer.Typer:
     """The application with every command group registered (once), e.g. for ``typer.testing.CliRunner``."""
-    from experiments.cli import simulation, policy, evaluation, report, data, tuning  # noqa: F401, I001  (register in this order)
+    from experiments.cli import simulation, policy, evaluation, report, data, tuning, feature_value  # noqa: F401, I001  (register in this order)
     from experiments.cli.churn import app as churn_app
     from experiments.cli.features import app as features_app
     from experiments.cli.triggers import app as triggers_app
