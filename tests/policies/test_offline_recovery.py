@@ -126,7 +126,8 @@ def test_the_truth_gives_each_segment_a_clear_and_different_best_action(world: d
 def test_vw_learned_offline_from_a_uniform_log_picks_each_segments_best_action(world: dict[str, Any]) -> None:
     train: Feedback = world["train"]
     assert np.unique(train.chosen).size == len(ACTIONS)  # the log explored every action
-    policy = VowpalWabbitPolicy(config=VWConfig(passes=3, seed=0))
+    settings = {"explorer": "epsilon", "epsilon": 0.05, "cb_type": "mtr", "interactions": "ua", "learning_rate": 0.05}
+    policy = VowpalWabbitPolicy(config=VWConfig(**settings, passes=3, seed=0))  # pinned: not the shipped default
     policy.learn(train)
     probe: Feedback = world["probe"]
     probabilities = policy.probabilities(probe.contexts, probe.actions, probe.eligible)
