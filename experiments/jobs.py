@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from features.io import write_frame
 from features.schemas import ACTIONS
 from policies import make_policy
 from policies.bandits.vw import VowpalWabbitPolicy
+from policies.bandits.vw_config import VWConfig
 from policies.base import BasePolicy, Feedback
 from policies.serving.config import OfferlabConfig
 from policies.serving.pyfunc import load_policy_model, log_policy_model
@@ -100,11 +101,25 @@ def simulate(
 
 @dataclass(frozen=True)
 class TrainingRun:
+    """A trained VW policy, where it is registered, and how it learned.
+
+    Attributes
+    ----------
+    curve
+        Its learning curve when one was measured: by date against the truth
+        (:func:`experiments.learning_curves.learning_curve`) or by chunk of the log, off-policy
+        (:func:`experiments.learning_curves.progressive_validation`).
+    summary
+        The headline figures logged as the run's metrics.
+    """
+
     policy: VowpalWabbitPolicy
     version: str | None
     model_uri: str
     run_id: str
     seconds: float
+    curve: pl.DataFrame | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
 
 
 def train(
@@ -114,23 +129,93 @@ def train(
     epsilon: float = 0.05,
     passes: int = 2,
     register: bool = True,
+    vw_config: VWConfig | None = None,
+    chunks: int | None = None,
+    estimator: str = "snips",
+    on_chunk: Callable[[int], None] | None = None,
 ) -> TrainingRun:
-    """Train the VW policy on a bandit log, log it as a pyfunc model, register it and make it the challenger."""
+    """Train the VW policy on a bandit log, log it as a pyfunc model, register it and make it the challenger.
+
+    ``vw_config`` gives every setting (then ``seed``, ``epsilon`` and ``passes`` are not used); without it the
+    policy is ``VowpalWabbitPolicy(epsilon, passes, seed)``. With ``chunks``, the log is learned in time order
+    (by its ``ts``, when it has one), chunk by chunk, each judged off-policy by ``estimator`` before it is
+    learned (:func:`experiments.learning_curves.progressive_validation`); the curve is logged in the run as
+    step metrics (step: rounds learned) and ``progressive_validation.csv``.
+    """
+    from experiments.learning_curves import log_learning_curve, progressive_summary, progressive_validation
+
+    if chunks is not None and "ts" in log.columns:
+        log = log.sort("ts", maintain_order=True)
     feedback = Feedback.from_log(log)
-    policy = VowpalWabbitPolicy(epsilon=epsilon, passes=passes, seed=seed)
-    with tracked_run(
-        config, "train", {"policy": policy.name, **policy.params(), "n_rounds": feedback.n_rounds}, "train-vw"
-    ) as run:
+    if vw_config is not None:
+        policy = VowpalWabbitPolicy(config=vw_config)
+    else:
+        policy = VowpalWabbitPolicy(epsilon=epsilon, passes=passes, seed=seed)
+    params = {"policy": policy.name, **policy.params(), "n_rounds": feedback.n_rounds, "source": "log"}
+    if chunks is not None:
+        params.update({"chunks": chunks, "estimator": estimator})
+    with tracked_run(config, "train", params, "train-vw") as run:
         started = time.perf_counter()
-        policy.learn(feedback)
+        curve = None
+        if chunks is None:
+            policy.learn(feedback)
+        else:
+            curve = progressive_validation(feedback, policy, chunks, estimator, on_chunk=on_chunk)
         seconds = time.perf_counter() - started
-        mlflow.log_metrics({"seconds": seconds, "rounds_per_second": feedback.n_rounds / max(seconds, 1e-9)})
-        info = log_policy_model(policy, config.registered_model if register else None)
-        version = str(info.registered_model_version) if register and info.registered_model_version else None
-        if version is not None:
-            MlflowClient().set_registered_model_alias(config.registered_model, config.challenger_alias, version)
-            mlflow.set_tag("offerlab.model_version", version)
-    return TrainingRun(policy, version, info.model_uri, run.info.run_id, seconds)
+        summary: dict[str, Any] = {"n_rounds": feedback.n_rounds}
+        if curve is not None:
+            summary.update(progressive_summary(curve))
+            log_learning_curve(curve, step="step", prefix="progressive_", name="progressive_validation")
+        mlflow.log_metrics({**summary, "seconds": seconds, "rounds_per_second": feedback.n_rounds / max(seconds, 1e-9)})
+        version, model_uri = _log_and_register(config, policy, register)
+    return TrainingRun(policy, version, model_uri, run.info.run_id, seconds, curve, summary)
+
+
+def train_simulated(
+    config: OfferlabConfig,
+    scenario: Scenario,
+    vw_config: VWConfig | None = None,
+    seed: int = 0,
+    register: bool = True,
+    on_day: Callable[[int], None] | None = None,
+) -> TrainingRun:
+    """Train the VW policy online in ``scenario``'s simulator, its learning curve against the truth tracked in
+    the run (step metrics by day, ``curve.csv``, ``curve.png``, ``summary.json``); register it as the challenger.
+
+    ``vw_config`` defaults to ``VWConfig(seed=seed)``; ``seed`` is the simulation's.
+    """
+    from experiments.learning_curves import final_summary, learning_curve, log_learning_curve
+
+    policy = VowpalWabbitPolicy(config=vw_config if vw_config is not None else VWConfig(seed=seed))
+    params = {
+        "policy": policy.name,
+        **policy.params(),
+        "source": "simulate",
+        "scenario": scenario.model_dump(mode="json"),
+        "simulation_seed": seed,
+    }
+    with tracked_run(config, "train", params, f"train-vw-{scenario.name}") as run:
+        started = time.perf_counter()
+        curve = learning_curve(scenario, policy, seed=seed, on_day=on_day)
+        seconds = time.perf_counter() - started
+        summary = final_summary(curve)
+        mlflow.log_metrics({k: float(v) for k, v in summary.items() if isinstance(v, int | float)})
+        decisions = float(curve.get_column("decisions").sum())
+        mlflow.log_metrics({"seconds": seconds, "decisions_per_second": decisions / max(seconds, 1e-9)})
+        mlflow.log_dict(summary, "summary.json")
+        log_learning_curve(curve, step="day", prefix="curve_", name="curve")
+        version, model_uri = _log_and_register(config, policy, register)
+    return TrainingRun(policy, version, model_uri, run.info.run_id, seconds, curve, summary)
+
+
+def _log_and_register(config: OfferlabConfig, policy: BasePolicy, register: bool) -> tuple[str | None, str]:
+    """Log ``policy`` as a pyfunc model in the active run; registered, it becomes the challenger."""
+    info = log_policy_model(policy, config.registered_model if register else None)
+    version = str(info.registered_model_version) if register and info.registered_model_version else None
+    if version is not None:
+        MlflowClient().set_registered_model_alias(config.registered_model, config.challenger_alias, version)
+        mlflow.set_tag("offerlab.model_version", version)
+    return version, str(info.model_uri)
 
 
 @dataclass(frozen=True)

@@ -328,6 +328,30 @@ def progressive_validation(
     return pl.DataFrame(rows)
 
 
+def progressive_summary(curve: pl.DataFrame) -> dict[str, float]:
+    """The headline of a progressive-validation curve: the estimated value per round of the policy as it learned,
+    and the logging policy's, over every chunk but the first (there the policy had learned nothing yet), each
+    chunk weighted by its rounds. Empty with a single chunk.
+
+    Examples
+    --------
+    >>> curve = pl.DataFrame({"step": [0, 10, 20], "rounds": [10, 10, 30], "value": [0.1, 0.2, 0.4],
+    ...     "logged_value": [0.1, 0.1, 0.1]})
+    >>> {k: round(v, 3) for k, v in progressive_summary(curve).items()}
+    {'progressive_value_mean': 0.35, 'progressive_logged_value_mean': 0.1}
+    """
+    later = curve.filter(pl.col("step") > 0)
+    weights = later.get_column("rounds").to_numpy()
+    if not weights.sum():
+        return {}
+    return {
+        "progressive_value_mean": float(np.average(later.get_column("value").to_numpy(), weights=weights)),
+        "progressive_logged_value_mean": float(
+            np.average(later.get_column("logged_value").to_numpy(), weights=weights)
+        ),
+    }
+
+
 def rounds_between(feedback: Feedback, start: int, stop: int) -> Feedback:
     """The rounds ``start`` to ``stop`` (excluded) of ``feedback``.
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
+from rich.table import Table
 
-from experiments.cli.app import app, console, platform_config
+from experiments.cli.app import app, console, platform_config, progress_bar
 from experiments.cli.errors import EXIT_NOT_PASSED, errors, user_errors_exit_2
 from features.schemas import ACTIONS
 
@@ -16,26 +19,133 @@ from features.schemas import ACTIONS
 @user_errors_exit_2
 def train(
     log: Annotated[
-        Path,
+        Path | None,
         typer.Option(
-            help="Bandit log: Parquet/CSV with action, reward, propensity + features, or a simulate --out folder."
+            help="Learn offline from this bandit log: Parquet/CSV/JSON lines with action, reward, propensity + "
+            "features, a simulate --out folder, or the endpoint's decision-log folder (with its outcomes)."
         ),
-    ],
-    seed: Annotated[int, typer.Option(help="VW's random seed.")] = 0,
-    epsilon: Annotated[float, typer.Option(help="Exploration share of the trained policy.")] = 0.05,
-    passes: Annotated[int, typer.Option(help="Passes over the log.")] = 2,
+    ] = None,
+    simulate: Annotated[
+        str | None,
+        typer.Option(
+            help="Learn online in this simulated scenario instead: a name (simulators/scenarios/NAME.yaml) or a "
+            "YAML path."
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="VW settings (VWConfig) as YAML or JSON, e.g. the file offerlab tune saves."),
+    ] = None,
+    users: Annotated[int | None, typer.Option(help="--simulate: override the scenario's number of users.")] = None,
+    days: Annotated[int | None, typer.Option(help="--simulate: override the scenario's number of days.")] = None,
+    seed: Annotated[
+        int, typer.Option(help="The simulation's seed; VW's too unless --config sets it (the file's seed wins).")
+    ] = 0,
+    epsilon: Annotated[
+        float | None, typer.Option(help="Exploration share (default: VWConfig's); not with --config.")
+    ] = None,
+    passes: Annotated[
+        int | None, typer.Option(help="Passes over each batch learned (default: VWConfig's); not with --config.")
+    ] = None,
+    chunks: Annotated[
+        int, typer.Option(help="--log: chunks of the progressive-validation learning curve, in time order.")
+    ] = 10,
+    estimator: Annotated[
+        str, typer.Option(help="--log: off-policy estimator of each chunk before it is learned (snips, dr, ...).")
+    ] = "snips",
+    register: Annotated[
+        bool, typer.Option("--register/--no-register", help="Register the trained policy as the challenger.")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Train the VW contextual bandit on a log; register it as the challenger."""
+    """Train the VW contextual bandit on a log or online in the simulator; its learning curve goes to MLflow and
+    the policy is registered as the challenger."""
     from experiments import jobs
-    from experiments.inputs import load_bandit_log
-    from policies.base import Feedback
 
-    frame = load_bandit_log(log)
-    Feedback.from_log(frame)  # validate before any run starts
-    run = jobs.train(platform_config(), frame, seed=seed, epsilon=epsilon, passes=passes)
-    console.print(
-        f"trained on {frame.height} rounds in {run.seconds:.2f}s; registered as version {run.version} ({run.model_uri})"
-    )
+    if (log is None) == (simulate is None):
+        raise ValueError("give exactly one of --log (learn from a bandit log) or --simulate (learn in a scenario)")
+    if log is not None and (users is not None or days is not None):
+        raise ValueError("--users and --days size a simulated world; they do not apply to --log")
+    if chunks < 1:
+        raise ValueError(f"--chunks must be at least 1; got {chunks}")
+    settings = _vw_settings(config, seed, epsilon, passes)
+    if simulate is not None:
+        from simulators.scenario import load_scenario
+
+        scenario = load_scenario(simulate).with_size(n_users=users, days=days)
+        with progress_bar("training: simulated days", scenario.days) as progress:
+            task = progress.add_task("days", total=scenario.days)
+            run = jobs.train_simulated(
+                platform_config(), scenario, settings, seed, register, on_day=lambda _: progress.advance(task)
+            )
+    else:
+        from experiments.inputs import load_bandit_log
+        from experiments.offline_evaluation import check_estimator_names
+        from policies.base import Feedback
+
+        check_estimator_names([estimator])
+        frame = load_bandit_log(log)  # type: ignore[arg-type]
+        Feedback.from_log(frame)  # validate before any run starts
+        with progress_bar("training: chunks of the log", chunks) as progress:
+            task = progress.add_task("chunks", total=chunks)
+            run = jobs.train(
+                platform_config(),
+                frame,
+                register=register,
+                vw_config=settings,
+                chunks=chunks,
+                estimator=estimator,
+                on_chunk=lambda _: progress.advance(task),
+            )
+    _report(run, "simulate" if simulate is not None else "log", as_json)
+
+
+def _vw_settings(config: Path | None, seed: int, epsilon: float | None, passes: int | None) -> Any:
+    """The VW settings the options name: the --config file, or VWConfig's defaults with --epsilon / --passes."""
+    from experiments.tuning.config_files import load_config
+    from policies.bandits.vw_config import VWConfig
+
+    given = {k: v for k, v in {"epsilon": epsilon, "passes": passes}.items() if v is not None}
+    if config is None:
+        return VWConfig(seed=seed, **given)
+    if given:
+        raise ValueError(f"--config {config} holds every VW setting; drop {', '.join('--' + k for k in given)}")
+    try:
+        return load_config(config)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in error.errors())
+        raise ValueError(f"--config {config}: {problems}") from error
+
+
+def _report(run: Any, source: str, as_json: bool) -> None:
+    """The training's one JSON object, or its table and a line naming the run and the registered version."""
+    payload = {
+        "source": source,
+        **run.summary,
+        "seconds": run.seconds,
+        "run_id": run.run_id,
+        "model_version": run.version,
+        "model_uri": run.model_uri,
+        "config": run.policy.params(),
+    }
+    if as_json:
+        print(json.dumps(payload))
+        return
+    curve = run.curve
+    columns: tuple[str, ...]
+    if source == "simulate":
+        columns = ("day", "decisions", "value", "best_fixed", "oracle", "cumulative_captured_share")
+    else:
+        columns = ("chunk", "step", "rounds", "value", "ci_low", "ci_high", "logged_value")
+    table = Table(title=f"learning curve ({source})")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for row in curve.select(columns).iter_rows():
+        table.add_row(*("-" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v) for v in row))
+    console.print(table)
+    figures = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in run.summary.items())
+    registered = f"registered as version {run.version}" if run.version else "not registered"
+    console.print(f"{figures}; {run.seconds:.2f}s; {registered} ({run.model_uri}); MLflow run {run.run_id}")
 
 
 @app.command()
