@@ -39,7 +39,7 @@ def train(
     users: Annotated[int | None, typer.Option(help="--simulate: override the scenario's number of users.")] = None,
     days: Annotated[int | None, typer.Option(help="--simulate: override the scenario's number of days.")] = None,
     seed: Annotated[
-        int, typer.Option(help="The simulation's seed; VW's too unless --config sets it (the file's seed wins).")
+        int, typer.Option(help="The simulation's seed; VW's too without --config (with it, VW's seed is the file's).")
     ] = 0,
     epsilon: Annotated[
         float | None, typer.Option(help="Exploration share (default: VWConfig's); not with --config.")
