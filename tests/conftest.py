@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 from pathlib import Path
 
@@ -15,11 +16,24 @@ from simulators.marketplace import MarketplaceSimulator
 from simulators.scenario import load_scenario
 
 
+@pytest.fixture(scope="session")
+def empty_tracking_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty MLflow SQLite database, created and migrated once per test process (MLflow's schema migrations
+    take seconds; a copy of the migrated file opens at once)."""
+    from mlflow.tracking import MlflowClient
+
+    path = tmp_path_factory.mktemp("tracking") / "mlruns.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
 @pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> OfferlabConfig:
-    """A fresh ``mlflow.yaml`` + SQLite store in ``tmp_path``, active through ``OFFERLAB_CONFIG``."""
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_tracking_db: Path) -> OfferlabConfig:
+    """A fresh ``mlflow.yaml`` + SQLite store in ``tmp_path`` (a copy of an empty migrated database), active
+    through ``OFFERLAB_CONFIG``."""
     config_file = tmp_path / "mlflow.yaml"
     config_file.write_text((Path(__file__).parents[1] / "mlflow.yaml").read_text())
+    shutil.copyfile(empty_tracking_db, tmp_path / "mlruns.db")
     monkeypatch.setenv("OFFERLAB_CONFIG", str(config_file))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("OFFERLAB_PSEUDONYM_SALT", "test-salt")
