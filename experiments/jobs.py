@@ -108,7 +108,7 @@ class TrainingRun:
     curve
         Its learning curve when one was measured: by date against the truth
         (:func:`experiments.learning_curves.learning_curve`) or by chunk of the log, off-policy
-        (:func:`experiments.learning_curves.progressive_validation`).
+        (:func:`experiments.progressive_validation.progressive_validation`).
     summary
         The headline figures logged as the run's metrics.
     """
@@ -139,10 +139,11 @@ def train(
     ``vw_config`` gives every setting (then ``seed``, ``epsilon`` and ``passes`` are not used); without it the
     policy is ``VowpalWabbitPolicy(epsilon, passes, seed)``. With ``chunks``, the log is learned in time order
     (by its ``ts``, when it has one), chunk by chunk, each judged off-policy by ``estimator`` before it is
-    learned (:func:`experiments.learning_curves.progressive_validation`); the curve is logged in the run as
+    learned (:func:`experiments.progressive_validation.progressive_validation`); the curve is logged in the run as
     step metrics (step: rounds learned) and ``progressive_validation.csv``.
     """
-    from experiments.learning_curves import log_learning_curve, progressive_summary, progressive_validation
+    from experiments.curve_logging import log_learning_curve
+    from experiments.progressive_validation import progressive_summary, progressive_validation
 
     if chunks is not None and "ts" in log.columns:
         log = log.sort("ts", maintain_order=True)
@@ -184,7 +185,8 @@ def train_simulated(
 
     ``vw_config`` defaults to ``VWConfig(seed=seed)``; ``seed`` is the simulation's.
     """
-    from experiments.learning_curves import final_summary, learning_curve, log_learning_curve
+    from experiments.curve_logging import log_learning_curve
+    from experiments.learning_curves import final_summary, learning_curve
 
     policy = VowpalWabbitPolicy(config=vw_config if vw_config is not None else VWConfig(seed=seed))
     params = {

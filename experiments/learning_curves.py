@@ -1,12 +1,12 @@
 r"""Learning curves: how a policy's value grows, date by date, against the oracle and the best fixed action.
 
-The one definition of a learning curve in offerlab. :func:`learning_curve` runs the marketplace simulator one
+The one definition of a simulated learning curve in offerlab. :func:`learning_curve` runs the marketplace simulator one
 date at a time, as :meth:`simulators.marketplace.MarketplaceSimulator.run` does (the policy decides the date,
 then learns from its feedback), and measures each date's decisions against the truth
-(:func:`simulators.truth.expected_rewards`). :func:`progressive_validation` is the curve of a logged policy,
-where no truth exists: each chunk of the log, in time order, is first judged off-policy, then learned.
-:func:`log_learning_curve` puts a curve in the active MLflow run; :func:`plot_learning_curves` draws curves side
-by side.
+(:func:`simulators.truth.expected_rewards`). :func:`final_summary` is a curve's headline and
+:func:`plot_learning_curves` draws curves side by side. The curve of a logged policy, where no truth exists, is
+:func:`experiments.progressive_validation.progressive_validation`;
+:func:`experiments.curve_logging.log_learning_curve` puts either kind in the active MLflow run.
 
 Notes
 -----
@@ -50,17 +50,15 @@ True
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
-from itertools import pairwise
 from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
 from features.schemas import ACTIONS
-from policies.base import BasePolicy, Feedback
+from policies.base import BasePolicy
 from simulators.marketplace import DayBatch, MarketplaceSimulator
 from simulators.scenario import Scenario
 from simulators.truth import expected_rewards
@@ -250,176 +248,6 @@ def final_summary(curve: pl.DataFrame) -> dict[str, float | str]:
         "cumulative_regret": float(last["cumulative_regret"]),
         "captured_share": float("nan") if share is None else float(share),
     }
-
-
-def progressive_validation(
-    feedback: Feedback,
-    policy: BasePolicy,
-    chunks: int = 10,
-    estimator: str = "snips",
-    on_chunk: Callable[[int], None] | None = None,
-) -> pl.DataFrame:
-    """The learning curve of a log: each chunk, in order, judged off-policy *before* the policy learns it.
-
-    Parameters
-    ----------
-    feedback
-        The logged rounds, in time order (sort the log by its ``ts`` first).
-    policy
-        The policy to train; it learns every chunk in turn, so it has learned the whole log afterwards.
-    chunks
-        How many chunks of (nearly) equal size the log is cut into (at most one per round).
-    estimator
-        An off-policy estimator of :data:`experiments.ope.ESTIMATORS` (``snips``, ``dr``...); those that need a
-        reward model cross-fit one on each chunk (:func:`experiments.offline_evaluation.evaluate_target`).
-    on_chunk
-        Called with each chunk's index once the policy has learned it.
-
-    Returns
-    -------
-    polars.DataFrame
-        One row per chunk: ``chunk``, ``step`` (rounds learned before it), ``rounds``, ``value`` (the
-        estimate of the policy's value per round on the chunk) with ``ci_low`` and ``ci_high`` (normal
-        interval), ``logged_value`` (the chunk's mean reward under the logging policy), ``lift`` (value minus
-        logged value, paired) with ``lift_ci_low`` and ``lift_ci_high``, and ``cumulative_rounds`` (rounds
-        learned after it).
-
-    Examples
-    --------
-    >>> from experiments.ope.toy import toy_log
-    >>> from policies.bandits.baselines import UniformRandom
-    >>> log = toy_log()
-    >>> progressive_validation(log.feedback, UniformRandom(), chunks=2).select("chunk", "step", "rounds").rows()
-    [(0, 0, 2), (1, 2, 2)]
-    """
-    from experiments.offline_evaluation import check_estimator_names, evaluate_target
-
-    (name,) = check_estimator_names([estimator])
-    n = feedback.n_rounds
-    if n == 0:
-        raise ValueError("progressive validation needs a log with at least one round")
-    if chunks < 1:
-        raise ValueError(f"chunks must be at least 1; got {chunks}")
-    bounds = np.linspace(0, n, min(chunks, n) + 1).round().astype(int)
-    rows = []
-    for index, (start, stop) in enumerate(pairwise(bounds)):
-        part = rounds_between(feedback, int(start), int(stop))
-        probs = policy.probabilities(part.contexts, part.actions, part.eligible)
-        judged = evaluate_target(part, probs, (name,), interval="normal", seed=index)
-        result, lift = judged.estimates[0], judged.lift[name]
-        rows.append(
-            {
-                "chunk": index,
-                "step": int(start),
-                "rounds": int(stop - start),
-                "value": result.value,
-                "ci_low": result.ci_low,
-                "ci_high": result.ci_high,
-                "logged_value": judged.logged.value,
-                "lift": lift.value,
-                "lift_ci_low": lift.ci_low,
-                "lift_ci_high": lift.ci_high,
-                "cumulative_rounds": int(stop),
-            }
-        )
-        policy.learn(part)
-        if on_chunk is not None:
-            on_chunk(index)
-    return pl.DataFrame(rows)
-
-
-def progressive_summary(curve: pl.DataFrame) -> dict[str, float]:
-    """The headline of a progressive-validation curve: the estimated value per round of the policy as it learned,
-    and the logging policy's, over every chunk but the first (there the policy had learned nothing yet), each
-    chunk weighted by its rounds. Empty with a single chunk.
-
-    Examples
-    --------
-    >>> curve = pl.DataFrame({"step": [0, 10, 20], "rounds": [10, 10, 30], "value": [0.1, 0.2, 0.4],
-    ...     "logged_value": [0.1, 0.1, 0.1]})
-    >>> {k: round(v, 3) for k, v in progressive_summary(curve).items()}
-    {'progressive_value_mean': 0.35, 'progressive_logged_value_mean': 0.1}
-    """
-    later = curve.filter(pl.col("step") > 0)
-    weights = later.get_column("rounds").to_numpy()
-    if not weights.sum():
-        return {}
-    return {
-        "progressive_value_mean": float(np.average(later.get_column("value").to_numpy(), weights=weights)),
-        "progressive_logged_value_mean": float(
-            np.average(later.get_column("logged_value").to_numpy(), weights=weights)
-        ),
-    }
-
-
-def rounds_between(feedback: Feedback, start: int, stop: int) -> Feedback:
-    """The rounds ``start`` to ``stop`` (excluded) of ``feedback``.
-
-    Examples
-    --------
-    >>> from experiments.ope.toy import toy_log
-    >>> rounds_between(toy_log().feedback, 1, 3).chosen.tolist()
-    [1, 1]
-    """
-    return Feedback(
-        contexts=feedback.contexts.slice(start, stop - start),
-        actions=feedback.actions,
-        eligible=feedback.eligible[start:stop],
-        chosen=feedback.chosen[start:stop],
-        rewards=feedback.rewards[start:stop],
-        propensities=feedback.propensities[start:stop],
-    )
-
-
-def curve_metrics(curve: pl.DataFrame, step: str = "day", prefix: str = "curve_") -> list[tuple[str, float, int]]:
-    """Every finite number of ``curve``'s numeric columns as ``(prefix + column, value, step)``, column by column.
-
-    Examples
-    --------
-    >>> curve = pl.DataFrame({"chunk": [0, 1], "step": [0, 50], "value": [0.1, None]})
-    >>> curve_metrics(curve, step="step")
-    [('curve_chunk', 0.0, 0), ('curve_chunk', 1.0, 50), ('curve_value', 0.1, 0)]
-    >>> curve_metrics(curve, step="days")
-    Traceback (most recent call last):
-    ...
-    ValueError: the curve has no step column 'days'; columns: ['chunk', 'step', 'value']
-    """
-    if step not in curve.columns:
-        raise ValueError(f"the curve has no step column {step!r}; columns: {curve.columns}")
-    steps = [int(at) for at in curve.get_column(step).to_list()]
-    numeric = [c for c, t in curve.schema.items() if t.is_numeric() and c != step]
-    return [
-        (f"{prefix}{column}", float(value), at)
-        for column in numeric
-        for value, at in zip(curve.get_column(column).to_list(), steps, strict=True)
-        if value is not None and np.isfinite(value)
-    ]
-
-
-def log_learning_curve(curve: pl.DataFrame, step: str = "day", prefix: str = "curve_", name: str = "curve") -> None:
-    """Log ``curve`` in the active MLflow run: its numbers as step metrics (:func:`curve_metrics`: ``prefix`` +
-    column at step ``curve[step]``), the frame as ``<name>.csv`` and, for a simulated curve, the plot of
-    :func:`plot_learning_curves` as ``<name>.png``.
-
-    Raises
-    ------
-    ValueError
-        If no MLflow run is active, or ``step`` is not a column.
-    """
-    import mlflow
-    from mlflow.entities import Metric
-
-    run = mlflow.active_run()
-    if run is None:
-        raise ValueError("log_learning_curve needs an active MLflow run")
-    stamp = int(time.time() * 1000)
-    metrics = [Metric(key, value, stamp, at) for key, value, at in curve_metrics(curve, step, prefix)]
-    client = mlflow.MlflowClient()
-    for start in range(0, len(metrics), 1000):  # the tracking API's limit per batch
-        client.log_batch(run.info.run_id, metrics=metrics[start : start + 1000])
-    mlflow.log_text(curve.write_csv(), f"{name}.csv")
-    if {"day", "cumulative_regret", "value", "oracle"} <= set(curve.columns):
-        mlflow.log_figure(plot_learning_curves(curve), f"{name}.png")
 
 
 def plot_learning_curves(curves: Mapping[str, pl.DataFrame] | pl.DataFrame) -> Figure:
