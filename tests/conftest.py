@@ -1,4 +1,4 @@
-"""Shared fixtures: an isolated MLflow store per test and a small simulated log."""
+"""Shared fixtures: an isolated MLflow store per test and a small simulated log (also as a file)."""
 
 from __future__ import annotations
 
@@ -27,17 +27,22 @@ def empty_tracking_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def activate_store(folder: Path, empty_tracking_db: Path, patch: pytest.MonkeyPatch) -> OfferlabConfig:
+    """A fresh ``mlflow.yaml`` + SQLite store in ``folder`` (a copy of an empty migrated database), made active
+    through ``OFFERLAB_CONFIG`` by ``patch`` until it is undone."""
+    config_file = folder / "mlflow.yaml"
+    config_file.write_text((Path(__file__).parents[1] / "mlflow.yaml").read_text())
+    shutil.copyfile(empty_tracking_db, folder / "mlruns.db")
+    patch.setenv("OFFERLAB_CONFIG", str(config_file))
+    patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    patch.setenv("OFFERLAB_PSEUDONYM_SALT", "test-salt")
+    return load_config(config_file)
+
+
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_tracking_db: Path) -> OfferlabConfig:
-    """A fresh ``mlflow.yaml`` + SQLite store in ``tmp_path`` (a copy of an empty migrated database), active
-    through ``OFFERLAB_CONFIG``."""
-    config_file = tmp_path / "mlflow.yaml"
-    config_file.write_text((Path(__file__).parents[1] / "mlflow.yaml").read_text())
-    shutil.copyfile(empty_tracking_db, tmp_path / "mlruns.db")
-    monkeypatch.setenv("OFFERLAB_CONFIG", str(config_file))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.setenv("OFFERLAB_PSEUDONYM_SALT", "test-salt")
-    return load_config(config_file)
+    """A fresh store in ``tmp_path`` for one test (:func:`activate_store`)."""
+    return activate_store(tmp_path, empty_tracking_db, monkeypatch)
 
 
 @pytest.fixture(scope="session")
@@ -50,6 +55,14 @@ def small_run() -> SimulationResult:
 @pytest.fixture(scope="session")
 def small_log(small_run: SimulationResult) -> pl.DataFrame:
     return small_run.bandit_log()
+
+
+@pytest.fixture(scope="session")
+def small_log_file(small_log: pl.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``small_log`` as a Parquet file, written once: read it, do not change it."""
+    path = tmp_path_factory.mktemp("small_log") / "log.parquet"
+    small_log.write_parquet(path)
+    return path
 
 
 def free_port() -> int:

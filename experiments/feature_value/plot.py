@@ -2,7 +2,8 @@
 
 Built like the figures of :mod:`experiments.reporting.plots`: matplotlib's object API (no pyplot, nothing
 global, no display), named opaque colours, numbers labelled with
-:func:`~experiments.reporting.plots.short_number`.
+:func:`~experiments.reporting.plots.short_number`, and the look of its estimates chart
+(:func:`~experiments.reporting.plots.style_row_chart`).
 
 Examples
 --------
@@ -23,7 +24,7 @@ import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
 
-from experiments.reporting.plots import short_number
+from experiments.reporting.plots import short_number, style_row_chart
 from features.io import atomic_path
 
 #: Bar colour of each method.
@@ -101,11 +102,7 @@ def feature_value_chart(table: pl.DataFrame, title: str = "Value of each feature
     ax.axvline(0.0, color=ZERO_COLOR, linewidth=1.2, zorder=1)
     ax.set_yticks([centre[g] for g in order], order, fontsize=11)
     ax.set_xlabel("drop in off-policy value per decision without the group (bar), with its interval", fontsize=11)
-    ax.set_title(title, fontsize=12, loc="left")
-    ax.grid(axis="x", color="#e4e7eb")
-    ax.set_axisbelow(True)
-    ax.spines[["top", "right", "left"]].set_visible(False)
-    ax.tick_params(axis="y", length=0)
+    style_row_chart(ax, title)
     low, high = ax.get_xlim()
     ax.set_xlim(low, high + 0.15 * (high - low))  # room for the labels
     fig.legend(loc="outside lower center", ncol=len(methods), frameon=False, fontsize=11)

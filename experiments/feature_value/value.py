@@ -69,6 +69,7 @@ from experiments.feature_value.methods import (
     trained,
 )
 from experiments.feature_value.split import Split, holdout_split
+from experiments.offline_evaluation import needs_reward_model
 from experiments.ope import make_estimator, paired_difference
 from experiments.ope.resampling import MAX_UNITS, Units
 from experiments.ope.reward_model import cross_fitted_rewards
@@ -77,8 +78,6 @@ from policies.base import BasePolicy, Feedback
 
 #: The methods, by name: permute the group's columns, or retrain without them.
 METHODS: tuple[str, ...] = ("permute", "remove")
-#: The estimators that need no reward model.
-MODEL_FREE = frozenset({"ips", "snips"})
 #: The table's columns, in order.
 COLUMNS: tuple[str, ...] = (
     "group",
@@ -163,7 +162,7 @@ def group_values(
     """
     checked = resolve_groups(test.contexts.columns, groups)
     chosen = make_estimator(estimator)
-    if q_hat is None and estimator not in MODEL_FREE:
+    if q_hat is None and needs_reward_model([estimator]):
         q_hat = cross_fitted_rewards(test, n_folds=n_folds, seed=seed, groups=clusters)
     units = Units.of(test.n_rounds, clusters)
     rows = []

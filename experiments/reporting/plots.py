@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib import ticker
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 WEIGHT_COLOR = "#4c78a8"
@@ -32,6 +33,8 @@ MEAN_COLOR = "#e45756"
 MAX_COLOR = "#b279a2"
 REFERENCE_COLOR = "#f58518"
 """The logging policy's value, drawn across the estimates."""
+GRID_COLOR = "#e4e7eb"
+"""The light grid lines of the row charts (:func:`style_row_chart`)."""
 
 N_BINS = 40
 
@@ -193,12 +196,26 @@ def estimates_forest(
     pad = 0.08 * (high - low) if high > low else max(abs(high), 1.0) * 0.1
     ax.set_xlim(low - pad, high + 2.5 * pad)
     ax.set_xlabel("value per decision (point and interval)", fontsize=11)
+    style_row_chart(ax, title)
+    return fig
+
+
+def style_row_chart(ax: Axes, title: str) -> None:
+    """The look of a chart with one labelled row per item along y: the title on the left, light vertical grid
+    lines behind the marks, no frame but the bottom axis, no tick marks beside the row labels.
+
+    Examples
+    --------
+    >>> ax = Figure().add_subplot()
+    >>> style_row_chart(ax, "Estimated value per decision")
+    >>> ax.get_title(loc="left"), ax.spines["left"].get_visible(), ax.spines["bottom"].get_visible()
+    ('Estimated value per decision', False, True)
+    """
     ax.set_title(title, fontsize=12, loc="left")
-    ax.grid(axis="x", color="#e4e7eb")
+    ax.grid(axis="x", color=GRID_COLOR)
     ax.set_axisbelow(True)
     ax.spines[["top", "right", "left"]].set_visible(False)
     ax.tick_params(axis="y", length=0)
-    return fig
 
 
 def _log_range(low: float, high: float, min_ratio: float = 10.0) -> tuple[float, float]:

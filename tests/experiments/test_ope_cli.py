@@ -39,19 +39,14 @@ def coupon(n: int) -> pl.DataFrame:
     return table(np.tile([0.0, 1.0, 0.0, 0.0], (n, 1)))
 
 
-@pytest.fixture()
-def log_file(tmp_path: Path, small_log: pl.DataFrame) -> Path:
-    path = tmp_path / "log.parquet"
-    small_log.write_parquet(path)
-    return path
-
-
-def test_json_is_exactly_one_object_with_the_contract(store: OfferlabConfig, log_file: Path, tmp_path: Path) -> None:
-    n = pl.read_parquet(log_file).height
+def test_json_is_exactly_one_object_with_the_contract(
+    store: OfferlabConfig, small_log_file: Path, tmp_path: Path
+) -> None:
+    n = pl.read_parquet(small_log_file).height
     coupon(n).write_csv(tmp_path / "target.csv")
     result = offerlab(
         "--log",
-        str(log_file),
+        str(small_log_file),
         "--target-probs",
         str(tmp_path / "target.csv"),
         "--json",
@@ -74,20 +69,22 @@ def test_json_is_exactly_one_object_with_the_contract(store: OfferlabConfig, log
     assert payload["settings"]["reward_model"] == "cross-fitted"
 
 
-def test_the_table_by_default(store: OfferlabConfig, log_file: Path, tmp_path: Path) -> None:
-    coupon(pl.read_parquet(log_file).height).write_parquet(tmp_path / "target.parquet")
-    result = offerlab("--log", str(log_file), "--target-probs", str(tmp_path / "target.parquet"), "--bootstrap", "100")
+def test_the_table_by_default(store: OfferlabConfig, small_log_file: Path, tmp_path: Path) -> None:
+    coupon(pl.read_parquet(small_log_file).height).write_parquet(tmp_path / "target.parquet")
+    result = offerlab(
+        "--log", str(small_log_file), "--target-probs", str(tmp_path / "target.parquet"), "--bootstrap", "100"
+    )
     assert result.returncode == 0, result.stderr
     for text in ("ips", "snips", "dr", "logged (on-policy)", "95% interval", "lift over logged", "ESS"):
         assert text in result.stdout
 
 
-def test_out_writes_json_report_and_an_mlflow_run(store: OfferlabConfig, log_file: Path, tmp_path: Path) -> None:
-    coupon(pl.read_parquet(log_file).height).write_csv(tmp_path / "target.csv")
+def test_out_writes_json_report_and_an_mlflow_run(store: OfferlabConfig, small_log_file: Path, tmp_path: Path) -> None:
+    coupon(pl.read_parquet(small_log_file).height).write_csv(tmp_path / "target.csv")
     out = tmp_path / "report"
     result = offerlab(
         "--log",
-        str(log_file),
+        str(small_log_file),
         "--target-probs",
         str(tmp_path / "target.csv"),
         "--out",
@@ -112,12 +109,12 @@ def test_out_writes_json_report_and_an_mlflow_run(store: OfferlabConfig, log_fil
     assert {"ope.json", "report.html"} <= artifacts
 
 
-def test_strict_exits_3_when_a_diagnostic_warns(store: OfferlabConfig, log_file: Path, tmp_path: Path) -> None:
-    log = pl.read_parquet(log_file)
+def test_strict_exits_3_when_a_diagnostic_warns(store: OfferlabConfig, small_log_file: Path, tmp_path: Path) -> None:
+    log = pl.read_parquet(small_log_file)
     everywhere = np.tile([0.25, 0.25, 0.25, 0.25], (log.height, 1))  # mass on ineligible offers too
     table(everywhere).write_csv(tmp_path / "target.csv")
-    args = ["ope", "--log", str(log_file), "--target-probs", str(tmp_path / "target.csv"), "--estimators", "snips",
-            "--bootstrap", "50", "--json"]  # fmt: skip
+    args = ["ope", "--log", str(small_log_file), "--target-probs", str(tmp_path / "target.csv"),
+            "--estimators", "snips", "--bootstrap", "50", "--json"]  # fmt: skip
     relaxed = CliRunner().invoke(application(), args)  # in-process
     assert relaxed.exit_code == 0, relaxed.output
     assert any(w.startswith("support:") for w in json.loads(relaxed.stdout)["diagnostics"]["warnings"])

@@ -17,25 +17,21 @@ import experiments.cli
 from experiments.inputs import load_bandit_log
 from experiments.tuning.config_files import save_config
 from policies.bandits.vw_config import VWConfig
-from policies.serving.config import OfferlabConfig, configure_mlflow, load_config
+from policies.serving.config import OfferlabConfig, configure_mlflow
 from policies.serving.server import build_app, serving_in_background
 from simulators.base import SimulationResult
+from tests.conftest import activate_store
 from tests.policies.test_endpoint import reachable_rows, request_from
 
 DAYS = 3
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OfferlabConfig]:
-    """One MLflow store for the module (each store costs seconds to create): runs are told apart by id."""
-    folder = tmp_path_factory.mktemp("store")
-    config_file = folder / "mlflow.yaml"
-    config_file.write_text((Path(__file__).parents[2] / "mlflow.yaml").read_text())
+def store(tmp_path_factory: pytest.TempPathFactory, empty_tracking_db: Path) -> Iterator[OfferlabConfig]:
+    """One MLflow store for the module (the fixture of the same name makes one per test): runs are told apart
+    by id."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("OFFERLAB_CONFIG", str(config_file))
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        patch.setenv("OFFERLAB_PSEUDONYM_SALT", "test-salt")
-        yield load_config(config_file)
+        yield activate_store(tmp_path_factory.mktemp("store"), empty_tracking_db, patch)
 
 
 def offerlab(*args: str) -> tuple[int, str, str]:
@@ -84,11 +80,9 @@ def test_the_run_holds_the_config_the_curve_by_day_and_its_files(simulated: dict
 
 
 @pytest.fixture(scope="module")
-def logged(store: OfferlabConfig, small_log: pl.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> dict:
+def logged(store: OfferlabConfig, small_log_file: Path) -> dict:
     """The policy learned from a log, with its progressive-validation curve; registered."""
-    path = tmp_path_factory.mktemp("log") / "log.parquet"
-    small_log.write_parquet(path)
-    status, out, err = offerlab("train", "--log", str(path), "--chunks", "4", "--epsilon", "0.1", "--json")
+    status, out, err = offerlab("train", "--log", str(small_log_file), "--chunks", "4", "--epsilon", "0.1", "--json")
     assert status == 0, err
     payload: dict = json.loads(out)
     return payload

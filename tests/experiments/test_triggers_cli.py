@@ -16,9 +16,10 @@ from polars.testing import assert_frame_equal
 
 from features.schemas import DECIDABLE_MOMENTS, MOMENTS, SUPPRESSIONS, TRIGGER_KIND_NAMES
 from policies.bandits.baselines import UniformRandom
-from policies.serving.config import OfferlabConfig, configure_mlflow, load_config
+from policies.serving.config import OfferlabConfig, configure_mlflow
 from simulators.marketplace import MarketplaceSimulator
 from simulators.scenario import load_scenario
+from tests.conftest import activate_store
 from tests.experiments.test_cli import offerlab
 
 SCHEMAS = {"moments.parquet": MOMENTS, "kept.parquet": DECIDABLE_MOMENTS, "suppressions.parquet": SUPPRESSIONS}
@@ -57,17 +58,14 @@ def files(out: Path) -> dict[str, pl.DataFrame]:
 
 
 @pytest.fixture(scope="module")
-def full_run(log: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+def full_run(log: Path, tmp_path_factory: pytest.TempPathFactory, empty_tracking_db: Path) -> Iterator[Run]:
     """One run over the whole log, with its own MLflow store (the ``store`` fixture is per test)."""
     root = tmp_path_factory.mktemp("full")
-    config_file = root / "mlflow.yaml"
-    config_file.write_text((Path(__file__).parents[2] / "mlflow.yaml").read_text())
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("OFFERLAB_CONFIG", str(config_file))
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        config = activate_store(root, empty_tracking_db, patch)
         result = offerlab("triggers", "run", *inputs(log), "--out", str(root / "out"), "--json")
         assert result.returncode == 0, result.stderr
-        yield Run(root / "out", json.loads(result.stdout), load_config(config_file))
+        yield Run(root / "out", json.loads(result.stdout), config)
 
 
 def test_files_meet_their_schemas_and_match_the_counts(full_run: Run, log: Path) -> None:

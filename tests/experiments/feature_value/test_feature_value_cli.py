@@ -48,11 +48,8 @@ def groups_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_json_on_a_simulated_log_with_the_context_s_groups(
-    store: OfferlabConfig, small_log: pl.DataFrame, tmp_path: Path
-) -> None:
-    small_log.write_parquet(tmp_path / "log.parquet")
-    result = offerlab("--log", str(tmp_path / "log.parquet"), "--method", "permute", "--bootstrap", "100", "--json")
+def test_json_on_a_simulated_log_with_the_context_s_groups(store: OfferlabConfig, small_log_file: Path) -> None:
+    result = offerlab("--log", str(small_log_file), "--method", "permute", "--bootstrap", "100", "--json")
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)  # exactly one object
     rows = payload["groups"]
@@ -93,21 +90,8 @@ def test_a_saved_policy_is_permuted(
     store: OfferlabConfig, signal_log: SyntheticLog, log_file: Path, groups_file: Path, tmp_path: Path
 ) -> None:
     trained(VWFactory(seed=4), signal_log.feedback).save(tmp_path / "vw")
-    result = offerlab(
-        "--log",
-        str(log_file),
-        "--groups",
-        str(groups_file),
-        "--policy",
-        str(tmp_path / "vw"),
-        "--method",
-        "permute",
-        "--estimator",
-        "snips",
-        "--bootstrap",
-        "100",
-        "--json",
-    )
+    inputs = ("--log", str(log_file), "--groups", str(groups_file), "--policy", str(tmp_path / "vw"))
+    result = offerlab(*inputs, "--method", "permute", "--estimator", "snips", "--bootstrap", "100", "--json")
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["policy"].startswith("saved vw policy")
