@@ -128,14 +128,21 @@ class VowpalWabbitPolicy(BasePolicy):
         return self.config.model_dump(mode="json", exclude_none=True)
 
     def _features(self, contexts: pl.DataFrame) -> pl.DataFrame:
-        if self.feature_names_ is None:
-            return contexts
-        missing = [c for c in self.feature_names_ if c not in contexts.columns]
-        if missing:
-            raise ValueError(
-                f"{self.name}: missing context feature(s) {missing}; the policy was trained on {self.feature_names_}"
-            )
-        return contexts.select(self.feature_names_)
+        """The columns learned from (:attr:`feature_names_`, else the config's ``features``, else all), with the
+        config's ``log_features`` as ``log(1 + max(x, 0))``."""
+        names = self.feature_names_
+        if names is None and self.config.features is not None:
+            names = list(self.config.features)
+        if names is not None:
+            missing = [c for c in names if c not in contexts.columns]
+            if missing:
+                raise ValueError(f"{self.name}: missing context feature(s) {missing}; the policy learns from {names}")
+            contexts = contexts.select(names)
+        logged = [c for c in self.config.log_features if c in contexts.columns]
+        for column in logged:
+            if not contexts.schema[column].is_numeric():
+                raise ValueError(f"{self.name}: log feature {column!r} is {contexts.schema[column]}, not a number")
+        return contexts.with_columns(pl.col(c).cast(pl.Float64).clip(lower_bound=0).log1p() for c in logged)
 
     def _parse(self, line: str) -> Any:
         """One text-format line as a native example of this workspace."""
@@ -182,7 +189,8 @@ class VowpalWabbitPolicy(BasePolicy):
     def learn(self, feedback: Feedback) -> None:
         """Learn from logged feedback (importance-weighted by its propensities)."""
         if self.feature_names_ is None:
-            self.feature_names_ = list(feedback.contexts.columns)
+            chosen = self.config.features
+            self.feature_names_ = list(feedback.contexts.columns) if chosen is None else list(chosen)
             self._last_lines = None  # lines built before the feature names were fixed may hold other columns
         seen = [feedback.actions[i] for i in np.flatnonzero(feedback.eligible.any(axis=0))]
         self.actions_ = tuple(dict.fromkeys([*(self.actions_ or ()), *seen]))

@@ -115,6 +115,12 @@ class VWConfig(BaseModel):
         uniform distribution over the row's eligible actions to reach it (:func:`~policies.sampling.with_floor`,
         the one floor of every policy); a row whose ``m`` eligible actions cannot each get it (``m * floor >
         1``) becomes uniform. 0 leaves them unchanged.
+    features
+        The context columns the policy learns from, in this order; ``None`` (the default): every column of the
+        first feedback it learns. A column it needs and a context lacks is a named error.
+    log_features
+        Numeric context columns learned as ``log(1 + max(x, 0))`` rather than as they are: counts, prices and
+        ages with long right tails, whose few large values would otherwise dominate a linear model's updates.
     action_features
         Per-action features written on each action's line after its name (``{"coupon": {"cost": 0.1,
         "kind": "discount"}}``): numbers as ``name:value``, text as ``name=value``. Empty (the default) writes
@@ -147,6 +153,8 @@ class VWConfig(BaseModel):
     seed: int = Field(0, ge=0)
     passes: int = Field(1, ge=1)
     floor: float = Field(0.0, ge=0.0, le=1.0)
+    features: tuple[str, ...] | None = None
+    log_features: tuple[str, ...] = ()
     action_features: dict[str, dict[str, float | str]] = Field(default_factory=dict)
 
     @field_validator("interactions", mode="before")
@@ -191,6 +199,10 @@ class VWConfig(BaseModel):
             raise ValueError(
                 f"cb_type {self.cb_type!r} does not work with the {self.explorer} explorer: VW takes only 'mtr' there"
             )
+        if self.features is not None:
+            unknown = [c for c in self.log_features if c not in self.features]
+            if unknown:
+                raise ValueError(f"log_features {unknown} are not among the features the policy learns from")
         if self.optimistic and self.explorer != "regcb":
             raise ValueError(f"optimistic applies to the regcb explorer only; explorer is {self.explorer!r}")
         low, high = self.min_cost, self.max_cost

@@ -1,0 +1,62 @@
+"""The context columns a VW policy learns from (``VWConfig.features``) and those it learns on a log scale
+(``VWConfig.log_features``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pydantic
+import pytest
+
+from features.schemas import ACTIONS
+from policies.bandits.vw import VowpalWabbitPolicy
+from policies.bandits.vw_config import VWConfig
+from policies.base import Feedback
+
+
+def _feedback(small_log: pl.DataFrame, rows: int = 400) -> Feedback:
+    return Feedback.from_log(small_log.head(rows))
+
+
+def test_the_policy_learns_from_the_configured_columns_only(small_log: pl.DataFrame) -> None:
+    feedback = _feedback(small_log)
+    chosen = ("price", "coupon_redemption_rate", "channel")
+    narrow = VowpalWabbitPolicy(config=VWConfig(features=chosen, seed=0))
+    narrow.learn(feedback)
+    assert narrow.feature_names_ == list(chosen)
+    # the same model as one trained on a frame holding just those columns
+    alone = VowpalWabbitPolicy(config=VWConfig(seed=0))
+    alone.learn(Feedback(feedback.contexts.select(chosen), *_rest(feedback)))
+    probe = _feedback(small_log, 60)
+    np.testing.assert_array_equal(
+        narrow.probabilities(probe.contexts, ACTIONS, probe.eligible),
+        alone.probabilities(probe.contexts.select(chosen), ACTIONS, probe.eligible),
+    )
+    with pytest.raises(ValueError, match=r"missing context feature\(s\) \['coupon_redemption_rate'\]"):
+        narrow.probabilities(probe.contexts.drop("coupon_redemption_rate"), ACTIONS, probe.eligible)
+
+
+def test_log_features_equal_learning_the_logged_column(small_log: pl.DataFrame) -> None:
+    feedback = _feedback(small_log)
+    logged = VowpalWabbitPolicy(config=VWConfig(log_features=("price", "stock"), seed=0))
+    logged.learn(feedback)
+    transform = [pl.col(c).cast(pl.Float64).clip(lower_bound=0).log1p() for c in ("price", "stock")]
+    plain = VowpalWabbitPolicy(config=VWConfig(seed=0))
+    plain.learn(Feedback(feedback.contexts.with_columns(transform), *_rest(feedback)))
+    probe = _feedback(small_log, 60)
+    np.testing.assert_array_equal(
+        logged.probabilities(probe.contexts, ACTIONS, probe.eligible),
+        plain.probabilities(probe.contexts.with_columns(transform), ACTIONS, probe.eligible),
+    )
+
+
+def test_a_log_feature_must_be_a_number_and_among_the_features(small_log: pl.DataFrame) -> None:
+    policy = VowpalWabbitPolicy(config=VWConfig(log_features=("channel",)))
+    with pytest.raises(ValueError, match=r"log feature 'channel' is String, not a number"):
+        policy.learn(_feedback(small_log, 20))
+    with pytest.raises(pydantic.ValidationError, match=r"log_features \['stock'\] are not among the features"):
+        VWConfig(features=("price",), log_features=("price", "stock"))
+
+
+def _rest(feedback: Feedback) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    return feedback.actions, feedback.eligible, feedback.chosen, feedback.rewards, feedback.propensities
