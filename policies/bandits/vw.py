@@ -189,8 +189,8 @@ class VowpalWabbitPolicy(BasePolicy):
     def learn(self, feedback: Feedback) -> None:
         """Learn from logged feedback (importance-weighted by its propensities)."""
         if self.feature_names_ is None:
-            chosen = self.config.features
-            self.feature_names_ = list(feedback.contexts.columns) if chosen is None else list(chosen)
+            configured = self.config.features
+            self.feature_names_ = list(feedback.contexts.columns) if configured is None else list(configured)
             self._last_lines = None  # lines built before the feature names were fixed may hold other columns
         seen = [feedback.actions[i] for i in np.flatnonzero(feedback.eligible.any(axis=0))]
         self.actions_ = tuple(dict.fromkeys([*(self.actions_ or ()), *seen]))
