@@ -44,7 +44,8 @@ def policy_names() -> tuple[str, ...]:
 def make_policy(spec: str, seed: int = 0) -> BasePolicy:
     """A fresh policy by short name (see :func:`policy_names`), seeded with ``seed`` where it draws at random.
 
-    ``vw`` is the online VW policy (SquareCB); ``thompson``, ``linucb`` and ``lin_ts`` are the comparators with
+    ``vw`` is the VW policy with the shipped, tuned settings (:data:`~policies.bandits.vw_config.TUNED_CONFIG`);
+    ``thompson``, ``linucb`` and ``lin_ts`` are the comparators with
     their default settings; ``rules`` the operator's rule policy; ``uniform`` the uniform one; an action name
     gives the policy that always shows that action (``no_offer`` where it is ineligible).
 
@@ -68,8 +69,9 @@ def make_policy(spec: str, seed: int = 0) -> BasePolicy:
         return FixedAction(spec)
     if spec == "vw":
         from policies.bandits.vw import VowpalWabbitPolicy
+        from policies.bandits.vw_config import tuned_config
 
-        return VowpalWabbitPolicy(explorer="squarecb", seed=seed)
+        return VowpalWabbitPolicy(config=tuned_config(seed))
     if spec not in _LAZY_MODULES or spec in _NOT_BY_NAME:
         raise ValueError(f"unknown policy {spec!r}; expected one of {', '.join(policy_names())}")
     importlib.import_module(_LAZY_MODULES[spec])

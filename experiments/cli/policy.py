@@ -42,10 +42,10 @@ def train(
         int, typer.Option(help="The simulation's seed; VW's too without --config (with it, VW's seed is the file's).")
     ] = 0,
     epsilon: Annotated[
-        float | None, typer.Option(help="Exploration share (default: VWConfig's); not with --config.")
+        float | None, typer.Option(help="Exploration share (default: the shipped tuned setting); not with --config.")
     ] = None,
     passes: Annotated[
-        int | None, typer.Option(help="Passes over each batch learned (default: VWConfig's); not with --config.")
+        int | None, typer.Option(help="Passes over each batch learned (default: the tuned setting); not with --config.")
     ] = None,
     chunks: Annotated[
         int, typer.Option(help="--log: chunks of the progressive-validation learning curve, in time order.")
@@ -101,13 +101,14 @@ def train(
 
 
 def _vw_settings(config: Path | None, seed: int, epsilon: float | None, passes: int | None) -> Any:
-    """The VW settings the options name: the --config file, or VWConfig's defaults with --epsilon / --passes."""
+    """The VW settings the options name: the --config file, or the shipped tuned settings with --epsilon /
+    --passes."""
     from experiments.tuning.config_files import load_config
-    from policies.bandits.vw_config import VWConfig
+    from policies.bandits.vw_config import VWConfig, tuned_config
 
     given = {k: v for k, v in {"epsilon": epsilon, "passes": passes}.items() if v is not None}
     if config is None:
-        return VWConfig(seed=seed, **given)
+        return VWConfig(**(tuned_config(seed).model_dump() | given))
     if given:
         raise ValueError(f"--config {config} holds every VW setting; drop {', '.join('--' + k for k in given)}")
     try:

@@ -58,7 +58,7 @@ def suggest_config(
     - RegCB's ``mellowness`` in [0.001, 1] (log), ``optimistic`` (RegCB-opt) or not, and its cost range
       ``[-s, 1]`` with the scale ``s`` in [1, 100] (log) when the rewards' range is not known.
 
-    Then ``cb_type`` (ips, dr, mtr; SquareCB and RegCB run ``mtr`` only, VW refuses the others for them),
+    Then ``cb_type`` (ips, dr, mtr, dm; SquareCB and RegCB run ``mtr`` only, VW refuses the others for them),
     and for every explorer the interactions (one of :data:`INTERACTIONS`),
     the learning rate in [0.001, 1] and L2 in [1e-10, 1e-3] (both log), and 1..4 passes.
     """
@@ -85,7 +85,7 @@ def suggest_config(
     if explorer in MTR_ONLY:
         settings["cb_type"] = "mtr"
     else:
-        settings["cb_type"] = trial.suggest_categorical("cb_type", ["ips", "dr", "mtr"])
+        settings["cb_type"] = trial.suggest_categorical("cb_type", ["ips", "dr", "mtr", "dm"])
     settings["interactions"] = str(trial.suggest_categorical("interactions", list(INTERACTIONS)))
     settings["learning_rate"] = trial.suggest_float("learning_rate", 1e-3, 1.0, log=True)
     settings["l2"] = trial.suggest_float("l2", 1e-10, 1e-3, log=True)

@@ -44,7 +44,7 @@ def test_vw_names_missing_features(small_log: pl.DataFrame) -> None:
     ("kwargs", "message"),
     [
         ({"epsilon": 1.5}, r"epsilon\n  Input should be less than or equal to 1 .*input_value=1.5"),
-        ({"cb_type": "xyz"}, r"cb_type\n  Input should be 'mtr', 'dr' or 'ips' .*input_value='xyz'"),
+        ({"cb_type": "xyz"}, r"cb_type\n  Input should be 'mtr', 'dr', 'ips' or 'dm' .*input_value='xyz'"),
         ({"passes": 0}, r"passes\n  Input should be greater than or equal to 1 .*input_value=0"),
         ({"explorer": "thompson"}, r"explorer\n  Input should be 'epsilon', 'softmax', 'bag', 'cover', 'rnd', "),
         ({"interactions": "ux"}, r"interaction 'ux' must be two of the formatter's namespaces u, a"),

@@ -132,7 +132,7 @@ def test_every_explorer_is_listed_once() -> None:
             r"min_cost applies to the regcb explorer only; explorer is 'squarecb'",
         ),
         ({"optimistic": True}, r"optimistic applies to the regcb explorer only; explorer is 'epsilon'"),
-        ({"cb_type": "dm"}, r"cb_type\n  Input should be 'mtr', 'dr' or 'ips' .*input_value='dm'"),
+        ({"cb_type": "sm"}, r"cb_type\n  Input should be 'mtr', 'dr', 'ips' or 'dm' .*input_value='sm'"),
         ({"interactions": "ux"}, r"interaction 'ux' must be two of the formatter's namespaces u, a"),
         ({"interactions": ["uaa"]}, r"interaction 'uaa' must be two of the formatter's namespaces u, a"),
         ({"learning_rate": 0}, r"learning_rate\n  Input should be greater than 0"),

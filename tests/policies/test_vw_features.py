@@ -60,3 +60,16 @@ def test_a_log_feature_must_be_a_number_and_among_the_features(small_log: pl.Dat
 
 def _rest(feedback: Feedback) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return feedback.actions, feedback.eligible, feedback.chosen, feedback.rewards, feedback.propensities
+
+
+def test_the_shipped_policy_learns_from_context_columns() -> None:
+    from features.pipelines.context import CONTEXT
+    from policies import make_policy
+    from policies.bandits.vw_config import TUNED_CONFIG, tuned_config
+
+    assert TUNED_CONFIG.features is not None
+    assert set(TUNED_CONFIG.features) <= set(CONTEXT)
+    assert all(CONTEXT[c].is_numeric() for c in TUNED_CONFIG.log_features)
+    shipped = make_policy("vw", seed=4)
+    assert isinstance(shipped, VowpalWabbitPolicy)
+    assert shipped.config == tuned_config(4)
