@@ -47,6 +47,8 @@ class Objective(Protocol):
 
     def reward_range(self) -> tuple[float, float] | None: ...
 
+    def context_columns(self) -> tuple[str, ...]: ...
+
     def final_policy(self, config: VWConfig, judged: Judged) -> VowpalWabbitPolicy: ...
 
 
@@ -127,6 +129,12 @@ class SimulatedValue:
 
     def reward_range(self) -> tuple[float, float] | None:
         return None
+
+    def context_columns(self) -> tuple[str, ...]:
+        """The columns a policy sees in the simulator: the one context definition."""
+        from features.pipelines.context import CONTEXT
+
+        return tuple(CONTEXT)
 
     def final_policy(self, config: VWConfig, judged: Judged) -> VowpalWabbitPolicy:
         """The best trial's own policy, as it stood at the end of its (last world's) run."""
@@ -271,6 +279,10 @@ class OffPolicyValue:
     def reward_range(self) -> tuple[float, float] | None:
         rewards = self.train.rewards
         return float(rewards.min()), float(rewards.max())
+
+    def context_columns(self) -> tuple[str, ...]:
+        """The log's context columns."""
+        return tuple(self.train.contexts.columns)
 
     def final_policy(self, config: VWConfig, judged: Judged) -> VowpalWabbitPolicy:
         """A policy with the best settings trained on the whole log (both parts), as it would be deployed."""

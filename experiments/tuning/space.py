@@ -5,18 +5,21 @@ Examples
 >>> import optuna
 >>> config = suggest_config(optuna.trial.FixedTrial({"explorer": "softmax", "softmax_lambda": 8.0,
 ...     "epsilon": 0.02, "cb_type": "dr", "interactions": "ua,uu", "learning_rate": 0.1, "l2": 1e-7,
-...     "passes": 2}), VWConfig(seed=3))
+...     "passes": 2, "inputs": "offer_signals"}), VWConfig(seed=3))
 >>> config.to_args()[:5], config.interactions, config.seed
 (['--cb_explore_adf', '--softmax', '--lambda', '8.0', '--epsilon'], ('ua', 'uu'), 3)
+>>> config.features == OFFER_SIGNALS, config.log_features
+(True, ('price',))
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 import optuna
 
-from policies.bandits.vw_config import EXPLORER_FIELDS, EXPLORERS, MTR_ONLY, VWConfig
+from policies.bandits.vw_config import EXPLORER_FIELDS, EXPLORERS, MTR_ONLY, NO_DM, OFFER_SIGNALS, VWConfig
 
 if TYPE_CHECKING:
     pass
@@ -24,6 +27,12 @@ if TYPE_CHECKING:
 
 #: The interaction sets tried: pairs of the formatter's namespaces (u: shared context, a: action).
 INTERACTIONS: tuple[str, ...] = ("ua", "ua,uu", "ua,aa", "ua,uu,aa", "")
+#: The context inputs tried: every column the log holds, or the offer signals alone with the price on a log
+#: scale (:data:`~policies.bandits.vw_config.OFFER_SIGNALS`).
+INPUTS: dict[str, dict[str, Any]] = {
+    "all": {"features": None, "log_features": ()},
+    "offer_signals": {"features": OFFER_SIGNALS, "log_features": ("price",)},
+}
 #: Estimators an off-policy objective may use.
 OFF_POLICY_ESTIMATORS: tuple[str, ...] = ("dr", "snips")
 #: Ways to split a log into the part learned from and the part judged on.
@@ -34,6 +43,7 @@ def suggest_config(
     trial: optuna.Trial | optuna.trial.FixedTrial,
     base: VWConfig | None = None,
     reward_range: tuple[float, float] | None = None,
+    columns: Collection[str] | None = None,
 ) -> VWConfig:
     """One trial's VW settings: the search space, over ``base`` (its seed, floor and action features kept).
 
@@ -46,6 +56,8 @@ def suggest_config(
     reward_range
         ``(low, high)`` of the rewards, when known: RegCB then learns costs in ``[-high, -low]``. ``None``: the
         range is searched too (``regcb_reward_scale``).
+    columns
+        The context columns the policy will see, when known: only the :data:`INPUTS` they hold are tried.
 
     Notes
     -----
@@ -58,9 +70,11 @@ def suggest_config(
     - RegCB's ``mellowness`` in [0.001, 1] (log), ``optimistic`` (RegCB-opt) or not, and its cost range
       ``[-s, 1]`` with the scale ``s`` in [1, 100] (log) when the rewards' range is not known.
 
-    Then ``cb_type`` (ips, dr, mtr, dm; SquareCB and RegCB run ``mtr`` only, VW refuses the others for them),
+    Then ``cb_type`` (ips, dr, mtr, dm; SquareCB and RegCB run ``mtr`` only and cover all but ``dm``: VW refuses
+    the others for them),
     and for every explorer the interactions (one of :data:`INTERACTIONS`),
-    the learning rate in [0.001, 1] and L2 in [1e-10, 1e-3] (both log), and 1..4 passes.
+    the learning rate in [0.001, 1] and L2 in [1e-10, 1e-3] (both log), 1..4 passes, and the context inputs
+    (one of :data:`INPUTS`).
     """
     base = base or VWConfig()
     explorer = str(trial.suggest_categorical("explorer", list(EXPLORERS)))
@@ -85,10 +99,15 @@ def suggest_config(
     if explorer in MTR_ONLY:
         settings["cb_type"] = "mtr"
     else:
-        settings["cb_type"] = trial.suggest_categorical("cb_type", ["ips", "dr", "mtr", "dm"])
+        cb_types = ["ips", "dr", "mtr"] + ([] if explorer in NO_DM else ["dm"])
+        settings["cb_type"] = trial.suggest_categorical(
+            f"cb_type_{explorer}" if explorer in NO_DM else "cb_type", cb_types
+        )
     settings["interactions"] = str(trial.suggest_categorical("interactions", list(INTERACTIONS)))
     settings["learning_rate"] = trial.suggest_float("learning_rate", 1e-3, 1.0, log=True)
     settings["l2"] = trial.suggest_float("l2", 1e-10, 1e-3, log=True)
     settings["passes"] = trial.suggest_int("passes", 1, 4)
+    usable = [name for name, given in INPUTS.items() if columns is None or set(given["features"] or ()) <= set(columns)]
+    settings |= INPUTS[str(trial.suggest_categorical("inputs", usable))]
     kept = {k: v for k, v in base.model_dump().items() if k not in EXPLORER_FIELDS and k != "optimistic"}
     return VWConfig(**(kept | settings))

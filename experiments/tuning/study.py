@@ -67,11 +67,11 @@ def tune(
     if n_trials < 1:
         raise ValueError(f"--trials must be at least 1, got {n_trials}")
     base = (base or VWConfig()).model_copy(update={"seed": seed})
-    reward_range = objective.reward_range()
+    reward_range, columns = objective.reward_range(), objective.context_columns()
     best: dict[int, Judged] = {}
 
     def run_trial(trial: optuna.Trial) -> float:
-        config = suggest_config(trial, base, reward_range)
+        config = suggest_config(trial, base, reward_range, columns)
         judged = objective.judge(config, trial)
         for name, value in judged.figures.items():
             trial.set_user_attr(name, value)
@@ -98,7 +98,7 @@ def tune(
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup_steps),
     )
     study.optimize(run_trial, n_trials=n_trials, callbacks=callbacks)
-    config = suggest_config(optuna.trial.FixedTrial(study.best_params), base, reward_range)
+    config = suggest_config(optuna.trial.FixedTrial(study.best_params), base, reward_range, columns)
     policy = objective.final_policy(config, best[study.best_trial.number])
     return TuningResult(study, config, float(study.best_value), policy)
 

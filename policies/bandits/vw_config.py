@@ -71,6 +71,8 @@ EXPLORER_FIELDS: dict[str, tuple[str, ...]] = {
 
 #: Explorers that VW runs only with ``--cb_type mtr`` (checked in vowpal-wabbit-next 0.7.0).
 MTR_ONLY = frozenset({"squarecb", "regcb"})
+#: Explorers that VW refuses ``--cb_type dm`` for (it takes dr, ips and mtr there; vowpal-wabbit-next 0.7.0).
+NO_DM = frozenset({"cover"})
 
 
 class VWConfig(BaseModel):
@@ -202,6 +204,8 @@ class VWConfig(BaseModel):
             raise ValueError(
                 f"cb_type {self.cb_type!r} does not work with the {self.explorer} explorer: VW takes only 'mtr' there"
             )
+        if self.explorer in NO_DM and self.cb_type == "dm":
+            raise ValueError(f"cb_type 'dm' does not work with the {self.explorer} explorer: VW takes dr, ips or mtr")
         if self.features is not None:
             unknown = [c for c in self.log_features if c not in self.features]
             if unknown:

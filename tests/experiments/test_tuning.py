@@ -42,7 +42,9 @@ def test_every_point_of_the_search_space_is_a_config_vw_runs() -> None:
     feedback, seen = tiny_feedback(), set()
 
     def objective(trial: optuna.Trial) -> float:
-        config = suggest_config(trial, VWConfig(seed=4), None if trial.number % 2 else (-1.0, 30.0))
+        config = suggest_config(
+            trial, VWConfig(seed=4), None if trial.number % 2 else (-1.0, 30.0), feedback.contexts.columns
+        )
         seen.add(config.explorer)
         assert config.seed == 4
         assert config.explorer not in MTR_ONLY or config.cb_type == "mtr"
@@ -59,7 +61,7 @@ def test_every_point_of_the_search_space_is_a_config_vw_runs() -> None:
 def test_regcb_learns_costs_in_the_known_reward_range() -> None:
     trial = optuna.trial.FixedTrial(
         {"explorer": "regcb", "mellowness": 0.1, "optimistic": True, "interactions": "ua", "learning_rate": 0.1,
-         "l2": 1e-8, "passes": 1}
+         "l2": 1e-8, "passes": 1, "inputs": "all"}
     )  # fmt: skip
     config = suggest_config(trial, reward_range=(-1.0, 30.0))
     assert (config.min_cost, config.max_cost, config.optimistic, config.cb_type) == (-30.0, 1.0, True, "mtr")

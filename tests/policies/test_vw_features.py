@@ -73,3 +73,8 @@ def test_the_shipped_policy_learns_from_context_columns() -> None:
     shipped = make_policy("vw", seed=4)
     assert isinstance(shipped, VowpalWabbitPolicy)
     assert shipped.config == tuned_config(4)
+
+
+def test_cover_refuses_the_direct_method_as_vw_does() -> None:
+    with pytest.raises(pydantic.ValidationError, match=r"cb_type 'dm' does not work with the cover explorer"):
+        VWConfig(explorer="cover", cb_type="dm")
