@@ -18,6 +18,7 @@ Run: ``.venv/bin/python tests/benchmarks/vw_bench.py [--users 20000] [--days 14]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from collections.abc import Callable
@@ -31,6 +32,7 @@ import vowpal_wabbit_next as vw  # noqa: E402
 
 from policies.bandits.baselines import UniformRandom  # noqa: E402
 from policies.bandits.vw import VowpalWabbitPolicy  # noqa: E402
+from policies.bandits.vw_config import VWConfig, tuned_config  # noqa: E402
 from policies.bandits.vw_format import action_line, labelled_lines, shared_lines  # noqa: E402
 from policies.base import Feedback  # noqa: E402
 from simulators.marketplace import MarketplaceSimulator  # noqa: E402
@@ -84,7 +86,11 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=20_000)
     parser.add_argument("--days", type=int, default=14)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--config", choices=("defaults", "tuned"), default="defaults", help="VWConfig's defaults or the shipped one"
+    )
     args = parser.parse_args()
+    config = tuned_config(0) if args.config == "tuned" else VWConfig(seed=0)
 
     scenario = load_scenario("default").with_size(n_users=args.users, days=args.days)
     log = MarketplaceSimulator(scenario).run(UniformRandom(), seed=0).bandit_log()
@@ -101,20 +107,24 @@ def main() -> None:
             feedback.propensities,
         )
 
+    learned_columns = VowpalWabbitPolicy(config=config)._features(feedback.contexts).columns
+
     def format_only() -> None:
-        shared_lines(feedback.contexts.clone())
+        shared_lines(feedback.contexts.select(learned_columns).clone())
         labelled_lines(feedback.actions, feedback.chosen, -feedback.rewards, feedback.propensities)
 
     t_format = best_of(args.repeat, format_only)
-    t_learn = best_of(args.repeat, lambda: VowpalWabbitPolicy(seed=0).learn(fresh()))
-    policy = VowpalWabbitPolicy(seed=0)
+    t_learn = best_of(args.repeat, lambda: VowpalWabbitPolicy(config=config).learn(fresh()))
+    policy = VowpalWabbitPolicy(config=config)
     policy.learn(feedback)
     t_predict = best_of(
         args.repeat, lambda: policy.probabilities(feedback.contexts.clone(), feedback.actions, feedback.eligible)
     )
 
     vw_args = policy.vw_args()
-    labelled, unlabelled = example_lines(feedback, labelled=True), example_lines(feedback, labelled=False)
+    # raw VW gets the very columns the policy learns from (the config's features, log scales applied)
+    inputs = dataclasses.replace(feedback, contexts=policy._features(feedback.contexts))
+    labelled, unlabelled = example_lines(inputs, labelled=True), example_lines(inputs, labelled=False)
     t_raw_learn = best_of(args.repeat, lambda: raw_learn(vw_args, labelled))
     trained = vw.Workspace(vw_args)
     raw_learn_into = vw.TextFormatParser(trained)
@@ -125,7 +135,8 @@ def main() -> None:
     actions_per_row = feedback.eligible.sum(axis=1).mean()
     print(
         f"{n:,} decisions ({args.users} users × {args.days} days, default scenario, uniform logging), "
-        f"{feedback.contexts.width} context columns, {actions_per_row:.2f} eligible actions per row on average; "
+        f"{inputs.contexts.width} context columns learned ({args.config} config), "
+        f"{actions_per_row:.2f} eligible actions per row on average; "
         f"best of {args.repeat}\n"
     )
 
