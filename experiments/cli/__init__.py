@@ -17,12 +17,14 @@ def application() -> typer.Typer:
     from experiments.cli import simulation, policy, evaluation, report, data, tuning, feature_value  # noqa: F401, I001  (register in this order)
     from experiments.cli.churn import app as churn_app
     from experiments.cli.features import app as features_app
+    from experiments.cli.log import app as log_app
     from experiments.cli.triggers import app as triggers_app
 
     if not app.registered_groups:
         app.add_typer(churn_app, name="churn")
         app.add_typer(features_app, name="features")
         app.add_typer(triggers_app, name="triggers")
+        app.add_typer(log_app, name="log")
     return app
 
 
