@@ -1,0 +1,375 @@
+"""Models that follow the registry: the champion (and a challenger) reloaded when an alias moves, traffic split
+between them, and shadow scoring.
+
+:class:`LiveModels` holds the models behind ``models:/NAME@champion`` and, optionally, ``models:/NAME@challenger``.
+:meth:`LiveModels.refresh` asks the registry where the aliases point now; when a version changed (``offerlab
+promote``, ``offerlab promote --rollback``) it loads the new version *beside* the old one and then swaps one
+immutable :class:`LiveSnapshot` in with a single assignment, so a request reads either the old pair or the new pair,
+never a half-loaded model. A load that fails keeps the model that was serving and records the error
+(:attr:`LiveSnapshot.errors`); the next refresh tries again. :meth:`LiveModels.start` runs the refresh on a daemon
+thread every ``interval_s`` seconds until :meth:`LiveModels.stop`.
+
+The hook for the endpoint, once per request::
+
+    assignment = live.choose(decision_key)       # decision_key: the request's user id (see below)
+    acting = assignment.acting.model             # samples the action; its version is the decision's policy_version
+    shadow = assignment.shadow                   # None, or a model to score on the same context without acting
+    row |= assignment.log_fields(shadow_probabilities)   # beside the DECISIONS columns in the decision log
+
+Which key
+    :meth:`LiveModels.route` sends ``challenger_share`` of the *keys* to the challenger, by a keyed hash of the key
+    (BLAKE2b of ``salt:key``; the same arm in every process and after every restart). Pass the request's
+    ``user_id``: a user then meets one policy for the whole test (their moments' outcomes, caps and cooldowns are
+    not shared between arms) and the split is by users. Pass ``moment_id`` instead to split moments, not users.
+    A new ``salt`` draws a fresh split.
+How the log records it
+    The decision's ``policy_version``, ``action``, ``propensity`` and ``probabilities`` are always those of the
+    *acting* model (the logging policy, whatever the arm). :meth:`Assignment.log_fields` adds ``arm``
+    (``champion`` or ``challenger``) and, in shadow mode, ``shadow_policy_version`` and ``shadow_probabilities``
+    (the shadow model's probabilities over :data:`~features.schemas.ACTIONS`, the same layout as
+    ``probabilities``). :func:`shadow_target_table` turns those into the ``p_<action>`` table that ``offerlab ope
+    --target-probs`` reads, so the shadow is evaluated on exactly the rounds the acting models logged; the share
+    each arm served is compared by filtering the log on ``arm`` (or on ``policy_version``).
+Shadow mode
+    With ``shadow=True`` and a challenger present, the model that does *not* act is scored on every request: the
+    challenger while the champion acts, the champion on the challenger's share. Every logged row then holds both
+    models' probabilities.
+
+Models are shared between requests as the endpoint shares its one model today: whoever calls ``decide`` on them
+serialises the calls (the endpoint's policy lock).
+
+Examples
+--------
+A registry stand-in (a dict of alias → version) and a loader that builds fixed-action policies show an alias
+move; with MLflow the defaults (:func:`~policies.serving.registry.resolve`,
+:func:`~policies.serving.pyfunc.load_policy_model`) are used.
+
+>>> from policies.bandits.baselines import FixedAction
+>>> from policies.serving.pyfunc import PolicyModel
+>>> from policies.serving.registry import ResolvedModel
+>>> aliases = {"champion": "1", "challenger": "2"}
+>>> def resolver(uri):
+...     version = aliases[uri.split("@")[1]]
+...     return ResolvedModel(f"models:/offer-policy/{version}", version)
+>>> def loader(uri):
+...     return PolicyModel(FixedAction("coupon" if uri.endswith("/1") else "installment"))
+>>> live = LiveModels(
+...     "models:/offer-policy@champion",
+...     "models:/offer-policy@challenger",
+...     TrafficSplit(challenger_share=0.5, shadow=True),
+...     resolver=resolver,
+...     loader=loader,
+... )
+>>> live.current().champion.version, live.current().challenger.version
+('offer-policy/v1', 'offer-policy/v2')
+>>> assignment = live.choose("user-7")
+>>> assignment.arm, assignment.acting.version, assignment.shadow.version
+('challenger', 'offer-policy/v2', 'offer-policy/v1')
+>>> aliases["champion"] = "2"
+>>> live.refresh()
+True
+>>> live.current().champion.version
+'offer-policy/v2'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from features.schemas import ACTIONS
+from policies.serving.pyfunc import PolicyModel, load_policy_model
+from policies.serving.registry import ResolvedModel, resolve
+
+logger = logging.getLogger(__name__)
+
+Arm = Literal["champion", "challenger"]
+#: How many loaded versions are kept besides the serving ones, so a rollback swaps back without loading.
+KEPT_VERSIONS = 4
+
+
+class TrafficSplit(BaseModel):
+    """How requests are shared between the champion and the challenger.
+
+    Parameters
+    ----------
+    challenger_share
+        The share of decision keys the challenger acts on, in [0, 1] (0: the champion acts on all).
+    shadow
+        Score the model that does not act on every request too (nothing is acted on from it).
+    salt
+        Mixed into the hash of each key: the same salt gives the same split everywhere; a new salt a fresh one.
+
+    Examples
+    --------
+    >>> split = TrafficSplit(challenger_share=0.1)
+    >>> round(split.bucket("user-12"), 3), split.arm_of("user-12"), split.arm_of("user-7")
+    (0.034, 'challenger', 'champion')
+    >>> TrafficSplit(challenger_share=1.5)
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for TrafficSplit
+    challenger_share
+      Input should be less than or equal to 1 ...
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    challenger_share: float = Field(0.0, ge=0.0, le=1.0)
+    shadow: bool = False
+    salt: str = "offerlab-split"
+
+    def bucket(self, key: str) -> float:
+        """The key's place in [0, 1): the first 8 bytes of BLAKE2b(``salt:key``) over 2**64."""
+        digest = hashlib.blake2b(f"{self.salt}:{key}".encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big") / 2.0**64
+
+    def arm_of(self, key: str) -> Arm:
+        """``challenger`` for keys whose bucket falls below ``challenger_share``, else ``champion``."""
+        return "challenger" if self.bucket(key) < self.challenger_share else "champion"
+
+
+@dataclass(frozen=True)
+class LiveModel:
+    """A loaded policy model and the registry version it came from (``version`` is what decisions log as
+    ``policy_version``, e.g. ``offer-policy/v3``)."""
+
+    model: PolicyModel = field(repr=False)
+    version: str
+    uri: str
+
+
+@dataclass(frozen=True)
+class LiveSnapshot:
+    """The models serving at one moment; replaced whole, never changed.
+
+    ``errors`` maps an alias URI to the last failure to resolve or load it (the model before it keeps serving);
+    an entry goes away once that alias loads again.
+    """
+
+    champion: LiveModel
+    challenger: LiveModel | None
+    refreshed_at: datetime
+    errors: Mapping[str, str] = field(default_factory=dict)
+
+    def model_for(self, arm: Arm) -> LiveModel:
+        """The model of ``arm``; the champion when no challenger is loaded."""
+        if arm == "challenger" and self.challenger is not None:
+            return self.challenger
+        return self.champion
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Which model acts on one request, and which (if any) is scored beside it without acting."""
+
+    arm: Arm
+    acting: LiveModel
+    shadow: LiveModel | None
+
+    def log_fields(self, shadow_probabilities: Sequence[float] | np.ndarray | None = None) -> dict[str, Any]:
+        """The fields the decision log adds beside the DECISIONS columns (whose ``policy_version`` is
+        ``acting.version``): ``arm``, and with a shadow ``shadow_policy_version`` and ``shadow_probabilities``
+        (over :data:`~features.schemas.ACTIONS`).
+
+        Examples
+        --------
+        >>> from policies.bandits.baselines import FixedAction
+        >>> one = LiveModel(PolicyModel(FixedAction("coupon")), "offer-policy/v1", "models:/offer-policy/1")
+        >>> two = LiveModel(PolicyModel(FixedAction("coupon")), "offer-policy/v2", "models:/offer-policy/2")
+        >>> Assignment("champion", one, two).log_fields([0.0, 1.0, 0.0, 0.0])
+        {'arm': 'champion', 'shadow_policy_version': 'offer-policy/v2', 'shadow_probabilities': [0.0, 1.0, 0.0, 0.0]}
+        """
+        fields: dict[str, Any] = {"arm": self.arm}
+        if self.shadow is None:
+            if shadow_probabilities is not None:
+                raise ValueError("shadow_probabilities given for an assignment without a shadow model")
+            return fields
+        if shadow_probabilities is None:
+            raise ValueError(f"the assignment has a shadow model ({self.shadow.version}): give its probabilities")
+        probs = [float(p) for p in np.asarray(shadow_probabilities, dtype=float).ravel()]
+        if len(probs) != len(ACTIONS):
+            raise ValueError(f"shadow_probabilities has {len(probs)} entries, expected one per action {ACTIONS}")
+        return fields | {"shadow_policy_version": self.shadow.version, "shadow_probabilities": probs}
+
+
+class LiveModels:
+    """The champion (and optional challenger) following their registry aliases.
+
+    Parameters
+    ----------
+    champion_uri
+        ``models:/NAME@ALIAS`` (or any model URI, then never reloaded). It must load at construction.
+    challenger_uri
+        As ``champion_uri``; ``None``, or an alias that points nowhere, means no challenger.
+    split
+        The traffic split and shadow setting.
+    resolver, loader
+        Pin a URI to a version, and load a pinned URI (the registry's and MLflow's by default).
+
+    Raises
+    ------
+    LookupError
+        When ``champion_uri`` names an alias that points nowhere.
+    """
+
+    def __init__(
+        self,
+        champion_uri: str,
+        challenger_uri: str | None = None,
+        split: TrafficSplit | None = None,
+        *,
+        resolver: Callable[[str], ResolvedModel] = resolve,
+        loader: Callable[[str], PolicyModel] = load_policy_model,
+    ) -> None:
+        self.champion_uri = champion_uri
+        self.challenger_uri = challenger_uri
+        self.split = split or TrafficSplit()
+        self.resolver = resolver
+        self.loader = loader
+        self._loaded: OrderedDict[str, LiveModel] = OrderedDict()
+        self._refresh_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._poller: threading.Thread | None = None
+        champion = self._load(resolver(champion_uri))
+        challenger, errors = self._challenger(None)
+        self._snapshot = LiveSnapshot(champion, challenger, datetime.now(UTC), errors)
+
+    def current(self) -> LiveSnapshot:
+        """The models serving now (read it once per request and use that snapshot throughout)."""
+        return self._snapshot
+
+    def route(self, decision_key: str) -> Arm:
+        """The arm that acts for ``decision_key`` (always ``champion`` without a challenger)."""
+        if self._snapshot.challenger is None:
+            return "champion"
+        return self.split.arm_of(decision_key)
+
+    def choose(self, decision_key: str) -> Assignment:
+        """The acting model for ``decision_key`` and, in shadow mode with a challenger, the other one to score."""
+        snapshot = self._snapshot
+        arm: Arm = "champion" if snapshot.challenger is None else self.split.arm_of(decision_key)
+        acting = snapshot.model_for(arm)
+        shadow = None
+        if self.split.shadow and snapshot.challenger is not None:
+            shadow = snapshot.champion if arm == "challenger" else snapshot.challenger
+        return Assignment(arm, acting, shadow)
+
+    def refresh(self) -> bool:
+        """Re-resolve the aliases and swap in any version that changed; ``True`` when the serving models changed.
+
+        A failure to resolve or load keeps the serving model for that alias and is recorded in the snapshot's
+        ``errors`` (and logged); it never raises.
+        """
+        with self._refresh_lock:
+            before = self._snapshot
+            errors: dict[str, str] = {}
+            champion = before.champion
+            try:
+                champion = self._load(self.resolver(self.champion_uri), before.champion)
+            except Exception as error:  # any failure keeps the serving champion
+                errors[self.champion_uri] = f"{type(error).__name__}: {error}"
+                logger.warning("keeping %s: refreshing %s failed: %s", champion.version, self.champion_uri, error)
+            challenger, challenger_errors = self._challenger(before.challenger)
+            errors |= challenger_errors
+            changed = (champion, challenger) != (before.champion, before.challenger)
+            if changed:
+                logger.info(
+                    "now serving champion %s, challenger %s",
+                    champion.version,
+                    challenger.version if challenger else None,
+                )
+            self._snapshot = LiveSnapshot(champion, challenger, datetime.now(UTC), errors)
+            return changed
+
+    def start(self, interval_s: float = 10.0) -> None:
+        """Refresh every ``interval_s`` seconds on a daemon thread until :meth:`stop`."""
+        if interval_s <= 0:
+            raise ValueError(f"interval_s must be positive, got {interval_s}")
+        if self._poller is not None and self._poller.is_alive():
+            raise RuntimeError("the alias poller is already running")
+        self._stop.clear()
+        self._poller = threading.Thread(target=self._poll, args=(interval_s,), name="alias-poller", daemon=True)
+        self._poller.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop the poller (if running) and wait up to ``timeout_s`` for a refresh in progress."""
+        self._stop.set()
+        if self._poller is not None:
+            self._poller.join(timeout_s)
+            self._poller = None
+
+    def __enter__(self) -> LiveModels:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _poll(self, interval_s: float) -> None:
+        while not self._stop.wait(interval_s):
+            self.refresh()
+
+    def _challenger(self, serving: LiveModel | None) -> tuple[LiveModel | None, dict[str, str]]:
+        """The challenger to serve next (``None`` when its alias points nowhere) and any error on the way."""
+        if self.challenger_uri is None:
+            return None, {}
+        try:
+            resolved = self.resolver(self.challenger_uri)
+        except LookupError:
+            return None, {}
+        try:
+            return self._load(resolved, serving), {}
+        except Exception as error:  # any failure keeps the serving challenger
+            kept = serving.version if serving else None
+            logger.warning("keeping challenger %s: loading %s failed: %s", kept, resolved.uri, error)
+            return serving, {self.challenger_uri: f"{type(error).__name__}: {error}"}
+
+    def _load(self, resolved: ResolvedModel, serving: LiveModel | None = None) -> LiveModel:
+        """The model of ``resolved``: ``serving`` itself when unchanged, a kept one, or freshly loaded."""
+        if serving is not None and serving.uri == resolved.uri:
+            return serving
+        kept = self._loaded.get(resolved.uri)
+        if kept is None:
+            kept = LiveModel(self.loader(resolved.uri), resolved.label, resolved.uri)
+        self._loaded[resolved.uri] = kept
+        self._loaded.move_to_end(resolved.uri)
+        while len(self._loaded) > KEPT_VERSIONS:
+            self._loaded.popitem(last=False)
+        return kept
+
+
+def shadow_target_table(log: pl.DataFrame) -> pl.DataFrame:
+    """The shadow model's probabilities from a decision log as a ``p_<action>`` table (row-aligned with the log),
+    the target file ``offerlab ope --target-probs`` reads.
+
+    Raises
+    ------
+    ValueError
+        Naming the first row without shadow probabilities, or when the log has no ``shadow_probabilities``.
+
+    Examples
+    --------
+    >>> log = pl.DataFrame({"shadow_probabilities": [[0.1, 0.2, 0.3, 0.4], [0.0, 0.0, 1.0, 0.0]]})
+    >>> shadow_target_table(log).row(1)
+    (0.0, 0.0, 1.0, 0.0)
+    """
+    if "shadow_probabilities" not in log.columns:
+        raise ValueError("the decision log has no shadow_probabilities column (was shadow mode on?)")
+    lengths = log.get_column("shadow_probabilities").list.len()
+    bad = (lengths.is_null() | (lengths != len(ACTIONS))).arg_true()
+    if len(bad):
+        raise ValueError(
+            f"row {bad[0]} of the decision log has no shadow_probabilities over the {len(ACTIONS)} actions {ACTIONS}"
+        )
+    return log.select(
+        pl.col("shadow_probabilities").list.get(i).cast(pl.Float64).alias(f"p_{a}") for i, a in enumerate(ACTIONS)
+    )
