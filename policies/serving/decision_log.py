@@ -1,8 +1,18 @@
 """The endpoint's decision log: one JSON line per decision (DECISIONS contract, the context columns beside it) and
-one per suppressed moment (SUPPRESSIONS contract), user ids pseudonymised, erasable per user.
+one per suppressed moment (SUPPRESSIONS contract), user ids pseudonymised, erasable per user, durable.
 
-Decisions go to ``decisions-YYYYMMDD.jsonl``, suppressions to ``suppressions-YYYYMMDD.jsonl`` in the same folder
-(the day the line was written, UTC). User ids are replaced by a keyed hash (HMAC-SHA256 with a secret salt kept beside
+Decisions go to ``decisions-YYYYMMDDTHHMMSS-NNNNNN.jsonl``, suppressions to ``suppressions-...jsonl`` in the same
+folder, named after the UTC moment the file was started (:mod:`policies.serving.log_files`); a new file is started
+when the current one reaches ``Rotation.max_bytes`` or a new UTC day (or hour) begins, and each ``DecisionLog``
+writes its own files. Readers sort ``decisions-*.jsonl`` (:data:`PATTERN`) by name to read every line in order.
+
+Durability: :meth:`DecisionLog.append` returns only once its line is written and fsynced. Concurrent appends are
+group-committed (:mod:`policies.serving.group_commit`): one thread writes and fsyncs every line waiting, then
+releases all their callers. Opening a log cuts a torn last record (left by a crash mid-write) off each file, with a
+warning naming the file and the bytes cut; a complete line is never cut. :meth:`DecisionLog.stats` tells the lines
+committed, batches, and the lines waiting now (the log's lag) for the endpoint's metrics.
+
+User ids are replaced by a keyed hash (HMAC-SHA256 with a secret salt kept beside
 the log), so the log can be joined per user but not read back to a person. A
 user's lines can be erased: whoever holds the user id (and the salt) can find them.
 
@@ -20,6 +30,9 @@ Examples
 True
 >>> sum(log.erase(["alice"]).values()), [line["action"] for line in log.lines()], list(log.suppressions())
 (2, ['none'], [])
+>>> log.stats()
+CommitStats(lines=3, batches=3, pending=0, last_batch_seconds=...)
+>>> log.close()
 """
 
 from __future__ import annotations
@@ -39,6 +52,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from features.io import atomic_path
+from policies.serving.group_commit import CommitStats, GroupCommit
+from policies.serving.log_files import RotatingFile, Rotation, cut_torn_tail, fsync_directory
 
 SALT_FILE = ".pseudonym-salt"
 SALT_ENV = "OFFERLAB_PSEUDONYM_SALT"
@@ -56,14 +71,15 @@ def _json_default(value: Any) -> Any:
 
 
 class DecisionLog:
-    """Appends decisions to ``<folder>/decisions-YYYYMMDD.jsonl`` and suppressions to
-    ``<folder>/suppressions-YYYYMMDD.jsonl``; one ``write`` per line, under a lock.
+    """Appends decisions to ``<folder>/decisions-*.jsonl`` and suppressions to ``<folder>/suppressions-*.jsonl``,
+    durably (fsynced before :meth:`append` returns, concurrent appends group-committed), rotated by ``rotation``
+    (default: 64 MiB or a new UTC day).
 
-    Writers and :meth:`erase` take an exclusive ``flock`` on the day's file, and a writer whose file was
-    replaced by an erasure while it waited reopens it, so no line is lost to a concurrent erasure (even from
-    another process)."""
+    Writers and :meth:`erase` take an exclusive ``flock`` on a file, and a writer whose file was replaced by an
+    erasure while it held it reopens it, so no line is lost to a concurrent erasure (even from another process).
+    Opening the log (either way) cuts a torn last record off each of its files."""
 
-    def __init__(self, folder: str | Path, create: bool = True) -> None:
+    def __init__(self, folder: str | Path, create: bool = True, rotation: Rotation | None = None) -> None:
         self.folder = Path(folder)
         if create:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -71,6 +87,11 @@ class DecisionLog:
             raise FileNotFoundError(f"decision log: no folder {self.folder}")
         self._lock = threading.Lock()
         self._salt = self._load_salt(create)
+        self.rotation = Rotation() if rotation is None else rotation
+        for path in self.files():
+            cut_torn_tail(path)
+        self._streams = {kind: RotatingFile(self.folder, kind, self.rotation) for kind in ("decisions", "suppressions")}
+        self._commits = {kind: GroupCommit(stream.write) for kind, stream in self._streams.items()}
 
     @classmethod
     def existing(cls, folder: str | Path) -> DecisionLog:
@@ -119,10 +140,23 @@ class DecisionLog:
         pseudonymous = {k: mention.sub(pseudonym, v) if isinstance(v, str) else v for k, v in record.items()}
         pseudonymous["user_id"] = pseudonym
         pseudonymous.setdefault("ts", now)
-        line = json.dumps(pseudonymous, default=_json_default)
-        path = self.folder / f"{kind}-{now:%Y%m%d}.jsonl"
-        with self._lock, _locked(path, "a") as handle:
-            handle.write(line + "\n")
+        self._commits[kind].append(json.dumps(pseudonymous, default=_json_default) + "\n")
+
+    def stats(self) -> CommitStats:
+        """Decisions and suppressions made durable so far (lines, batches), lines waiting now, and the seconds the
+        latest batch of either took to write and fsync."""
+        both = [commit.stats() for commit in self._commits.values()]
+        return CommitStats(
+            lines=sum(s.lines for s in both),
+            batches=sum(s.batches for s in both),
+            pending=sum(s.pending for s in both),
+            last_batch_seconds=max(s.last_batch_seconds for s in both),
+        )
+
+    def close(self) -> None:
+        """Close the files being written (a later append starts new ones)."""
+        for stream in self._streams.values():
+            stream.close()
 
     def lines(self) -> Iterator[dict[str, Any]]:
         """Every logged decision, oldest file first."""
@@ -149,8 +183,12 @@ class DecisionLog:
                 if len(kept) == len(lines):
                     continue
                 with atomic_path(path) as tmp:
-                    tmp.write_text("".join(kept), encoding="utf-8")
+                    with open(tmp, "w", encoding="utf-8") as rewritten:
+                        rewritten.write("".join(kept))
+                        rewritten.flush()
+                        os.fsync(rewritten.fileno())
                     tmp.chmod(path.stat().st_mode & 0o777)
+                fsync_directory(self.folder)
                 removed[path] = len(lines) - len(kept)
         return removed
 
