@@ -210,7 +210,9 @@ class LiveModels:
     champion_uri
         ``models:/NAME@ALIAS`` (or any model URI, then never reloaded). It must load at construction.
     challenger_uri
-        As ``champion_uri``; ``None``, or an alias that points nowhere, means no challenger.
+        As ``champion_uri``; ``None``, or an alias that points nowhere, means no challenger. A challenger that
+        fails to load at construction is left out (its error in :attr:`LiveSnapshot.errors`) until a refresh
+        loads it.
     split
         The traffic split and shadow setting.
     resolver, loader
@@ -241,7 +243,8 @@ class LiveModels:
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
         champion = self._load(resolver(champion_uri))
-        challenger, errors = self._challenger(None)
+        challenger, error = (None, None) if challenger_uri is None else self._follow(challenger_uri, None, True)
+        errors = {} if error is None or challenger_uri is None else {challenger_uri: error}
         self._snapshot = LiveSnapshot(champion, challenger, datetime.now(UTC), errors)
 
     def current(self) -> LiveSnapshot:
@@ -268,19 +271,20 @@ class LiveModels:
         """Re-resolve the aliases and swap in any version that changed; ``True`` when the serving models changed.
 
         A failure to resolve or load keeps the serving model for that alias and is recorded in the snapshot's
-        ``errors`` (and logged); it never raises.
+        ``errors`` (and logged); it never raises. A challenger alias that no longer exists removes the challenger.
         """
         with self._refresh_lock:
             before = self._snapshot
-            errors: dict[str, str] = {}
-            champion = before.champion
-            try:
-                champion = self._load(self.resolver(self.champion_uri), before.champion)
-            except Exception as error:  # any failure keeps the serving champion
-                errors[self.champion_uri] = f"{type(error).__name__}: {error}"
-                logger.warning("keeping %s: refreshing %s failed: %s", champion.version, self.champion_uri, error)
-            challenger, challenger_errors = self._challenger(before.challenger)
-            errors |= challenger_errors
+            champion, champion_error = self._follow(self.champion_uri, before.champion)
+            assert champion is not None  # the serving champion is kept on any failure
+            challenger, challenger_error = None, None
+            if self.challenger_uri is not None:
+                challenger, challenger_error = self._follow(self.challenger_uri, before.challenger, may_vanish=True)
+            errors = {
+                uri: error
+                for uri, error in ((self.champion_uri, champion_error), (self.challenger_uri, challenger_error))
+                if uri is not None and error is not None
+            }
             changed = (champion, challenger) != (before.champion, before.challenger)
             if changed:
                 logger.info(
@@ -316,22 +320,33 @@ class LiveModels:
 
     def _poll(self, interval_s: float) -> None:
         while not self._stop.wait(interval_s):
-            self.refresh()
+            try:
+                self.refresh()
+            except Exception:  # refresh records its failures; anything else must not end the poller
+                logger.exception("refreshing the live models failed")
 
-    def _challenger(self, serving: LiveModel | None) -> tuple[LiveModel | None, dict[str, str]]:
-        """The challenger to serve next (``None`` when its alias points nowhere) and any error on the way."""
-        if self.challenger_uri is None:
-            return None, {}
+    def _follow(
+        self, uri: str, serving: LiveModel | None, may_vanish: bool = False
+    ) -> tuple[LiveModel | None, str | None]:
+        """The model to serve next for ``uri`` and the error met on the way (``serving`` is kept on an error).
+        With ``may_vanish``, an alias that points nowhere gives ``(None, None)``."""
         try:
-            resolved = self.resolver(self.challenger_uri)
-        except LookupError:
-            return None, {}
+            resolved = self.resolver(uri)
+        except LookupError as error:
+            if may_vanish:
+                return None, None
+            return self._kept(uri, serving, error)
+        except Exception as error:  # an unreachable registry keeps what serves
+            return self._kept(uri, serving, error)
         try:
-            return self._load(resolved, serving), {}
-        except Exception as error:  # any failure keeps the serving challenger
-            kept = serving.version if serving else None
-            logger.warning("keeping challenger %s: loading %s failed: %s", kept, resolved.uri, error)
-            return serving, {self.challenger_uri: f"{type(error).__name__}: {error}"}
+            return self._load(resolved, serving), None
+        except Exception as error:  # any failure to load keeps what serves
+            return self._kept(resolved.uri, serving, error)
+
+    @staticmethod
+    def _kept(uri: str, serving: LiveModel | None, error: Exception) -> tuple[LiveModel | None, str]:
+        logger.warning("keeping %s: %s failed: %s", serving.version if serving else None, uri, error)
+        return serving, f"{type(error).__name__}: {error}"
 
     def _load(self, resolved: ResolvedModel, serving: LiveModel | None = None) -> LiveModel:
         """The model of ``resolved``: ``serving`` itself when unchanged, a kept one, or freshly loaded."""

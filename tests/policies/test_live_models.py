@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from typing import Any
 
 import mlflow
@@ -25,11 +26,14 @@ CONTEXT = pl.DataFrame({"price": [10.0]})
 ELIGIBLE = np.ones((1, len(ACTIONS)), dtype=bool)
 
 
-class NotAPolicy(PythonModel):
-    """A pyfunc model that is not an offerlab policy: loading it as one fails."""
+with warnings.catch_warnings():  # MLflow asks for type hints on predict when the class is defined
+    warnings.simplefilter("ignore", UserWarning)
 
-    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]  # (MLflow reads hints)
-        return model_input
+    class NotAPolicy(PythonModel):
+        """A pyfunc model that is not an offerlab policy: loading it as one fails."""
+
+        def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+            return model_input
 
 
 def register(store: OfferlabConfig, action: str) -> str:
@@ -43,7 +47,8 @@ def register(store: OfferlabConfig, action: str) -> str:
 def register_broken(store: OfferlabConfig) -> str:
     configure_mlflow(store)
     mlflow.set_experiment("live-models-test")
-    with mlflow.start_run():
+    with mlflow.start_run(), warnings.catch_warnings():  # MLflow asks for type hints on predict
+        warnings.simplefilter("ignore", UserWarning)
         info = mlflow.pyfunc.log_model(
             name="other", python_model=NotAPolicy(), pip_requirements=[], registered_model_name=store.registered_model
         )
@@ -82,23 +87,35 @@ def test_refresh_follows_a_promotion_and_a_rollback(store: OfferlabConfig, versi
     assert live.current().errors == {}
 
 
-@pytest.mark.filterwarnings("ignore:Add type hints to the `predict` method:UserWarning")
 def test_a_failed_load_keeps_the_serving_model_and_records_why(
     store: OfferlabConfig, versions: tuple[str, str]
 ) -> None:
     first, second = versions
+    client = MlflowClient()
+    client.set_registered_model_alias(store.registered_model, store.challenger_alias, second)
+    challenger_uri = f"models:/{store.registered_model}@{store.challenger_alias}"
     broken = register_broken(store)
-    live = LiveModels(store.champion_uri)
+    live = LiveModels(store.champion_uri, challenger_uri)
     set_champion(store, broken)
+    client.set_registered_model_alias(store.registered_model, store.challenger_alias, broken)
     assert live.refresh() is False
     snapshot = live.current()
-    assert snapshot.champion.version == f"offer-policy/v{first}"
-    assert action_of(snapshot.champion) == "coupon"
-    assert "is not an offerlab policy model" in snapshot.errors[store.champion_uri]
+    assert snapshot.challenger is not None
+    serving = (snapshot.champion.version, snapshot.challenger.version)
+    assert serving == (f"offer-policy/v{first}", f"offer-policy/v{second}")
+    assert (action_of(snapshot.champion), action_of(snapshot.challenger)) == ("coupon", "installment")
+    assert set(snapshot.errors) == {store.champion_uri, challenger_uri}
+    assert f"models:/offer-policy/{broken} is not an offerlab policy model" in snapshot.errors[store.champion_uri]
+
+    client.delete_registered_model_alias(store.registered_model, store.champion_alias)
+    assert live.refresh() is False
+    assert live.current().champion is snapshot.champion
+    assert "carries the alias 'champion'" in live.current().errors[store.champion_uri]
 
     set_champion(store, second)
+    client.delete_registered_model_alias(store.registered_model, store.challenger_alias)
     assert live.refresh() is True
-    assert live.current().champion.version == f"offer-policy/v{second}"
+    assert (live.current().champion.version, live.current().challenger) == (f"offer-policy/v{second}", None)
     assert live.current().errors == {}
 
 
