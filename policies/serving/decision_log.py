@@ -136,8 +136,11 @@ class DecisionLog:
     def _write(self, kind: str, record: dict[str, Any]) -> None:
         now = datetime.now(UTC)
         user_id, pseudonym = str(record["user_id"]), self.pseudonym(str(record["user_id"]))
-        mention = re.compile(rf"(?<![\w-]){re.escape(user_id)}(?![\w-])")  # the id as a word, e.g. in a `why`
-        pseudonymous = {k: mention.sub(pseudonym, v) if isinstance(v, str) else v for k, v in record.items()}
+        mentioned = [k for k, v in record.items() if isinstance(v, str) and user_id in v and k != "user_id"]
+        pseudonymous = dict(record)
+        if mentioned:  # the id as a word, e.g. in a `why` (compiled only then: a pattern per user costs ~0.1 ms)
+            mention = re.compile(rf"(?<![\w-]){re.escape(user_id)}(?![\w-])")
+            pseudonymous.update({k: mention.sub(pseudonym, record[k]) for k in mentioned})
         pseudonymous["user_id"] = pseudonym
         pseudonymous.setdefault("ts", now)
         self._commits[kind].append(json.dumps(pseudonymous, default=_json_default) + "\n")
