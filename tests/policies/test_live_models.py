@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import warnings
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -13,12 +16,16 @@ import polars as pl
 import pytest
 from mlflow import MlflowClient
 from mlflow.pyfunc import PythonModel
+from typer.testing import CliRunner
 
+from experiments.cli import application
+from experiments.inputs import load_bandit_log, load_decision_log
 from experiments.promotion import rollback_champion, set_champion
 from features.schemas import ACTIONS
 from policies.bandits.baselines import FixedAction
 from policies.serving.config import OfferlabConfig, configure_mlflow
-from policies.serving.live_models import Assignment, LiveModel, LiveModels, TrafficSplit, shadow_target_table
+from policies.serving.decision_log import DecisionLog
+from policies.serving.live_models import Assignment, LiveModel, LiveModels, TrafficSplit, policy_target_table
 from policies.serving.pyfunc import PolicyModel, log_policy_model
 from policies.serving.registry import ResolvedModel
 
@@ -190,27 +197,59 @@ def test_split_sends_the_share_to_the_challenger_stably_per_key(
     assert {live.route(key) for key in keys[:500]} == {"champion"}
 
 
-def test_shadow_scores_the_model_that_does_not_act(store: OfferlabConfig, versions: tuple[str, str]) -> None:
+def test_shadow_scores_the_model_that_does_not_act_and_ope_reads_both(
+    store: OfferlabConfig, versions: tuple[str, str], tmp_path: Path
+) -> None:
     first, second = versions
     MlflowClient().set_registered_model_alias(store.registered_model, store.challenger_alias, second)
     challenger_uri = f"models:/{store.registered_model}@{store.challenger_alias}"
     live = LiveModels(store.champion_uri, challenger_uri, TrafficSplit(challenger_share=0.5, shadow=True))
-    rows = []
-    for key in (f"user-{i}" for i in range(40)):
-        assignment = live.choose(key)
+    folder = tmp_path / "decision-log"
+    decision_log = DecisionLog(folder)
+    now = datetime.now(UTC)
+    for i in range(40):
+        assignment = live.choose(f"user-{i}")
         assert assignment.shadow is not None and assignment.shadow is not assignment.acting
-        _, shadow_probs = assignment.shadow.model.decide(CONTEXT, ELIGIBLE, np.random.default_rng(0))
-        rows.append({"policy_version": assignment.acting.version, **assignment.log_fields(shadow_probs[0])})
-    log = pl.DataFrame(rows)
-    assert set(log.get_column("arm")) == {"champion", "challenger"}
-    champion_rows = log.filter(pl.col("arm") == "champion")
-    assert set(champion_rows.get_column("policy_version")) == {f"offer-policy/v{first}"}
-    assert set(champion_rows.get_column("shadow_policy_version")) == {f"offer-policy/v{second}"}
-    target = shadow_target_table(log)
-    assert target.columns == [f"p_{a}" for a in ACTIONS]
+        chosen, probs = assignment.acting.model.decide(CONTEXT, ELIGIBLE, np.random.default_rng(i))
+        _, shadow_probs = assignment.shadow.model.decide(CONTEXT, ELIGIBLE, np.random.default_rng(i))
+        decision_log.append(
+            {
+                "decision_id": f"d{i}",
+                "ts": now,
+                "user_id": f"user-{i}",
+                "trigger": "cart_abandoned",
+                "actions": list(ACTIONS),
+                "action": ACTIONS[int(chosen[0])],
+                "propensity": float(probs[0, chosen[0]]),
+                "probabilities": probs[0].tolist(),
+                "policy_version": assignment.acting.version,
+                "channel": "in_app",
+                "send_at": now,
+                "price": 10.0,
+                **assignment.log_fields(shadow_probs[0]),
+            }
+        )
+    log = load_decision_log(folder)
     on_champion = log.get_column("arm") == "champion"
-    assert (target.filter(on_champion).get_column("p_installment") == 1.0).all()
-    assert (target.filter(~on_champion).get_column("p_coupon") == 1.0).all()
+    assert 0 < on_champion.sum() < log.height
+    assert set(log.filter(on_champion).get_column("policy_version")) == {f"offer-policy/v{first}"}
+    assert set(log.filter(on_champion).get_column("shadow_policy_version")) == {f"offer-policy/v{second}"}
+    assert (policy_target_table(log, f"offer-policy/v{first}").get_column("p_coupon") == 1.0).all()
+    assert (policy_target_table(log, f"offer-policy/v{second}").get_column("p_installment") == 1.0).all()
+
+    rewards = (log.get_column("action") == "installment").cast(pl.Float64)
+    pl.DataFrame(
+        {"decision_id": log.get_column("decision_id"), "converted": rewards > 0, "revenue": rewards}
+    ).with_columns(offer_cost=pl.lit(0.0), reward=pl.col("revenue")).write_parquet(folder / "outcomes.parquet")
+    table = tmp_path / "challenger.parquet"
+    policy_target_table(load_bandit_log(folder), f"offer-policy/v{second}").write_parquet(table)
+    values = []
+    for target in (["--target-probs", str(table)], ["--policy", f"models:/offer-policy/{second}"]):
+        args = ["ope", "--log", str(folder), *target, "--estimators", "ips", "--bootstrap", "50", "--json"]
+        result = CliRunner().invoke(application(), args)
+        assert result.exit_code == 0, result.output
+        values.append(json.loads(result.stdout)["estimates"]["ips"]["value"])
+    assert values[0] == values[1] == pytest.approx(1 - on_champion.mean())
 
 
 @pytest.mark.parametrize(
@@ -231,16 +270,20 @@ def test_log_fields_refuses_a_mismatched_shadow(shadow: bool, probs: list[float]
 @pytest.mark.parametrize(
     ("log", "message"),
     [
-        (pl.DataFrame({"action": ["coupon"]}), "has no shadow_probabilities column"),
+        (pl.DataFrame({"action": ["coupon"]}), "the decision log has no 'policy_version' column"),
         (
-            pl.DataFrame({"shadow_probabilities": [[0.25] * 4, None]}, schema={"shadow_probabilities": pl.List(float)}),
-            "row 1 of the decision log has no shadow_probabilities",
+            pl.DataFrame({"policy_version": ["m/v1", "m/v2"], "probabilities": [[0.25] * 4, [0.25] * 4]}),
+            r"row 1 of the decision log has no probabilities of m/v1 \(it neither acted nor shadowed there\)",
+        ),
+        (
+            pl.DataFrame({"policy_version": ["m/v1"], "probabilities": [[0.5, 0.5]]}),
+            "row 0 of the decision log has no probabilities of m/v1",
         ),
     ],
 )
-def test_shadow_target_table_names_what_is_missing(log: pl.DataFrame, message: str) -> None:
+def test_policy_target_table_names_the_row_it_cannot_fill(log: pl.DataFrame, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        shadow_target_table(log)
+        policy_target_table(log, "m/v1")
 
 
 @pytest.mark.parametrize(
