@@ -37,16 +37,19 @@ CommitStats(lines=3, batches=3, pending=0, last_batch_seconds=...)
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import hmac
 import json
+import logging
 import os
 import re
 import secrets
+import tempfile
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -54,6 +57,8 @@ from typing import IO, Any
 from features.io import atomic_path
 from policies.serving.group_commit import CommitStats, GroupCommit
 from policies.serving.log_files import RotatingFile, Rotation, cut_torn_tail, fsync_directory
+
+logger = logging.getLogger(__name__)
 
 SALT_FILE = ".pseudonym-salt"
 SALT_ENV = "OFFERLAB_PSEUDONYM_SALT"
@@ -81,15 +86,21 @@ class DecisionLog:
 
     def __init__(self, folder: str | Path, create: bool = True, rotation: Rotation | None = None) -> None:
         self.folder = Path(folder)
-        if create:
+        if create and not self.folder.is_dir():
             self.folder.mkdir(parents=True, exist_ok=True)
+            fsync_directory(self.folder.parent)
         elif not self.folder.is_dir():
             raise FileNotFoundError(f"decision log: no folder {self.folder}")
         self._lock = threading.Lock()
         self._salt = self._load_salt(create)
         self.rotation = Rotation() if rotation is None else rotation
         for path in self.files():
-            cut_torn_tail(path)
+            try:
+                cut_torn_tail(path)
+            except OSError as error:  # a read-only copy of a log can still be read (its torn tail is skipped)
+                if error.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                    raise
+                logger.warning("decision log %s: cannot check its last record (%s)", path, error.strerror)
         self._streams = {kind: RotatingFile(self.folder, kind, self.rotation) for kind in ("decisions", "suppressions")}
         self._commits = {kind: GroupCommit(stream.write) for kind, stream in self._streams.items()}
 
@@ -109,10 +120,11 @@ class DecisionLog:
                     f"decision log {self.folder}: no {SALT_FILE} and {SALT_ENV} unset, so its pseudonyms can't be "
                     "recomputed"
                 )
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_hex(32))
-        return path.read_text().strip().encode()
+            _create_salt(path)
+        salt = path.read_text().strip()
+        if not salt:
+            raise ValueError(f"decision log {self.folder}: {SALT_FILE} is empty, so its pseudonyms can't be recomputed")
+        return salt.encode()
 
     def pseudonym(self, user_id: str) -> str:
         """A stable, keyed, one-way stand-in for ``user_id``."""
@@ -172,7 +184,11 @@ class DecisionLog:
     def _read(self, pattern: str) -> Iterator[dict[str, Any]]:
         for path in self.files(pattern):
             with open(path, encoding="utf-8") as handle:
-                yield from (json.loads(line) for line in handle if line.strip())
+                for line in handle:
+                    if not line.endswith("\n"):
+                        break  # a batch being written by another process (or a torn record): not acknowledged yet
+                    if line.strip():
+                        yield json.loads(line)
 
     def erase(self, user_ids: Iterable[str]) -> dict[Path, int]:
         """Remove every line of these users (by pseudonym) from the decision and suppression files, rewriting
@@ -194,6 +210,22 @@ class DecisionLog:
                 fsync_directory(self.folder)
                 removed[path] = len(lines) - len(kept)
         return removed
+
+
+def _create_salt(path: Path) -> None:
+    """Write a new salt at ``path`` durably, unless another process just did (a hard link never replaces a file,
+    and a reader never sees a salt half written)."""
+    fd, name = tempfile.mkstemp(prefix=".pseudonym-salt-", suffix=".tmp", dir=path.parent)  # mode 0600
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+            handle.flush()
+            os.fsync(handle.fileno())
+        with suppress(FileExistsError):
+            os.link(name, path)
+    finally:
+        os.unlink(name)
+    fsync_directory(path.parent)
 
 
 @contextmanager

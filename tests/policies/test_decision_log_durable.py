@@ -164,6 +164,37 @@ def test_opening_a_log_cuts_torn_last_records_and_keeps_every_whole_line(
     assert len(list(log.lines())) == 9
 
 
+def test_reading_while_a_batch_is_half_written_yields_only_whole_lines(tmp_path: Path) -> None:
+    log = DecisionLog(tmp_path)
+    log.append(decision(1))
+    (path,) = log.files()
+    with open(path, "ab") as handle:
+        handle.write(b'{"decision_id": "d00002", "us')  # what another process's write looks like half done
+    assert [line["decision_id"] for line in log.lines()] == ["d00001"]
+
+
+def test_concurrent_first_opens_agree_on_one_salt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OFFERLAB_PSEUDONYM_SALT", raising=False)
+    pseudonyms: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: pseudonyms.append(DecisionLog(tmp_path / "log").pseudonym("alice")))
+        for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(pseudonyms) == 8 and len(set(pseudonyms)) == 1
+    assert [path.name for path in (tmp_path / "log").iterdir()] == [".pseudonym-salt"]
+
+
+def test_an_empty_salt_is_refused_rather_than_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OFFERLAB_PSEUDONYM_SALT", raising=False)
+    (tmp_path / ".pseudonym-salt").write_text("\n")
+    with pytest.raises(ValueError, match=r"\.pseudonym-salt is empty, so its pseudonyms can't be recomputed"):
+        DecisionLog(tmp_path)
+
+
 # --- rotation -----------------------------------------------------------------------------------------------------
 
 
