@@ -9,7 +9,9 @@ never a half-loaded model. A load that fails keeps the model that was serving an
 (:attr:`LiveSnapshot.errors`); the next refresh tries again. :meth:`LiveModels.start` runs the refresh on a daemon
 thread every ``interval_s`` seconds until :meth:`LiveModels.stop`.
 
-The hook for the endpoint, once per request::
+The hook for the endpoint: at start ``live = LiveModels.from_config(config, TrafficSplit(...))`` and
+``live.start(interval_s=5)`` (``live.stop()`` at shutdown); ``live.current()`` gives the versions for
+``/healthz``, ``/readyz`` and ``/metrics`` (and ``errors`` for a failed reload); then once per request::
 
     assignment = live.choose(decision_key)       # decision_key: the request's user id (see below)
     acting = assignment.acting.model             # samples the action; its version is the decision's policy_version
@@ -21,7 +23,9 @@ Which key
     (BLAKE2b of ``salt:key``; the same arm in every process and after every restart). Pass the request's
     ``user_id``: a user then meets one policy for the whole test (their moments' outcomes, caps and cooldowns are
     not shared between arms) and the split is by users. Pass ``moment_id`` instead to split moments, not users.
-    A new ``salt`` draws a fresh split.
+    A new ``salt`` draws a fresh split. Because the arm is a fixed function of the key, each logged
+    ``propensity`` (the acting model's) stays the true probability of the logged action for that row, which is
+    what off-policy estimators need.
 How the log records it
     The decision's ``policy_version``, ``action``, ``propensity`` and ``probabilities`` are always those of the
     *acting* model (the logging policy, whatever the arm). :meth:`Assignment.log_fields` adds ``arm``
@@ -38,7 +42,8 @@ Shadow mode
     models' probabilities.
 
 Models are shared between requests as the endpoint shares its one model today: whoever calls ``decide`` on them
-serialises the calls (the endpoint's policy lock).
+serialises the calls (the endpoint's policy lock). A new version is loaded on the poller's thread, so requests
+answered meanwhile share the CPU with the load (and the GIL) but never wait for it.
 
 Examples
 --------
@@ -90,6 +95,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 from features.schemas import ACTIONS
+from policies.serving.config import OfferlabConfig
 from policies.serving.pyfunc import PolicyModel, load_policy_model
 from policies.serving.registry import ResolvedModel, resolve
 
@@ -248,6 +254,16 @@ class LiveModels:
         challenger, error = (None, None) if challenger_uri is None else self._follow(challenger_uri, None, True)
         errors = {} if error is None or challenger_uri is None else {challenger_uri: error}
         self._snapshot = LiveSnapshot(champion, challenger, datetime.now(UTC), errors)
+
+    @classmethod
+    def from_config(cls, config: OfferlabConfig, split: TrafficSplit | None = None) -> LiveModels:
+        """Follow ``config``'s champion alias, and its challenger alias when ``split`` sends it traffic or
+        shadows it (otherwise no challenger is loaded)."""
+        split = split or TrafficSplit()
+        challenger_uri = None
+        if split.challenger_share > 0 or split.shadow:
+            challenger_uri = f"models:/{config.registered_model}@{config.challenger_alias}"
+        return cls(config.champion_uri, challenger_uri, split)
 
     def current(self) -> LiveSnapshot:
         """The models serving now (read it once per request and use that snapshot throughout)."""

@@ -181,8 +181,9 @@ def test_split_sends_the_share_to_the_challenger_stably_per_key(
 ) -> None:
     _, second = versions
     MlflowClient().set_registered_model_alias(store.registered_model, store.challenger_alias, second)
-    challenger_uri = f"models:/{store.registered_model}@{store.challenger_alias}"
-    live = LiveModels(store.champion_uri, challenger_uri, TrafficSplit(challenger_share=0.25))
+    assert LiveModels.from_config(store).challenger_uri is None
+    live = LiveModels.from_config(store, TrafficSplit(challenger_share=0.25))
+    assert live.challenger_uri == f"models:/{store.registered_model}@{store.challenger_alias}"
     keys = [f"user-{i}" for i in range(20_000)]
     arms = [live.route(key) for key in keys]
     assert abs(arms.count("challenger") / len(keys) - 0.25) < 0.02
