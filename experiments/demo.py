@@ -11,6 +11,7 @@ the printed table shows how close off-policy evaluation came.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -183,8 +184,11 @@ def _one_decision(
     """Start the real endpoint on a free port with the snapshot and the users table, ask it over HTTP about one
     bare moment, stop it."""
     request = _servable_moment(eval_log, users)
-    with serving_in_background(build_app(config, seed=seed, features=snapshot, users=users)) as url:
-        response = httpx.post(f"{url}/v1/decide", json=request, timeout=10.0)
+    token = secrets.token_urlsafe(24)  # the demo's own server: a fresh bearer token, never printed
+    app = build_app(config, seed=seed, features=snapshot, users=users, api_token=token)
+    with serving_in_background(app) as url:
+        headers = {"Authorization": f"Bearer {token}"}
+        response = httpx.post(f"{url}/v1/decide", json=request, headers=headers, timeout=10.0)
         response.raise_for_status()
         return {"url": f"{url}/v1/decide", "request": request, "response": response.json()}
 

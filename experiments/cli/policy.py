@@ -217,14 +217,32 @@ def serve(
     triggers_config: Annotated[
         Path | None, typer.Option(help="Trigger engine YAML (guardrails, lifecycle stages); default: shipped.")
     ] = None,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            help="Serve without a bearer token (local tests only). Without this flag the server refuses to start "
+            "unless OFFERLAB_API_TOKEN or serving.api_token in mlflow.yaml holds one."
+        ),
+    ] = False,
 ) -> None:
-    """Serve the champion policy over HTTP: POST /v1/decide (guardrails first, then the policy)."""
+    """Serve the champion policy over HTTP: POST /v1/decide (guardrails first, then the policy).
+
+    /v1/* requires 'Authorization: Bearer <token>' (the token from OFFERLAB_API_TOKEN or serving.api_token);
+    /healthz, /readyz and /metrics stay open for probes and scrapers."""
     from policies.serving.server import build_app, serve_forever
 
     config = platform_config()
     application = build_app(
-        config, model_uri, seed=seed, features=features, users=users, triggers_config=triggers_config
+        config,
+        model_uri,
+        seed=seed,
+        features=features,
+        users=users,
+        triggers_config=triggers_config,
+        insecure=insecure,
     )
     bind_host, bind_port = host or config.serving.host, port or config.serving.port
     errors.print(f"serving {model_uri or config.champion_uri} on http://{bind_host}:{bind_port}/v1/decide")
+    if insecure:
+        errors.print("[yellow]--insecure: with no token configured, /v1/* answers anyone[/]")
     serve_forever(application, bind_host, bind_port)

@@ -24,16 +24,25 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 CONFIG_FILE = "mlflow.yaml"
 
 
 class ServingSettings(BaseModel):
+    """The ``serving`` section: where the endpoint listens and logs, and whom it lets in.
+
+    ``api_token`` is the bearer token ``/v1/*`` requires (the environment variable ``OFFERLAB_API_TOKEN`` wins
+    over it; a :class:`~pydantic.SecretStr`, so it never shows in a repr or a log); ``max_body_bytes`` the
+    largest request body accepted (larger: 413).
+    """
+
     model_config = ConfigDict(frozen=True, extra="forbid")
     host: str = "127.0.0.1"
     port: int = Field(5005, ge=1, le=65535)
     decision_log: Path = Path("runs/decision-log")
+    api_token: SecretStr | None = None
+    max_body_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
 
 
 class OfferlabConfig(BaseModel):

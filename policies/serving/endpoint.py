@@ -18,8 +18,16 @@ The guardrails choose the channel (the first open one with room, in the configur
 theirs and says so in ``reason`` (:class:`~policies.triggers.guardrails.Guardrails` takes no per-moment channel).
 A user missing from the users table gets ``no_consent``: consent is always honoured.
 
-Bad requests get a 422 naming the field; a request whose context lacks features the policy needs gets a 422
-naming them, before the guardrails count the moment (a retry is not a duplicate).
+Bad requests get a 422 naming the field (unknown fields, unknown context columns and over-long ids included);
+a request whose context lacks features the policy needs gets a 422 naming them, before the guardrails count the
+moment (a retry is not a duplicate). Every path under ``/v1/`` requires the bearer token when one is given, and
+bodies over ``max_body_bytes`` get a 413 (:mod:`policies.serving.security`).
+
+``POST /v1/outcome {decision_id, converted, revenue}`` records what followed a decision
+(:mod:`policies.serving.outcomes`: idempotent, 404 for an id the log does not hold).
+
+Open probes: ``/healthz`` (alive), ``/readyz`` (200 once the model and the online snapshot are loaded, else 503
+naming what is missing) and ``/metrics`` (Prometheus text format, :mod:`policies.serving.metrics`).
 """
 
 from __future__ import annotations
@@ -35,7 +43,8 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 from fastapi import FastAPI, HTTPException
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from fastapi.responses import JSONResponse, Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from features.lifecycle import LifecycleThresholds
 from features.pipelines.context import (
@@ -51,7 +60,11 @@ from features.schemas import ACTIONS, MOMENTS, TRIGGER_KINDS, schema_of
 from features.stores.online import OnlineSnapshot, WatchedSnapshot
 from policies.serving.consent import ConsentBook
 from policies.serving.decision_log import DecisionLog
+from policies.serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from policies.serving.metrics import EndpointMetrics, RequestMetrics
+from policies.serving.outcomes import OutcomeStore, outcome_router
 from policies.serving.pyfunc import PolicyModel
+from policies.serving.security import DEFAULT_MAX_BODY_BYTES, BearerTokenGuard, BodySizeLimit
 from policies.triggers.config import GuardrailSettings
 from policies.triggers.guardrails.clock import defer_one, to_us
 
@@ -71,17 +84,23 @@ ITEM_ROW = schema_of({"item_id": pl.String, **{c: ITEM_CONTEXT[c] for c in (*ITE
 ONE_ROW = pl.QueryOptFlags.none()
 #: What a suppressed moment is answered with.
 SUPPRESSED_ACTION = "no_offer"
+#: The longest id (user, item, event) a request may carry.
+MAX_ID_LENGTH = 200
+#: Context columns a request may send (the trigger and the channel are the request's own fields).
+SENDABLE_CONTEXT: tuple[str, ...] = tuple(c for c in CONTEXT if c not in ("trigger", "channel"))
 
 
 class DecideRequest(BaseModel):
     """A trigger moment: who, which item, which trigger, and optionally the channel, times and context."""
 
     model_config = ConfigDict(extra="forbid")
-    user_id: str = Field(min_length=1)
+    user_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
     trigger: str = Field(min_length=1, description="a trigger of features.schemas.TRIGGER_KINDS")
-    item_id: str | None = Field(default=None, min_length=1)
+    item_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID_LENGTH)
     channel: Channel | None = Field(default=None, description="the requested channel; absent: guardrails choose")
-    event_id: str | None = Field(default=None, min_length=1, description="idempotency key of the firing event")
+    event_id: str | None = Field(
+        default=None, min_length=1, max_length=MAX_ID_LENGTH, description="idempotency key of the firing event"
+    )
     ts: AwareDatetime | None = Field(default=None, description="when the moment happened (default: now)")
     send_at: AwareDatetime | None = Field(default=None, description="when the message would go out (default: ts)")
     context: dict[str, Scalar] = Field(default_factory=dict, description="context values that win over the store")
@@ -93,6 +112,14 @@ class DecideRequest(BaseModel):
         if trigger not in TRIGGER_KINDS:
             raise ValueError(f"unknown trigger {trigger!r}; known: {', '.join(TRIGGER_KINDS)}")
         return trigger
+
+    @field_validator("context")
+    @classmethod
+    def _known_context(cls, context: dict[str, Scalar]) -> dict[str, Scalar]:
+        unknown = sorted(k for k in context if k not in SENDABLE_CONTEXT)
+        if unknown:
+            raise ValueError(f"unknown context column(s) {unknown}; known: {', '.join(SENDABLE_CONTEXT)}")
+        return context
 
     @field_validator("actions")
     @classmethod
@@ -261,6 +288,8 @@ def create_app(
     users: Path | pl.DataFrame | None = None,
     guardrails: GuardrailSettings | None = None,
     thresholds: LifecycleThresholds | None = None,
+    api_token: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     """The FastAPI app around a loaded policy model.
 
@@ -280,6 +309,11 @@ def create_app(
         followed (reloaded when rewritten). A user not in it is never sent anything.
     guardrails, thresholds
         The guardrails' settings and the lifecycle thresholds (default: the trigger engine's shipped ones).
+    api_token
+        The bearer token every ``/v1/*`` request must carry (None: no authentication, for in-process tests and
+        benchmarks only; :func:`~policies.serving.server.build_app` refuses to go without one unless told).
+    max_body_bytes
+        The largest request body accepted; a larger one gets a 413.
     """
     app = FastAPI(title="offerlab decision endpoint", version="1")
     rng = np.random.default_rng(seed)
@@ -287,6 +321,11 @@ def create_app(
     book = ConsentBook(users, settings)
     contexts = ContextBuilder(features, thresholds)
     policy_lock = threading.Lock()
+    stats = getattr(decision_log, "stats", None)  # a durable log tells the lines it has not made durable yet
+    metrics = EndpointMetrics(pending_lines=(lambda: stats().pending) if callable(stats) else None)
+    metrics.set_model(policy_version)
+    outcomes = OutcomeStore(decision_log)
+    app.include_router(outcome_router(outcomes))  # POST /v1/outcome
 
     def decide_with_policy(frame: pl.DataFrame, eligible: np.ndarray) -> tuple[int, np.ndarray]:
         with policy_lock:
@@ -298,6 +337,8 @@ def create_app(
 
     def suppressed(row: dict[str, Any]) -> DecideResponse:
         decision_log.append_suppression(row)
+        metrics.note_append()
+        metrics.note_suppression(row["suppressed_by"])
         return DecideResponse(
             decision_id=None,
             moment_id=row["moment_id"],
@@ -315,6 +356,20 @@ def create_app(
     def health() -> dict[str, str | None]:
         as_of = features.current().as_of.isoformat() if features is not None else None
         return {"status": "ok", "policy_version": policy_version, "features_as_of": as_of}
+
+    @app.get("/readyz")
+    def ready() -> JSONResponse:
+        missing = [] if model.policy is not None else ["model"]
+        try:
+            as_of = features.current().as_of.isoformat() if features is not None else None
+        except Exception:
+            as_of, missing = None, [*missing, "features snapshot"]
+        body = {"status": "not ready" if missing else "ready", "policy_version": policy_version, "missing": missing}
+        return JSONResponse({**body, "features_as_of": as_of}, status_code=503 if missing else 200)
+
+    @app.get("/metrics")
+    def prometheus_metrics() -> Response:
+        return Response(metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
 
     @app.post("/v1/decide", response_model=DecideResponse)
     def decide(request: DecideRequest) -> DecideResponse:
@@ -345,8 +400,9 @@ def create_app(
         if request.channel is not None and channel != request.channel:
             notes.append(f"{request.channel} requested, the guardrails chose {channel}")
         action = ACTIONS[chosen]
+        decision_id = uuid.uuid4().hex
         response = DecideResponse(
-            decision_id=uuid.uuid4().hex,
+            decision_id=decision_id,
             moment_id=moment.moment_id,
             action=action,
             probability=float(probs[chosen]),
@@ -377,6 +433,14 @@ def create_app(
                 **{k: v for k, v in seen.items() if k not in CONTEXT},
             }
         )
+        outcomes.note_decision(decision_id)
+        metrics.note_append()
+        metrics.note_decision(action, policy_version)
         return response
 
+    # the last added runs first: count and time everything, then turn strangers away, then bound the body
+    app.add_middleware(BodySizeLimit, max_body_bytes=max_body_bytes)
+    if api_token is not None:
+        app.add_middleware(BearerTokenGuard, token=SecretStr(api_token))  # masked in any repr of the app
+    app.add_middleware(RequestMetrics, metrics=metrics, routes=list(app.openapi()["paths"]))
     return app

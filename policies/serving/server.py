@@ -19,6 +19,7 @@ from policies.serving.decision_log import DecisionLog
 from policies.serving.endpoint import create_app
 from policies.serving.pyfunc import load_policy_model
 from policies.serving.registry import resolve
+from policies.serving.security import TOKEN_VARIABLE, api_token_from
 from policies.triggers.config import load_trigger_config
 
 
@@ -29,6 +30,8 @@ def build_app(
     features: Path | None = None,
     users: Path | pl.DataFrame | None = None,
     triggers_config: Path | None = None,
+    api_token: str | None = None,
+    insecure: bool = False,
 ) -> FastAPI:
     """Load ``model_uri`` (default: the champion) pinned to its registry version, and wrap it in the endpoint.
 
@@ -37,7 +40,17 @@ def build_app(
     time zones the guardrails read (a file is followed; without it no one consents, so every moment is
     suppressed);
     ``triggers_config`` a trigger engine YAML whose guardrails and lifecycle thresholds apply. Every input is
-    checked before the decision log is touched."""
+    checked before the decision log is touched.
+
+    ``api_token`` is the bearer token ``/v1/*`` requires (default: ``OFFERLAB_API_TOKEN``, else the config's
+    ``serving.api_token``); without any, the app is refused (``ValueError``) unless ``insecure`` is set."""
+    configured = config.serving.api_token.get_secret_value() if config.serving.api_token is not None else None
+    token = api_token or api_token_from(configured)
+    if token is None and not insecure:
+        raise ValueError(
+            f"no API token: set the environment variable {TOKEN_VARIABLE} or serving.api_token in the config "
+            "(or serve without authentication with --insecure, for local tests only)"
+        )
     settings = load_trigger_config(triggers_config)
     if isinstance(users, Path):
         load_users(users)  # a bad file fails here, before anything is written (the endpoint follows the file)
@@ -54,6 +67,8 @@ def build_app(
         users=users,
         guardrails=settings.guardrails,
         thresholds=settings.rules.lifecycle.stages,
+        api_token=token,
+        max_body_bytes=config.serving.max_body_bytes,
     )
 
 

@@ -109,7 +109,9 @@ def test_the_endpoints_own_decision_log_trains(
     configure_mlflow(store)
     MlflowClient().set_registered_model_alias(store.registered_model, store.champion_alias, logged["model_version"])
     rows = reachable_rows(small_log, small_run.users)
-    with serving_in_background(build_app(store, seed=0, users=small_run.users)) as url, httpx.Client() as client:
+    app = build_app(store, seed=0, users=small_run.users, api_token="train-test-token")
+    auth = {"Authorization": "Bearer train-test-token"}
+    with serving_in_background(app) as url, httpx.Client(headers=auth) as client:
         answers = [client.post(f"{url}/v1/decide", json=request_from(rows, row)).json() for row in range(12)]
     ids = [a["decision_id"] for a in answers if a["suppressed_by"] is None]
     assert len(ids) >= 10

@@ -45,6 +45,9 @@ ANSWER_KEYS = {
     "reason",
     "suppressed_by",
 }
+#: The bearer token the served endpoint requires in these tests, and the header that carries it.
+TOKEN = "endpoint-test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 #: The keys of a logged decision, in order: the DECISIONS contract, the moment, the context as the policy saw it.
 LOGGED_KEYS = [*DECISIONS, "item_id", "moment_id", "reason", *(c for c in CONTEXT if c not in DECISIONS)]
 
@@ -75,7 +78,7 @@ def start_server(*extra: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "experiments.cli", "serve", "--port", str(port), "--seed", "0", *extra],
-        env=os.environ.copy(),
+        env=os.environ | {"OFFERLAB_API_TOKEN": TOKEN},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
@@ -140,7 +143,7 @@ def test_decide_returns_a_probability_for_its_choice(
     server: str, open_log: pl.DataFrame, champion: str, store: OfferlabConfig
 ) -> None:
     body = request_from(open_log)
-    answer = httpx.post(f"{server}/v1/decide", json=body, timeout=10).json()
+    answer = httpx.post(f"{server}/v1/decide", json=body, headers=AUTH, timeout=10).json()
     assert set(answer) == ANSWER_KEYS
     assert answer["suppressed_by"] is None, answer["reason"]
     assert answer["channel"] == body["channel"]
@@ -168,7 +171,7 @@ def test_decide_returns_a_probability_for_its_choice(
 def test_only_eligible_actions_are_chosen(server: str, open_log: pl.DataFrame) -> None:
     for row in range(20):  # one request per user: a second one the same day would be capped
         body = {**request_from(open_log, row), "actions": ["no_offer", "coupon"]}
-        answer = httpx.post(f"{server}/v1/decide", json=body, timeout=10).json()
+        answer = httpx.post(f"{server}/v1/decide", json=body, headers=AUTH, timeout=10).json()
         assert answer["suppressed_by"] is None, answer["reason"]
         assert answer["action"] in ("no_offer", "coupon")
         assert set(answer["probabilities"]) == {"no_offer", "coupon"}
@@ -194,11 +197,12 @@ def test_bad_requests_get_a_422_naming_the_problem(
     server: str, open_log: pl.DataFrame, store: OfferlabConfig, change: dict[str, object], fragment: str
 ) -> None:
     body = {**request_from(open_log), "event_id": "e1", **change}
-    response = httpx.post(f"{server}/v1/decide", json=body, timeout=10)
+    response = httpx.post(f"{server}/v1/decide", json=body, headers=AUTH, timeout=10)
     assert response.status_code == 422
     assert fragment in response.text
     assert not list(Path(store.serving.decision_log).glob("*.jsonl"))  # nothing logged, nothing counted:
-    retry = httpx.post(f"{server}/v1/decide", json=request_from(open_log) | {"event_id": "e1"}, timeout=10)
+    retry_body = request_from(open_log) | {"event_id": "e1"}
+    retry = httpx.post(f"{server}/v1/decide", json=retry_body, headers=AUTH, timeout=10)
     assert retry.json()["suppressed_by"] is None, retry.json()["reason"]  # the corrected retry is no duplicate
 
 
@@ -230,14 +234,14 @@ def test_online_snapshot_completes_the_context(
     body["event_id"] = "e1"
     plain, plain_url = start_server("--users", str(users_file))
     try:
-        assert httpx.post(f"{plain_url}/v1/decide", json=body, timeout=10).status_code == 422
+        assert httpx.post(f"{plain_url}/v1/decide", json=body, headers=AUTH, timeout=10).status_code == 422
     finally:
         plain.terminate()
         plain.wait(10)
     completed, url = start_server("--features", str(tmp_path / "online"), "--users", str(users_file))
     try:
         assert httpx.get(f"{url}/healthz", timeout=5).json()["features_as_of"] == "2026-03-09T00:00:00+00:00"
-        response = httpx.post(f"{url}/v1/decide", json=body, timeout=10)
+        response = httpx.post(f"{url}/v1/decide", json=body, headers=AUTH, timeout=10)
         assert response.status_code == 200, response.text
     finally:
         completed.terminate()
@@ -269,7 +273,7 @@ def test_a_running_endpoint_follows_snapshot_refreshes_and_erasures(
         return False
 
     try:
-        assert httpx.post(f"{url}/v1/decide", json=body, timeout=10).status_code == 200
+        assert httpx.post(f"{url}/v1/decide", json=body, headers=AUTH, timeout=10).status_code == 200
         refreshed = build_features(events, items, users, datetime(2026, 3, 9, tzinfo=UTC))
         OnlineSnapshot(refreshed.users, refreshed.items, refreshed.as_of).save(online)  # `features snapshot` does this
         assert until(lambda: httpx.get(f"{url}/healthz", timeout=5).json()["features_as_of"].startswith("2026-03-09"))
@@ -285,7 +289,7 @@ def test_a_running_endpoint_follows_snapshot_refreshes_and_erasures(
         response: list[httpx.Response] = []
 
         def answered(status: int) -> bool:
-            response.append(httpx.post(f"{url}/v1/decide", json=body, timeout=10))
+            response.append(httpx.post(f"{url}/v1/decide", json=body, headers=AUTH, timeout=10))
             return response[-1].status_code == status
 
         assert until(lambda: answered(422))

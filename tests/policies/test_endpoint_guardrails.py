@@ -29,7 +29,7 @@ from policies.serving.decision_log import DecisionLog
 from policies.triggers.config import load_trigger_config
 from policies.triggers.guardrails import Guardrails
 from simulators.base import SimulationResult
-from tests.policies.test_endpoint import champion, start_server  # noqa: F401 -- fixture reused
+from tests.policies.test_endpoint import AUTH, champion, start_server  # noqa: F401 -- fixture reused
 
 AS_OF = datetime(2026, 3, 9, tzinfo=UTC)
 
@@ -87,7 +87,7 @@ def world(champion: str, store: OfferlabConfig, small_run: SimulationResult, tmp
 
 
 def decide(world: World, **body: object) -> dict[str, object]:
-    response = httpx.post(f"{world.url}/v1/decide", json=body, timeout=10)
+    response = httpx.post(f"{world.url}/v1/decide", json=body, headers=AUTH, timeout=10)
     assert response.status_code == 200, response.text
     answer: dict[str, object] = response.json()
     return answer
@@ -256,7 +256,7 @@ def test_a_bad_users_file_exits_2_naming_the_problem(
     path = tmp_path / "users.csv"
     if users is not None:
         users.write_csv(path)
-    result = offerlab("serve", "--users", str(path), "--port", "1")
+    result = offerlab("serve", "--users", str(path), "--port", "1", "--insecure")
     assert result.returncode == 2
     assert fragment in result.stderr
     assert not Path(store.serving.decision_log).exists()  # nothing written
