@@ -82,7 +82,24 @@ class DecisionLog:
 
     Writers and :meth:`erase` take an exclusive ``flock`` on a file, and a writer whose file was replaced by an
     erasure while it held it reopens it, so no line is lost to a concurrent erasure (even from another process).
-    Opening the log (either way) cuts a torn last record off each of its files."""
+    Opening the log (either way) cuts a torn last record off each of its files.
+
+    Parameters
+    ----------
+    folder
+        Where the log's files and its salt live.
+    create
+        Create the folder and the salt if missing (``False``: :meth:`existing`).
+    rotation
+        When to start a new file (:class:`~policies.serving.log_files.Rotation`: ``max_bytes``, ``every`` of
+        ``"hour"``, ``"day"`` or ``None``); the server's config can carry one and pass it here.
+
+    Notes
+    -----
+    For the endpoint: build one ``DecisionLog`` per process and share it between requests (each instance writes
+    its own files and batches only its own appenders); :meth:`stats` feeds the metrics (``pending`` is the log's
+    lag in lines, ``last_batch_seconds`` the latest fsync's time); :meth:`close` at shutdown.
+    """
 
     def __init__(self, folder: str | Path, create: bool = True, rotation: Rotation | None = None) -> None:
         self.folder = Path(folder)
