@@ -34,7 +34,9 @@ class ServingSettings(BaseModel):
 
     ``api_token`` is the bearer token ``/v1/*`` requires (the environment variable ``OFFERLAB_API_TOKEN`` wins
     over it; a :class:`~pydantic.SecretStr`, so it never shows in a repr or a log); ``max_body_bytes`` the
-    largest request body accepted (larger: 413).
+    largest request body accepted (larger: 413). ``reload_interval_s`` is how often the served aliases are
+    resolved again (0: never; a promotion then needs a restart); ``challenger_share`` the share of users the
+    challenger alias acts for, and ``shadow`` scores the model that does not act on every request.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -43,6 +45,9 @@ class ServingSettings(BaseModel):
     decision_log: Path = Path("runs/decision-log")
     api_token: SecretStr | None = None
     max_body_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    reload_interval_s: float = Field(5.0, ge=0.0)
+    challenger_share: float = Field(0.0, ge=0.0, le=1.0)
+    shadow: bool = False
 
 
 class OfferlabConfig(BaseModel):

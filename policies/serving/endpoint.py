@@ -26,6 +26,12 @@ bodies over ``max_body_bytes`` get a 413 (:mod:`policies.serving.security`).
 ``POST /v1/outcome {decision_id, converted, revenue}`` records what followed a decision
 (:mod:`policies.serving.outcomes`: idempotent, 404 for an id the log does not hold).
 
+The models come from :class:`~policies.serving.live_models.LiveModels`: the champion alias is followed (a
+promotion or a rollback swaps the model between two requests, none fails), a configured share of users goes to
+the challenger, and in shadow mode the model that does not act is scored on every request. The answer's and the
+logged ``policy_version`` are the acting model's; with a challenger loaded each logged decision also holds
+``arm`` and, in shadow mode, ``shadow_policy_version`` and ``shadow_probabilities``.
+
 Open probes: ``/healthz`` (alive), ``/readyz`` (200 once the model and the online snapshot are loaded, else 503
 naming what is missing) and ``/metrics`` (Prometheus text format, :mod:`policies.serving.metrics`).
 """
@@ -60,10 +66,12 @@ from features.schemas import ACTIONS, MOMENTS, TRIGGER_KINDS, schema_of
 from features.stores.online import OnlineSnapshot, WatchedSnapshot
 from policies.serving.consent import ConsentBook
 from policies.serving.decision_log import DecisionLog
+from policies.serving.live_models import Assignment, LiveModel, LiveModels
 from policies.serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from policies.serving.metrics import EndpointMetrics, RequestMetrics
 from policies.serving.outcomes import OutcomeStore, outcome_router
 from policies.serving.pyfunc import PolicyModel
+from policies.serving.registry import ResolvedModel
 from policies.serving.security import DEFAULT_MAX_BODY_BYTES, BearerTokenGuard, BodySizeLimit
 from policies.triggers.config import GuardrailSettings
 from policies.triggers.guardrails.clock import defer_one, to_us
@@ -279,8 +287,20 @@ def after_quiet_hours(send_at: datetime, tz: str, settings: GuardrailSettings) -
     return datetime.fromtimestamp(moved // 1_000_000, UTC).replace(microsecond=moved % 1_000_000)
 
 
+def fixed_models(model: PolicyModel, policy_version: str) -> LiveModels:
+    """``model`` as :class:`LiveModels` that never reload and have no challenger (no registry is asked).
+
+    Examples
+    --------
+    >>> from policies.bandits.baselines import FixedAction
+    >>> fixed_models(PolicyModel(FixedAction("coupon")), "fixed/v1").choose("u1").acting.version
+    'fixed/v1'
+    """
+    return LiveModels(policy_version, resolver=lambda uri: ResolvedModel(uri, None), loader=lambda _: model)
+
+
 def create_app(
-    model: PolicyModel,
+    model: PolicyModel | LiveModels,
     policy_version: str,
     decision_log: DecisionLog,
     seed: int | None = None,
@@ -296,7 +316,8 @@ def create_app(
     Parameters
     ----------
     model, policy_version
-        The policy and the version it is logged under.
+        The policy and the version it is logged under; or :class:`LiveModels` that follow the registry (then
+        ``policy_version`` is unused: each decision logs the version of the model that acted).
     decision_log
         Where decisions and suppressions are written.
     seed
@@ -321,21 +342,46 @@ def create_app(
     book = ConsentBook(users, settings)
     contexts = ContextBuilder(features, thresholds)
     policy_lock = threading.Lock()
-    stats = getattr(decision_log, "stats", None)  # a durable log tells the lines it has not made durable yet
-    metrics = EndpointMetrics(pending_lines=(lambda: stats().pending) if callable(stats) else None)
-    metrics.set_model(policy_version)
+    live = model if isinstance(model, LiveModels) else fixed_models(model, policy_version)
+    metrics = EndpointMetrics(pending_lines=lambda: decision_log.stats().pending)
+
+    def show_models() -> None:
+        serving = live.current()
+        metrics.set_model(serving.champion.version, "champion")
+        if serving.challenger is None:
+            metrics.clear_model("challenger")
+        else:
+            metrics.set_model(serving.challenger.version, "challenger")
+
+    show_models()
     outcomes = OutcomeStore(decision_log)
     app.include_router(outcome_router(outcomes))  # POST /v1/outcome
 
-    def decide_with_policy(frame: pl.DataFrame, eligible: np.ndarray) -> tuple[int, np.ndarray]:
+    def decide_with_policy(acting: LiveModel, frame: pl.DataFrame, eligible: np.ndarray) -> tuple[int, np.ndarray]:
         with policy_lock:
             try:
-                chosen, probs = model.decide(frame, eligible, rng)
+                chosen, probs = acting.model.decide(frame, eligible, rng)
             except ValueError as error:
                 raise HTTPException(status_code=422, detail=str(error)) from error
         return int(chosen[0]), np.where(eligible[0], probs[0], 0.0)
 
-    def suppressed(row: dict[str, Any]) -> DecideResponse:
+    def arm_fields(assignment: Assignment, frame: pl.DataFrame, eligible: np.ndarray) -> dict[str, Any]:
+        """``arm`` and the shadow's version and probabilities for the log (nothing without a challenger); a
+        shadow that cannot score the context is left out of this one decision, which still stands."""
+        if live.current().challenger is None:
+            return {}
+        shadow = assignment.shadow
+        if shadow is None or shadow.model.policy is None:
+            return Assignment(assignment.arm, assignment.acting, None).log_fields()
+        try:
+            with policy_lock:
+                scored = shadow.model.policy.probabilities(frame, ACTIONS, eligible)[0]
+        except ValueError as error:
+            logger.warning("shadow %s could not score a decision: %s", shadow.version, error)
+            return Assignment(assignment.arm, assignment.acting, None).log_fields()
+        return assignment.log_fields(np.where(eligible[0], scored, 0.0))
+
+    def suppressed(row: dict[str, Any], policy_version: str) -> DecideResponse:
         decision_log.append_suppression(row)
         metrics.note_append()
         metrics.note_suppression(row["suppressed_by"])
@@ -355,45 +401,63 @@ def create_app(
     @app.get("/healthz")
     def health() -> dict[str, str | None]:
         as_of = features.current().as_of.isoformat() if features is not None else None
-        return {"status": "ok", "policy_version": policy_version, "features_as_of": as_of}
+        serving = live.current()
+        challenger = serving.challenger.version if serving.challenger is not None else None
+        return {
+            "status": "ok",
+            "policy_version": serving.champion.version,
+            "challenger_version": challenger,
+            "features_as_of": as_of,
+        }
 
     @app.get("/readyz")
     def ready() -> JSONResponse:
-        missing = [] if model.policy is not None else ["model"]
+        serving = live.current()
+        missing = [] if serving.champion.model.policy is not None else ["model"]
         try:
             as_of = features.current().as_of.isoformat() if features is not None else None
         except Exception:
             as_of, missing = None, [*missing, "features snapshot"]
-        body = {"status": "not ready" if missing else "ready", "policy_version": policy_version, "missing": missing}
+        body = {
+            "status": "not ready" if missing else "ready",
+            "policy_version": serving.champion.version,
+            "missing": missing,
+            "registry_errors": dict(serving.errors),
+        }
         return JSONResponse({**body, "features_as_of": as_of}, status_code=503 if missing else 200)
 
     @app.get("/metrics")
     def prometheus_metrics() -> Response:
+        show_models()
         return Response(metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
 
     @app.post("/v1/decide", response_model=DecideResponse)
     def decide(request: DecideRequest) -> DecideResponse:
         moment = moment_of(request, datetime.now(UTC))
         row = moment.row(request)
+        assignment = live.choose(request.user_id)  # one user meets one arm; one snapshot for the whole request
+        acting = assignment.acting
         tz = book.time_zone(request.user_id)
         if tz is None:  # consent is always honoured: no record, no consent
             why = f"no consent record for user {request.user_id}"
-            return suppressed({**row, "channel": request.channel, "suppressed_by": "no_consent", "why": why})
+            return suppressed(
+                {**row, "channel": request.channel, "suppressed_by": "no_consent", "why": why}, acting.version
+            )
         eligible = np.array([[a in request.actions for a in ACTIONS]])
         # Ask first with the channel and time requested, so a context the policy cannot use is refused (422)
         # before the guardrails count the moment; ask again only if they moved the channel or the send time.
         wanted = request.channel or settings.channels[0]
         planned = after_quiet_hours(moment.send_at, tz, settings)
         frame, _ = contexts.build(request, tz, wanted, planned)
-        chosen, probs = decide_with_policy(frame, eligible)
+        chosen, probs = decide_with_policy(acting, frame, eligible)
         verdict = book.apply_one(row)
         if not verdict.kept:
-            return suppressed(verdict.row())
+            return suppressed(verdict.row(), acting.version)
         decided = verdict.row()
         channel, send_at = decided["channel"], decided["send_at"]
         if (channel, send_at) != (wanted, planned):
             frame, _ = contexts.build(request, tz, channel, send_at)
-            chosen, probs = decide_with_policy(frame, eligible)
+            chosen, probs = decide_with_policy(acting, frame, eligible)
         notes = [moment.reason]
         if send_at != moment.send_at:
             notes.append(f"deferred by quiet hours from {moment.send_at:%Y-%m-%d %H:%M} UTC")
@@ -407,7 +471,7 @@ def create_app(
             action=action,
             probability=float(probs[chosen]),
             probabilities={a: float(probs[i]) for i, a in enumerate(ACTIONS) if eligible[0, i]},
-            policy_version=policy_version,
+            policy_version=acting.version,
             channel=channel,
             send_at=send_at,
             reason="; ".join(notes),
@@ -423,7 +487,7 @@ def create_app(
                 "action": action,
                 "propensity": response.probability,
                 "probabilities": [float(p) for p in probs],
-                "policy_version": policy_version,
+                "policy_version": acting.version,
                 "channel": channel,
                 "send_at": send_at,
                 "item_id": request.item_id,
@@ -431,11 +495,12 @@ def create_app(
                 "reason": response.reason,
                 **{c: seen.get(c) for c in CONTEXT if c not in ("trigger", "channel")},
                 **{k: v for k, v in seen.items() if k not in CONTEXT},
+                **arm_fields(assignment, frame, eligible),
             }
         )
         outcomes.note_decision(decision_id)
         metrics.note_append()
-        metrics.note_decision(action, policy_version)
+        metrics.note_decision(action, acting.version)
         return response
 
     # the last added runs first: count and time everything, then turn strangers away, then bound the body

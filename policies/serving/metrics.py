@@ -11,7 +11,7 @@ name                                           type       what
 ``offerlab_decisions_total``                   counter    decisions by ``action`` and ``policy_version`` (mix)
 ``offerlab_suppressions_total``                counter    suppressed moments by ``suppressed_by``
 ``offerlab_model_info``                        gauge      1 for each model served, by ``policy_version`` and
-                                                          ``role`` (``acting``, ``shadow``, ...)
+                                                          ``role`` (``champion``, ``challenger``)
 ``offerlab_decision_log_seconds_since_append`` gauge      seconds since the decision log's last append
 ``offerlab_decision_log_pending_lines``        gauge      lines waiting to be made durable (when the log says)
 =============================================  =========  =======================================================
@@ -30,7 +30,7 @@ Examples
 >>> [(s.labels, s.value) for s in families["offerlab_decisions"].samples if s.name.endswith("_total")]
 [({'action': 'coupon', 'policy_version': 'offer-policy/v3'}, 1.0)]
 >>> families["offerlab_model_info"].samples[0].labels
-{'policy_version': 'offer-policy/v3', 'role': 'acting'}
+{'policy_version': 'offer-policy/v3', 'role': 'champion'}
 >>> families["offerlab_decision_log_seconds_since_append"].samples[0].value
 2.5
 """
@@ -103,7 +103,7 @@ class EndpointMetrics:
             )
             pending.set_function(pending_lines)
 
-    def set_model(self, policy_version: str, role: str = "acting") -> None:
+    def set_model(self, policy_version: str, role: str = "champion") -> None:
         """Mark ``policy_version`` as the model serving ``role``, replacing the one that held it."""
         with self._models_lock:
             for labels in [k for k in _label_sets(self.models) if k[1] == role]:

@@ -17,8 +17,7 @@ from policies.serving.config import OfferlabConfig, configure_mlflow
 from policies.serving.consent import load_users
 from policies.serving.decision_log import DecisionLog
 from policies.serving.endpoint import create_app
-from policies.serving.pyfunc import load_policy_model
-from policies.serving.registry import resolve
+from policies.serving.live_models import LiveModels, TrafficSplit
 from policies.serving.security import TOKEN_VARIABLE, api_token_from
 from policies.triggers.config import load_trigger_config
 
@@ -42,6 +41,11 @@ def build_app(
     ``triggers_config`` a trigger engine YAML whose guardrails and lifecycle thresholds apply. Every input is
     checked before the decision log is touched.
 
+    The model is followed (:class:`~policies.serving.live_models.LiveModels`): every
+    ``serving.reload_interval_s`` seconds its alias is resolved again and a moved alias swaps the model in without
+    a restart; ``serving.challenger_share`` and ``serving.shadow`` send users to the challenger alias or score it
+    beside the champion. :func:`stop_following` ends the polling.
+
     ``api_token`` is the bearer token ``/v1/*`` requires (default: ``OFFERLAB_API_TOKEN``, else the config's
     ``serving.api_token``); without any, the app is refused (``ValueError``) unless ``insecure`` is set."""
     configured = config.serving.api_token.get_secret_value() if config.serving.api_token is not None else None
@@ -56,11 +60,14 @@ def build_app(
         load_users(users)  # a bad file fails here, before anything is written (the endpoint follows the file)
     snapshot = WatchedSnapshot(features) if features is not None else None
     configure_mlflow(config)
-    resolved = resolve(model_uri or config.champion_uri)
-    model = load_policy_model(resolved.uri)
-    return create_app(
-        model,
-        resolved.label,
+    serving = config.serving
+    split = TrafficSplit(challenger_share=serving.challenger_share, shadow=serving.shadow)
+    follows_challenger = split.challenger_share > 0 or split.shadow
+    challenger_uri = f"models:/{config.registered_model}@{config.challenger_alias}" if follows_challenger else None
+    live = LiveModels(model_uri or config.champion_uri, challenger_uri, split)
+    app = create_app(
+        live,
+        live.current().champion.version,
         DecisionLog(config.serving.decision_log),
         seed=seed,
         features=snapshot,
@@ -70,11 +77,25 @@ def build_app(
         api_token=token,
         max_body_bytes=config.serving.max_body_bytes,
     )
+    app.state.live_models = live
+    if serving.reload_interval_s > 0:
+        live.start(serving.reload_interval_s)
+    return app
+
+
+def stop_following(app: FastAPI) -> None:
+    """Stop the registry polling :func:`build_app` started (nothing for an app without it)."""
+    live = getattr(app.state, "live_models", None)
+    if isinstance(live, LiveModels):
+        live.stop()
 
 
 def serve_forever(app: FastAPI, host: str, port: int) -> None:
     """Serve until interrupted."""
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        stop_following(app)
 
 
 @contextmanager
@@ -94,3 +115,4 @@ def serving_in_background(app: FastAPI, host: str = "127.0.0.1", port: int = 0, 
     finally:
         server.should_exit = True
         thread.join(timeout)
+        stop_following(app)

@@ -48,7 +48,7 @@ def test_metrics_count_requests_actions_and_show_the_model(
 ) -> None:
     rows = reachable_rows(small_log, small_run.users)
     before = samples(url)
-    assert value(before, "offerlab_model_info", policy_version="test/v7", role="acting") == 1.0
+    assert value(before, "offerlab_model_info", policy_version="test/v7", role="champion") == 1.0
     assert value(before, "offerlab_http_requests_total", route="/v1/decide") == 0.0
     answers = [httpx.post(f"{url}/v1/decide", json=request_from(rows, i), headers=AUTH, timeout=10) for i in range(5)]
     assert [a.status_code for a in answers] == [200] * 5
@@ -64,6 +64,7 @@ def test_metrics_count_requests_actions_and_show_the_model(
         counted = value(after, "offerlab_decisions_total", action=action, policy_version="test/v7")
         assert counted == actions.count(action)
     assert 0.0 <= value(after, "offerlab_decision_log_seconds_since_append") < 60.0
+    assert value(after, "offerlab_decision_log_pending_lines") == 0.0  # every acknowledged decision is durable
 
 
 def test_readyz_says_ready_once_model_and_snapshot_are_loaded(url: str) -> None:
