@@ -64,8 +64,13 @@ def world(folder: Path) -> tuple[Path, Path, list[str], list[str]]:
     )
 
 
+#: The bearer token the benchmarked servers require.
+BENCH_TOKEN = "bench-token"
+
+
 def start(root: Path, config: Path, port: int, online: Path, users: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "OFFERLAB_CONFIG": str(config), "OFFERLAB_PSEUDONYM_SALT": "bench-salt"}
+    env["OFFERLAB_API_TOKEN"] = BENCH_TOKEN  # a checkout from before the token ignores it
     env.pop("MLFLOW_TRACKING_URI", None)
     command = [sys.executable, "-m", "experiments.cli", "serve", "--port", str(port), "--seed", "0"]
     command += ["--features", str(online), "--users", str(users)]
@@ -112,7 +117,7 @@ def main() -> None:
                 raise SystemExit(f"{len(order)} users for {need} requests")
             times: dict[str, list[float]] = {name: [] for name in roots}
             verdicts: dict[str, dict[str, int]] = {name: {} for name in roots}
-            with httpx.Client(timeout=30) as client:
+            with httpx.Client(timeout=30, headers={"Authorization": f"Bearer {BENCH_TOKEN}"}) as client:
                 for i, user in enumerate(order[:need]):
                     body = {"user_id": str(user), "trigger": "cart_abandon", "item_id": items[i % len(items)],
                             "event_id": f"bench-{i}"}  # fmt: skip
