@@ -72,7 +72,7 @@ from policies.serving.metrics import EndpointMetrics, RequestMetrics
 from policies.serving.outcomes import OutcomeStore, outcome_router
 from policies.serving.pyfunc import PolicyModel
 from policies.serving.registry import ResolvedModel
-from policies.serving.security import DEFAULT_MAX_BODY_BYTES, BearerTokenGuard, BodySizeLimit
+from policies.serving.security import DEFAULT_MAX_BODY_BYTES, BearerTokenGuard, BodySizeLimit, declare_bearer_auth
 from policies.triggers.config import GuardrailSettings
 from policies.triggers.guardrails.clock import defer_one, to_us
 
@@ -507,5 +507,8 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_body_bytes=max_body_bytes)
     if api_token is not None:
         app.add_middleware(BearerTokenGuard, token=SecretStr(api_token))  # masked in any repr of the app
-    app.add_middleware(RequestMetrics, metrics=metrics, routes=list(app.openapi()["paths"]))
+    schema = app.openapi()  # built once and kept by the app
+    if api_token is not None:
+        declare_bearer_auth(schema)
+    app.add_middleware(RequestMetrics, metrics=metrics, routes=list(schema["paths"]))
     return app

@@ -182,6 +182,31 @@ def _replaying(messages: list[Message], receive: Receive) -> Receive:
     return replay
 
 
+def declare_bearer_auth(schema: dict[str, Any]) -> dict[str, Any]:
+    """Declare the bearer scheme in an OpenAPI ``schema`` (changed in place and returned) and require it on every
+    operation under :data:`PROTECTED_PREFIX`, with the 401 and 413 answers, so clients and schema-driven fuzzers
+    know to send the token.
+
+    Examples
+    --------
+    >>> schema = {"paths": {"/v1/decide": {"post": {"responses": {}}}, "/healthz": {"get": {"responses": {}}}}}
+    >>> declared = declare_bearer_auth(schema)
+    >>> declared["paths"]["/v1/decide"]["post"]["security"], "security" in declared["paths"]["/healthz"]["get"]
+    ([{'bearer': []}], False)
+    """
+    components = schema.setdefault("components", {})
+    components.setdefault("securitySchemes", {})["bearer"] = {"type": "http", "scheme": "bearer"}
+    for path, operations in schema.get("paths", {}).items():
+        if not path.startswith(PROTECTED_PREFIX):
+            continue
+        for operation in operations.values():
+            operation["security"] = [{"bearer": []}]
+            responses = operation.setdefault("responses", {})
+            responses.setdefault("401", {"description": "no bearer token, or a wrong one"})
+            responses.setdefault("413", {"description": "the request body is too large"})
+    return schema
+
+
 def security_summary(token: str | None, max_body_bytes: int) -> dict[str, Any]:
     """What the endpoint enforces, for a start-up line (never the token itself).
 

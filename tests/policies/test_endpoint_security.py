@@ -75,6 +75,10 @@ def test_v1_with_the_token_decides(url: str, open_rows: pl.DataFrame) -> None:
 
 def test_probes_need_no_token(url: str) -> None:
     assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
+    schema = httpx.get(f"{url}/openapi.json", timeout=10).json()
+    assert schema["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer"}
+    assert schema["paths"]["/v1/decide"]["post"]["security"] == [{"bearer": []}]
+    assert "security" not in schema["paths"]["/healthz"]["get"]
 
 
 def test_an_oversize_body_gets_413_announced_or_streamed(url: str, open_rows: pl.DataFrame) -> None:
