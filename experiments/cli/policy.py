@@ -220,8 +220,9 @@ def serve(
     insecure: Annotated[
         bool,
         typer.Option(
+            "--insecure",
             help="Serve without a bearer token (local tests only). Without this flag the server refuses to start "
-            "unless OFFERLAB_API_TOKEN or serving.api_token in mlflow.yaml holds one."
+            "unless OFFERLAB_API_TOKEN or serving.api_token in mlflow.yaml holds one.",
         ),
     ] = False,
 ) -> None:
