@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import polars as pl
 import pydantic
@@ -18,35 +20,38 @@ def _feedback(small_log: pl.DataFrame, rows: int = 400) -> Feedback:
     return Feedback.from_log(small_log.head(rows))
 
 
-def test_the_policy_learns_from_the_configured_columns_only(small_log: pl.DataFrame) -> None:
-    feedback = _feedback(small_log)
-    chosen = ("price", "coupon_redemption_rate", "channel")
-    narrow = VowpalWabbitPolicy(config=VWConfig(features=chosen, seed=0))
-    narrow.learn(feedback)
-    assert narrow.feature_names_ == list(chosen)
-    # the same model as one trained on a frame holding just those columns
-    alone = VowpalWabbitPolicy(config=VWConfig(seed=0))
-    alone.learn(Feedback(feedback.contexts.select(chosen), *_rest(feedback)))
-    probe = _feedback(small_log, 60)
+def _decides_as_on_prepared_columns(
+    small_log: pl.DataFrame, config: VWConfig, prepare: Callable[[pl.DataFrame], pl.DataFrame]
+) -> VowpalWabbitPolicy:
+    """A policy with ``config`` learns the log; it must decide as a default policy that learned the columns as
+    ``prepare`` makes them (asked on prepared contexts too)."""
+    feedback, probe = _feedback(small_log), _feedback(small_log, 60)
+    configured = VowpalWabbitPolicy(config=config)
+    configured.learn(feedback)
+    plain = VowpalWabbitPolicy(config=VWConfig(seed=config.seed))
+    plain.learn(Feedback(prepare(feedback.contexts), *_rest(feedback)))
     np.testing.assert_array_equal(
-        narrow.probabilities(probe.contexts, ACTIONS, probe.eligible),
-        alone.probabilities(probe.contexts.select(chosen), ACTIONS, probe.eligible),
+        configured.probabilities(probe.contexts, ACTIONS, probe.eligible),
+        plain.probabilities(prepare(probe.contexts), ACTIONS, probe.eligible),
     )
+    return configured
+
+
+def test_the_policy_learns_from_the_configured_columns_only(small_log: pl.DataFrame) -> None:
+    chosen = ("price", "coupon_redemption_rate", "channel")
+    narrow = _decides_as_on_prepared_columns(
+        small_log, VWConfig(features=chosen, seed=0), lambda frame: frame.select(chosen)
+    )
+    assert narrow.feature_names_ == list(chosen)
+    probe = _feedback(small_log, 60)
     with pytest.raises(ValueError, match=r"missing context feature\(s\) \['coupon_redemption_rate'\]"):
         narrow.probabilities(probe.contexts.drop("coupon_redemption_rate"), ACTIONS, probe.eligible)
 
 
 def test_log_features_equal_learning_the_logged_column(small_log: pl.DataFrame) -> None:
-    feedback = _feedback(small_log)
-    logged = VowpalWabbitPolicy(config=VWConfig(log_features=("price", "stock"), seed=0))
-    logged.learn(feedback)
     transform = [pl.col(c).cast(pl.Float64).clip(lower_bound=0).log1p() for c in ("price", "stock")]
-    plain = VowpalWabbitPolicy(config=VWConfig(seed=0))
-    plain.learn(Feedback(feedback.contexts.with_columns(transform), *_rest(feedback)))
-    probe = _feedback(small_log, 60)
-    np.testing.assert_array_equal(
-        logged.probabilities(probe.contexts, ACTIONS, probe.eligible),
-        plain.probabilities(probe.contexts.with_columns(transform), ACTIONS, probe.eligible),
+    _decides_as_on_prepared_columns(
+        small_log, VWConfig(log_features=("price", "stock"), seed=0), lambda frame: frame.with_columns(transform)
     )
 
 
