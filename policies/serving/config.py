@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -37,6 +37,8 @@ class ServingSettings(BaseModel):
     largest request body accepted (larger: 413). ``reload_interval_s`` is how often the served aliases are
     resolved again (0: never; a promotion then needs a restart); ``challenger_share`` the share of users the
     challenger alias acts for, and ``shadow`` scores the model that does not act on every request.
+    ``log_rotation_bytes`` and ``log_rotation_every`` start a new decision-log file at that size and at each new
+    UTC ``day`` or ``hour`` (``null``: by size only).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -48,6 +50,8 @@ class ServingSettings(BaseModel):
     reload_interval_s: float = Field(5.0, ge=0.0)
     challenger_share: float = Field(0.0, ge=0.0, le=1.0)
     shadow: bool = False
+    log_rotation_bytes: int = Field(64 * 1024 * 1024, ge=1)
+    log_rotation_every: Literal["hour", "day"] | None = "day"
 
 
 class OfferlabConfig(BaseModel):

@@ -343,7 +343,10 @@ def create_app(
     contexts = ContextBuilder(features, thresholds)
     policy_lock = threading.Lock()
     live = model if isinstance(model, LiveModels) else fixed_models(model, policy_version)
-    metrics = EndpointMetrics(pending_lines=lambda: decision_log.stats().pending)
+    metrics = EndpointMetrics(
+        pending_lines=lambda: decision_log.stats().pending,
+        last_batch_seconds=lambda: decision_log.stats().last_batch_seconds,
+    )
 
     def show_models() -> None:
         serving = live.current()

@@ -14,6 +14,7 @@ name                                           type       what
                                                           ``role`` (``champion``, ``challenger``)
 ``offerlab_decision_log_seconds_since_append`` gauge      seconds since the decision log's last append
 ``offerlab_decision_log_pending_lines``        gauge      lines waiting to be made durable (when the log says)
+``offerlab_decision_log_last_batch_seconds``   gauge      the latest group commit's write + fsync (idem)
 =============================================  =========  =======================================================
 
 A route is the path template of the app's route that answered, or ``other`` (so a scan of random paths adds no
@@ -57,14 +58,18 @@ class EndpointMetrics:
 
     Parameters
     ----------
-    pending_lines
-        Returns the decision log's lines not yet durable (None: the gauge is not exported).
+    pending_lines, last_batch_seconds
+        Return the decision log's lines not yet durable and the seconds its latest batch took to write and fsync
+        (None: that gauge is not exported).
     now
         The monotonic clock (a parameter for tests).
     """
 
     def __init__(
-        self, pending_lines: Callable[[], float] | None = None, now: Callable[[], float] = time.monotonic
+        self,
+        pending_lines: Callable[[], float] | None = None,
+        last_batch_seconds: Callable[[], float] | None = None,
+        now: Callable[[], float] = time.monotonic,
     ) -> None:
         self.registry = CollectorRegistry()
         self._now = now
@@ -102,6 +107,13 @@ class EndpointMetrics:
                 registry=self.registry,
             )
             pending.set_function(pending_lines)
+        if last_batch_seconds is not None:
+            batch = Gauge(
+                "offerlab_decision_log_last_batch_seconds",
+                "Seconds the decision log's latest batch took to write and fsync",
+                registry=self.registry,
+            )
+            batch.set_function(last_batch_seconds)
 
     def set_model(self, policy_version: str, role: str = "champion") -> None:
         """Mark ``policy_version`` as the model serving ``role``, replacing the one that held it."""

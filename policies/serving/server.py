@@ -18,6 +18,7 @@ from policies.serving.consent import load_users
 from policies.serving.decision_log import DecisionLog
 from policies.serving.endpoint import create_app
 from policies.serving.live_models import LiveModels, TrafficSplit
+from policies.serving.log_files import Rotation
 from policies.serving.security import TOKEN_VARIABLE, api_token_from
 from policies.triggers.config import load_trigger_config
 
@@ -65,10 +66,13 @@ def build_app(
     follows_challenger = split.challenger_share > 0 or split.shadow
     challenger_uri = f"models:/{config.registered_model}@{config.challenger_alias}" if follows_challenger else None
     live = LiveModels(model_uri or config.champion_uri, challenger_uri, split)
+    app_log = DecisionLog(
+        serving.decision_log, rotation=Rotation(serving.log_rotation_bytes, serving.log_rotation_every)
+    )
     app = create_app(
         live,
         live.current().champion.version,
-        DecisionLog(config.serving.decision_log),
+        app_log,
         seed=seed,
         features=snapshot,
         users=users,
@@ -78,16 +82,21 @@ def build_app(
         max_body_bytes=config.serving.max_body_bytes,
     )
     app.state.live_models = live
+    app.state.decision_log = app_log
     if serving.reload_interval_s > 0:
         live.start(serving.reload_interval_s)
     return app
 
 
 def stop_following(app: FastAPI) -> None:
-    """Stop the registry polling :func:`build_app` started (nothing for an app without it)."""
+    """Stop the registry polling :func:`build_app` started and close its decision log's files (nothing for an
+    app built otherwise)."""
     live = getattr(app.state, "live_models", None)
     if isinstance(live, LiveModels):
         live.stop()
+    decision_log = getattr(app.state, "decision_log", None)
+    if isinstance(decision_log, DecisionLog):
+        decision_log.close()
 
 
 def serve_forever(app: FastAPI, host: str, port: int) -> None:

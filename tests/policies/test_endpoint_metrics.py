@@ -65,6 +65,7 @@ def test_metrics_count_requests_actions_and_show_the_model(
         assert counted == actions.count(action)
     assert 0.0 <= value(after, "offerlab_decision_log_seconds_since_append") < 60.0
     assert value(after, "offerlab_decision_log_pending_lines") == 0.0  # every acknowledged decision is durable
+    assert value(after, "offerlab_decision_log_last_batch_seconds") > 0.0
 
 
 def test_readyz_says_ready_once_model_and_snapshot_are_loaded(url: str) -> None:
