@@ -121,9 +121,10 @@ def endpoint_latency(policy: VowpalWabbitPolicy, feedback: Feedback, requests: i
         started = time.perf_counter()
         model.decide(contexts.head(1), np.ones((1, 4), dtype=bool), rng)
         direct.append(time.perf_counter() - started)
-    app = create_app(model, "bench", DecisionLog(tempfile.mkdtemp()), seed=0)
+    # as served: the bearer token checked on every request
+    app = create_app(model, "bench", DecisionLog(tempfile.mkdtemp()), seed=0, api_token="bench-token")
     latencies = []
-    with serving_in_background(app) as url, httpx.Client() as client:
+    with serving_in_background(app) as url, httpx.Client(headers={"Authorization": "Bearer bench-token"}) as client:
         for _ in range(20):
             client.post(f"{url}/v1/decide", json=body)
         for _ in range(requests):
