@@ -19,8 +19,9 @@ import experiments.cli
 from policies.bandits.baselines import UniformRandom
 from policies.serving.config import OfferlabConfig
 from policies.serving.decision_log import DecisionLog
-from policies.serving.endpoint import MAX_ID_LENGTH, create_app
+from policies.serving.endpoint import create_app
 from policies.serving.pyfunc import PolicyModel
+from policies.serving.request_context import MAX_ID_LENGTH
 from policies.serving.server import build_app, serving_in_background
 from simulators.base import SimulationResult
 from tests.policies.test_endpoint import reachable_rows, request_from
