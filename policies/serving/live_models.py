@@ -31,7 +31,8 @@ How the log records it
     *acting* model (the logging policy, whatever the arm). :meth:`Assignment.log_fields` adds ``arm``
     (``champion`` or ``challenger``) and, in shadow mode, ``shadow_policy_version`` and ``shadow_probabilities``
     (the shadow model's probabilities over :data:`~features.schemas.ACTIONS`, the same layout as
-    ``probabilities``, and like it zero for ineligible actions). :func:`policy_target_table` gathers one version's
+    ``probabilities``, and like it zero for ineligible actions).
+    :func:`~policies.serving.logged_targets.policy_target_table` gathers one version's
     probabilities over every round (where it acted and where it shadowed) into the ``p_<action>`` table that
     ``offerlab ope --target-probs`` reads, so the champion and the challenger are each evaluated on the whole
     log; what each arm earned on its own share is compared by filtering the log on ``arm`` (or
@@ -91,7 +92,6 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import numpy as np
-import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 from features.schemas import ACTIONS
@@ -378,57 +378,3 @@ class LiveModels:
         while len(self._loaded) > KEPT_VERSIONS:
             self._loaded.popitem(last=False)
         return kept
-
-
-def policy_target_table(log: pl.DataFrame, policy_version: str) -> pl.DataFrame:
-    """The probabilities ``policy_version`` gave on every round of a decision log, as the ``p_<action>`` table
-    (row-aligned with the log) that ``offerlab ope --target-probs`` reads.
-
-    A round's probabilities come from ``probabilities`` where the version acted (``policy_version``), from
-    ``shadow_probabilities`` where it was the shadow (``shadow_policy_version``). In shadow mode every round
-    holds both models, so the champion and the challenger can each be evaluated on the whole log::
-
-        log = load_bandit_log(folder)        # experiments.inputs: decisions joined with their outcomes
-        policy_target_table(log, "offer-policy/v7").write_parquet("v7.parquet")
-        # offerlab ope --log folder --target-probs v7.parquet
-
-    These are the probabilities computed when serving, on the context as it was then (no re-scoring).
-
-    Raises
-    ------
-    ValueError
-        Naming the first row where the version neither acted nor shadowed.
-
-    Examples
-    --------
-    >>> log = pl.DataFrame({
-    ...     "policy_version": ["m/v1", "m/v2"],
-    ...     "probabilities": [[0.1, 0.2, 0.3, 0.4], [0.0, 0.0, 1.0, 0.0]],
-    ...     "shadow_policy_version": ["m/v2", "m/v1"],
-    ...     "shadow_probabilities": [[0.0, 1.0, 0.0, 0.0], [0.25, 0.25, 0.25, 0.25]],
-    ... })
-    >>> policy_target_table(log, "m/v2").rows()
-    [(0.0, 1.0, 0.0, 0.0), (0.0, 0.0, 1.0, 0.0)]
-    >>> policy_target_table(log.head(1).drop("shadow_policy_version", "shadow_probabilities"), "m/v2")
-    Traceback (most recent call last):
-    ...
-    ValueError: row 0 of the decision log has no probabilities of m/v2 (it neither acted nor shadowed there)
-    """
-    for column in ("policy_version", "probabilities"):
-        if column not in log.columns:
-            raise ValueError(f"the decision log has no {column!r} column")
-    acted = pl.when(pl.col("policy_version") == policy_version).then(pl.col("probabilities"))
-    if {"shadow_policy_version", "shadow_probabilities"} <= set(log.columns):
-        shadowed = pl.col("shadow_policy_version") == policy_version
-        chosen = acted.when(shadowed).then(pl.col("shadow_probabilities")).otherwise(None)
-    else:
-        chosen = acted.otherwise(None)
-    probs = log.select(chosen.alias("p")).get_column("p")
-    lengths = probs.list.len()
-    bad = (lengths.is_null() | (lengths != len(ACTIONS))).arg_true()
-    if len(bad):
-        raise ValueError(
-            f"row {bad[0]} of the decision log has no probabilities of {policy_version} "
-            "(it neither acted nor shadowed there)"
-        )
-    return pl.DataFrame({f"p_{a}": probs.list.get(i).cast(pl.Float64) for i, a in enumerate(ACTIONS)})

@@ -25,7 +25,8 @@ from features.schemas import ACTIONS
 from policies.bandits.baselines import FixedAction
 from policies.serving.config import OfferlabConfig, configure_mlflow
 from policies.serving.decision_log import DecisionLog
-from policies.serving.live_models import Assignment, LiveModel, LiveModels, TrafficSplit, policy_target_table
+from policies.serving.live_models import Assignment, LiveModel, LiveModels, TrafficSplit
+from policies.serving.logged_targets import policy_target_table
 from policies.serving.pyfunc import PolicyModel, log_policy_model
 from policies.serving.registry import ResolvedModel
 
