@@ -53,11 +53,11 @@ from simulators.behaviour import (
     US_PER_HOUR,
     US_PER_MINUTE,
     EventBatch,
-    choose_items,
     finds_stock,
     simulate_day,
 )
 from simulators.channels import open_probability, unsubscribe_probability
+from simulators.counterfactuals import blast_conversion
 from simulators.embedded_platform import SimulatedPlatform
 from simulators.event_log import EventLog
 from simulators.frames import (
@@ -70,7 +70,7 @@ from simulators.frames import (
     truth_frame,
 )
 from simulators.history import History
-from simulators.offers import COUPON, offer_costs, respond
+from simulators.offers import offer_costs, respond
 from simulators.past import past_campaigns
 from simulators.scenario import Scenario
 from simulators.world import World
@@ -366,21 +366,6 @@ class SimulationSession:
         self.log.add(frame, self.origin)
         self.platform.guardrails.observe(frame.filter(pl.col("type") == "unsubscribe"))
 
-    def blast_conversion(self, size: int = 5000) -> float:
-        """Truth of an ordinary promotion: a coupon sent in-app at a random hour to random non-churned users about
-        a random relevant item, with no trigger behind it; the mean P(buy) over a seeded sample."""
-        world = self.world
-        rng = np.random.default_rng(self.rng["holdout"].integers(2**63))
-        active = np.flatnonzero(~world.users.churned)
-        if not len(active):
-            return float("nan")
-        users = active[rng.integers(0, len(active), size)]
-        items = choose_items(world, users, self.day, rng)
-        trigger = np.full(size, "blast", dtype=object)
-        channel = np.full(size, "in_app", dtype=object)
-        response = respond(world, self.history, users, items, trigger, channel, rng.uniform(0, 24, size))
-        return float(response.conversion()[:, COUPON].mean())
-
     def timestamps(self, us: np.ndarray) -> pl.Series:
         """µs since the scenario start as UTC datetimes."""
         start = int(self.origin.timestamp() * 1_000_000)
@@ -389,6 +374,9 @@ class SimulationSession:
     def result(self) -> SimulationResult:
         """All dates so far, as contract frames."""
         batches = self.batches
+        blast = blast_conversion(
+            self.world, self.history, self.day, np.random.default_rng(self.rng["holdout"].integers(2**63))
+        )
         return SimulationResult(
             events=self.log.all(),
             items=self.world.items_frame(),
@@ -398,5 +386,5 @@ class SimulationSession:
             truth=pl.concat([b.truth for b in batches]),
             holdout=pl.concat([b.holdout for b in batches]),
             suppressions=pl.concat([b.suppressions for b in batches]) if batches else pl.DataFrame(schema=SUPPRESSIONS),
-            counterfactuals={"blast_coupon_conversion": self.blast_conversion()},
+            counterfactuals={"blast_coupon_conversion": blast},
         )
