@@ -18,25 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import polars as pl
-
 from experiments.ope_study import LOGGERS, TARGETS, cross_fitted_reward_model, run_study, summarise_study
+from experiments.reporting.markdown import markdown_table
 from features.io import write_bytes, write_frame
 from simulators.scenario import scenario_names
-
-
-def markdown(table: pl.DataFrame) -> str:
-    """The table as Markdown, figures to four decimals."""
-    with pl.Config(
-        tbl_formatting="MARKDOWN",
-        tbl_hide_column_data_types=True,
-        tbl_hide_dataframe_shape=True,
-        tbl_rows=-1,
-        tbl_cols=-1,
-        tbl_width_chars=1000,
-        float_precision=4,
-    ):
-        return str(table)
 
 
 def main() -> None:
@@ -83,7 +68,7 @@ def main() -> None:
         f"logging, 95% {args.interval} intervals clustered by user{resamples}; "
         f"{time.perf_counter() - started:.0f} s"
     )
-    text = f"{header}\n\n{markdown(table)}\n"
+    text = f"{header}\n\n{markdown_table(table)}\n"
     print(text)
     write_bytes(text.encode(), args.out)
 

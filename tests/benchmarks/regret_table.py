@@ -32,6 +32,7 @@ from pathlib import Path
 import polars as pl
 
 from experiments.jobs import simulation_policy
+from experiments.reporting.markdown import markdown_table
 from features.io import write_bytes
 from features.schemas import ACTIONS
 from simulators.marketplace import MarketplaceSimulator
@@ -80,20 +81,6 @@ def regret_table(rows: list[dict[str, object]]) -> pl.DataFrame:
     )
 
 
-def markdown(table: pl.DataFrame) -> str:
-    """The table as Markdown, figures to four decimals."""
-    with pl.Config(
-        tbl_formatting="MARKDOWN",
-        tbl_hide_column_data_types=True,
-        tbl_hide_dataframe_shape=True,
-        tbl_rows=-1,
-        tbl_cols=-1,
-        tbl_width_chars=1000,
-        float_precision=4,
-    ):
-        return str(table)
-
-
 def names(text: str | None, known: tuple[str, ...], what: str) -> tuple[str, ...]:
     """A comma-separated selection from ``known`` (all of them when ``text`` is None); unknown names are refused."""
     if text is None:
@@ -132,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                     cache.write(json.dumps(cached[key]) + "\n")
             rows.append(cached[key])
             print(f"{scenario:>14} {policy:>12} {cached[key]['seconds']:7.1f} s", file=sys.stderr, flush=True)
-    text = markdown(regret_table(rows))
+    text = markdown_table(regret_table(rows))
     print(text)
     if args.out is not None:
         write_bytes((text + "\n").encode(), args.out)
