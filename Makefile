@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint browser bench format clean
+.PHONY: demo test lint browser wrk bench format clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,7 +36,20 @@ browser:  ## headless Chromium for the report screenshot test: Debian's package,
 	  rm -f "$$log"; \
 	}
 
-bench: $(STAMP)  ## speed figures, compared side by side in one run; see docs/benchmarks.md
+wrk:  ## the HTTP load generator of the serving benchmark: Debian's package, installed (as root) when missing
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" -ne 0 ]; then \
+	    echo "wrk is missing and the serving benchmark needs it: run 'make wrk' as root (apt-get install wrk)" >&2; \
+	    exit 1; \
+	  fi; \
+	  echo "installing wrk (apt-get)"; \
+	  log=$$(mktemp); \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; } >"$$log" 2>&1 \
+	    || { tail -n 40 "$$log" >&2; rm -f "$$log"; exit 1; }; \
+	  rm -f "$$log"; \
+	}
+
+bench: $(STAMP) wrk  ## speed figures, compared side by side in one run; see docs/benchmarks.md
 	$(BIN)/python tests/benchmarks/run.py
 	$(BIN)/python tests/benchmarks/simulator_scaling.py
 	$(BIN)/python tests/benchmarks/features_bench.py
@@ -46,6 +59,7 @@ bench: $(STAMP)  ## speed figures, compared side by side in one run; see docs/be
 	$(BIN)/python tests/benchmarks/reward_model_bench.py
 	$(BIN)/python tests/benchmarks/ope_cli_bench.py --rounds 1000000 --actions 4
 	$(BIN)/python tests/benchmarks/ope_cli_bench.py --rounds 100000 --actions 200
+	$(BIN)/python tests/benchmarks/serving_bench.py
 
 format: $(STAMP)
 	$(BIN)/ruff format .
