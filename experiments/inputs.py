@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,16 +102,16 @@ def load_decision_log(folder: str | Path) -> pl.DataFrame:
     """The endpoint's decisions (``decisions-*.jsonl`` in ``folder``) in the DECISIONS contract, typed: ``ts``
     and ``send_at`` as UTC datetimes, ``actions`` and ``probabilities`` as lists, the context columns in the
     dtypes of :data:`~features.pipelines.context.CONTEXT`; context values the request added beside them keep
-    the types JSON gave them. A line missing a contract column, or holding a value of the wrong type, is a
-    ``SchemaError`` naming the file."""
+    the types JSON gave them. A line that is not a JSON object (a torn record, a foreign file) or lacks a
+    required column is a ``SchemaError`` naming the file and the line; a value of the wrong type, one naming
+    the folder."""
     folder = Path(folder)
     files = sorted(folder.glob(PATTERN))
     if not files:
         raise FileNotFoundError(f"{folder}: no decision log files ({PATTERN})")
     rows: list[dict[str, Any]] = []
     for file in files:
-        with open(file, encoding="utf-8") as handle:
-            rows.extend(json.loads(line) for line in handle if line.strip())
+        rows.extend(_decision_lines(file))
     stamps = [c for c, t in DECISION_LOG.items() if isinstance(t, pl.Datetime)]
     as_text = {c: pl.String if c in stamps else t for c, t in DECISION_LOG.items()}
     extras = [k for k in dict.fromkeys(k for row in rows for k in row) if k not in DECISION_LOG]
@@ -123,6 +123,27 @@ def load_decision_log(folder: str | Path) -> pl.DataFrame:
     except (pl.exceptions.PolarsError, TypeError, ValueError) as error:
         raise SchemaError(f"decision log {folder}: a line does not fit the DECISIONS contract: {error}") from error
     return validate(frame, DECISIONS, f"decision log {folder}", unique="decision_id", not_null=REQUIRED)
+
+
+def _decision_lines(file: Path) -> Iterator[dict[str, Any]]:
+    """The decisions of one log file; a ``SchemaError`` naming the file and line (counted from 1) of the first
+    that is not a JSON object holding every :data:`REQUIRED` column."""
+    with open(file, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise SchemaError(
+                    f"decision log {file}: line {number} is not JSON ({error.msg}): a torn record or a foreign file"
+                ) from error
+            if not isinstance(row, dict):
+                raise SchemaError(f"decision log {file}: line {number} is a JSON {type(row).__name__}, not an object")
+            missing = [c for c in REQUIRED if row.get(c) is None]
+            if missing:
+                raise SchemaError(f"decision log {file}: line {number} has no {missing}; not a logged decision")
+            yield row
 
 
 def outcomes_file(folder: Path) -> Path:
