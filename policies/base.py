@@ -21,7 +21,7 @@ import importlib
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -30,6 +30,7 @@ import numpy as np
 import polars as pl
 
 from features.io import write_bytes
+from features.pipelines.context_row import context_frame
 from features.schemas import ACTIONS, BANDIT_LOG, feature_columns
 from features.validation import SchemaError, validate
 from policies.sampling import sample_actions, with_floor
@@ -281,7 +282,35 @@ class BasePolicy(ABC):
         """``(n, k)`` probabilities of choosing each action; zero where ineligible, rows sum to one."""
         actions = tuple(actions)
         mask = _check_eligible(contexts.height, actions, eligible)
-        scores = np.where(mask, np.asarray(self._scores(contexts, actions, mask), dtype=float), 0.0)
+        return self._normalised(self._scores(contexts, actions, mask), mask)
+
+    def probabilities_one(
+        self, context: Mapping[str, Any], actions: Sequence[str], eligible: np.ndarray | None = None
+    ) -> np.ndarray:
+        """:meth:`probabilities` of one context given as a mapping (column → value), as ``(k,)``: what the
+        decision endpoint asks once per request. The values are those of ``probabilities`` on the one-row frame
+        (:func:`context_frame`); a policy with a faster path for one row overrides :meth:`_row_scores`.
+
+        Examples
+        --------
+        >>> from policies.bandits.baselines import UniformRandom
+        >>> UniformRandom().probabilities_one({"price": 10.0}, ("no_offer", "coupon"), np.array([True, True]))
+        array([0.5, 0.5])
+        """
+        actions = tuple(actions)
+        row = None if eligible is None else np.asarray(eligible, dtype=bool).reshape(1, -1)
+        mask = _check_eligible(1, actions, row)
+        scores = np.asarray(self._row_scores(context, actions, mask[0]), dtype=float).reshape(1, -1)
+        return self._normalised(scores, mask)[0]
+
+    def _row_scores(self, context: Mapping[str, Any], actions: tuple[str, ...], eligible: np.ndarray) -> np.ndarray:
+        """``(k,)`` weights of one context (hook for a fast path); by default :meth:`_scores` of the one-row
+        frame."""
+        return np.asarray(self._scores(context_frame(context), actions, eligible.reshape(1, -1)), dtype=float)[0]
+
+    def _normalised(self, scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Scores → probabilities: zero where ineligible, rows summing to one, then the exploration floor."""
+        scores = np.where(mask, np.asarray(scores, dtype=float), 0.0)
         totals = scores.sum(axis=1, keepdims=True)
         if (totals <= 0).any():
             row = int(np.flatnonzero(totals[:, 0] <= 0)[0])

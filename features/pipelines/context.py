@@ -35,7 +35,10 @@ Examples
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -140,6 +143,77 @@ def _typed(column: str, dtype: pl.DataType) -> pl.Expr:
     return expr.round(9) if dtype == pl.Float64 else expr
 
 
+def item_inputs(item_features: pl.LazyFrame, catalogue: pl.LazyFrame | None = None) -> pl.LazyFrame:
+    """One row per item: ``item_id``, its :data:`ITEM_ATTRIBUTES` (from the ``catalogue`` when given, else from
+    ``item_features``) and its other features (:data:`ITEM_INPUTS`, from ``item_features``); an item in only one
+    of the two has nulls for the other's columns."""
+    attributes = _with_columns(catalogue if catalogue is not None else item_features, "item_id", ITEM_ATTRIBUTES)
+    features = _with_columns(item_features, "item_id", ITEM_INPUTS)
+    return attributes.join(features, on="item_id", how="full", coalesce=True, maintain_order="left")
+
+
+def user_side(user_features: pl.LazyFrame, thresholds: LifecycleThresholds | None = None) -> pl.LazyFrame:
+    """One row per user of ``user_features``: ``user_id``, the user's :data:`USER_CONTEXT` columns but ``region``
+    (a users-table column), typed, and the raw ``mean_log_viewed_price`` that :func:`price_vs_usual` reads; the
+    values :func:`context_features` gives a moment of that user.
+
+    Examples
+    --------
+    >>> side = user_side(pl.LazyFrame({"user_id": ["u1"], "account_age_days": [3.0]})).collect()
+    >>> side.row(0, named=True)["lifecycle_stage"], side.columns[:3]
+    ('new', ['user_id', 'account_age_days', 'lifecycle_stage'])
+    """
+    staged = with_lifecycle(_with_columns(user_features, "user_id", USER_INPUTS), thresholds or LifecycleThresholds())
+    shown = (_typed(c, t) for c, t in USER_CONTEXT.items() if c != "region")
+    return staged.select("user_id", *shown, "mean_log_viewed_price")
+
+
+def item_side(item_features: pl.LazyFrame, catalogue: pl.LazyFrame | None = None) -> pl.LazyFrame:
+    """One row per item: ``item_id``, the item's :data:`ITEM_CONTEXT` columns but ``log_price_vs_usual`` (which
+    needs the user), typed, and the raw ``log_price`` that :func:`price_vs_usual` reads; the values
+    :func:`context_features` gives a moment about that item.
+
+    Examples
+    --------
+    >>> side = item_side(pl.LazyFrame({"item_id": ["i1"], "price": [109.2], "stock": [2]})).collect()
+    >>> row = side.row(0, named=True)
+    >>> row["price"], row["stock"], round(row["log_price"], 4), row["category"]
+    (109.2, 2, 4.6932, None)
+    """
+    shown = (_typed(c, t) for c, t in ITEM_CONTEXT.items() if c != "log_price_vs_usual")
+    return item_inputs(item_features, catalogue).select("item_id", *shown, pl.col("price").log().alias("log_price"))
+
+
+def price_vs_usual(log_price: float | None, mean_log_viewed_price: float | None) -> float | None:
+    """``log_price_vs_usual`` of one moment, from :func:`item_side`'s ``log_price`` and :func:`user_side`'s
+    ``mean_log_viewed_price``: the value :func:`context_features` computes with polars, rounded as it rounds
+    (to 9 decimals, halves to even on the scaled value; the test of the one-row path checks it).
+
+    Examples
+    --------
+    >>> price_vs_usual(4.6932, 4.0), price_vs_usual(None, 4.0)
+    (0.6932, None)
+    """
+    if log_price is None or mean_log_viewed_price is None:
+        return None
+    difference = log_price - mean_log_viewed_price
+    return difference if not math.isfinite(difference) else round(difference * 1e9) / 1e9
+
+
+def local_fields(send_at: datetime, tz: str | None) -> tuple[int, int]:
+    """``(local_hour, weekday)`` of a send time in the user's time zone (UTC when unknown): what
+    :func:`in_local_time` gives one moment.
+
+    Examples
+    --------
+    >>> from datetime import UTC
+    >>> local_fields(datetime(2026, 3, 2, 18, 30, tzinfo=UTC), "Asia/Tokyo")
+    (3, 2)
+    """
+    local = send_at.astimezone(ZoneInfo(tz) if tz is not None else UTC)
+    return local.hour, local.isoweekday()
+
+
 def context_features(
     moments: pl.LazyFrame,
     users: pl.LazyFrame,
@@ -155,17 +229,14 @@ def context_features(
     The item's :data:`ITEM_ATTRIBUTES` come from the ``catalogue`` (the items table) when given, else from
     ``item_features``; its other features from ``item_features`` (null for a listing newer than them)."""
     thresholds = thresholds or LifecycleThresholds()
-    attributes = _with_columns(catalogue if catalogue is not None else item_features, "item_id", ITEM_ATTRIBUTES)
     own = [c for c in moments.collect_schema().names() if c not in CONTEXT]
     moment_ts = "__moment_ts"  # the local fields are read from ``ts``: the send time stands in for a moment
     user_part = _with_columns(user_features, "user_id", USER_INPUTS)
-    item_part = _with_columns(item_features, "item_id", ITEM_INPUTS)
     return (
         moments.rename({"ts": moment_ts} if "ts" in own else {})
         .join(users.select("user_id", "tz"), on="user_id", how="left", maintain_order="left")
         .join(user_part, on="user_id", how="left", maintain_order="left")
-        .join(attributes, on="item_id", how="left", maintain_order="left")
-        .join(item_part, on="item_id", how="left", maintain_order="left")
+        .join(item_inputs(item_features, catalogue), on="item_id", how="left", maintain_order="left")
         .with_columns(pl.col("send_at").alias("ts"))
         .with_columns(
             in_local_time("hour", time_zones).alias("local_hour"),

@@ -18,6 +18,8 @@ Examples
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping
 
 import numpy as np
@@ -28,6 +30,7 @@ NAMESPACES: tuple[str, ...] = ("u", "a")
 
 #: Runs of characters VW's text format can't hold in a feature, each replaced by one ``_`` in string values.
 UNSAFE = r"[\s|:]+"
+UNSAFE_RUNS = re.compile(UNSAFE)
 
 
 def safe_name(name: str) -> str:
@@ -79,6 +82,53 @@ def shared_lines(contexts: pl.DataFrame) -> list[str]:
     # missing features leave no gap
     lines = contexts.select(pl.concat_str([pl.lit("shared |u"), *exprs], separator=" ", ignore_nulls=True))
     return lines.to_series().to_list()
+
+
+def feature_text(name: str, value: object) -> str | None:
+    """One value as a feature of a shared line: :func:`_feature_expr` for a single Python value, as the decision
+    endpoint builds one context at a time (a one-row frame through polars costs milliseconds, this microseconds).
+    Booleans are ``name=true``/``name=false``, other numbers ``name:value``, text lower-cased and made safe;
+    None and NaN give None (left out).
+
+    The two spell some numbers differently (``1e+20`` here, ``1e20`` from polars), never their value: the
+    conformance test (``tests/policies/test_vw_row_lines.py``) parses both and compares feature by feature.
+
+    Examples
+    --------
+    >>> feature_text("stock", 7), feature_text("price", 12.5), feature_text("shop verified", True)
+    ('stock:7.0', 'price:12.5', 'shop_verified=true')
+    >>> feature_text("region", "Europe/Paris|x y"), feature_text("rate", float("nan")), feature_text("n", None)
+    ('region=europe/paris_x_y', None, None)
+    """
+    if value is None:
+        return None
+    name = safe_name(name)
+    if isinstance(value, bool):
+        return f"{name}={'true' if value else 'false'}"
+    if isinstance(value, int):
+        return f"{name}:{float(value)!r}"
+    if isinstance(value, float):
+        return None if math.isnan(value) else f"{name}:{value!r}"
+    return f"{name}={UNSAFE_RUNS.sub('_', str(value).lower())}"
+
+
+def shared_line(context: Mapping[str, object]) -> str:
+    """The ``shared |u ...`` line of one context given as a mapping: :func:`shared_lines` of a one-row frame,
+    feature by feature (:func:`feature_text`).
+
+    Examples
+    --------
+    >>> shared_line({"price": 12.5, "device": "mobile app", "verified": True, "stock": None})
+    'shared |u price:12.5 device=mobile_app verified=true'
+    >>> shared_line({}) == shared_lines(pl.DataFrame({"a": [None]}))[0]
+    True
+    """
+    parts = ["shared |u"]
+    for name, value in context.items():
+        text = feature_text(name, value)
+        if text is not None:
+            parts.append(text)
+    return " ".join(parts)
 
 
 def action_text(action: str, features: Mapping[str, float | str] | None = None) -> str:

@@ -154,15 +154,15 @@ def create_app(
     outcomes = OutcomeStore(decision_log)
     app.include_router(outcome_router(outcomes))  # POST /v1/outcome
 
-    def decide_with_policy(acting: LiveModel, frame: pl.DataFrame, eligible: np.ndarray) -> tuple[int, np.ndarray]:
+    def decide_with_policy(acting: LiveModel, context: dict[str, Any], eligible: np.ndarray) -> tuple[int, np.ndarray]:
         with policy_lock:
             try:
-                chosen, probs = acting.model.decide(frame, eligible, rng)
+                chosen, probs = acting.model.decide_one(context, eligible, rng)
             except ValueError as error:
                 raise HTTPException(status_code=422, detail=str(error)) from error
-        return int(chosen[0]), np.where(eligible[0], probs[0], 0.0)
+        return chosen, np.where(eligible, probs, 0.0)
 
-    def arm_fields(assignment: Assignment, frame: pl.DataFrame, eligible: np.ndarray) -> dict[str, Any]:
+    def arm_fields(assignment: Assignment, context: dict[str, Any], eligible: np.ndarray) -> dict[str, Any]:
         """``arm`` and the shadow's version and probabilities for the log (nothing without a challenger); a
         shadow that cannot score the context is left out of this one decision, which still stands."""
         if live.current().challenger is None:
@@ -172,11 +172,11 @@ def create_app(
             return Assignment(assignment.arm, assignment.acting, None).log_fields()
         try:
             with policy_lock:
-                scored = shadow.model.policy.probabilities(frame, ACTIONS, eligible)[0]
+                scored = shadow.model.policy.probabilities_one(context, ACTIONS, eligible)
         except ValueError as error:
             logger.warning("shadow %s could not score a decision: %s", shadow.version, error)
             return Assignment(assignment.arm, assignment.acting, None).log_fields()
-        return assignment.log_fields(np.where(eligible[0], scored, 0.0))
+        return assignment.log_fields(np.where(eligible, scored, 0.0))
 
     def suppressed(row: dict[str, Any], policy_version: str) -> DecideResponse:
         decision_log.append_suppression(row)
@@ -240,21 +240,21 @@ def create_app(
             return suppressed(
                 {**row, "channel": request.channel, "suppressed_by": "no_consent", "why": why}, acting.version
             )
-        eligible = np.array([[a in request.actions for a in ACTIONS]])
+        eligible = np.array([a in request.actions for a in ACTIONS])
         # Ask first with the channel and time requested, so a context the policy cannot use is refused (422)
         # before the guardrails count the moment; ask again only if they moved the channel or the send time.
         wanted = request.channel or settings.channels[0]
         planned = after_quiet_hours(moment.send_at, tz, settings)
-        frame, _ = contexts.build(request, tz, wanted, planned)
-        chosen, probs = decide_with_policy(acting, frame, eligible)
+        context, _ = contexts.build(request, tz, wanted, planned)
+        chosen, probs = decide_with_policy(acting, context, eligible)
         verdict = book.apply_one(row)
         if not verdict.kept:
             return suppressed(verdict.row(), acting.version)
         decided = verdict.row()
         channel, send_at = decided["channel"], decided["send_at"]
         if (channel, send_at) != (wanted, planned):
-            frame, _ = contexts.build(request, tz, channel, send_at)
-            chosen, probs = decide_with_policy(acting, frame, eligible)
+            context, _ = contexts.build(request, tz, channel, send_at)
+            chosen, probs = decide_with_policy(acting, context, eligible)
         notes = [moment.reason]
         if send_at != moment.send_at:
             notes.append(f"deferred by quiet hours from {moment.send_at:%Y-%m-%d %H:%M} UTC")
@@ -267,13 +267,12 @@ def create_app(
             moment_id=moment.moment_id,
             action=action,
             probability=float(probs[chosen]),
-            probabilities={a: float(probs[i]) for i, a in enumerate(ACTIONS) if eligible[0, i]},
+            probabilities={a: float(probs[i]) for i, a in enumerate(ACTIONS) if eligible[i]},
             policy_version=acting.version,
             channel=channel,
             send_at=send_at,
             reason="; ".join(notes),
         )
-        seen = frame.row(0, named=True)
         decision_log.append(
             {
                 "decision_id": response.decision_id,
@@ -290,9 +289,8 @@ def create_app(
                 "item_id": request.item_id,
                 "moment_id": moment.moment_id,
                 "reason": response.reason,
-                **{c: seen.get(c) for c in CONTEXT if c not in ("trigger", "channel")},
-                **{k: v for k, v in seen.items() if k not in CONTEXT},
-                **arm_fields(assignment, frame, eligible),
+                **{c: context.get(c) for c in CONTEXT if c not in ("trigger", "channel")},
+                **arm_fields(assignment, context, eligible),
             }
         )
         outcomes.note_decision(decision_id)

@@ -18,6 +18,7 @@ Examples
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import mlflow
@@ -54,6 +55,16 @@ class PolicyModel(PythonModel):
         probs = self.policy.probabilities(contexts, ACTIONS, eligible)
         chosen, _ = sample_actions(probs, rng)
         return chosen, probs
+
+    def decide_one(
+        self, context: Mapping[str, Any], eligible: np.ndarray, rng: np.random.Generator
+    ) -> tuple[int, np.ndarray]:
+        """``(chosen index, probabilities (k,))`` of one context given as a mapping (column → value), over
+        :data:`~features.schemas.ACTIONS`: :meth:`decide` for the one-row frame, by the policy's one-row path."""
+        assert self.policy is not None, "PolicyModel has no policy loaded"
+        probs = self.policy.probabilities_one(context, ACTIONS, eligible)
+        chosen, _ = sample_actions(probs.reshape(1, -1), rng)
+        return int(chosen[0]), probs
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         frame = pl.from_pandas(model_input) if isinstance(model_input, pd.DataFrame) else pl.DataFrame(model_input)

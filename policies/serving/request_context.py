@@ -12,22 +12,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import polars as pl
-from fastapi import HTTPException
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model, field_validator
 
 from features.lifecycle import LifecycleThresholds
-from features.pipelines.context import (
-    CONTEXT,
-    ITEM_ATTRIBUTES,
-    ITEM_CONTEXT,
-    ITEM_INPUTS,
-    USER_CONTEXT,
-    USER_INPUTS,
-    context_features,
-)
+from features.pipelines.context import CONTEXT, ITEM_ATTRIBUTES, ITEM_CONTEXT, ITEM_INPUTS, USER_CONTEXT, USER_INPUTS
+from features.pipelines.context_row import ContextSides, one_context
 from features.schemas import ACTIONS, MOMENTS, TRIGGER_KINDS, schema_of
 from features.stores.online import OnlineSnapshot, WatchedSnapshot
 from policies.triggers.config import GuardrailSettings
@@ -43,14 +35,36 @@ ITEM_SIDE: tuple[str, ...] = tuple(ITEM_CONTEXT)
 #: The typed columns of a user's and an item's row (a snapshot may hold more, or lack some: those are null).
 USER_ROW = schema_of({"user_id": pl.String, **{c: USER_CONTEXT.get(c, pl.Float64) for c in USER_INPUTS}})
 ITEM_ROW = schema_of({"item_id": pl.String, **{c: ITEM_CONTEXT[c] for c in (*ITEM_ATTRIBUTES, *ITEM_INPUTS)}})
-#: A one-row query is planned faster than it would gain from the optimiser.
-ONE_ROW = pl.QueryOptFlags.none()
 #: What a suppressed moment is answered with.
 SUPPRESSED_ACTION = "no_offer"
 #: The longest id (user, item, event) a request may carry.
 MAX_ID_LENGTH = 200
 #: Context columns a request may send (the trigger and the channel are the request's own fields).
 SENDABLE_CONTEXT: tuple[str, ...] = tuple(c for c in CONTEXT if c not in ("trigger", "channel"))
+
+
+def _value_type(dtype: pl.DataType) -> Any:
+    """The JSON value a context column of ``dtype`` takes (strict: no text for a number, no number for a flag);
+    integers within the column's range, text no longer than an id."""
+    if dtype == pl.Boolean:
+        return bool
+    if dtype == pl.String:
+        return Annotated[str, Field(max_length=MAX_ID_LENGTH)]
+    if dtype.is_integer():
+        widths: dict[Any, int] = {pl.Int8: 8, pl.Int16: 16, pl.Int32: 32, pl.Int64: 64}
+        bits = widths[type(dtype)]
+        return Annotated[int, Field(ge=-(2 ** (bits - 1)), le=2 ** (bits - 1) - 1)]
+    if dtype.is_float():
+        return float
+    raise TypeError(f"no JSON type for a context column of type {dtype}")
+
+
+#: The context values a request may send, each typed as :data:`CONTEXT` declares it (null: unknown).
+ContextValues = create_model(
+    "ContextValues",
+    __config__=ConfigDict(extra="forbid", strict=True),
+    **{c: (_value_type(CONTEXT[c]) | None, None) for c in SENDABLE_CONTEXT},  # type: ignore[call-overload]
+)
 
 
 class DecideRequest(BaseModel):
@@ -66,7 +80,9 @@ class DecideRequest(BaseModel):
     )
     ts: AwareDatetime | None = Field(default=None, description="when the moment happened (default: now)")
     send_at: AwareDatetime | None = Field(default=None, description="when the message would go out (default: ts)")
-    context: dict[str, Scalar] = Field(default_factory=dict, description="context values that win over the store")
+    context: ContextValues = Field(
+        default_factory=lambda: ContextValues(), description="context values that win over the store"
+    )
     actions: list[str] = Field(default_factory=lambda: list(ACTIONS), min_length=1)
 
     @field_validator("trigger")
@@ -75,14 +91,6 @@ class DecideRequest(BaseModel):
         if trigger not in TRIGGER_KINDS:
             raise ValueError(f"unknown trigger {trigger!r}; known: {', '.join(TRIGGER_KINDS)}")
         return trigger
-
-    @field_validator("context")
-    @classmethod
-    def _known_context(cls, context: dict[str, Scalar]) -> dict[str, Scalar]:
-        unknown = sorted(k for k in context if k not in SENDABLE_CONTEXT)
-        if unknown:
-            raise ValueError(f"unknown context column(s) {unknown}; known: {', '.join(SENDABLE_CONTEXT)}")
-        return context
 
     @field_validator("actions")
     @classmethod
@@ -156,77 +164,49 @@ def moment_of(request: DecideRequest, now: datetime) -> Moment:
     return Moment(f"{request.trigger}:{key}", ts, send_at, f"{request.trigger}{source} via /v1/decide")
 
 
-EMPTY_USER = pl.LazyFrame(schema=USER_ROW)
-EMPTY_ITEM = pl.LazyFrame(schema=ITEM_ROW)
-
-
 def _typed(frame: pl.DataFrame, base: pl.Schema) -> pl.DataFrame:
-    """``frame`` with every column of ``base`` it lacks, null and typed (``context_features`` needs types)."""
+    """``frame`` with every column of ``base`` it lacks, null and typed (the context definition needs types)."""
     return frame.with_columns(pl.lit(None, dtype).alias(c) for c, dtype in base.items() if c not in frame.columns)
 
 
 class ContextBuilder:
-    """Completes a moment's context with :func:`context_features`: the user's and the item's snapshot rows, the
-    user's time zone; the request's own values win. Columns the store cannot give (no snapshot, or no row for
-    the user or the item) and the request does not send are left out, so the policy names them if it needs
-    them."""
+    """Completes a moment's context from the online snapshot: the user's and the item's sides are computed once
+    per loaded snapshot by the batch definition (:class:`~features.pipelines.context_row.ContextSides`), the
+    moment's own fields per request (:func:`~features.pipelines.context_row.one_context`); the request's own
+    values win. Columns the store cannot give (no snapshot, or no row for the user or the item) and the request
+    does not send are left out, so the policy names them if it needs them."""
 
     def __init__(
         self, features: OnlineSnapshot | WatchedSnapshot | None, thresholds: LifecycleThresholds | None
     ) -> None:
         self.features = features
         self.thresholds = thresholds
-        self._index: tuple[OnlineSnapshot, pl.DataFrame, dict[str, int], pl.DataFrame, dict[str, int]] | None = None
+        self._sides: tuple[OnlineSnapshot, ContextSides] | None = None
 
-    def _rows(self, snapshot: OnlineSnapshot | None, user_id: str, item_id: str | None) -> tuple[pl.LazyFrame, ...]:
-        """The user's and the item's snapshot rows as one-row frames (:data:`EMPTY_USER` / :data:`EMPTY_ITEM`
-        when there is none), looked up through a row index built once per loaded snapshot."""
-        if snapshot is None:
-            return EMPTY_USER, EMPTY_ITEM
-        index = self._index
-        if index is None or index[0] is not snapshot:
-            users, items = _typed(snapshot.users_frame, USER_ROW), _typed(snapshot.items_frame, ITEM_ROW)
-            rows = {u: i for i, u in enumerate(users.get_column("user_id").to_list())}
-            listed = {k: i for i, k in enumerate(items.get_column("item_id").to_list())}
-            index = self._index = (snapshot, users, rows, items, listed)
-        _, users, rows, items, listed = index
-        user_at, item_at = rows.get(user_id), listed.get(item_id) if item_id is not None else None
-        return (
-            users.slice(user_at, 1).lazy() if user_at is not None else EMPTY_USER,
-            items.slice(item_at, 1).lazy() if item_at is not None else EMPTY_ITEM,
-        )
-
-    def build(self, request: DecideRequest, tz: str, channel: str, send_at: datetime) -> tuple[pl.DataFrame, list[str]]:
-        """The one-row context frame the policy sees, and the CONTEXT columns it lacks."""
+    def sides(self) -> ContextSides | None:
+        """The sides of the snapshot being served (computed again when a new one is loaded)."""
         snapshot = self.features.current() if self.features is not None else None
-        users, items = self._rows(snapshot, request.user_id, request.item_id)
-        moment = pl.LazyFrame(
-            {"user_id": [request.user_id], "item_id": [request.item_id], "trigger": [request.trigger],
-             "channel": [channel], "send_at": [send_at]},
-            schema={"user_id": pl.String, "item_id": pl.String, "trigger": pl.String, "channel": pl.String,
-                    "send_at": pl.Datetime("us", "UTC")},
-        )  # fmt: skip
-        completed = context_features(
-            moment,
-            pl.LazyFrame({"user_id": [request.user_id], "tz": [tz]}),
-            users,
-            items,
-            [tz],
-            self.thresholds,
-            catalogue=items,
-        ).collect(optimizations=ONE_ROW)
-        unknown = [*(USER_SIDE if users is EMPTY_USER else ()), *(ITEM_SIDE if items is EMPTY_ITEM else ())]
-        overrides = {k: v for k, v in request.context.items() if k not in ("trigger", "channel")}
+        if snapshot is None:
+            return None
+        held = self._sides
+        if held is None or held[0] is not snapshot:
+            users, items = _typed(snapshot.users_frame, USER_ROW), _typed(snapshot.items_frame, ITEM_ROW)
+            held = self._sides = (snapshot, ContextSides.of(users, items, self.thresholds))
+        return held[1]
+
+    def build(
+        self, request: DecideRequest, tz: str, channel: str, send_at: datetime
+    ) -> tuple[dict[str, Any], list[str]]:
+        """The context the policy sees (column → value, in :data:`CONTEXT` order), and the columns it lacks."""
+        sides = self.sides()
+        user = sides.user(request.user_id) if sides is not None else None
+        item = sides.item(request.item_id) if sides is not None else None
+        completed = one_context(request.trigger, channel, send_at, tz, user, item)
+        overrides = request.context.model_dump(exclude_unset=True)
+        unknown = [*(USER_SIDE if user is None else ()), *(ITEM_SIDE if item is None else ())]
         lacking = [c for c in unknown if c not in overrides]
-        contexts = completed.select(c for c in CONTEXT if c not in lacking)
-        for name, value in overrides.items():
-            try:
-                column = pl.Series(name, [value])
-                contexts = contexts.with_columns(column.cast(CONTEXT[name], strict=True) if name in CONTEXT else column)
-            except (pl.exceptions.PolarsError, TypeError, ValueError) as error:
-                expected = CONTEXT.get(name, "scalar")
-                raise HTTPException(status_code=422, detail=f"context.{name}: {value!r} is not a {expected}") from error
-        return contexts, lacking
+        context = {c: overrides.get(c, v) for c, v in completed.items() if c not in lacking}
+        return context, lacking
 
 
 def after_quiet_hours(send_at: datetime, tz: str, settings: GuardrailSettings) -> datetime:
