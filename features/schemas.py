@@ -167,8 +167,12 @@ BANDIT_LOG = schema_of({"action": pl.String, "reward": pl.Float64, "propensity":
 #: lapsing user came back); like every outcome they are never context features.
 DELIVERY_OUTCOMES: tuple[str, ...] = ("opened", "returned", "delivered")
 
+#: What the endpoint's decision log adds beside the DECISIONS columns when a challenger is loaded
+#: (:meth:`policies.serving.live_models.Assignment.log_fields`): bookkeeping, never a feature.
+SERVING_ARM_FIELDS: tuple[str, ...] = ("arm", "shadow_policy_version", "shadow_probabilities")
 NON_FEATURE_COLUMNS: frozenset[str] = frozenset(
     set(DECISIONS)
+    | set(SERVING_ARM_FIELDS)
     | set(OUTCOMES)
     | set(DELIVERY_OUTCOMES)
     | set(TRUTH_FACTS)
@@ -206,7 +210,7 @@ def feature_columns(frame: pl.DataFrame | pl.LazyFrame) -> list[str]:
     Examples
     --------
     >>> import polars as pl
-    >>> feature_columns(pl.DataFrame({"action": ["coupon"], "reward": [1.0], "price": [9.5]}))
+    >>> feature_columns(pl.DataFrame({"action": ["coupon"], "reward": [1.0], "price": [9.5], "arm": ["champion"]}))
     ['price']
     """
     names = frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
