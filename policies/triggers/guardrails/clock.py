@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
@@ -143,10 +144,43 @@ def defer_one(utc_us: int, zone: str, start: int, end: int) -> tuple[int, int]:
     """:func:`defer_quiet_hours` for one send: ``(send_us, local_day)``, remembered for the last 4,096 sends
     (the endpoint asks twice per request: once to plan the context, once in the guardrails).
 
+    The same steps, one send at a time with the standard library's zone database (``zoneinfo``) instead of a
+    polars query (~1 µs against ~150 µs): ``fold=0`` reads an ambiguous wall time as its earlier instant and a
+    skipped one with the offset before the jump, as :func:`to_utc_us` does. A test holds the two equal over
+    random sends, zones and quiet hours across clock changes.
+
     Examples
     --------
     >>> defer_one(0, "Asia/Kolkata", 22, 8)  # 05:30 in Kolkata on 1 January 1970: moved to 08:00
     (9000000000, 0)
     """
-    moved, day = defer_quiet_hours(np.array([utc_us], dtype=np.int64), np.array([zone]), start, end)
-    return int(moved[0]), int(day[0])
+    tz = ZoneInfo(zone)
+    out = utc_us
+    for _ in range(4):
+        day, time_of_day = divmod(_wall_one(out, tz), US_PER_DAY)
+        if not in_quiet_hours(np.array([time_of_day]), start, end)[0]:
+            return out, day
+        target = day + int(start > end and time_of_day >= start * US_PER_HOUR)
+        out, exists = _utc_one(target * US_PER_DAY + end * US_PER_HOUR, tz)
+        if exists:
+            return out, target
+    return out, _wall_one(out, tz) // US_PER_DAY
+
+
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+
+
+def _wall_one(utc_us: int, tz: ZoneInfo) -> int:
+    """:func:`local_wall_us` of one instant."""
+    local = (_EPOCH + timedelta(microseconds=utc_us)).astimezone(tz).replace(tzinfo=None)
+    return (local - _NAIVE_EPOCH) // _MICROSECOND
+
+
+def _utc_one(wall_us: int, tz: ZoneInfo) -> tuple[int, bool]:
+    """:func:`_to_utc` of one wall time: its instant, and whether it exists."""
+    instant = (_NAIVE_EPOCH + timedelta(microseconds=wall_us)).replace(tzinfo=tz, fold=0)
+    utc_us = (instant - _EPOCH) // _MICROSECOND
+    return utc_us, _wall_one(utc_us, tz) == wall_us
+
+
+_MICROSECOND = timedelta(microseconds=1)
