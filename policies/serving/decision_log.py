@@ -6,11 +6,12 @@ folder, named after the UTC moment the file was started (:mod:`policies.serving.
 when the current one reaches ``Rotation.max_bytes`` or a new UTC day (or hour) begins, and each ``DecisionLog``
 writes its own files. Readers sort ``decisions-*.jsonl`` (:data:`PATTERN`) by name to read every line in order.
 
-Durability: :meth:`DecisionLog.append` returns only once its line is written and fsynced. Concurrent appends are
-group-committed (:mod:`policies.serving.group_commit`): one thread writes and fsyncs every line waiting, then
-releases all their callers. Opening a log cuts a torn last record (left by a crash mid-write) off each file, with a
-warning naming the file and the bytes cut; a complete line is never cut. :meth:`DecisionLog.stats` tells the lines
-committed, batches, and the lines waiting now (the log's lag) for the endpoint's metrics.
+Durability: :meth:`DecisionLog.append` returns (and :meth:`DecisionLog.append_async` completes) only once its line
+is written and fsynced. Concurrent appends are group-committed (:mod:`policies.serving.group_commit`): a writer
+thread writes and fsyncs every line waiting, then releases all their callers. Opening a log cuts a torn last
+record (left by a crash mid-write) off each file, with a warning naming the file and the bytes cut; a complete
+line is never cut. :meth:`DecisionLog.stats` tells the lines committed, batches, and the lines waiting now (the
+log's lag) for the endpoint's metrics.
 
 User ids are replaced by a keyed hash (HMAC-SHA256 with a secret salt kept beside
 the log), so the log can be joined per user but not read back to a person. A
@@ -156,13 +157,22 @@ class DecisionLog:
         """Write one decision; ``record['user_id']`` is pseudonymised before it touches the disk (so is the id
         where a text field mentions it), and a record without a ``ts`` gets the time of writing. Datetimes are
         written in ISO 8601."""
-        self._write("decisions", record)
+        self._commits["decisions"].append(self._line(record))
 
     def append_suppression(self, record: dict[str, Any]) -> None:
         """Write one suppressed moment (SUPPRESSIONS contract), pseudonymised like a decision."""
-        self._write("suppressions", record)
+        self._commits["suppressions"].append(self._line(record))
 
-    def _write(self, kind: str, record: dict[str, Any]) -> None:
+    async def append_async(self, record: dict[str, Any]) -> None:
+        """:meth:`append` for a coroutine: done once the line is durable, the event loop free meanwhile."""
+        await self._commits["decisions"].append_async(self._line(record))
+
+    async def append_suppression_async(self, record: dict[str, Any]) -> None:
+        """:meth:`append_suppression` for a coroutine."""
+        await self._commits["suppressions"].append_async(self._line(record))
+
+    def _line(self, record: dict[str, Any]) -> str:
+        """The JSON line of ``record``, pseudonymised, with a ``ts``."""
         now = datetime.now(UTC)
         user_id, pseudonym = str(record["user_id"]), self.pseudonym(str(record["user_id"]))
         mentioned = [k for k, v in record.items() if isinstance(v, str) and user_id in v and k != "user_id"]
@@ -172,7 +182,7 @@ class DecisionLog:
             pseudonymous.update({k: mention.sub(pseudonym, record[k]) for k in mentioned})
         pseudonymous["user_id"] = pseudonym
         pseudonymous.setdefault("ts", now)
-        self._commits[kind].append(json.dumps(pseudonymous, default=_json_default) + "\n")
+        return json.dumps(pseudonymous, default=_json_default) + "\n"
 
     def stats(self) -> CommitStats:
         """Decisions and suppressions made durable so far (lines, batches), lines waiting now, and the seconds the
@@ -186,7 +196,10 @@ class DecisionLog:
         )
 
     def close(self) -> None:
-        """Close the files being written (a later append starts new ones)."""
+        """Write what is waiting, stop the writer threads and close the files being written (a later append starts
+        new ones)."""
+        for commit in self._commits.values():
+            commit.close()
         for stream in self._streams.values():
             stream.close()
 

@@ -178,8 +178,8 @@ def create_app(
             return Assignment(assignment.arm, assignment.acting, None).log_fields()
         return assignment.log_fields(np.where(eligible, scored, 0.0))
 
-    def suppressed(row: dict[str, Any], policy_version: str) -> DecideResponse:
-        decision_log.append_suppression(row)
+    async def suppressed(row: dict[str, Any], policy_version: str) -> DecideResponse:
+        await decision_log.append_suppression_async(row)
         metrics.note_append()
         metrics.note_suppression(row["suppressed_by"])
         return DecideResponse(
@@ -229,7 +229,7 @@ def create_app(
         return Response(metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
 
     @app.post("/v1/decide", response_model=DecideResponse)
-    def decide(request: DecideRequest) -> DecideResponse:
+    async def decide(request: DecideRequest) -> DecideResponse:
         moment = moment_of(request, datetime.now(UTC))
         row = moment.row(request)
         assignment = live.choose(request.user_id)  # one user meets one arm; one snapshot for the whole request
@@ -237,7 +237,7 @@ def create_app(
         tz = book.time_zone(request.user_id)
         if tz is None:  # consent is always honoured: no record, no consent
             why = f"no consent record for user {request.user_id}"
-            return suppressed(
+            return await suppressed(
                 {**row, "channel": request.channel, "suppressed_by": "no_consent", "why": why}, acting.version
             )
         eligible = np.array([a in request.actions for a in ACTIONS])
@@ -249,7 +249,7 @@ def create_app(
         chosen, probs = decide_with_policy(acting, context, eligible)
         verdict = book.apply_one(row)
         if not verdict.kept:
-            return suppressed(verdict.row(), acting.version)
+            return await suppressed(verdict.row(), acting.version)
         decided = verdict.row()
         channel, send_at = decided["channel"], decided["send_at"]
         if (channel, send_at) != (wanted, planned):
@@ -273,7 +273,7 @@ def create_app(
             send_at=send_at,
             reason="; ".join(notes),
         )
-        decision_log.append(
+        await decision_log.append_async(
             {
                 "decision_id": response.decision_id,
                 "ts": moment.ts,
