@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Iterator
@@ -100,7 +101,13 @@ def stop_following(app: FastAPI) -> None:
 
 
 def serve_forever(app: FastAPI, host: str, port: int) -> None:
-    """Serve until interrupted."""
+    """Serve until interrupted.
+
+    What is loaded by then (the libraries, the model, the snapshot: millions of objects) is moved out of the
+    garbage collector's reach (``gc.freeze``): a full collection would otherwise walk all of it, stopping every
+    request for 150-190 ms every few seconds under load (measured with the serving benchmark at 16 clients)."""
+    gc.collect()
+    gc.freeze()
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
