@@ -176,6 +176,10 @@ def order_actions(labels: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(distinct))
 
 
+#: Up to this many rows, :func:`eligibility_mask` reads the members in a loop (the same mask, without planning).
+FEW_ROWS = 16
+
+
 def eligibility_mask(log: pl.DataFrame, actions: Sequence[str]) -> np.ndarray:
     """``(n, k)`` mask from a log's optional ``actions`` column (list or ``|``-separated string); members that
     are not among ``actions`` are ignored.
@@ -194,6 +198,12 @@ def eligibility_mask(log: pl.DataFrame, actions: Sequence[str]) -> np.ndarray:
     if not isinstance(column.dtype, pl.List):
         raise SchemaError(f"log: column 'actions' has dtype {column.dtype}, expected a list of action names")
     index = {a: i for i, a in enumerate(actions)}
+    if n <= FEW_ROWS:  # a request's rows: a plain loop, not a polars plan (~1.4 ms)
+        mask = np.zeros((n, len(actions)), dtype=bool)
+        for row, listed in enumerate(column.to_list()):
+            codes = [index[a] for a in listed or () if a in index]
+            mask[row, codes] = True
+        return mask
     members = (
         pl.DataFrame({"actions": column.cast(pl.List(pl.String))})
         .with_row_index("row")

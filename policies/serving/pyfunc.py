@@ -33,6 +33,10 @@ from policies.base import BasePolicy, eligibility_mask, load_policy
 from policies.sampling import sample_actions
 
 POLICY_ARTIFACT = "policy"
+#: Inputs of at most this many rows are scored row by row (:meth:`BasePolicy.probabilities_one`) when the policy has a
+#: one-row path: the demo champion's one-row ``predict`` took 8.6 ms through the frame path (most of it building
+#: VW's input with polars), 1.5 ms this way.
+ROW_BY_ROW = 16
 
 #: What the serving environment needs besides Python; offerlab itself must be importable there.
 PIP_REQUIREMENTS = ["vowpal-wabbit-next==0.7.0", "polars", "pandas", "numpy", "mlflow"]
@@ -67,15 +71,42 @@ class PolicyModel(PythonModel):
         return int(chosen[0]), probs
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        frame = pl.from_pandas(model_input) if isinstance(model_input, pd.DataFrame) else pl.DataFrame(model_input)
-        eligible = eligibility_mask(frame, ACTIONS)
-        contexts = frame.drop("actions") if "actions" in frame.columns else frame
-        seed = (params or {}).get("seed")
-        chosen, probs = self.decide(contexts, eligible, np.random.default_rng(seed))
+        rng = np.random.default_rng((params or {}).get("seed"))
+        if isinstance(model_input, pd.DataFrame) and len(model_input) <= ROW_BY_ROW and self._has_row_path():
+            chosen, probs = self._decide_rows(model_input, rng)
+        else:
+            frame = pl.from_pandas(model_input) if isinstance(model_input, pd.DataFrame) else pl.DataFrame(model_input)
+            eligible = eligibility_mask(frame, ACTIONS)
+            contexts = frame.drop("actions") if "actions" in frame.columns else frame
+            chosen, probs = self.decide(contexts, eligible, rng)
         out = pd.DataFrame({f"p_{a}": probs[:, i] for i, a in enumerate(ACTIONS)})
         out.insert(0, "probability", probs[np.arange(len(chosen)), chosen])
         out.insert(0, "action", np.array(ACTIONS)[chosen])
         return out
+
+    def _has_row_path(self) -> bool:
+        """Whether the policy has a one-row path of its own (VW's); others go through their one-row frame, which
+        the frame path does better for several rows (and pandas' NaN in an integer column reads the same)."""
+        return self.policy is not None and type(self.policy)._row_scores is not BasePolicy._row_scores
+
+    def _decide_rows(self, model_input: pd.DataFrame, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`decide` for a few rows (a server's request), row by row through the policy's one-row path: the
+        same probabilities and draws, without turning the frame into polars (2 ms) and VW's input through it."""
+        assert self.policy is not None, "PolicyModel has no policy loaded"
+        names = [str(c) for c in model_input.columns]
+        rows = [  # plain Python values, as DataFrame.to_dict("records") gives them (in a seventh of its time)
+            {n: v.item() if isinstance(v, np.generic) else v for n, v in zip(names, values, strict=True)}
+            for values in model_input.to_numpy(dtype=object)
+        ]
+        if "actions" in model_input.columns:
+            listed = pl.DataFrame({"actions": [row.pop("actions") for row in rows]})
+            eligible = eligibility_mask(listed, ACTIONS)
+        else:
+            eligible = np.ones((len(rows), len(ACTIONS)), dtype=bool)
+        policy = self.policy
+        probs = np.array([policy.probabilities_one(row, ACTIONS, eligible[i]) for i, row in enumerate(rows)])
+        chosen, _ = sample_actions(probs.reshape(len(rows), len(ACTIONS)), rng)
+        return chosen, probs.reshape(len(rows), len(ACTIONS))
 
 
 def log_policy_model(policy: BasePolicy, registered_model_name: str | None = None) -> Any:
