@@ -8,10 +8,17 @@ app so its state (caps, cooldowns, seen moment ids) lasts across requests:
 - a suppressed moment (opted out, no consent, holdout, a cap, a cooldown, a duplicate ``event_id``, a
   higher-priority send) is answered with ``no_offer`` at probability 1, ``suppressed_by`` and the guardrail's
   ``reason``, and logged as a suppression (never as a bandit decision);
-- a kept moment is completed into the one :data:`~features.pipelines.context.CONTEXT` by
-  :func:`~features.pipelines.context.context_features` from the online snapshot's rows of the user and the item
-  (what the request sends in ``context`` wins), then the policy samples an action among the eligible ones; the
-  decision is logged in the DECISIONS contract with the context exactly as the policy saw it.
+- a kept moment is completed into the one :data:`~features.pipelines.context.CONTEXT` from the online snapshot:
+  the user's and the item's sides are computed once per loaded snapshot by the batch definition, the moment's own
+  fields per request (:mod:`features.pipelines.context_row`, held equal to
+  :func:`~features.pipelines.context.context_features` by its tests); what the request sends in ``context``
+  wins. The policy then samples an action among the eligible ones through its one-row path
+  (:meth:`~policies.base.BasePolicy.probabilities_one`), and the decision is logged in the DECISIONS contract
+  with the context exactly as the policy saw it.
+
+The decide handler is a coroutine: its work is CPU only (no polars query on the way, ~1 ms), and it waits for the
+durable log with :meth:`~policies.serving.decision_log.DecisionLog.append_async`, so requests waiting for the disk
+hold no thread and share fsyncs (group commit).
 
 The guardrails choose the channel (the first open one with room, in the configured order); a requested
 ``channel`` is the one the context is first built for, and when the guardrails pick another the answer carries
