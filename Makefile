@@ -23,31 +23,26 @@ lint: $(STAMP)  ## ruff (lint + format) and mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-browser:  ## headless Chromium for the report screenshot test: Debian's package, installed (as root) when missing
-	@command -v chromium >/dev/null || { \
+# $(call debian_package,COMMAND,WHO NEEDS IT,TARGET): Debian's package of that name, installed (as root) when missing
+define debian_package
+	@command -v $(1) >/dev/null || { \
 	  if [ "$$(id -u)" -ne 0 ]; then \
-	    echo "chromium is missing and the report test needs it: run 'make browser' as root (apt-get install chromium)" >&2; \
+	    echo "$(1) is missing and $(2) needs it: run 'make $(3)' as root (apt-get install $(1))" >&2; \
 	    exit 1; \
 	  fi; \
-	  echo "installing chromium (apt-get, a few minutes)"; \
+	  echo "installing $(1) (apt-get, a few minutes)"; \
 	  log=$$(mktemp); \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >"$$log" 2>&1 \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1); } >"$$log" 2>&1 \
 	    || { tail -n 40 "$$log" >&2; rm -f "$$log"; exit 1; }; \
 	  rm -f "$$log"; \
 	}
+endef
+
+browser:  ## headless Chromium for the report screenshot test: Debian's package, installed (as root) when missing
+	$(call debian_package,chromium,the report test,browser)
 
 wrk:  ## the HTTP load generator of the serving benchmark: Debian's package, installed (as root) when missing
-	@command -v wrk >/dev/null || { \
-	  if [ "$$(id -u)" -ne 0 ]; then \
-	    echo "wrk is missing and the serving benchmark needs it: run 'make wrk' as root (apt-get install wrk)" >&2; \
-	    exit 1; \
-	  fi; \
-	  echo "installing wrk (apt-get)"; \
-	  log=$$(mktemp); \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; } >"$$log" 2>&1 \
-	    || { tail -n 40 "$$log" >&2; rm -f "$$log"; exit 1; }; \
-	  rm -f "$$log"; \
-	}
+	$(call debian_package,wrk,the serving benchmark,wrk)
 
 bench: $(STAMP) wrk  ## speed figures, compared side by side in one run; see docs/benchmarks.md
 	$(BIN)/python tests/benchmarks/run.py

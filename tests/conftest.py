@@ -69,3 +69,25 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def register_champion(store: OfferlabConfig, log: pl.DataFrame, experiment: str) -> str:
+    """A VW policy (seed 1) learned from ``log``, logged under ``experiment``, registered in ``store`` and made its
+    champion; its registry version."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from policies.bandits.vw import VowpalWabbitPolicy
+    from policies.base import Feedback
+    from policies.serving.config import configure_mlflow
+    from policies.serving.pyfunc import log_policy_model
+
+    policy = VowpalWabbitPolicy(seed=1)
+    policy.learn(Feedback.from_log(log))
+    configure_mlflow(store)
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run():
+        info = log_policy_model(policy, store.registered_model)
+    version = str(info.registered_model_version)
+    MlflowClient().set_registered_model_alias(store.registered_model, store.champion_alias, version)
+    return version

@@ -16,27 +16,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import mlflow
 import polars as pl
 import pytest
 import vowpal_wabbit_next as vw
-from mlflow import MlflowClient
 from typer.testing import CliRunner, Result
 
 import experiments.cli
 from experiments.inputs import load_bandit_log
 from features.schemas import ACTIONS, EVENTS, OUTCOMES, feature_columns
 from policies.bandits.dsjson_read import read_dsjson
-from policies.bandits.vw import VowpalWabbitPolicy
 from policies.bandits.vw_format import UNSAFE
-from policies.base import Feedback
-from policies.serving.config import OfferlabConfig, configure_mlflow
 from policies.serving.decision_log import PATTERN
 from policies.serving.outcomes import OUTCOMES_FILE
-from policies.serving.pyfunc import log_policy_model
 from policies.serving.server import build_app, serving_in_background
 from simulators.base import SimulationResult
-from tests.conftest import activate_store
+from tests.conftest import activate_store, register_champion
 from tests.policies.test_endpoint import reachable_rows, request_from
 
 TOKEN = "dsjson-test-token"
@@ -80,19 +74,6 @@ def expected_reward(action: str, converted: bool, revenue: float) -> float:
     return TAKE_RATE * revenue - (cost if converted else 0.0)
 
 
-def register_champion(store: OfferlabConfig, log: pl.DataFrame) -> None:
-    """A VW policy learned from the simulated log, registered and made champion."""
-    policy = VowpalWabbitPolicy(seed=1)
-    policy.learn(Feedback.from_log(log))
-    configure_mlflow(store)
-    mlflow.set_experiment("endpoint-dsjson-test")
-    with mlflow.start_run():
-        info = log_policy_model(policy, store.registered_model)
-    MlflowClient().set_registered_model_alias(
-        store.registered_model, store.champion_alias, str(info.registered_model_version)
-    )
-
-
 @pytest.fixture(scope="module")
 def served(
     tmp_path_factory: pytest.TempPathFactory,
@@ -103,7 +84,7 @@ def served(
     work = tmp_path_factory.mktemp("endpoint-dsjson")
     with pytest.MonkeyPatch.context() as patch:
         store = activate_store(work, empty_tracking_db, patch)
-        register_champion(store, small_log.head(2000))
+        register_champion(store, small_log.head(2000), "endpoint-dsjson-test")
         serving = store.serving.model_copy(update={"log_rotation_bytes": ROTATION_BYTES, "log_rotation_every": None})
         app = build_app(store.model_copy(update={"serving": serving}), seed=0, users=small_run.users, api_token=TOKEN)
         rows = reachable_rows(small_log, small_run.users)

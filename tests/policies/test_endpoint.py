@@ -16,21 +16,17 @@ import httpx
 import mlflow
 import polars as pl
 import pytest
-from mlflow import MlflowClient
 
 from features.pipelines import build_features
 from features.pipelines.context import CONTEXT
 from features.schemas import ACTIONS, DECISIONS, feature_columns
 from features.stores import OnlineSnapshot
-from policies.bandits.vw import VowpalWabbitPolicy
-from policies.base import Feedback
-from policies.serving.config import OfferlabConfig, configure_mlflow
+from policies.serving.config import OfferlabConfig
 from policies.serving.decision_log import DecisionLog
-from policies.serving.pyfunc import log_policy_model
 from policies.triggers.config import load_trigger_config
 from policies.triggers.guardrails import Guardrails
 from simulators.base import SimulationResult
-from tests.conftest import free_port
+from tests.conftest import free_port, register_champion
 
 #: The keys of every answer, decided or suppressed.
 ANSWER_KEYS = {
@@ -55,15 +51,7 @@ LOGGED_KEYS = [*DECISIONS, "item_id", "moment_id", "reason", *(c for c in CONTEX
 @pytest.fixture
 def champion(store: OfferlabConfig, small_log: pl.DataFrame) -> str:
     """Train a VW policy, register it and make it champion in the test's own store."""
-    policy = VowpalWabbitPolicy(seed=1)
-    policy.learn(Feedback.from_log(small_log))
-    configure_mlflow(store)
-    mlflow.set_experiment("endpoint-test")
-    with mlflow.start_run():
-        info = log_policy_model(policy, store.registered_model)
-    version = str(info.registered_model_version)
-    MlflowClient().set_registered_model_alias(store.registered_model, store.champion_alias, version)
-    return version
+    return register_champion(store, small_log, "endpoint-test")
 
 
 @pytest.fixture(scope="module")

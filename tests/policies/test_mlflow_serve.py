@@ -9,30 +9,17 @@ import time
 from pathlib import Path
 
 import httpx
-import mlflow
 import polars as pl
-from mlflow import MlflowClient
 
 from features.schemas import ACTIONS, feature_columns
-from policies.bandits.vw import VowpalWabbitPolicy
-from policies.base import Feedback
-from policies.serving.config import OfferlabConfig, configure_mlflow
-from policies.serving.pyfunc import log_policy_model
-from tests.conftest import free_port
+from policies.serving.config import OfferlabConfig
+from tests.conftest import free_port, register_champion
 
 
 def test_the_champion_answers_under_mlflow_models_serve(
     store: OfferlabConfig, small_log: pl.DataFrame, tmp_path: Path
 ) -> None:
-    policy = VowpalWabbitPolicy(seed=1)
-    policy.learn(Feedback.from_log(small_log))
-    configure_mlflow(store)
-    mlflow.set_experiment("mlflow-serve-test")
-    with mlflow.start_run():
-        info = log_policy_model(policy, store.registered_model)
-    MlflowClient().set_registered_model_alias(
-        store.registered_model, store.champion_alias, str(info.registered_model_version)
-    )
+    register_champion(store, small_log, "mlflow-serve-test")
     port = free_port()
     model_uri = f"models:/{store.registered_model}@{store.champion_alias}"
     env = {**os.environ, "MLFLOW_TRACKING_URI": store.tracking_uri, "MLFLOW_REGISTRY_URI": store.tracking_uri}
