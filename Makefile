@@ -1,22 +1,39 @@
 # Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+# The environment is built by uv from the committed lock (uv.lock): every clone gets the versions CI tested.
+# After changing the dependencies in pyproject.toml, run `make lock` and commit both files.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+UV_VERSION := 0.13.9
+UV_HOME := .tools/uv-$(UV_VERSION)
+UV := $(UV_HOME)/bin/uv
+# uv builds the environment with this machine's Python (never one it downloads), in $(VENV)
+export UV_PYTHON := $(PYTHON)
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: demo test lint browser wrk bench format clean
+.PHONY: demo test quick lint lock browser wrk bench format clean
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,cdnow]'
+$(UV):  # uv itself, from the package registry, in a venv of the system Python
+	$(PYTHON) -m venv $(UV_HOME)
+	$(UV_HOME)/bin/python -m pip install -q uv==$(UV_VERSION)
+
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --extra dev --extra cdnow
 	@touch $(STAMP)
+
+lock: | $(UV)  ## re-resolve uv.lock after a change to pyproject.toml's dependencies (commit both)
+	$(UV) lock
 
 demo: $(STAMP)  ## simulate → features → train → evaluate offline → promote → serve one decision
 	$(BIN)/offerlab demo
 
 test: lint browser  ## lint, types, then every test (doctests and notebooks included)
 	$(BIN)/python -m pytest -q -n 2
+
+quick: $(STAMP)  ## the tests not marked slow (a few minutes less; the same as: .venv/bin/pytest -m "not slow" -n 2)
+	$(BIN)/python -m pytest -q -n 2 -m "not slow"
 
 lint: $(STAMP)  ## ruff (lint + format) and mypy
 	$(BIN)/ruff check .
@@ -61,4 +78,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) mlruns.db mlartifacts runs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .tools mlruns.db mlartifacts runs .pytest_cache .mypy_cache .ruff_cache
