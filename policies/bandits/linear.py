@@ -246,7 +246,7 @@ class LinUCB(_LinearPolicy):
         means, widths = self.ridge_.predict(contexts, actions)
         bound = np.where(eligible, means + self.alpha * widths, -np.inf)
         best = bound.max(axis=1, keepdims=True)
-        return (eligible & np.isclose(bound, best, rtol=1e-12, atol=1e-12)).astype(float)
+        return np.where(eligible & np.isclose(bound, best, rtol=1e-12, atol=1e-12), 1.0, 0.0)
 
 
 class LinearThompsonSampling(_LinearPolicy):

@@ -142,7 +142,7 @@ class ThompsonSampling(BasePolicy):
         for row, columns in enumerate(patterns):
             best = np.asarray(columns)[sampled[:, columns].argmax(axis=1)]
             shares[row] = np.bincount(best, minlength=len(actions)) / self.draws
-        return shares[codes]
+        return np.take(shares, codes, axis=0)
 
     def learn(self, feedback: Feedback) -> None:
         """Merge the rewards of each chosen action into its running count, mean and sum of squared deviations."""

@@ -25,7 +25,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import polars as pl
-from mlflow.pyfunc import PythonModel
+from mlflow.pyfunc.model import PythonModel
 
 from features.model_logging import log_saved_model
 from features.schemas import ACTIONS
