@@ -1,5 +1,4 @@
-r"""Apprentice mode: a learner shadows the incumbent policy and takes over only when an off-policy estimate says
-it is better.
+r"""Apprentice mode: a learner shadows the incumbent and takes over once an off-policy estimate says it is better.
 
 While apprenticing, :class:`ApprenticePolicy` decides as the incumbent does (by default the operator's rules,
 :class:`~policies.bandits.rules.RuleBasedPolicy`), mixed with an exploration floor so that every eligible action
@@ -207,8 +206,9 @@ class ApprenticePolicy(BasePolicy):
     def maybe_hand_over(
         self, feedback: Feedback, *, clusters: np.ndarray | None = None, q_hat: np.ndarray | None = None
     ) -> HandoverDecision:
-        """Score learner and incumbent on ``feedback``, record the comparison, and hand over if the learner is
-        better (see Notes).
+        """Score learner and incumbent on ``feedback``, record it, and hand over if the learner is better.
+
+        See the Notes of :class:`ApprenticePolicy`.
 
         Parameters
         ----------
@@ -264,7 +264,7 @@ class ApprenticePolicy(BasePolicy):
         return decision
 
     def params(self) -> dict[str, Any]:
-        """The settings, with the incumbent's and the learner's kind and params."""
+        """Return the settings, with the incumbent's and the learner's kind and params."""
         return {
             **self._settings(),
             "incumbent": {"name": self.incumbent.name, "params": self.incumbent.params()},
@@ -282,14 +282,18 @@ class ApprenticePolicy(BasePolicy):
         }
 
     def saved_params(self) -> dict[str, Any]:
-        """The settings, whether the learner is in charge, and every decision; the two policies are saved in
-        subfolders ``incumbent`` and ``learner``."""
+        """Return the settings, whether the learner is in charge, and every decision.
+
+        The two policies are saved in subfolders ``incumbent`` and ``learner``.
+        """
         decisions = [d.to_dict() for d in self.decisions_]
         return {**self._settings(), "handed_over": self.handed_over_, "decisions": decisions}
 
     def save(self, path: str | Path) -> None:
-        """Write the incumbent and the learner (each as a saved policy, the VW model included) into subfolders,
-        then ``policy.json``."""
+        """Write the incumbent and the learner into subfolders, then ``policy.json``.
+
+        Each is saved as a policy, the VW model included.
+        """
         folder = Path(path)
         self.incumbent.save(folder / INCUMBENT_FOLDER)
         self.learner.save(folder / LEARNER_FOLDER)

@@ -42,9 +42,11 @@ class FixedAction(BasePolicy):
 
     @classmethod
     def example(cls) -> FixedAction:
+        """Build the policy that always offers a coupon."""
         return cls("coupon")
 
     def params(self) -> dict[str, Any]:
+        """Return the action, and the fallback when it is not ``no_offer``."""
         params: dict[str, Any] = {"action": self.action}
         if self.fallback != "no_offer":
             params["fallback"] = self.fallback

@@ -81,7 +81,7 @@ class ContextFeatureMap:
         return (*(name for name, _, _ in self.numeric), *self.boolean, *(name for name, _ in self.levels))
 
     def transform(self, contexts: pl.DataFrame) -> np.ndarray:
-        """The ``(n, d)`` feature matrix of ``contexts``; a missing column is a :class:`ValueError` naming it."""
+        """Return the ``(n, d)`` feature matrix of ``contexts``; a missing column is a :class:`ValueError` naming it."""
         missing = [c for c in self.columns if c not in contexts.columns]
         if missing:
             raise ValueError(
@@ -98,7 +98,7 @@ class ContextFeatureMap:
         return np.ascontiguousarray(design.reshape(contexts.height, len(expressions)))
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready description, read back by :meth:`from_dict`."""
+        """Describe the map as JSON-ready data, read back by :meth:`from_dict`."""
         return {
             "numeric": [list(entry) for entry in self.numeric],
             "boolean": list(self.boolean),
@@ -107,7 +107,7 @@ class ContextFeatureMap:
 
     @classmethod
     def from_dict(cls, data: dict[str, Sequence[Any]]) -> ContextFeatureMap:
-        """The map described by :meth:`to_dict`."""
+        """Rebuild the map described by :meth:`to_dict`."""
         return cls(
             numeric=tuple((str(n), float(m), float(s)) for n, m, s in data["numeric"]),
             boolean=tuple(str(n) for n in data["boolean"]),

@@ -112,8 +112,10 @@ def _check_columns(log: pl.DataFrame, features: list[str]) -> None:
 
 
 def _check_rows(log: pl.DataFrame, checks: dict[str, pl.Expr], extra: dict[str, object]) -> None:
-    """Raise for the first row failing a check (checks map a message template, filled from the row's values, to an
-    expression true where the row is bad)."""
+    """Raise for the first row failing a check.
+
+    ``checks`` maps a message template, filled from the row's values, to an expression true where the row is bad.
+    """
     faults = log.select(expr.fill_null(True).alias(str(i)) for i, expr in enumerate(checks.values()))
     bad = faults.select(pl.any_horizontal(pl.all()).arg_true()).to_series()
     if not len(bad):
@@ -126,9 +128,10 @@ def _check_rows(log: pl.DataFrame, checks: dict[str, pl.Expr], extra: dict[str, 
 
 
 def _feature_member(column: pl.Series) -> pl.Expr:
-    """The ``"key":value`` member of namespace ``u`` for one feature column, null where the feature is left out.
+    """Build the ``"key":value`` member of namespace ``u`` for one feature column, null where the feature is left out.
 
-    A string column is encoded once per distinct value (categories repeat), then mapped onto the rows."""
+    A string column is encoded once per distinct value (categories repeat), then mapped onto the rows.
+    """
     safe = safe_name(column.name)
     if column.dtype.is_numeric():
         value = pl.col(column.name).cast(pl.Float64)
@@ -144,7 +147,7 @@ def _json_list(expr: pl.Expr) -> pl.Expr:
 
 
 def _hits(width: int) -> list[pl.Expr]:
-    """Per position k of ``actions``: is it the chosen action?"""
+    """Tell, per position k of ``actions``, whether it holds the chosen action."""
     chosen_name = pl.col("action").cast(pl.String)
     return [
         pl.col("actions").list.get(k, null_on_oob=True).cast(pl.String).eq(chosen_name).fill_null(False)
@@ -195,14 +198,17 @@ def check_log(log: pl.DataFrame, actions: Sequence[str] = ACTIONS) -> None:
 
 
 def dsjson_lines(log: pl.DataFrame, actions: Sequence[str] = ACTIONS) -> pl.Series:
-    """The DSJSON line of every row of ``log`` as a string Series; ``actions`` is the canonical list that
-    ``probabilities`` follows. Raises ValueError naming the column or the first bad row."""
+    """Return the DSJSON line of every row of ``log`` as a string Series.
+
+    ``actions`` is the canonical list that ``probabilities`` follows. Raises ValueError naming the column or the
+    first bad row.
+    """
     check_log(log, actions)
     return _lines(log, actions)
 
 
 def _lines(log: pl.DataFrame, actions: Sequence[str]) -> pl.Series:
-    """The lines of a log that passed :func:`check_log`."""
+    """Build the lines of a log that passed :func:`check_log`."""
     features = feature_columns(log)
     width = _width(log)
     eligible, hits, canonical = pl.col("actions"), _hits(width), _canonical(actions)
@@ -268,7 +274,7 @@ def _lines(log: pl.DataFrame, actions: Sequence[str]) -> pl.Series:
 
 
 def to_dsjson(log: pl.DataFrame, actions: Sequence[str] = ACTIONS) -> list[str]:
-    """The DSJSON line of every decision in ``log``, in order (see :func:`dsjson_lines`)."""
+    """Return the DSJSON line of every decision in ``log``, in order (see :func:`dsjson_lines`)."""
     return dsjson_lines(log, actions).to_list()
 
 
@@ -278,7 +284,8 @@ def write_dsjson(
     """Write ``log`` to ``path`` as DSJSON lines, atomically and only if every row is good; return the rows.
 
     The whole log is checked first; the lines are then built and written ``chunk_rows`` at a time, so only one
-    chunk's text is ever held in memory."""
+    chunk's text is ever held in memory.
+    """
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
     check_log(log, actions)

@@ -1,5 +1,6 @@
-"""Read Vowpal Wabbit's DSJSON back into a bandit log: the inverse of :mod:`policies.bandits.dsjson`, and a reader
-of the files VW's own tools (the decision service, Azure Personalizer) write.
+"""Read Vowpal Wabbit's DSJSON back into a bandit log: the inverse of :mod:`policies.bandits.dsjson`.
+
+It also reads the files VW's own tools (the decision service, Azure Personalizer) write.
 
 Each labelled line becomes one row of the log:
 
@@ -191,7 +192,7 @@ class _Naming:
 
 
 def _multi_entry(context: pl.DataType | None) -> pl.Struct | None:
-    """The struct type of a ``_multi`` entry, or None when the context has no ``_multi`` list of objects."""
+    """Return the struct type of a ``_multi`` entry, or None when the context has no ``_multi`` list of objects."""
     if not isinstance(context, pl.Struct):
         return None
     multi = {f.name: f.dtype for f in context.fields}.get("_multi")
@@ -201,7 +202,7 @@ def _multi_entry(context: pl.DataType | None) -> pl.Struct | None:
 
 
 def _naming(entry: pl.Struct) -> _Naming:
-    """The first labelling rule the file's ``_multi`` entries allow, and only the fields it needs to read."""
+    """Pick the first labelling rule the file's ``_multi`` entries allow, and only the fields it needs to read."""
     fields = {f.name: f.dtype for f in entry.fields}
     element = pl.element()
     read: list[pl.Field] = []
@@ -274,7 +275,7 @@ def _name(rows: pl.DataFrame, row: int, where: str) -> str:
 
 
 def _features(shared: pl.Struct) -> dict[str, pl.Expr]:
-    """The shared features as named expressions, in the file's order (see the module's docstring for names)."""
+    """Return the shared features as named expressions, in the file's order (see the module's docstring for names)."""
     leaves = _leaves(pl.col("c"), shared, ())
     counts = Counter(path[-1] for path, _ in leaves)
     named = {(path[-1] if counts[path[-1]] == 1 else ".".join(path)): expr for path, expr in leaves}
@@ -293,7 +294,7 @@ def _features(shared: pl.Struct) -> dict[str, pl.Expr]:
 
 
 def _text(members: list[tuple[str, pl.Expr]]) -> pl.Expr:
-    """A text feature from its ``"name=value": 1`` members (a boolean when they are ``true`` and ``false``)."""
+    """Rebuild a text feature from its ``"name=value": 1`` members (a boolean when they are ``true`` and ``false``)."""
     text = pl.coalesce(pl.when(expr.is_not_null() & (expr != 0)).then(pl.lit(value)) for value, expr in members)
     return text == "true" if {value for value, _ in members} <= BOOLEAN_TEXT else text
 

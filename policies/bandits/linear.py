@@ -44,8 +44,7 @@ _BLOCK = 1 << 21
 
 @dataclass
 class ActionStatistics:
-    """One action's sufficient statistics: ``A`` (d x d), ``b`` (d), rounds learned, and the sum of squared
-    rewards."""
+    """One action's sufficient statistics: ``A`` (d x d), ``b`` (d), rounds learned, and the sum of squared rewards."""
 
     A: np.ndarray
     b: np.ndarray
@@ -53,6 +52,7 @@ class ActionStatistics:
     squared_rewards: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the statistics as JSON-ready lists and numbers, read back by :meth:`from_dict`."""
         return {
             "A": self.A.tolist(),
             "b": self.b.tolist(),
@@ -62,6 +62,7 @@ class ActionStatistics:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ActionStatistics:
+        """Rebuild the statistics written by :meth:`to_dict`."""
         return cls(
             A=np.asarray(data["A"], dtype=float),
             b=np.asarray(data["b"], dtype=float),
@@ -124,7 +125,7 @@ class DisjointRidge:
             model.squared_rewards += float(r @ r)
 
     def noise_sd(self) -> float:
-        """The pooled residual standard deviation :math:`\\hat\\sigma` (see the Notes)."""
+        r"""Return the pooled residual standard deviation :math:`\hat\sigma` (see the Notes)."""
         rounds = sum(model.rounds for model in self.models.values())
         if rounds < 2:
             return 1.0
@@ -136,8 +137,10 @@ class DisjointRidge:
         return float(np.sqrt(max(residual, 0.0) / (rounds - 1))) or 1.0
 
     def predict(self, contexts: pl.DataFrame, actions: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-        """``(n, k)`` predicted means and widths (``sigma * sqrt(x' A^-1 x)``); an action not learned yet has
-        mean 0 and the prior's width."""
+        """Return ``(n, k)`` predicted means and widths (``sigma * sqrt(x' A^-1 x)``).
+
+        An action not learned yet has mean 0 and the prior's width.
+        """
         n = contexts.height
         if self.feature_map is None:
             return np.zeros((n, len(actions))), np.ones((n, len(actions)))
@@ -240,6 +243,7 @@ class LinUCB(_LinearPolicy):
         self.alpha = alpha
 
     def params(self) -> dict[str, Any]:
+        """Return ``alpha`` with the ridge, floor and seed."""
         return {"alpha": self.alpha, **super().params()}
 
     def _scores(self, contexts: pl.DataFrame, actions: tuple[str, ...], eligible: np.ndarray) -> np.ndarray:
@@ -301,9 +305,11 @@ class LinearThompsonSampling(_LinearPolicy):
 
     @classmethod
     def example(cls) -> LinearThompsonSampling:
+        """Build a seeded policy with 300 posterior draws."""
         return cls(draws=300, seed=3)
 
     def params(self) -> dict[str, Any]:
+        """Return the scale and the number of draws with the ridge, floor and seed."""
         return {"scale": self.scale, "draws": self.draws, **super().params()}
 
     def _scores(self, contexts: pl.DataFrame, actions: tuple[str, ...], eligible: np.ndarray) -> np.ndarray:

@@ -39,6 +39,7 @@ class RuleBasedPolicy(BasePolicy):
         self.new_account_days = new_account_days
 
     def params(self) -> dict[str, Any]:
+        """Return the thresholds: the coupon and installment use rates, and the days an account counts as new."""
         return {
             "coupon_rate": self.coupon_rate,
             "installment_rate": self.installment_rate,

@@ -107,9 +107,11 @@ class ThompsonSampling(BasePolicy):
 
     @classmethod
     def example(cls) -> ThompsonSampling:
+        """Build a seeded policy with 500 posterior draws."""
         return cls(draws=500, seed=3)
 
     def params(self) -> dict[str, Any]:
+        """Return the prior, the number of draws, the floor and the seed."""
         return {
             "prior_mean": self.prior_mean,
             "prior_count": self.prior_count,
@@ -121,10 +123,11 @@ class ThompsonSampling(BasePolicy):
         }
 
     def saved_params(self) -> dict[str, Any]:
+        """Return the params with each action's running statistics and the number of rounds learned."""
         return {**self.params(), "statistics": self.statistics_, "rounds_learned": self.rounds_learned_}
 
     def posterior(self, actions: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The Student t posterior of each action's mean: ``(degrees of freedom, location, scale)``."""
+        """Return the Student t posterior of each action's mean: ``(degrees of freedom, location, scale)``."""
         count, mean, squares = np.array([self.statistics_.get(a, [0.0, 0.0, 0.0]) for a in actions]).T
         kappa = self.prior_count + count
         location = (self.prior_count * self.prior_mean + count * mean) / kappa

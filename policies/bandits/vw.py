@@ -52,8 +52,7 @@ SEED_IN_MODEL: tuple[str, ...] = ("bag", "rnd")
 
 
 class VowpalWabbitPolicy(BasePolicy):
-    """A contextual bandit on VW's ``cb_explore_adf``, with any of seven explorers, over action-dependent
-    features.
+    """A contextual bandit on VW's ``cb_explore_adf``, with any of seven explorers, over action-dependent features.
 
     Parameters
     ----------
@@ -121,7 +120,7 @@ class VowpalWabbitPolicy(BasePolicy):
         self._last_lines: tuple[pl.DataFrame, list[str]] | None = None
 
     def vw_args(self) -> list[str]:
-        """The VW command line this policy runs."""
+        """Return the VW command line this policy runs."""
         return self.config.to_args()
 
     def params(self) -> dict[str, Any]:
@@ -129,8 +128,10 @@ class VowpalWabbitPolicy(BasePolicy):
         return self.config.model_dump(mode="json", exclude_none=True)
 
     def _features(self, contexts: pl.DataFrame) -> pl.DataFrame:
-        """The columns learned from (:attr:`feature_names_`, else the config's ``features``, else all), with the
-        config's ``log_features`` as ``log(1 + max(x, 0))``."""
+        """Select the columns learned from, with the config's ``log_features`` as ``log(1 + max(x, 0))``.
+
+        The columns are :attr:`feature_names_`, else the config's ``features``, else all.
+        """
         names = self._learned_names(contexts.columns)
         if names is not None:
             contexts = contexts.select(names)
@@ -141,7 +142,7 @@ class VowpalWabbitPolicy(BasePolicy):
         return contexts.with_columns(pl.col(c).cast(pl.Float64).clip(lower_bound=0).log1p() for c in logged)
 
     def _learned_names(self, available: Sequence[str]) -> list[str] | None:
-        """The columns learned from (None: all), checked against the ``available`` ones."""
+        """Return the columns learned from (None: all), checked against the ``available`` ones."""
         names = self.feature_names_
         if names is None and self.config.features is not None:
             names = list(self.config.features)
@@ -152,8 +153,10 @@ class VowpalWabbitPolicy(BasePolicy):
         return names
 
     def _row_features(self, context: Mapping[str, Any]) -> dict[str, Any]:
-        """:meth:`_features` of one context given as a mapping: the same columns, the same ``log(1 + max(x, 0))``
-        of ``log_features``."""
+        """Apply :meth:`_features` to one context given as a mapping.
+
+        The same columns, the same ``log(1 + max(x, 0))`` of ``log_features``.
+        """
         names = self._learned_names(list(context))
         row = {c: context[c] for c in names} if names is not None else dict(context)
         for column in self.config.log_features:
@@ -166,8 +169,10 @@ class VowpalWabbitPolicy(BasePolicy):
         return row
 
     def _row_scores(self, context: Mapping[str, Any], actions: tuple[str, ...], eligible: np.ndarray) -> np.ndarray:
-        """One context's probabilities through :func:`~policies.bandits.vw_format.shared_line`: the line
-        :meth:`_scores` would build from the one-row frame, in microseconds instead of milliseconds."""
+        """Return one context's probabilities through :func:`~policies.bandits.vw_format.shared_line`.
+
+        That is the line :meth:`_scores` would build from the one-row frame, in microseconds instead of milliseconds.
+        """
         columns = np.flatnonzero(eligible).tolist()
         examples = [
             self._parse(shared_line(self._row_features(context))),
@@ -180,11 +185,11 @@ class VowpalWabbitPolicy(BasePolicy):
         return probs
 
     def _parse(self, line: str) -> Any:
-        """One text-format line as a native example of this workspace."""
+        """Parse one text-format line into a native example of this workspace."""
         return _core._parse_line_text(self._native, line)
 
     def _action_example(self, action: str) -> Any:
-        """The parsed, unlabelled ADF line of ``action``, parsed once and reused (VW leaves it unchanged)."""
+        """Return the parsed, unlabelled ADF line of ``action``, parsed once and reused (VW leaves it unchanged)."""
         example = self._action_examples.get(action)
         if example is None:
             line = action_line(action, features=self.config.action_features.get(action))
@@ -192,9 +197,12 @@ class VowpalWabbitPolicy(BasePolicy):
         return example
 
     def _shared_lines(self, contexts: pl.DataFrame) -> list[str]:
-        """Shared lines of ``contexts``; the simulator asks for probabilities and then learns on the very same
-        frame, so the lines of the last frame are kept and reused when it comes back (the lines, not the parsed
-        examples: a native example holds every namespace's feature arrays, tens of kilobytes each)."""
+        """Return the shared lines of ``contexts``, reusing those of the last frame when the same frame comes back.
+
+        The simulator asks for probabilities and then learns on the very same frame, so the lines of the last frame
+        are kept (the lines, not the parsed examples: a native example holds every namespace's feature arrays, tens
+        of kilobytes each).
+        """
         if self._last_lines is not None and self._last_lines[0] is contexts:
             return self._last_lines[1]
         lines = shared_lines(self._features(contexts))
@@ -257,7 +265,7 @@ class VowpalWabbitPolicy(BasePolicy):
         write_bytes(self._workspace.serialize(), Path(path) / MODEL_FILE)
 
     def saved_params(self) -> dict[str, Any]:
-        """The settings (as ``config``), the context columns and the actions learned about."""
+        """Return the settings (as ``config``), the context columns and the actions learned about."""
         actions = None if self.actions_ is None else list(self.actions_)
         return {"config": self.params(), "feature_names": self.feature_names_, "actions": actions}
 
@@ -285,8 +293,9 @@ class VowpalWabbitPolicy(BasePolicy):
         return self._workspace.serialize()
 
     def model_delta(self, since: bytes) -> bytes:
-        """What this model learned since the model ``since`` (bytes of :meth:`serialized_model`), as VW's
-        serialised model delta; a copy holding ``since`` catches up with :meth:`apply_delta`.
+        """Return what this model learned since the model ``since`` (bytes of :meth:`serialized_model`).
+
+        The result is VW's serialised model delta; a copy holding ``since`` catches up with :meth:`apply_delta`.
 
         The delta holds every weight that changed, so it is small only when the new rounds touch few features:
         with the offer context, whose features are in nearly every round, it is nearly the model's size (4,784
@@ -318,8 +327,10 @@ class VowpalWabbitPolicy(BasePolicy):
         return vw.calculate_delta(base, self._workspace).serialize()
 
     def apply_delta(self, delta: bytes) -> None:
-        """Add a delta made by :meth:`model_delta` to this model, which must hold the delta's base (the ``since``
-        model); the delta carries VW's weights only: feature names and settings stay this policy's."""
+        """Add a delta made by :meth:`model_delta` to this model, which must hold the delta's base (``since``).
+
+        The delta carries VW's weights only: feature names and settings stay this policy's.
+        """
         self._check_exact_delta()
         try:
             parsed = vw.ModelDelta(delta)
@@ -330,7 +341,7 @@ class VowpalWabbitPolicy(BasePolicy):
         self._action_examples = {}  # parsed by the previous workspace
 
     def _resume_args(self) -> list[str]:
-        """The command line that loads a saved model of this policy (see :data:`SEED_IN_MODEL`)."""
+        """Return the command line that loads a saved model of this policy (see :data:`SEED_IN_MODEL`)."""
         args = self.vw_args()
         if self.config.explorer in SEED_IN_MODEL:
             at = args.index("--random_seed")

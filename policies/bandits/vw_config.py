@@ -218,7 +218,7 @@ class VWConfig(BaseModel):
         return self
 
     def explorer_args(self) -> list[str]:
-        """The flags that pick the explorer and set its parameters (``--epsilon`` excepted)."""
+        """Return the flags that pick the explorer and set its parameters (``--epsilon`` excepted)."""
         if self.explorer == "softmax":
             return ["--softmax", *(["--lambda", str(self.softmax_lambda)] if self.softmax_lambda else [])]
         if self.explorer in DEFAULT_POLICIES:

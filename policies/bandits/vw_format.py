@@ -34,7 +34,7 @@ UNSAFE_RUNS = re.compile(UNSAFE)
 
 
 def safe_name(name: str) -> str:
-    """A feature name with the characters VW's text format can't hold replaced by ``_``."""
+    """Replace the characters of a feature name that VW's text format can't hold by ``_``."""
     return name.replace(" ", "_").replace("|", "_").replace(":", "_")
 
 
@@ -43,8 +43,10 @@ SMALL_INTEGERS = (pl.Int8, pl.Int16, pl.Int32, pl.UInt8, pl.UInt16, pl.UInt32)
 
 
 def _feature_expr(column: pl.Series) -> pl.Expr:
-    """``name:value`` (numbers) or ``name=value`` (anything else, lower-cased and made safe); null when the value
-    is missing (null or NaN), so that it is left out of the line (a null part makes the whole null).
+    """Write a column as ``name:value`` (numbers) or ``name=value`` (anything else, lower-cased and made safe).
+
+    The value is null when it is missing (null or NaN), so that it is left out of the line (a null part makes the
+    whole null).
 
     Text is made safe once per distinct value (a context column holds few), then looked up.
 
@@ -85,10 +87,11 @@ def shared_lines(contexts: pl.DataFrame) -> list[str]:
 
 
 def feature_text(name: str, value: object) -> str | None:
-    """One value as a feature of a shared line: :func:`_feature_expr` for a single Python value, as the decision
-    endpoint builds one context at a time (a one-row frame through polars costs milliseconds, this microseconds).
-    Booleans are ``name=true``/``name=false``, other numbers ``name:value``, text lower-cased and made safe;
-    None and NaN give None (left out).
+    """Write one value as a feature of a shared line: :func:`_feature_expr` for a single Python value.
+
+    The decision endpoint builds one context at a time (a one-row frame through polars costs milliseconds, this
+    microseconds). Booleans are ``name=true``/``name=false``, other numbers ``name:value``, text lower-cased and
+    made safe; None and NaN give None (left out).
 
     The two spell some numbers differently (``1e+20`` here, ``1e20`` from polars), never their value: the
     conformance test (``tests/policies/test_vw_row_lines.py``) parses both and compares feature by feature.
@@ -113,8 +116,9 @@ def feature_text(name: str, value: object) -> str | None:
 
 
 def shared_line(context: Mapping[str, object]) -> str:
-    """The ``shared |u ...`` line of one context given as a mapping: :func:`shared_lines` of a one-row frame,
-    feature by feature (:func:`feature_text`).
+    """Return the ``shared |u ...`` line of one context given as a mapping.
+
+    It is :func:`shared_lines` of a one-row frame, built feature by feature (:func:`feature_text`).
 
     Examples
     --------
@@ -132,8 +136,9 @@ def shared_line(context: Mapping[str, object]) -> str:
 
 
 def action_text(action: str, features: Mapping[str, float | str] | None = None) -> str:
-    """The features of an action's line: its name, then ``features`` (numbers as ``name:value``, text as
-    ``name=value``), without the ``|a`` namespace mark.
+    """Return the features of an action's line, without the ``|a`` namespace mark.
+
+    They are its name, then ``features`` (numbers as ``name:value``, text as ``name=value``).
 
     Examples
     --------
@@ -152,8 +157,9 @@ def action_line(
     probability: float | None = None,
     features: Mapping[str, float | str] | None = None,
 ) -> str:
-    """The ADF line of one action, labelled with ``cost`` and ``probability`` when it was the one taken; its
-    per-action ``features`` (:func:`action_text`) follow the name.
+    """Return the ADF line of one action, labelled with ``cost`` and ``probability`` when it was the one taken.
+
+    Its per-action ``features`` (:func:`action_text`) follow the name.
 
     Examples
     --------
@@ -171,8 +177,9 @@ def labelled_lines(
     probabilities: np.ndarray,
     features: Mapping[str, Mapping[str, float | str]] | None = None,
 ) -> list[str]:
-    """The ADF line of each row's chosen action, labelled with its cost and probability: :func:`action_line`'s,
-    written in one pass.
+    """Return the ADF line of each row's chosen action, labelled with its cost and probability.
+
+    These are :func:`action_line`'s, written in one pass.
 
     Examples
     --------
