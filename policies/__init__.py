@@ -42,7 +42,7 @@ def policy_names() -> tuple[str, ...]:
 
 
 def make_policy(spec: str, seed: int = 0) -> BasePolicy:
-    """A fresh policy by short name (see :func:`policy_names`), seeded with ``seed`` where it draws at random.
+    """Build a fresh policy by short name (see :func:`policy_names`), seeded with ``seed`` where it draws at random.
 
     ``vw`` is the VW policy with the shipped, tuned settings (:data:`~policies.bandits.vw_config.TUNED_CONFIG`);
     ``thompson``, ``linucb`` and ``lin_ts`` are the comparators with

@@ -79,6 +79,7 @@ class Feedback:
     propensities: np.ndarray
 
     def __post_init__(self) -> None:
+        """Check the shapes, the propensities in (0, 1] and that every chosen action was eligible."""
         n, k = self.contexts.height, len(self.actions)
         if self.eligible.shape != (n, k):
             raise ValueError(f"eligible has shape {self.eligible.shape}, expected ({n}, {k})")
@@ -97,6 +98,7 @@ class Feedback:
 
     @property
     def n_rounds(self) -> int:
+        """Return the number of rounds (rows)."""
         return self.contexts.height
 
     @classmethod
@@ -155,9 +157,10 @@ def with_text_labels(log: pl.DataFrame) -> pl.DataFrame:
 
 
 def order_actions(labels: Iterable[str]) -> tuple[str, ...]:
-    """The natural order of a set of action labels: the four offers (all of them, in
-    :data:`~features.schemas.ACTIONS` order) when every label is one of them; integers numerically; any other
-    labels sorted as text.
+    """Return the natural order of a set of action labels.
+
+    The four offers (all of them, in :data:`~features.schemas.ACTIONS` order) when every label is one of them;
+    integers numerically; any other labels sorted as text.
 
     Examples
     --------
@@ -181,8 +184,9 @@ FEW_ROWS = 16
 
 
 def eligibility_mask(log: pl.DataFrame, actions: Sequence[str]) -> np.ndarray:
-    """``(n, k)`` mask from a log's optional ``actions`` column (list or ``|``-separated string); members that
-    are not among ``actions`` are ignored.
+    """Build the ``(n, k)`` mask from a log's optional ``actions`` column (list or ``|``-separated string).
+
+    Members that are not among ``actions`` are ignored.
 
     Examples
     --------
@@ -217,8 +221,9 @@ def eligibility_mask(log: pl.DataFrame, actions: Sequence[str]) -> np.ndarray:
 
 
 def eligible_patterns(eligible: np.ndarray) -> tuple[np.ndarray, list[list[int]]]:
-    """The distinct rows of a boolean mask as lists of their true columns (in order of first appearance), and
-    which of them each row is (rows share the few distinct patterns).
+    """Return the distinct rows of a boolean mask as lists of their true columns, and which of them each row is.
+
+    The patterns come in order of first appearance; rows share the few distinct patterns.
 
     Examples
     --------
@@ -240,11 +245,15 @@ class Policy(Protocol):
     """What every policy offers: probabilities, acting on them, learning, saving."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """Return the policy's short name."""
+        ...
 
     def probabilities(
         self, contexts: pl.DataFrame, actions: Sequence[str], eligible: np.ndarray | None = None
-    ) -> np.ndarray: ...
+    ) -> np.ndarray:
+        """Return the ``(n, k)`` probabilities of each action in each context (0 where ineligible)."""
+        ...
 
     def act(
         self,
@@ -252,15 +261,21 @@ class Policy(Protocol):
         actions: Sequence[str],
         rng: np.random.Generator,
         eligible: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]: ...
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Draw one action per context; return the chosen indices and their probabilities."""
+        ...
 
-    def learn(self, feedback: Feedback) -> None: ...
+    def learn(self, feedback: Feedback) -> None:
+        """Update the policy from logged feedback."""
+        ...
 
-    def save(self, path: str | Path) -> None: ...
+    def save(self, path: str | Path) -> None:
+        """Write the policy to ``path``."""
+        ...
 
 
 class BasePolicy(ABC):
-    """Shared logic: input checks, masking of ineligible actions, the exploration floor, sampling, saving.
+    r"""Shared logic: input checks, masking of ineligible actions, the exploration floor, sampling, saving.
 
     A subclass implements one hook, :meth:`_scores`, giving unnormalised
     probabilities; the public methods do the rest.
@@ -269,7 +284,7 @@ class BasePolicy(ABC):
     -----
     The exploration floor :math:`f` (attribute ``floor``, zero unless a policy sets one) mixes the scores'
     distribution :math:`q` with the uniform one over the :math:`m` eligible actions of a row:
-    :math:`p_a = (1 - m f)\\, q_a + f`, so each eligible action keeps at least :math:`f`. When
+    :math:`p_a = (1 - m f)\, q_a + f`, so each eligible action keeps at least :math:`f`. When
     :math:`m f > 1` the row is uniform.
     """
 
@@ -279,6 +294,7 @@ class BasePolicy(ABC):
     floor: float = 0.0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Register the subclass under its ``name`` in :attr:`registry`."""
         super().__init_subclass__(**kwargs)
         BasePolicy.registry[cls.name] = cls
 
@@ -297,9 +313,11 @@ class BasePolicy(ABC):
     def probabilities_one(
         self, context: Mapping[str, Any], actions: Sequence[str], eligible: np.ndarray | None = None
     ) -> np.ndarray:
-        """:meth:`probabilities` of one context given as a mapping (column → value), as ``(k,)``: what the
-        decision endpoint asks once per request. The values are those of ``probabilities`` on the one-row frame
-        (:func:`context_frame`); a policy with a faster path for one row overrides :meth:`_row_scores`.
+        """Return :meth:`probabilities` of one context given as a mapping (column → value), as ``(k,)``.
+
+        This is what the decision endpoint asks once per request. The values are those of ``probabilities`` on
+        the one-row frame (:func:`context_frame`); a policy with a faster path for one row overrides
+        :meth:`_row_scores`.
 
         Examples
         --------
@@ -311,12 +329,11 @@ class BasePolicy(ABC):
         row = None if eligible is None else np.asarray(eligible, dtype=bool).reshape(1, -1)
         mask = _check_eligible(1, actions, row)
         scores = np.asarray(self._row_scores(context, actions, mask[0]), dtype=float).reshape(1, -1)
-        return self._normalised(scores, mask)[0]
+        return self._normalised(scores, mask)[0, :]
 
     def _row_scores(self, context: Mapping[str, Any], actions: tuple[str, ...], eligible: np.ndarray) -> np.ndarray:
-        """``(k,)`` weights of one context (hook for a fast path); by default :meth:`_scores` of the one-row
-        frame."""
-        return np.asarray(self._scores(context_frame(context), actions, eligible.reshape(1, -1)), dtype=float)[0]
+        """Return the ``(k,)`` weights of one context (hook for a fast path); by default ``_scores`` of one row."""
+        return np.asarray(self._scores(context_frame(context), actions, eligible.reshape(1, -1)), dtype=float)[0, :]
 
     def _normalised(self, scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Scores → probabilities: zero where ineligible, rows summing to one, then the exploration floor."""
@@ -329,7 +346,7 @@ class BasePolicy(ABC):
 
     @classmethod
     def example(cls) -> BasePolicy:
-        """A small ready-to-use instance, for the conformance suite over :attr:`registry`; by default ``cls()``."""
+        """Build a small ready-to-use instance for the conformance suite over :attr:`registry`; by default ``cls()``."""
         return cls()
 
     def act(
@@ -343,11 +360,12 @@ class BasePolicy(ABC):
         probs = self.probabilities(contexts, actions, eligible)
         return sample_actions(probs, rng)
 
-    def learn(self, feedback: Feedback) -> None:  # noqa: B027 - stationary policies learn nothing
-        """Update from logged feedback; baselines that do not learn ignore it."""
+    def learn(self, feedback: Feedback) -> None:
+        """Update from logged feedback; by default nothing: baselines that do not learn ignore it."""
+        return None
 
     def params(self) -> dict[str, Any]:
-        """Constructor arguments, saved with the policy and logged as run params."""
+        """Return the constructor arguments, saved with the policy and logged as run params."""
         return {}
 
     def save(self, path: str | Path) -> None:
@@ -358,7 +376,7 @@ class BasePolicy(ABC):
         write_bytes(json.dumps(payload).encode(), folder / POLICY_FILE)
 
     def saved_params(self) -> dict[str, Any]:
-        """What :meth:`save` records to rebuild the policy: its params plus any learned settings."""
+        """Return what :meth:`save` records to rebuild the policy: its params plus any learned settings."""
         return self.params()
 
     @classmethod

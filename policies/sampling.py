@@ -14,9 +14,9 @@ import numpy as np
 
 
 def with_floor(probs: np.ndarray, eligible: np.ndarray, floor: float) -> np.ndarray:
-    """Mix each row of ``probs`` with the uniform distribution over its eligible actions so that each gets at
-    least ``floor`` (a row with ``m`` eligible actions and ``m * floor > 1`` becomes uniform); see
-    :class:`BasePolicy`'s Notes.
+    """Mix each row of ``probs`` with the uniform one over its eligible actions so that each gets at least ``floor``.
+
+    A row with ``m`` eligible actions and ``m * floor > 1`` becomes uniform; see :class:`BasePolicy`'s Notes.
 
     Examples
     --------
