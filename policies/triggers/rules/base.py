@@ -38,17 +38,17 @@ def to_us(ts: datetime) -> int:
 
 
 def from_us(us: int) -> datetime:
-    """The UTC datetime of a count of microseconds since the epoch."""
+    """Return the UTC datetime of a count of microseconds since the epoch."""
     return EPOCH + timedelta(microseconds=int(us))
 
 
 def day_of(us: int) -> str:
-    """The UTC date of a time, as ``YYYY-MM-DD`` (the tick part of daily moment ids)."""
+    """Return the UTC date of a time, as ``YYYY-MM-DD`` (the tick part of daily moment ids)."""
     return from_us(us).date().isoformat()
 
 
 def slot(user_id: str, cadence_days: int) -> int:
-    """A user's stable slot in ``range(cadence_days)``: the day (number mod cadence) on which they are due."""
+    """Return a user's stable slot in ``range(cadence_days)``: the day (number mod cadence) on which they are due."""
     return zlib.crc32(user_id.encode()) % cadence_days
 
 
@@ -58,7 +58,7 @@ def _zone(tz: str) -> ZoneInfo:
 
 
 def next_local_hour(ts_us: int, hour: int, tz: str | None) -> int:
-    """The first time at or after ``ts_us`` at which it is ``hour``:00 in time zone ``tz`` (UTC when None)."""
+    """Return the first time at or after ``ts_us`` at which it is ``hour``:00 in time zone ``tz`` (UTC when None)."""
     zone = _zone(tz) if tz else UTC
     when = from_us(ts_us)
     local = when.astimezone(zone)
@@ -75,8 +75,9 @@ _ONE_BY_ONE = 1_000
 
 
 def next_local_hours(ts: pl.Series, hour: pl.Series, tz: pl.Series) -> pl.Series:
-    """:func:`next_local_hour` of each row (``Int64`` microseconds), computed once per distinct row: one by one
-    when there are few, else vectorised per time zone.
+    """Return :func:`next_local_hour` of each row (``Int64`` microseconds), computed once per distinct row.
+
+    One by one when there are few distinct rows, else vectorised per time zone.
 
     Local hours that do not exist (a daylight-saving gap) on the day or the day after fall back to
     :func:`next_local_hour` row by row, so the result is always the same as it.
@@ -147,8 +148,9 @@ class Moment:
 
 
 def group_start(*keys: str) -> pl.Expr:
-    """On a frame sorted by ``keys``: whether each row starts a new group (a vectorised stand-in for ``over``,
-    which is slow with many small groups).
+    """Tell, on a frame sorted by ``keys``, whether each row starts a new group.
+
+    A vectorised stand-in for ``over``, which is slow with many small groups.
 
     Examples
     --------
@@ -162,7 +164,7 @@ def group_start(*keys: str) -> pl.Expr:
 
 
 def hours_text(us: int) -> str:
-    """A duration in words: ``"45 min"``, ``"2 h"``, ``"3 days"``."""
+    """Write a duration in words: ``"45 min"``, ``"2 h"``, ``"3 days"``."""
     minutes = us // MINUTE_US
     if minutes < 60:
         return f"{minutes} min"
@@ -172,5 +174,5 @@ def hours_text(us: int) -> str:
 
 
 def number_text(value: float) -> str:
-    """A window length without a needless decimal: ``24.0 -> "24"``, ``1.5 -> "1.5"``."""
+    """Write a window length without a needless decimal: ``24.0 -> "24"``, ``1.5 -> "1.5"``."""
     return f"{value:g}"

@@ -53,7 +53,7 @@ class _Rows(NamedTuple):
         return _Rows(*(column[rows] for column in self))
 
     def sorted(self, *last: np.ndarray) -> tuple[_Rows, np.ndarray]:
-        """The rows sorted by user, key, seq (then ``last``), and the order that sorts them."""
+        """Return the rows sorted by user, key, seq (then ``last``), and the order that sorts them."""
         order = sorted_by(self.user, self.key, self.seq, *last)
         return self.take(order), order
 
@@ -63,10 +63,11 @@ def _joined(*parts: _Rows) -> _Rows:
 
 
 class RepeatViews:
-    """The ``repeat_views``-th view of one item (or category) by a user within the window, with no purchase of
-    it by that user in the window. State: each (user, key)'s last N view times and last purchase time, held as
-    arrays of user and key positions between windows (:meth:`batch`) and as dicts while streaming (each form
-    made from the other when the mode changes).
+    """A user's ``repeat_views``-th view of one item (or category) in the window, with no purchase of it by them there.
+
+    State: each (user, key)'s last N view times and last purchase time, held as arrays of user and key positions
+    between windows (:meth:`batch`) and as dicts while streaming (each form made from the other when the mode
+    changes).
 
     Users get their positions in ``users`` and, by item, items in ``items`` (give the engine's, so that a window's
     views can bring theirs along); by default the rule keeps its own.
@@ -166,8 +167,10 @@ class RepeatViews:
             self.purchases_[(user_id, key)] = ts
 
     def _rows(self, frame: pl.DataFrame) -> tuple[np.ndarray, _Rows]:
-        """The rows of ``frame`` (``user_id, item_id, ts, seq``, perhaps ``position`` and ``item_position``) with
-        a key, and their user and key positions, times and stream positions."""
+        """Return the rows of ``frame`` with a key, and their user and key positions, times and stream positions.
+
+        ``frame`` holds ``user_id, item_id, ts, seq``, perhaps ``position`` and ``item_position``.
+        """
         if self.rule.repeat_by == "item":
             key = frame["item_id"]
         else:
@@ -183,7 +186,8 @@ class RepeatViews:
     def _state_arrays(self) -> tuple[_Rows, _Rows]:
         if self._arrays is not None:
             return self._arrays
-        assert self._views is not None and self._purchases is not None
+        assert self._views is not None
+        assert self._purchases is not None
         pairs = [pair for pair, stamps in self._views.items() for _ in stamps]
         times = [t for stamps in self._views.values() for t in stamps]
         seqs = [i - len(stamps) for stamps in self._views.values() for i in range(len(stamps))]
@@ -239,8 +243,11 @@ class RepeatViews:
 
     @staticmethod
     def _bought(old: _Rows, new: _Rows, asked: _Rows, start: np.ndarray) -> tuple[_Rows, np.ndarray]:
-        """Each user and key's last purchase (old and new), and which of the ``asked`` views (in stream order) have
-        no purchase of their key by their user before them, or only one at or before ``start``."""
+        """Return each user and key's last purchase (old and new), and which ``asked`` views have no purchase before.
+
+        The ``asked`` views come in stream order; one has no purchase when its user did not buy its key before it,
+        or bought it only at or before ``start``.
+        """
         bought = _joined(old, new)
         merged, order = _joined(bought, asked).sorted(np.repeat([0, 1], [len(bought.ts), len(asked.ts)]))
         latest = np.maximum.accumulate(np.where(order < len(bought.ts), np.arange(len(order)), -1))
@@ -256,7 +263,7 @@ class RepeatViews:
         return last.take(~same_as((last.user, last.key), -1)), fired[np.argsort(asked.seq[fired], kind="stable")]
 
     def _moments(self, views: pl.DataFrame, rows: np.ndarray, keys: np.ndarray) -> pl.DataFrame:
-        """The moments of the views at ``rows`` whose keys are ``keys``, in the views' order."""
+        """Return the moments of the views at ``rows`` whose keys are ``keys``, in the views' order."""
         what = "item" if self.rule.repeat_by == "item" else "category"
         keys = keys[np.argsort(rows, kind="stable")]
         picked = np.zeros(views.height, dtype=bool)
@@ -295,15 +302,15 @@ class CartAbandon:
         self.open_: dict[_Key, set[str]] = {}
 
     def add(self, user_id: str, item_id: str, event_id: str) -> None:
-        """A cart add: open until resolved or due."""
+        """Open a cart add, until it is resolved or due."""
         self.open_.setdefault((user_id, item_id), set()).add(event_id)
 
     def resolve(self, user_id: str, item_id: str) -> None:
-        """A purchase or a cart removal closes every open cart add of that user and item."""
+        """Close every open cart add of that user and item (on a purchase or a cart removal)."""
         self.open_.pop((user_id, item_id), None)
 
     def due(self, user_id: str, item_id: str, event_id: str, due: int) -> Moment | None:
-        """The timer of cart add ``event_id`` is due: the moment, if the cart add is still open."""
+        """Return the moment of cart add ``event_id`` whose timer is due, if the cart add is still open."""
         open_adds = self.open_.get((user_id, item_id))
         if not open_adds or event_id not in open_adds:
             return None
@@ -316,8 +323,9 @@ class CartAbandon:
     def batch(
         self, waiting: list[OpenCart], adds: pl.DataFrame, resolves: pl.DataFrame, until: int
     ) -> tuple[pl.DataFrame, list[OpenCart]]:
-        """Every cart-abandon moment due by ``until`` at once (a forward as-of join of each add against the next
-        purchase or removal of its user and item), and the adds still open after ``until``.
+        """Return every cart-abandon moment due by ``until`` at once, and the adds still open after ``until``.
+
+        A forward as-of join of each add against the next purchase or removal of its user and item.
 
         ``waiting`` are the timers of earlier adds (``(due, user_id, item_id, event_id)``; those no longer open
         are skipped); ``adds`` hold ``user_id, item_id, ts, seq, event_id`` and ``resolves`` (purchases and

@@ -45,8 +45,11 @@ _DATE = pl.col("ts").cast(pl.Datetime("us", "UTC")).dt.date().cast(pl.String)
 
 
 class _Pending:
-    """Rows a rule decided tick by tick (plain columns, no text yet), concatenated and given their users' ids
-    when drained, so the moments of many ticks are formatted in one pass."""
+    """Rows a rule decided tick by tick (plain columns, no text yet), formatted together when drained.
+
+    They are concatenated and given their users' ids only when drained, so the moments of many ticks are formatted in
+    one pass.
+    """
 
     def __init__(self) -> None:
         self._parts: list[pl.DataFrame] = []
@@ -72,9 +75,11 @@ class _Pending:
 
 
 class BestHour:
-    """At each tick, users due today (by slot) who viewed something within ``active_within_days`` get a reminder
-    of the last item they viewed, if it still has stock. State: each user's last view time and item (arrays by
-    position), plus the views streamed since the last tick."""
+    """At each tick, users due today who viewed something lately get a reminder of the last item they viewed.
+
+    Due today is by slot; lately is within ``active_within_days``; the item must still have stock. State: each user's
+    last view time and item (arrays by position), plus the views streamed since the last tick.
+    """
 
     def __init__(self, rule: TimeRule, stock: Stock, users: IdIndex | None = None) -> None:
         self.rule = rule
@@ -91,8 +96,11 @@ class BestHour:
             self.recent_[user_id] = (ts, item_id)
 
     def views(self, views: pl.DataFrame) -> None:
-        """Batch: a run of views (``user_id, item_id, ts`` in stream order; ``position`` and ``item_position``,
-        the user's and the item's, if known) before the next tick."""
+        """Take a batch: a run of views before the next tick.
+
+        The views hold ``user_id, item_id, ts`` in stream order; ``position`` and ``item_position``, the user's
+        and the item's, if known.
+        """
         self._fold()
         seen = views.filter(pl.col("item_id").is_not_null()) if views["item_id"].null_count() else views
         if seen.height:
@@ -125,9 +133,11 @@ class BestHour:
         self.last_item_ = grown(self.last_item_, len(self.users), -1)
 
     def tick_frame(self, now: int, preferred: pl.DataFrame, stock_at: StockAt | None = None) -> pl.DataFrame:
-        """The reminders of the tick at ``now`` (``RAW_MOMENTS``); ``preferred`` holds ``user_id,
-        preferred_hour`` (null or absent: the fallback hour) and ``stock_at`` the stock as of ``now`` (default:
-        the shared stock dict)."""
+        """Return the reminders of the tick at ``now`` (``RAW_MOMENTS``).
+
+        ``preferred`` holds ``user_id, preferred_hour`` (null or absent: the fallback hour) and ``stock_at`` the
+        stock as of ``now`` (default: the shared stock dict).
+        """
         hours = np.full(len(self.users), -1, dtype=np.int64)
         if preferred.height:
             hours[self.users.positions(preferred["user_id"])] = preferred["preferred_hour"].fill_null(-1).to_numpy()
@@ -135,8 +145,10 @@ class BestHour:
         return self.drain()
 
     def record(self, now: int, hours: np.ndarray, stock_at: StockAt | None = None) -> None:
-        """Decide the tick at ``now`` (``hours``: each user's preferred hour by position, -1 for none) and keep
-        its reminders for :meth:`drain`."""
+        """Decide the tick at ``now`` and keep its reminders for :meth:`drain`.
+
+        ``hours`` holds each user's preferred hour by position, -1 for none.
+        """
         self._fold()
         self._grow()
         cadence = self.rule.cadence_days
@@ -149,7 +161,7 @@ class BestHour:
         self._pending.add(now, position=due[kept], item=items[kept], hour=hour)
 
     def drain(self) -> pl.DataFrame:
-        """The reminders recorded since the last drain (``RAW_MOMENTS``), formatted at once."""
+        """Return the reminders recorded since the last drain (``RAW_MOMENTS``), formatted at once."""
         frame = self._pending.drain(self.users)
         if frame is None:
             return _NONE
@@ -166,7 +178,7 @@ class BestHour:
         )
 
     def tick(self, now: int, preferred: dict[str, int]) -> list[Moment]:
-        """The reminders of the tick at ``now``, as a list."""
+        """Return the reminders of the tick at ``now``, as a list."""
         frame = pl.DataFrame(
             {"user_id": list(preferred), "preferred_hour": list(preferred.values())},
             schema={"user_id": pl.String, "preferred_hour": pl.Int64},
@@ -175,9 +187,11 @@ class BestHour:
 
 
 class Lifecycle:
-    """At each tick, each user's stage against their stage at the previous tick; onboarding of new sign-ups;
-    churn risk at or above the threshold once per ``churn_cadence_days`` (by slot). State: each user's stage at
-    the previous tick (an array of stage codes by position, -1 before the first)."""
+    """At each tick: each user's stage against the previous tick's, onboarding of sign-ups, and churn risk.
+
+    Churn risk counts at or above the threshold, once per ``churn_cadence_days`` (by slot). State: each user's stage at
+    the previous tick (an array of stage codes by position, -1 before the first).
+    """
 
     def __init__(
         self, rule: LifecycleRule, signups: dict[str, int], scorer: ChurnScorer | None, users: IdIndex | None = None
@@ -194,17 +208,16 @@ class Lifecycle:
         self._changes, self._joined, self._risks = _Pending(), _Pending(), _Pending()
 
     def tick_frame(self, features: pl.DataFrame, now: int) -> pl.DataFrame:
-        """The lifecycle moments (``RAW_MOMENTS``) of the tick at ``now`` from the users' features as of ``now``."""
+        """Return the lifecycle moments (``RAW_MOMENTS``) of the tick at ``now`` from the users' features then."""
         self.record(features, now)
         return self.drain()
 
     def tick(self, features: pl.DataFrame, now: int) -> list[Moment]:
-        """The lifecycle moments of the tick at ``now``, as a list."""
+        """Return the lifecycle moments of the tick at ``now``, as a list."""
         return _moments(self.tick_frame(features, now))
 
     def record(self, features: pl.DataFrame, now: int) -> None:
-        """Decide the tick at ``now`` from the users' features as of ``now`` and keep its moments for
-        :meth:`drain`."""
+        """Decide the tick at ``now`` from the users' features as of ``now`` and keep its moments for :meth:`drain`."""
         missing = [c for c in ("user_id", *LIFECYCLE_INPUTS) if c not in features.columns]
         if missing:
             raise ValueError(f"user features: missing column {missing[0]!r}")
@@ -236,7 +249,7 @@ class Lifecycle:
         self.stage_[positions] = code
 
     def drain(self) -> pl.DataFrame:
-        """The moments recorded since the last drain (``RAW_MOMENTS``), formatted at once."""
+        """Return the moments recorded since the last drain (``RAW_MOMENTS``), formatted at once."""
         if not (self._changes or self._joined or self._risks):
             return _NONE
         made = [self._transitions(), self._onboarding(), self._churn()]

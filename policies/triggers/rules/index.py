@@ -1,6 +1,7 @@
-"""The ids' dense positions the rules keep their state by (:class:`features.ids.IdIndex`, shared with the daily
-feature store), and two array helpers for per-position state. For users, each one's crc32 (the base of
-:func:`policies.triggers.rules.base.slot`) is hashed once, not at every tick.
+"""The ids' dense positions the rules keep their state by, and two array helpers for per-position state.
+
+The positions are :class:`features.ids.IdIndex`, shared with the daily feature store. For users, each one's crc32 (the
+base of :func:`policies.triggers.rules.base.slot`) is hashed once, not at every tick.
 
 Examples
 --------
@@ -23,8 +24,9 @@ __all__ = ["IdIndex", "grown", "last_of_each"]
 
 
 def last_of_each(positions: np.ndarray) -> np.ndarray:
-    """The rows holding each position's last occurrence, in order of position (so ``values[positions[rows]] =
-    new[rows]`` keeps the last of repeated positions).
+    """Return the rows holding each position's last occurrence, in order of position.
+
+    So ``values[positions[rows]] = new[rows]`` keeps the last of repeated positions.
 
     Examples
     --------

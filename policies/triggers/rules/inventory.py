@@ -28,6 +28,8 @@ _NONE = np.iinfo(np.int64).min
 _ENGAGED = pl.Schema({"item_id": pl.String, "user_id": pl.String, "ts": pl.Int64, "seq": pl.Int64})
 #: The engagements held: the item's position in the stock's index and the user's in the users' (no text).
 _HELD = pl.Schema({"item_position": pl.Int64, "position": pl.Int64, "ts": pl.Int64, "seq": pl.Int64})
+#: One firing of :meth:`LowStock.purchase`, a row of ``_FIRINGS``: item, buyer, time, sequence, event, units left.
+Firing = tuple[str, str, int, int, str, int]
 _FIRINGS = pl.Schema(
     {
         "item_id": pl.String,
@@ -46,8 +48,10 @@ def units(quantity: pl.Expr) -> pl.Expr:
 
 
 class _Replay:
-    """A window's purchases replayed forward onto the stock at its start (rewound when asked for an earlier
-    point): ``upto(k)`` is the stock after the first ``k`` purchases."""
+    """A window's purchases replayed forward onto the stock at its start (rewound when asked for an earlier point).
+
+    ``upto(k)`` is the stock after the first ``k`` purchases.
+    """
 
     def __init__(self, start: np.ndarray, where: np.ndarray, left: np.ndarray) -> None:
         self.start, self.where, self.left = start, where, left
@@ -104,7 +108,7 @@ class Stock:
         self.units = grown(self.units, len(self.items), _NONE)
 
     def set(self, ids: pl.Series, units: pl.Series) -> None:
-        """The stock of items (the last row of a repeated item wins)."""
+        """Set the stock of items (the last row of a repeated item wins)."""
         positions = self.items.positions(ids.cast(pl.String), remember=False)
         self._grow()
         rows = last_of_each(positions)
@@ -124,15 +128,16 @@ class Stock:
         self.units[position] = units
 
     def of(self, positions: np.ndarray) -> np.ndarray:
-        """The stock of the items at ``positions`` (0 for those without one)."""
+        """Return the stock of the items at ``positions`` (0 for those without one)."""
         self._grow()
         units = self.units[positions]
         return np.where(units == _NONE, 0, units)
 
 
 class LowStock:
-    """Stock crosses from above ``low_stock_threshold`` to at or below it (and above zero) through a purchase:
-    up to ``max_users_per_item`` of the users who most recently viewed, favourited or cart-added the item
+    """Stock crosses from above ``low_stock_threshold`` to at or below it (and above zero) through a purchase.
+
+    Then up to ``max_users_per_item`` of the users who most recently viewed, favourited or cart-added the item
     within ``lookback_hours`` (not the buyer) get a moment at the purchase.
 
     State: the stock per item and the engagements of the last ``lookback_hours`` (a frame of item and user
@@ -148,7 +153,7 @@ class LowStock:
         self.engaged_ = pl.DataFrame(schema=_HELD)
         self.buffer_: list[tuple[str, str, int, int]] = []
 
-    def purchase(self, item_id: str, user_id: str, quantity: int, ts: int, seq: int, event_id: str) -> tuple | None:
+    def purchase(self, item_id: str, user_id: str, quantity: int, ts: int, seq: int, event_id: str) -> Firing | None:
         """Take a purchase from stock; the firing (a row for :meth:`resolve`) when it crosses the threshold."""
         before = self.stock_.get(item_id)
         if before is None:
@@ -161,11 +166,13 @@ class LowStock:
         return None
 
     def purchases(self, bought: pl.DataFrame) -> tuple[pl.DataFrame, Callable[[int], StockAt]]:
-        """Batch: a window's purchases (``item_id, user_id, ts, seq, event_id, units`` in stream order, perhaps
-        ``item_position``, the item's position in the stock's index) taken from stock at once (a running sum per
-        item); the firings (rows for :meth:`resolve`) and the stock as of any
-        time in the window (``stock_at(t)(positions)``: after the purchases strictly before ``t``, 0 for items
-        without stock). Purchases of items without stock are ignored, as :meth:`purchase` does.
+        """Take a window's purchases from stock at once; return the firings and the stock as of any time in it.
+
+        The purchases hold ``item_id, user_id, ts, seq, event_id, units`` in stream order, perhaps ``item_position``,
+        the item's position in the stock's index; they are taken as a running sum per item. The firings are rows for
+        :meth:`resolve`; the stock as of any time in the window is ``stock_at(t)(positions)``: after the purchases
+        strictly before ``t``, 0 for items without stock. Purchases of items without stock are ignored, as
+        :meth:`purchase` does.
 
         Examples
         --------
@@ -235,8 +242,10 @@ class LowStock:
         self.buffer_.append((item_id, user_id, ts, seq))
 
     def _held(self, rows: pl.DataFrame) -> pl.DataFrame:
-        """Engagement rows (``item_id, user_id, ts, seq``, or ``item_position`` and ``position`` in place of the
-        ids) in the held columns."""
+        """Return engagement rows in the held columns.
+
+        The rows hold ``item_id, user_id, ts, seq``, or ``item_position`` and ``position`` in place of the ids.
+        """
         if "item_position" in rows.columns:
             item = rows["item_position"]
         else:
@@ -249,8 +258,7 @@ class LowStock:
         return pl.DataFrame(columns).cast(_HELD)
 
     def absorb(self, engagements: pl.DataFrame, now: int) -> None:
-        """Fold the streamed buffer and a window's engagements (later than it) into the state, forgetting the
-        too old."""
+        """Fold the streamed buffer and a window's later engagements into the state, forgetting the too old."""
         parts = [self.engaged_]
         if self.buffer_:
             parts.append(self._held(pl.DataFrame(self.buffer_, schema=_ENGAGED, orient="row")))
@@ -263,8 +271,8 @@ class LowStock:
             held = held.filter(pl.col("ts") > edge)
         self.engaged_ = held.rechunk() if held.n_chunks() > 32 else held
 
-    def resolve(self, firings: list[tuple] | pl.DataFrame, engagements: pl.DataFrame | None = None) -> pl.DataFrame:
-        """The moments of the firings: the most recent engagers of each item before its purchase.
+    def resolve(self, firings: list[Firing] | pl.DataFrame, engagements: pl.DataFrame | None = None) -> pl.DataFrame:
+        """Return the moments of the firings: the most recent engagers of each item before its purchase.
 
         ``engagements`` are the window's engagement rows not yet absorbed (batch); streamed ones sit in the
         buffer.

@@ -1,5 +1,6 @@
-"""The latest time of each (key, user) pair (a merchant's followers, an item's favourites), in two forms: dicts
-``key -> {user: ts}`` while streaming and one frame ``key, user_id, ts`` between windows, each made from the
+"""The latest time of each (key, user) pair (a merchant's followers, an item's favourites), in two forms.
+
+Dicts ``key -> {user: ts}`` while streaming and one frame ``key, user_id, ts`` between windows, each made from the
 other when the mode changes. Windows then select and replace pairs with a filter and a join, with no Python
 loop over the pairs.
 
@@ -53,31 +54,35 @@ class LatestPairs:
         return self._parts
 
     def frame(self) -> pl.DataFrame:
-        """The window form: ``key, user_id, ts``, one row per pair."""
+        """Return the window form: ``key, user_id, ts``, one row per pair."""
         parts = self._rows()
         if len(parts) > 1:
             parts[:] = [_latest(pl.concat(parts), self.key)]
         return parts[0]
 
     def of(self, keys: list[str]) -> pl.DataFrame:
-        """The pairs of ``keys``."""
+        """Return the pairs of ``keys``."""
         parts = self._rows()
         mine = pl.concat(parts).filter(pl.col(self.key).is_in(keys))
         return mine if len(parts) == 1 else _latest(mine, self.key)  # one part: one row per pair already
 
     def add(self, latest: pl.DataFrame) -> None:
-        """Put the pairs of ``latest`` (``key, user_id, ts``, one row per pair) in place of theirs (appended: the
-        last row of a pair counts)."""
+        """Put the pairs of ``latest`` (``key, user_id, ts``, one row per pair) in place of theirs.
+
+        They are appended: the last row of a pair counts.
+        """
         self._rows().append(latest.select(self.schema.names()).cast(self.schema))
 
     def replace(self, latest: pl.DataFrame, keep: pl.Expr) -> None:
-        """Put the pairs of ``latest`` (``key, user_id, ts``, one row per pair) in place of theirs, and keep only
-        those where ``keep`` holds (the others are removed)."""
+        """Put the pairs of ``latest`` (``key, user_id, ts``, one row per pair) in place of theirs; keep where ``keep``.
+
+        The pairs where ``keep`` does not hold are removed.
+        """
         pairs = [self.key, "user_id"]
         old = self.frame().join(latest.select(pairs), on=pairs, how="anti")
         self._parts = [pl.concat([old, latest.filter(keep).select(self.schema.names()).cast(self.schema)])]
 
 
 def _latest(rows: pl.DataFrame, key: str) -> pl.DataFrame:
-    """The last row of each (``key``, user) pair, in the order of their last rows."""
+    """Return the last row of each (``key``, user) pair, in the order of their last rows."""
     return rows.unique([key, "user_id"], keep="last", maintain_order=True)

@@ -1,5 +1,6 @@
-"""Runs of equal keys in arrays sorted by them: the numpy stand-in for grouping by integer codes (positions of
-users and items), for rules that look back a few rows within a group.
+"""Runs of equal keys in arrays sorted by them: the numpy stand-in for grouping by integer codes.
+
+The codes are positions of users and items; the rules that use it look back a few rows within a group.
 
 Examples
 --------
@@ -22,7 +23,7 @@ import numpy as np
 
 
 def sorted_by(*keys: np.ndarray) -> np.ndarray:
-    """The order that sorts rows by integer ``keys`` (the first the most significant), stable.
+    """Return the order that sorts rows by integer ``keys`` (the first the most significant), stable.
 
     The keys are folded into one integer when their ranges allow, and sorted by a plain (unstable, fast)
     sort when that integer has no repeats (so the order is the only one); otherwise by a stable sort.
@@ -42,8 +43,10 @@ def sorted_by(*keys: np.ndarray) -> np.ndarray:
 
 
 def same_as(keys: tuple[np.ndarray, ...], k: int) -> np.ndarray:
-    """On rows sorted by ``keys``: whether the row ``k`` before (``k > 0``) or ``-k`` after (``k < 0``) has the
-    same keys (False where there is no such row); ``k = 0`` is True everywhere."""
+    """Tell, on rows sorted by ``keys``, whether the row ``k`` before (``k > 0``) or ``-k`` after has the same keys.
+
+    False where there is no such row; ``k = 0`` is True everywhere.
+    """
     size = len(keys[0])
     out = np.zeros(size, dtype=bool)
     if k == 0:
@@ -63,4 +66,4 @@ def run_ends(keys: tuple[np.ndarray, ...]) -> np.ndarray:
     """On rows sorted by ``keys``: the last row of each row's run of equal keys."""
     ends = np.flatnonzero(~same_as(keys, -1))  # rows whose successor differs: the ends of runs
     run = np.cumsum(~same_as(keys, 1)) - 1  # each row's run, counted from 0
-    return ends[run]
+    return np.take(ends, run)

@@ -39,7 +39,7 @@ class _Known:
         self.known = np.empty(0, dtype=bool)
 
     def set(self, positions: np.ndarray, prices: Iterable[float | None]) -> None:
-        """The prices (None: none) of the items at ``positions``."""
+        """Set the prices (None: none) of the items at ``positions``."""
         listed = list(prices)
         if len(positions):
             size = int(positions.max()) + 1
@@ -48,7 +48,7 @@ class _Known:
         self.known[positions] = np.array([p is not None for p in listed], dtype=bool)
 
     def of(self, positions: np.ndarray) -> pl.Series:
-        """The known prices of the items at ``positions`` (null for none), as ``known``."""
+        """Return the known prices of the items at ``positions`` (null for none), as ``known``."""
         inside = positions < len(self.price)
         at = np.where(inside, positions, 0)
         price = self.price[at] if len(self.price) else np.full(len(positions), np.nan)
@@ -91,7 +91,7 @@ class Social:
         return self._favourites.dicts
 
     def follow(self, user_id: str, merchant_id: str | None, ts: int, on: bool) -> None:
-        """A follow_merchant (``on``) or unfollow_merchant event."""
+        """Take a follow_merchant (``on``) or unfollow_merchant event."""
         if merchant_id is None:
             return
         followers = self.followers_.setdefault(merchant_id, {})
@@ -100,14 +100,14 @@ class Social:
             followers[user_id] = ts
 
     def favourite(self, user_id: str, item_id: str | None, ts: int) -> None:
-        """A favorite event."""
+        """Take a favorite event."""
         if item_id is not None:
             likers = self.favourites_.setdefault(item_id, {})
             likers.pop(user_id, None)
             likers[user_id] = ts
 
     def listed(self, item_id: str, ts: int) -> list[Moment]:
-        """The item's ``listed_at`` has passed: its merchant's most recent followers (at most the cap)."""
+        """Return the moments of an item past its ``listed_at``: its merchant's latest followers (at most the cap)."""
         merchant = self.merchant_of.get(item_id)
         followers = self.followers_.get(merchant, {}) if merchant is not None else {}
         chosen = sorted(followers.items(), key=lambda uf: (-uf[1], uf[0]))[: self.rule.max_followers_per_listing]
@@ -115,9 +115,12 @@ class Social:
         return [Moment(f"new_listing:{item_id}:{user}", ts, user, item_id, "new_listing", reason) for user, _ in chosen]
 
     def price_drops(self, prices: pl.DataFrame) -> pl.DataFrame:
-        """Batch: for each row of ``prices`` (``item_id, price``, in stream order; ``item_position`` too if known)
-        whether it drops at least the share below the item's last known price (``drop``) and that price
-        (``previous``); the last known prices move on to the window's last ones."""
+        """Tell, for each row of ``prices``, whether it drops far enough below the item's last known price.
+
+        ``prices`` holds ``item_id, price``, in stream order (``item_position`` too if known). The result has
+        ``drop`` (at least the share below the last known price) and that price (``previous``); the last known
+        prices move on to the window's last ones.
+        """
         if "item_position" in prices.columns:
             position = prices["item_position"].to_numpy()
         else:
@@ -159,7 +162,7 @@ class Social:
     def price_seen(
         self, item_id: str, price: float, ts: int, event_id: str, previous: float | None = None
     ) -> list[Moment]:
-        """A drop to ``price`` was seen: the users who favourited the item within the lookback."""
+        """Return the moments of a drop to ``price``: the users who favourited the item within the lookback."""
         if previous is None:
             previous = self.price_drop_of(item_id, price)
             if previous is None:
@@ -171,9 +174,11 @@ class Social:
         return [Moment(f"price_drop:{item_id}:{u}:{event_id}", ts, u, item_id, "price_drop", reason) for u in likers]
 
     def listings(self, listed: list[tuple[int, str]], follows: pl.DataFrame) -> pl.DataFrame:
-        """Batch: the new-listing moments (``RAW_MOMENTS`` columns) of the listing timers ``listed`` (``(due,
-        item_id)``), each against the followers as of its due time: the follow state before the window and the
-        window's ``follows`` (``merchant_id, user_id, ts, seq, on``, in stream order) strictly before it.
+        """Return the new-listing moments (``RAW_MOMENTS`` columns) of the listing timers ``listed`` at once.
+
+        ``listed`` holds ``(due, item_id)``; each is taken against the followers as of its due time: the follow state
+        before the window and the window's ``follows`` (``merchant_id, user_id, ts, seq, on``, in stream order) strictly
+        before it.
 
         Examples
         --------
@@ -240,9 +245,11 @@ class Social:
         self._favourites.add(last)  # times only move forward: the window's are the latest
 
     def drop_moments(self, drops: pl.DataFrame, favourites: pl.DataFrame) -> pl.DataFrame:
-        """Batch: the price-drop moments (``RAW_MOMENTS`` columns) of the window's drops (``item_id, price,
-        previous, ts, seq, event_id``) to the users whose favourite of the item (before the window, or in the
-        window's ``favourites`` up to and including the drop's event) lies within the lookback.
+        """Return the price-drop moments (``RAW_MOMENTS`` columns) of the window's drops at once.
+
+        The drops hold ``item_id, price, previous, ts, seq, event_id``; the moments go to the users whose favourite of
+        the item (before the window, or in the window's ``favourites`` up to and including the drop's event) lies within
+        the lookback.
 
         Call before :meth:`favourites` takes the window's favourites in.
         """
