@@ -35,12 +35,12 @@ def to_us(at: datetime) -> int:
 
 
 def fmt_us(us: int) -> str:
-    """A UTC instant in microseconds as ``2026-03-04 20:00 UTC``."""
+    """Write a UTC instant in microseconds as ``2026-03-04 20:00 UTC``."""
     return (_EPOCH + timedelta(microseconds=int(us))).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def fmt_day(day: int) -> str:
-    """A local calendar day (days since 1970-01-01) as ``2026-03-04``."""
+    """Write a local calendar day (days since 1970-01-01) as ``2026-03-04``."""
     return (_EPOCH_DAY + timedelta(days=int(day))).isoformat()
 
 
@@ -60,7 +60,7 @@ def _by_zone(zones: Zones) -> list[tuple[str, np.ndarray]]:
 
 
 def local_wall_us(utc_us: np.ndarray, zones: Zones) -> np.ndarray:
-    """The local wall-clock time (naive, in microseconds) of each UTC instant in its row's zone."""
+    """Return the local wall-clock time (naive, in microseconds) of each UTC instant in its row's zone."""
     out = np.empty(len(utc_us), dtype=np.int64)
     for zone, index in _by_zone(zones):
         wall = pl.col("t").cast(pl.Datetime("us", "UTC")).dt.convert_time_zone(zone).dt.replace_time_zone(None)
@@ -69,9 +69,12 @@ def local_wall_us(utc_us: np.ndarray, zones: Zones) -> np.ndarray:
 
 
 def to_utc_us(wall_us: np.ndarray, zones: Zones) -> np.ndarray:
-    """The UTC instant of each local wall-clock time: the earlier one when the clock falls back, and for a
-    time the clock skips (spring forward) the instant it maps to with the offset before the jump, which is
-    the first valid instant after the gap when the wall time is the start of the gap."""
+    """Return the UTC instant of each local wall-clock time.
+
+    The earlier one when the clock falls back, and for a time the clock skips (spring forward) the instant it maps to
+    with the offset before the jump, which is the first valid instant after the gap when the wall time is the start of
+    the gap.
+    """
     return _to_utc(wall_us, zones)[0]
 
 
@@ -87,9 +90,11 @@ def _to_utc(wall_us: np.ndarray, zones: Zones) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _one_query(values: np.ndarray, *exprs: pl.Expr) -> Any:
-    """``exprs`` (row by row) over the column ``t`` holding ``values``: one polars query over the distinct values
-    (a few µs per row, ~40 µs per call; sends share a few times: the hours quiet hours defer to, say). One
-    array per expression, or the array when there is one."""
+    """Compute ``exprs`` (row by row) over the column ``t`` holding ``values`` in one query over the distinct values.
+
+    A few µs per row, ~40 µs per call; sends share a few times (the hours quiet hours defer to, say). Returns one
+    array per expression, or the array when there is one.
+    """
     distinct, back = np.unique(values, return_inverse=True)
     frame = pl.DataFrame({"t": pl.Series(distinct, dtype=pl.Int64)})
     out = [column.to_numpy()[back] for column in frame.select(e.alias(f"e{i}") for i, e in enumerate(exprs))]
@@ -141,8 +146,9 @@ def defer_quiet_hours(utc_us: np.ndarray, zones: Zones, start: int, end: int) ->
 
 @lru_cache(maxsize=4096)
 def defer_one(utc_us: int, zone: str, start: int, end: int) -> tuple[int, int]:
-    """:func:`defer_quiet_hours` for one send: ``(send_us, local_day)``, remembered for the last 4,096 sends
-    (the endpoint asks twice per request: once to plan the context, once in the guardrails).
+    """Return :func:`defer_quiet_hours` for one send: ``(send_us, local_day)``, remembered for the last 4,096 sends.
+
+    The memory is for the endpoint, which asks twice per request: once to plan the context, once in the guardrails.
 
     The same steps, one send at a time with the standard library's zone database (``zoneinfo``) instead of a
     polars query (~1 µs against ~150 µs): ``fold=0`` reads an ambiguous wall time as its earlier instant and a

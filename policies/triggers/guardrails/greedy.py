@@ -1,5 +1,6 @@
-"""The stateful checks of a batch, vectorised: the loop's greedy choice of the kept moments in a few rounds of
-array operations, then one verdict and sentence per moment.
+"""The stateful checks of a batch, vectorised: the loop's greedy choice of the kept moments, then the verdicts.
+
+The kept moments are chosen in a few rounds of array operations, then come one verdict and sentence per moment.
 
 Notes
 -----
@@ -29,17 +30,21 @@ Examples
 >>> from policies.triggers.guardrails.sequential import SequentialRules
 >>> H = 3_600_000_000
 >>> candidates = pl.DataFrame({"__row": [0, 1, 2], "__user": [0] * 3, "user_id": ["u1"] * 3,
-...     "send_us": [30 * H, 20 * H, 60 * H], "ts_us": [0, 0, 0], "rank": [9, 0, 9], "moment_id": ["m1", "m2", "m3"], "trigger": ["best_hour",
-...     "cart_abandon", "best_hour"], "item_id": [None, "i1", None], "local_day": [1, 0, 2], "tz": ["UTC"] * 3,
+...     "send_us": [30 * H, 20 * H, 60 * H], "ts_us": [0, 0, 0], "rank": [9, 0, 9], "moment_id": ["m1", "m2", "m3"],
+...     "trigger": ["best_hour", "cart_abandon", "best_hour"], "item_id": [None, "i1", None], "local_day": [1, 0, 2],
+...     "tz": ["UTC"] * 3,
 ...     "open_channels": [1, 1, 1]}, schema_overrides={"__row": pl.UInt32, "item_id": pl.String})
 >>> recent = pl.DataFrame(schema={"user_id": pl.String, "send_us": pl.Int64, "channel": pl.String,
 ...     "trigger": pl.String, "item_id": pl.String, "local_day": pl.Int64, "moment_id": pl.String, "rank": pl.Int64})
->>> for row in decide_batch(candidates, recent, SequentialRules(GuardrailSettings())).sort("__row").rows():
-...     print(row)
-(0, 'priority', 'best_hour at 1970-01-02 06:00 UTC collides with m2 (cart_abandon at 1970-01-01 20:00 UTC) within 24 h; m2 wins', None)
-(1, None, None, 'in_app')
-(2, None, None, 'in_app')
-"""  # noqa: E501
+>>> decided = decide_batch(candidates, recent, SequentialRules(GuardrailSettings())).sort("__row")
+>>> decided.rows()[1:]
+[(1, None, None, 'in_app'), (2, None, None, 'in_app')]
+>>> code, why, channel = decided.row(0)[1:]
+>>> code, channel
+('priority', None)
+>>> print(why)
+best_hour at 1970-01-02 06:00 UTC collides with m2 (cart_abandon at 1970-01-01 20:00 UTC) within 24 h; m2 wins
+"""
 
 from __future__ import annotations
 
@@ -62,19 +67,22 @@ from policies.triggers.guardrails.sequential import SequentialRules
 from policies.triggers.guardrails.table import Table, kept_before, pairs
 from policies.triggers.guardrails.verdicts import fmt
 
-_DECIDED = {"__row": pl.UInt32, "d_code": pl.String, "d_why": pl.String, "channel": pl.String}
+_DECIDED = pl.Schema({"__row": pl.UInt32, "d_code": pl.String, "d_why": pl.String, "channel": pl.String})
 _NO_CHANNEL = pl.lit(None, pl.String).alias("channel")
 
 
 def decide_batch(
     candidates: pl.DataFrame, recent: pl.DataFrame, rules: SequentialRules, exact_items: bool = False
 ) -> pl.DataFrame:
-    """Decisions (``__row``, ``d_code``, ``d_why``, ``channel``) on the ``candidates`` of a batch that passed the
-    stateless checks (the columns :meth:`Table.of` reads, with ``tz``), given the ``recent`` kept sends; the
-    loop's, one user at a time in priority order.
+    """Decide on the ``candidates`` of a batch that passed the stateless checks, as the loop does.
+
+    The decisions are ``__row``, ``d_code``, ``d_why``, ``channel``; the candidates hold the columns
+    :meth:`Table.of` reads, with ``tz``. They are given the ``recent`` kept sends, and equal the loop's, one user
+    at a time in priority order.
 
     Items are compared by hash; when two items of the batch share one and that decided a ``cooldown_item``
-    (never seen: a 64-bit hash), the batch is decided again with the items coded exactly."""
+    (never seen: a 64-bit hash), the batch is decided again with the items coded exactly.
+    """
     table = Table.of(candidates, recent, rules.settings.channels, exact_items)
     verdicts, kept, by_item = _rounds(table, rules)
     items = [table.column("item_id", rows) for rows in by_item]
@@ -90,12 +98,15 @@ def decide_batch(
             "channel": pl.Series(rules.settings.channels).gather(table.channel[taken]),
         }
     )
-    return pl.concat([decided, *_worded(table, rules, verdicts)]).cast(_DECIDED)  # type: ignore[arg-type]
+    return pl.concat([decided, *_worded(table, rules, verdicts)]).cast(_DECIDED)
 
 
 def _rounds(table: Table, rules: SequentialRules) -> tuple[Judgement, np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """The verdict on every candidate, which are kept (and their channels, in ``table``), and the (candidate,
-    send) rows of every ``cooldown_item`` judged on the way."""
+    """Return the verdict on every candidate, which are kept, and the pairs of the ``cooldown_item`` checks.
+
+    The channels of the kept are set in ``table``; the pairs are the (candidate, send) rows of every
+    ``cooldown_item`` judged on the way.
+    """
     n = len(table.user) - table.n_recent
     kept, open_ = np.zeros(n, dtype=bool), np.ones(n, dtype=bool)
     verdicts, basis = Judgement.empty(n, len(rules.caps)), np.zeros(n, dtype=np.int64)
@@ -130,8 +141,10 @@ def _formatted(us: np.ndarray) -> pl.Series:
 
 
 def _worded(table: Table, rules: SequentialRules, verdicts: Judgement) -> list[pl.DataFrame]:
-    """``__row``, ``d_code``, ``d_why`` and a null ``channel`` of the refused candidates, worded as the loop does,
-    one frame per code (each sentence built for its own rows only)."""
+    """Word the refused candidates as the loop does: ``__row``, ``d_code``, ``d_why`` and a null ``channel``.
+
+    One frame per code (each sentence built for its own rows only).
+    """
     at, named_at, hours = pl.col("at"), pl.col("named_at"), rules.hours
     trigger, named_id = pl.col("trigger"), pl.col("named_id")
     stopped = {

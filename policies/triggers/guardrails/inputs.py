@@ -50,7 +50,7 @@ def checked(
             if column not in frame.columns:
                 present = ", ".join(frame.columns)
                 raise SchemaError(f"{name}: missing column {column!r} (expected {dtype}); present: {present}")
-        frame = frame.cast(dict(schema))  # type: ignore[arg-type]
+        frame = frame.cast(schema)
     stamps = [c for c, d in schema.items() if isinstance(d, pl.Datetime)]
     return frame.with_columns(pl.col(stamps).dt.convert_time_zone("UTC").dt.cast_time_unit("us"))
 
@@ -65,7 +65,7 @@ def _known_zone(zone: str) -> bool:
 
 
 def checked_users(users: pl.DataFrame) -> pl.DataFrame:
-    """The users frame checked: the columns the guardrails read, unique ids and known IANA time zones."""
+    """Check the users frame: the columns the guardrails read, unique ids and known IANA time zones."""
     consents = [f"consent_{c}" for c in CHANNELS]
     users = checked(users, USER_COLUMNS, "users", unique="user_id", not_null=["tz", *consents])
     unknown = sorted(z for z in users.get_column("tz").unique().to_list() if not _known_zone(z))
@@ -75,7 +75,7 @@ def checked_users(users: pl.DataFrame) -> pl.DataFrame:
 
 
 def checked_moments(moments: pl.DataFrame, triggers: Iterable[str]) -> pl.DataFrame:
-    """The moments checked against MOMENTS: ids, users, triggers and times present, triggers known."""
+    """Check the moments against MOMENTS: ids, users, triggers and times present, triggers known."""
     not_null = ["moment_id", "ts", "user_id", "trigger", "send_at"]
     moments = checked(moments, MOMENTS, "moments", not_null=not_null)
     known = tuple(triggers)
@@ -86,7 +86,7 @@ def checked_moments(moments: pl.DataFrame, triggers: Iterable[str]) -> pl.DataFr
 
 
 def checked_unsubscribes(events: pl.DataFrame) -> pl.DataFrame:
-    """The unsubscribe events of an event log: ``user_id``, ``channel`` and ``ts``, channels known."""
+    """Return the unsubscribe events of an event log: ``user_id``, ``channel`` and ``ts``, channels known."""
     events = checked(events, EVENT_COLUMNS, "events")
     unsubscribes = events.filter(pl.col("type") == "unsubscribe").select("user_id", "channel", "ts")
     for column in ("user_id", "channel", "ts"):

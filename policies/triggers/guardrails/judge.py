@@ -1,5 +1,6 @@
-"""The stateful checks of :class:`~policies.triggers.guardrails.sequential.SequentialRules`, vectorised: many
-candidates at once, each against its own history of kept sends, given as (candidate, send) pairs
+"""The stateful checks of :class:`~policies.triggers.guardrails.sequential.SequentialRules`, vectorised.
+
+Many candidates at once, each against its own history of kept sends, given as (candidate, send) pairs
 (:func:`~policies.triggers.guardrails.table.pairs`).
 
 Notes
@@ -112,9 +113,11 @@ def _count(owner: np.ndarray, n: int, where: np.ndarray) -> np.ndarray:
 def _later_weeks(
     owner: np.ndarray, times: np.ndarray, sends: np.ndarray, per_week: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For sends ``times`` on a channel within 7 days of their candidate's (``owner``; ``sends`` per
-    candidate), the candidates with a full rolling week ending with a later send: the candidates, the end of the
-    first such week and the sends it holds."""
+    """Find the candidates with a full rolling week ending with a later send.
+
+    For sends ``times`` on a channel within 7 days of their candidate's (``owner``; ``sends`` per candidate):
+    the candidates, the end of the first such week and the sends it holds.
+    """
     keys = np.sort((owner << _SHIFT) + (times - sends[owner] + WEEK_US))
     held = np.searchsorted(keys, keys, side="right") - np.searchsorted(keys, keys - WEEK_US, side="right")
     after = (keys & ((1 << _SHIFT) - 1)) - WEEK_US  # time after the candidate's send
@@ -124,8 +127,10 @@ def _later_weeks(
 
 
 def judge(table: Table, rules: SequentialRules, judged: np.ndarray, owner: np.ndarray, row: np.ndarray) -> Judgement:
-    """The verdict on the candidates ``judged`` (indices among the table's candidates) against the sends of
-    the pairs ``(owner, row)``."""
+    """Judge the candidates ``judged`` (indices among the table's candidates) against the pairs' sends.
+
+    The pairs are ``(owner, row)``.
+    """
     n = len(judged)
     at = table.n_recent + judged
     sends, days, open_channels = table.send[at], table.day[at], table.open_channels[judged]

@@ -39,9 +39,11 @@ _REQUIRED = ("moment_id", "ts", "user_id", "trigger", "send_at")
 
 
 class Verdict(NamedTuple):
-    """What the guardrails made of one moment: the moment in the SUPPRESSIONS columns, ``suppressed_by`` and
-    ``why`` ``None`` when it is kept. ``send_at`` is the send time after quiet hours; ``channel`` is the one
-    chosen (also filled in for a holdout suppression, as :meth:`Guardrails.apply` does)."""
+    """What the guardrails made of one moment: the moment in the SUPPRESSIONS columns.
+
+    ``suppressed_by`` and ``why`` are ``None`` when it is kept. ``send_at`` is the send time after quiet hours;
+    ``channel`` is the one chosen (also filled in for a holdout suppression, as :meth:`Guardrails.apply` does).
+    """
 
     moment_id: str
     ts: datetime
@@ -61,7 +63,7 @@ class Verdict(NamedTuple):
         return self.suppressed_by is None
 
     def row(self) -> dict[str, Any]:
-        """The moment as a row of ``apply``'s ``kept`` (DECIDABLE_MOMENTS) or ``suppressed`` (SUPPRESSIONS)."""
+        """Return the moment as a row of ``apply``'s ``kept`` (DECIDABLE_MOMENTS) or ``suppressed`` (SUPPRESSIONS)."""
         row = self._asdict()
         if self.kept:
             return {c: row[c] for c in DECIDABLE_MOMENTS.names()}
@@ -83,8 +85,10 @@ def utc(us: int) -> datetime:
 
 
 def checked_moment(moment: Mapping[str, Any], triggers: Mapping[str, int]) -> dict[str, Any]:
-    """One moment checked like :func:`~policies.triggers.guardrails.inputs.checked_moments`: the MOMENTS
-    keys present, ids, user, trigger and times not null, times aware, the trigger known."""
+    """Check one moment like :func:`~policies.triggers.guardrails.inputs.checked_moments`.
+
+    The MOMENTS keys present, ids, user, trigger and times not null, times aware, the trigger known.
+    """
     missing = [c for c in MOMENTS.names() if c not in moment]
     if missing:
         raise SchemaError(f"moment: missing key(s) {missing}; expected the MOMENTS columns")
@@ -122,7 +126,7 @@ class OneMoment:
     # ---- the state ---------------------------------------------------------------------------------------
 
     def forget_users(self) -> None:
-        """The users or the unsubscribes changed: rebuild their dicts at the next look."""
+        """Note that the users or the unsubscribes changed: rebuild their dicts at the next look."""
         self.profiles = None
 
     def _users(self, users: pl.DataFrame, unsub_wide: pl.DataFrame) -> dict[str, Profile]:
@@ -152,8 +156,10 @@ class OneMoment:
             self._send_rows = sends.height
 
     def flush(self, seen: pl.DataFrame, sends: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """The state frames with what single moments added since the last look (which indexed the frames up
-        to their height, so the added rows count as indexed)."""
+        """Return the state frames with what single moments added since the last look.
+
+        The last look indexed the frames up to their height, so the added rows count as indexed.
+        """
         if self.new_seen:
             seen = pl.concat([seen, pl.DataFrame({"moment_id": self.new_seen}, schema=seen.schema)])
             self.new_seen, self._seen_rows = [], seen.height
@@ -168,7 +174,7 @@ class OneMoment:
         self, moment: Mapping[str, Any], users: pl.DataFrame, unsub_wide: pl.DataFrame, seen: pl.DataFrame,
         sends: pl.DataFrame,
     ) -> Verdict:  # fmt: skip
-        """The verdict on one moment, in the order of the checks of :meth:`Guardrails.apply`, updating the state."""
+        """Judge one moment, in the order of the checks of :meth:`Guardrails.apply`, updating the state."""
         m = checked_moment(moment, self.rank)
         profiles = self._users(users, unsub_wide)
         self._catch_up(seen, sends)

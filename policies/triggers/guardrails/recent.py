@@ -33,7 +33,7 @@ class RecentSends:
         self.rows = 0
 
     def after(self, sends: pl.DataFrame, cutoff: int) -> pl.DataFrame:
-        """The rows of ``sends`` (the state, which only grows at its end) with ``send_us`` after ``cutoff``."""
+        """Return the rows of ``sends`` (the state, which only grows at its end) with ``send_us`` after ``cutoff``."""
         if self.frame is None or cutoff < self.cutoff or sends.height < self.rows:
             candidates = sends
         else:

@@ -32,7 +32,7 @@ class SeenIndex:
         self.rows = 0  # rows of the frame already hashed
 
     def among(self, seen: pl.DataFrame, ids: pl.Series) -> pl.DataFrame:
-        """The distinct ids among ``ids`` that the frame ``seen`` holds, with a ``seen`` column (``True``)."""
+        """Return the distinct ids among ``ids`` that the frame ``seen`` holds, with a ``seen`` column (``True``)."""
         if seen.height > self.rows:  # the frame only grows
             new = np.sort(seen.get_column("moment_id").slice(self.rows).hash().to_numpy())
             self.hashes = np.insert(self.hashes, np.searchsorted(self.hashes, new), new)

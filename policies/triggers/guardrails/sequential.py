@@ -55,8 +55,11 @@ class Send(NamedTuple):
 
 
 class Candidate(NamedTuple):
-    """A moment that passed the stateless checks; ``open_channels`` has bit ``i`` set when the user can be
-    reached on ``settings.channels[i]`` at the send time (consent, no unsubscribe)."""
+    """A moment that passed the stateless checks.
+
+    ``open_channels`` has bit ``i`` set when the user can be reached on ``settings.channels[i]`` at the send time
+    (consent, no unsubscribe).
+    """
 
     row: int
     user_id: str
@@ -91,8 +94,10 @@ class SequentialRules:
         )
 
     def decide(self, c: Candidate, sends: list[Send], zone: str) -> tuple[str | None, str | None, str | None]:
-        """``(code, why, channel)`` of one candidate against the user's ``sends``; appended to them when kept
-        (``code`` is ``None``)."""
+        """Decide ``(code, why, channel)`` of one candidate against the user's ``sends``.
+
+        The candidate is appended to them when kept (``code`` is ``None``).
+        """
         t = c.send_us
         winner = same_trigger = same_item = None  # one pass over the user's sends
         for s in sends:

@@ -1,5 +1,6 @@
-"""A batch's stateful checks as arrays: its candidates and their users' recent kept sends in one table, and the
-(candidate, kept send) pairs the checks read.
+"""A batch's stateful checks as arrays: one table of candidates and recent sends, and the pairs the checks read.
+
+The table holds the candidates and their users' recent kept sends; the pairs are (candidate, kept send).
 
 Notes
 -----
@@ -81,11 +82,14 @@ class Table:
     def of(
         cls, candidates: pl.DataFrame, recent: pl.DataFrame, channels: Sequence[str], exact_items: bool = False
     ) -> Table:
-        """The table of ``candidates`` (``__row`` in ``moment_id`` order, ``__user``, ``user_id``, ``ts_us``,
-        ``rank``, ``open_channels``, :data:`WORDS` and, if the sentences need it, ``tz``) and the ``recent`` kept
-        sends (the guardrails' state); recent sends of other users are left out. Items are coded by a hash of
+        """Build the table of ``candidates`` and the ``recent`` kept sends.
+
+        The candidates hold ``__row`` in ``moment_id`` order, ``__user``, ``user_id``, ``ts_us``, ``rank``,
+        ``open_channels``, :data:`WORDS` and, if the sentences need it, ``tz``; the ``recent`` kept sends are the
+        guardrails' state, and recent sends of other users are left out. Items are coded by a hash of
         the string (two items may share one, so a match must be checked), or with ``exact_items`` by the rank of
-        the string."""
+        the string.
+        """
         loop = np.lexsort([_array(candidates, c) for c in ("__row", "ts_us", "rank", "__user")])
         users_ = _array(candidates, "__user")[loop]
         first = np.flatnonzero(np.diff(users_, prepend=-1))  # each user's first candidate
@@ -119,13 +123,15 @@ class Table:
         )
 
     def column(self, name: str, rows: np.ndarray) -> pl.Series:
-        """The values of a ``frame`` column at table ``rows``."""
+        """Return the values of a ``frame`` column at table ``rows``."""
         return self.frame.get_column(name).gather(self.source[rows])
 
 
 def _before(table: Table, judged: np.ndarray, kept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per candidate in ``judged``: the place among the kept candidates of its user's first, and how many of
-    its user's kept candidates come before it."""
+    """Return, per candidate in ``judged``, where its user's kept candidates start and how many come before it.
+
+    The start is the place among the kept candidates of its user's first.
+    """
     before = np.r_[0, np.cumsum(kept)]  # kept candidates before each candidate
     first = before[table.start[judged]]
     return first, before[judged] - first
@@ -137,9 +143,11 @@ def kept_before(table: Table, judged: np.ndarray, kept: np.ndarray) -> np.ndarra
 
 
 def pairs(table: Table, judged: np.ndarray, kept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The history of each candidate in ``judged`` (indices among the candidates, ascending): its user's recent
-    sends, then the user's candidates that ``kept`` marks and that come before it. Returns, per pair, the place
-    of its candidate in ``judged`` (ascending) and the table row of its send."""
+    """Return the history of each candidate in ``judged`` (indices among the candidates, ascending).
+
+    Its user's recent sends, then the user's candidates that ``kept`` marks and that come before it. Returns, per pair,
+    the place of its candidate in ``judged`` (ascending) and the table row of its send.
+    """
     first_kept, n_kept = _before(table, judged, kept)
     n_recent = table.recent_to[judged] - table.recent_from[judged]
     lengths = n_recent + n_kept

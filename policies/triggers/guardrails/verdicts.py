@@ -71,10 +71,12 @@ def opted_out() -> pl.Expr:
 
 
 def stateless(channels: Sequence[str]) -> tuple[pl.Expr, pl.Expr]:
-    """``(code, why)`` of the stateless guardrails, in order, over a frame of moments joined to their users
-    (``tz``, ``consent_*``, ``opted_out_us``), their unsubscribes (``unsub_*``), a ``seen`` flag (handled by an
-    earlier call), a ``twin`` flag (an earlier copy in the batch) and ``open_channels`` (a bit per channel
-    open at ``send_us``); both are null for a moment that passes them all."""
+    """Build ``(code, why)`` of the stateless guardrails, in order, over a frame of moments.
+
+    The moments are joined to their users (``tz``, ``consent_*``, ``opted_out_us``), their unsubscribes (``unsub_*``), a
+    ``seen`` flag (handled by an earlier call), a ``twin`` flag (an earlier copy in the batch) and ``open_channels`` (a
+    bit per channel open at ``send_us``); both are null for a moment that passes them all.
+    """
     closed = [
         pl.when(pl.col(f"consent_{c}"))
         .then(channel_closed(c, fmt(f"unsub_{c}")))
@@ -105,8 +107,10 @@ def stateless(channels: Sequence[str]) -> tuple[pl.Expr, pl.Expr]:
 
 
 def open_channels(channels: Sequence[str]) -> pl.Expr:
-    """A bit per channel (``channels[i]`` is bit ``i``) the user consents to and had not unsubscribed from
-    before ``send_us``."""
+    """Set a bit per channel (``channels[i]`` is bit ``i``) open to the user at ``send_us``.
+
+    A channel is open when the user consents to it and had not unsubscribed from it before ``send_us``.
+    """
     opens = [
         pl.col(f"consent_{c}") & (pl.col(f"unsub_{c}").is_null() | (pl.col("send_us") < pl.col(f"unsub_{c}")))
         for c in channels

@@ -20,7 +20,7 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any, TypeVar, overload
+from typing import TypeVar, overload
 
 import polars as pl
 
@@ -28,11 +28,15 @@ import polars as pl
 T = TypeVar("T", str, pl.Expr)
 
 
-def _joined(*parts: str | pl.Expr) -> Any:
-    """The pieces end to end: a string, or one ``concat_str`` (null where a piece is null) when any is an
-    expression."""
-    if all(isinstance(p, str) for p in parts):
-        return "".join(parts)  # type: ignore[arg-type]
+@overload
+def _joined(*parts: str) -> str: ...  # type: ignore[overload-overlap]  # strings alone take this one, at run time too
+@overload
+def _joined(*parts: str | pl.Expr) -> pl.Expr: ...
+def _joined(*parts: str | pl.Expr) -> str | pl.Expr:
+    """Join the pieces end to end: a string, or one ``concat_str`` when any is an expression (null where one is)."""
+    texts = [p for p in parts if isinstance(p, str)]
+    if len(texts) == len(parts):
+        return "".join(texts)
     return pl.concat_str([pl.lit(p) if isinstance(p, str) else p for p in parts])
 
 
@@ -76,16 +80,18 @@ def cap_day(counted: T, day: T, zone: T, cap: int) -> T:
 
 
 def cap_week(counted: T, where: T, cap: int) -> T:
-    """``cap_week`` on one channel: ``counted`` (:func:`messages`) in a rolling week; ``where`` is
-    :func:`week_before` or :func:`week_up_to`."""
+    """Word ``cap_week`` on one channel: ``counted`` (:func:`messages`) in a rolling week.
+
+    ``where`` is :func:`week_before` or :func:`week_up_to`.
+    """
     return _joined(counted, " in the 7 days ", where, f" (cap {cap})")
 
 
 def week_before(send_text: T) -> T:
-    """The rolling week that ends with the send."""
+    """Word the rolling week that ends with the send."""
     return _joined("before ", send_text)
 
 
 def week_up_to(anchor_text: T) -> T:
-    """A rolling week that ends with a later kept send (``anchor_text``) and would hold this send too."""
+    """Word a rolling week that ends with a later kept send (``anchor_text``) and would hold this send too."""
     return _joined("up to ", anchor_text, ", which this send joins")
