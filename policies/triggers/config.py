@@ -1,4 +1,4 @@
-"""The trigger engine's settings: five rules and the guardrails, a frozen, validated config loaded from YAML.
+r"""The trigger engine's settings: five rules and the guardrails, a frozen, validated config loaded from YAML.
 
 The shipped defaults live in ``policies/triggers/default.yaml``; a YAML file names only what it changes, and
 a bad value fails with a message naming the field.
@@ -10,7 +10,7 @@ Examples
 (3, 22)
 >>> import tempfile, pathlib
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.yaml"
->>> _ = path.write_text("rules:\\n  behaviour:\\n    repeat_views: 0\\n")
+>>> _ = path.write_text("rules:\n  behaviour:\n    repeat_views: 0\n")
 >>> load_trigger_config(path)
 Traceback (most recent call last):
 ...
@@ -95,6 +95,8 @@ class LifecycleRule(RuleSettings):
 
 
 class Rules(_Settings):
+    """The five trigger rules, each with its own settings."""
+
     behaviour: BehaviourRule = Field(default_factory=BehaviourRule)
     inventory: InventoryRule = Field(default_factory=InventoryRule)
     time: TimeRule = Field(default_factory=TimeRule)
@@ -117,6 +119,8 @@ class QuietHours(_Settings):
 
 
 class Cooldowns(_Settings):
+    """How long a trigger, or an item, waits before it is the subject of another send to the same user."""
+
     per_trigger_hours: float = Field(72.0, ge=0, description="hours before the same trigger fires again for a user")
     per_item_hours: float = Field(168.0, ge=0, description="hours before the same item is the subject again")
 
@@ -199,7 +203,7 @@ def _message(error: ValidationError) -> str:
 
 
 def load_trigger_config(path: str | Path | None = None) -> TriggerConfig:
-    """The shipped defaults, overridden by the YAML file at ``path``; ``ValueError`` names a bad field."""
+    """Load the shipped defaults, overridden by the YAML file at ``path``; ``ValueError`` names a bad field."""
     data = yaml.safe_load(DEFAULT_CONFIG.read_text()) or {}
     name = DEFAULT_CONFIG.name
     if path is not None:

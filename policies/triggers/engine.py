@@ -98,10 +98,10 @@ class TriggerEngine:
         self._price: dict[str, float] = {}
         signup = users["signup_ts"].dt.epoch("us").to_list()
         self._signups: dict[str, int] = dict(zip(users["user_id"].to_list(), signup, strict=True))
-        self._own_source = (
-            None if features is not None else EventLogFeatureSource(pl.DataFrame(schema=EVENTS), items.head(0), users)
-        )
-        self.features: UserFeatureSource = features if features is not None else self._own_source  # type: ignore[assignment]
+        self._own_source: EventLogFeatureSource | None = None
+        if features is None:
+            features = self._own_source = EventLogFeatureSource(pl.DataFrame(schema=EVENTS), items.head(0), users)
+        self.features: UserFeatureSource = features
         self._log: list[dict[str, Any]] = []
         self._index = index = IdIndex(users["user_id"].cast(pl.String).to_list(), hashed=True)
         self._repeat = RepeatViews(rules.behaviour, self._category, index, self._stock.items)
@@ -129,8 +129,10 @@ class TriggerEngine:
 
     # ---------------------------------------------------------------- inputs
     def add_items(self, items: pl.DataFrame) -> None:
-        """Add listings (or restock known ones): their stock, price and merchant, and a new-listing timer at
-        ``listed_at`` for those listed at or after the engine's start."""
+        """Add listings (or restock known ones): their stock, price and merchant, and a new-listing timer.
+
+        The timer is at ``listed_at`` for those listed at or after the engine's start.
+        """
         _require(items, "items", ("item_id", "merchant_id", "category", "price", "listed_at", "stock"))
         ids = items["item_id"].to_list()
         self._stock.set(items["item_id"], items["stock"])
@@ -163,8 +165,10 @@ class TriggerEngine:
 
     # ---------------------------------------------------------------- time
     def _fire_due(self, now: int) -> None:
-        """Fire the timers due at or before ``now``: ticks, cart timers, listings (they touch separate state, so
-        their order among themselves does not matter)."""
+        """Fire the timers due at or before ``now``: ticks, cart timers, listings.
+
+        They touch separate state, so their order among themselves does not matter.
+        """
         social = self.config.rules.social
         self._fire_ticks(now)
         while self._carts and self._carts[0][0] <= now:
@@ -289,8 +293,9 @@ class TriggerEngine:
 
     # ---------------------------------------------------------------- a window
     def run(self, events: pl.DataFrame, until: datetime | None = None) -> pl.DataFrame:
-        """Take in a window of events (sorted by ts, none before what was processed) and fire timers and
-        ticks up to ``until`` (default: the last event's ts); the moments of the window.
+        """Take in a window of events, fire timers and ticks up to ``until``, and return the window's moments.
+
+        The events come sorted by ts, none before what was processed; ``until`` defaults to the last event's ts.
 
         Every rule is vectorised over the window: cart timers as a forward as-of join against purchases and
         removals, stock crossings as running sums per item, listings and price drops as joins against the
@@ -366,7 +371,7 @@ class TriggerEngine:
 
 
 def _raw(frame: pl.DataFrame) -> pl.DataFrame:
-    """A rule's moments in the :data:`RAW_MOMENTS` columns and types (cast only when they differ)."""
+    """Put a rule's moments in the :data:`RAW_MOMENTS` columns and types (cast only when they differ)."""
     if frame.schema != RAW_MOMENTS:
         frame = frame.select(RAW_MOMENTS.names())
     return frame if frame.schema == RAW_MOMENTS else frame.cast(RAW_MOMENTS)

@@ -31,7 +31,7 @@ _ROW_BY_ROW = 32
 
 
 def rule_of(rules: Rules, trigger: str) -> RuleSettings:
-    """The settings of the rule that fires ``trigger`` (its send delay or best hour).
+    """Return the settings of the rule that fires ``trigger`` (its send delay or best hour).
 
     Examples
     --------
@@ -63,7 +63,7 @@ class BestHours:
         self.hours: list[np.ndarray] = []
 
     def add(self, tick: int, positions: np.ndarray, hours: pl.Series) -> None:
-        """The preferred hours (null: none) of the users at ``positions`` as of the tick at ``tick``."""
+        """Record the preferred hours (null: none) of the users at ``positions`` as of the tick at ``tick``."""
         row = np.full(len(self.users), -1, dtype=np.int16)
         row[positions] = hours.fill_null(-1).to_numpy()
         self.ticks.append(tick)
@@ -74,7 +74,7 @@ class BestHours:
         self.ticks, self.hours = self.ticks[-1:], self.hours[-1:]
 
     def at(self, positions: np.ndarray, ts: np.ndarray) -> np.ndarray:
-        """The hour of each (user position, time): the preferred hour as of the latest tick at or before it."""
+        """Return the hour of each (user position, time): the preferred hour as of the latest tick at or before it."""
         snapshot = np.searchsorted(np.asarray(self.ticks, dtype=np.int64), ts, side="right") - 1
         out = np.full(len(positions), self.fallback, dtype=np.int64)
         for k in np.unique(snapshot[snapshot >= 0]).tolist():
@@ -91,8 +91,11 @@ def send_times(
     positions: np.ndarray,
     zones: np.ndarray,
 ) -> pl.Series:
-    """The send time of each raw moment (``user_id, ts, trigger``; ``positions`` its users' positions and
-    ``zones`` the time zone by position), vectorised: delays per trigger, best hours per time zone."""
+    """Return the send time of each raw moment, vectorised: delays per trigger, best hours per time zone.
+
+    The moments hold ``user_id, ts, trigger``; ``positions`` are their users' positions and ``zones`` the time zone
+    by position.
+    """
     best = {t: rules[t].at_best_hour for t in rules}
     delay = {t: rules[t].send_delay_minutes * MINUTE_US for t in rules}
     at_best = raw["trigger"].replace_strict(best, return_dtype=pl.Boolean).to_numpy()
@@ -128,8 +131,10 @@ def _send_time(rule: RuleSettings, hours: BestHours, index: IdIndex, zones: np.n
 def moment_send_times(
     raw: pl.DataFrame, rules: Rules, hours: BestHours, index: IdIndex, zones: np.ndarray
 ) -> pl.Series:
-    """The send time of each raw moment: row by row for a few (an event at a time), else :func:`send_times`;
-    both give the same times."""
+    """Return the send time of each raw moment: row by row for a few (an event at a time), else :func:`send_times`.
+
+    Both give the same times.
+    """
     if raw.height <= _ROW_BY_ROW:
         rows = zip(raw["trigger"].to_list(), raw["user_id"].to_list(), raw["ts"].to_list(), strict=True)
         times = [_send_time(rule_of(rules, t), hours, index, zones, u, ts) for t, u, ts in rows]

@@ -42,18 +42,24 @@ _LAST = pl.Schema({"user_id": pl.String, "us": pl.Int64})
 
 @runtime_checkable
 class UserFeatureSource(Protocol):
-    """User features as of a moment: one row per user with at least :data:`SOURCE_COLUMNS`, computed only from
-    what happened strictly before ``as_of``."""
+    """User features as of a moment, computed only from what happened strictly before ``as_of``.
 
-    def user_features(self, as_of: datetime) -> pl.DataFrame: ...
+    One row per user with at least :data:`SOURCE_COLUMNS`.
+    """
+
+    def user_features(self, as_of: datetime) -> pl.DataFrame:
+        """Return one row per user with the features as of ``as_of``."""
+        ...
 
 
 class EventLogFeatureSource:
-    """The :data:`SOURCE_COLUMNS` of :func:`features.pipelines.build_user_features` from an event log, point in
-    time (only events strictly before ``as_of``), through :func:`features.pipelines.user.user_features` with the
+    """The :data:`SOURCE_COLUMNS` of :func:`features.pipelines.build_user_features` from an event log, point in time.
+
+    Only events strictly before ``as_of`` count, through :func:`features.pipelines.user.user_features` with the
     narrow :data:`SOURCE_SPEC`: it keeps only sessions (with their local hour, found once) and purchases, reads
     only the last 90 days of them, and keeps each user's last session time as of the latest ``as_of`` (moving
-    forward from there; all time, as the pipeline's recency). :meth:`extend` appends later events."""
+    forward from there; all time, as the pipeline's recency). :meth:`extend` appends later events.
+    """
 
     def __init__(self, events: pl.DataFrame, items: pl.DataFrame, users: pl.DataFrame) -> None:
         self.items = items

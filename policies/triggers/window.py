@@ -1,5 +1,6 @@
-"""A window of events for :meth:`policies.triggers.engine.TriggerEngine.run`: checked, numbered, and cut into the
-parts each vectorised rule reads.
+"""A window of events for :meth:`policies.triggers.engine.TriggerEngine.run`: checked, numbered and cut in parts.
+
+Each part is what one vectorised rule reads.
 
 Examples
 --------
@@ -41,8 +42,10 @@ def require(frame: pl.DataFrame, name: str, columns: tuple[str, ...]) -> None:
 
 
 def prepare(events: pl.DataFrame, now: int | None, seq: int) -> pl.DataFrame:
-    """The events checked (columns, nulls, sorted by ts, none before ``now``) with ``us`` (ts in microseconds)
-    and ``seq`` (the position in the stream, from ``seq``)."""
+    """Check the events (columns, nulls, sorted by ts, none before ``now``) and add ``us`` and ``seq``.
+
+    ``us`` is ts in microseconds and ``seq`` the position in the stream, from ``seq``.
+    """
     require(events, "events", tuple(c for c in EVENT_COLUMNS if c not in _OPTIONAL))
     missing = [pl.lit(None, dtype=EVENTS[c]).alias(c) for c in _OPTIONAL if c not in events.columns]
     frame = events.with_columns(missing) if missing else events
@@ -103,9 +106,11 @@ class Window:
 
     @classmethod
     def of(cls, frame: pl.DataFrame, users: IdIndex | None = None, items: IdIndex | None = None) -> Window:
-        """Cut a frame from :func:`prepare` (each part straight from it, in one parallel collect). Given the
-        indexes, views, purchases and engagements also hold ``position`` (the user's) and ``item_position``, and
-        priced events ``item_position``."""
+        """Cut a frame from :func:`prepare` (each part straight from it, in one parallel collect).
+
+        Given the indexes, views, purchases and engagements also hold ``position`` (the user's) and ``item_position``,
+        and priced events ``item_position``.
+        """
         ts = pl.col("us").alias("ts")
         events, kind, item = frame.lazy(), pl.col("type"), pl.col("item_id").is_not_null()
         item_at: list[str] = []  # the position columns: of items, and of users
@@ -137,7 +142,7 @@ class Window:
 
 
 def _positions(ids: pl.Series, index: IdIndex, rows: pl.Series | None = None) -> pl.Series:
-    """The position of each id in ``index`` (of the ``rows`` only, if given; -1 for the others and null ids)."""
+    """Return the position of each id in ``index`` (of the ``rows`` only, if given; -1 for the others and null ids)."""
     if rows is None and not ids.null_count():
         return pl.Series(index.positions(ids, remember=False), dtype=pl.Int64)
     known = (ids.is_not_null() if rows is None else rows & ids.is_not_null()).to_numpy()
