@@ -63,16 +63,22 @@ class SimulationResult:
         )
 
     def truth_matrix(self) -> np.ndarray:
-        """``(n, 4)`` expected reward of every action as the decision was taken (``q``, what the oracle sees; blind
-        to later stock-outs and to delivery), row-aligned with ``decisions`` (NaN: ineligible)."""
+        """Return the ``(n, 4)`` expected reward of every action as the decision was taken (``q``).
+
+        ``q`` is what the oracle sees: blind to later stock-outs and to delivery. Row-aligned with ``decisions``
+        (NaN: ineligible).
+        """
         return self._aligned_truth().select(f"q_{a}" for a in ACTIONS).to_numpy().astype(float)
 
     def expected_reward_matrix(self) -> np.ndarray:
-        """``(n, 4)`` expected reward of every action on this run, given each decision's stock and delivery
-        (:func:`simulators.truth.expected_rewards`), row-aligned with ``decisions`` (NaN: ineligible)."""
+        """Return the ``(n, 4)`` expected reward of every action on this run, given each decision's stock and delivery.
+
+        See :func:`simulators.truth.expected_rewards`. Row-aligned with ``decisions`` (NaN: ineligible).
+        """
         return expected_rewards(self._aligned_truth())
 
     def chosen_index(self) -> np.ndarray:
+        """Return the index in :data:`~features.schemas.ACTIONS` of each decision's chosen action."""
         return self.decisions.get_column("action").replace_strict({a: i for i, a in enumerate(ACTIONS)}).to_numpy()
 
     def fixed_action_values(self) -> dict[str, float]:
@@ -133,4 +139,6 @@ class SimulationResult:
 class Simulator(Protocol):
     """A world in which a policy can be run for some days, with a fixed seed."""
 
-    def run(self, policy: Policy, days: int | None = None, seed: int = 0) -> SimulationResult: ...
+    def run(self, policy: Policy, days: int | None = None, seed: int = 0) -> SimulationResult:
+        """Run ``policy`` for ``days`` days (the scenario's number if ``None``) from ``seed``."""
+        ...

@@ -26,7 +26,11 @@ from simulators.scenario import Scenario
 
 
 def _rate(frame: pl.DataFrame, column: str) -> float:
-    return float(frame.get_column(column).mean() or 0.0) if frame.height else float("nan")  # type: ignore[arg-type]
+    """Return the mean of a numeric or boolean ``column``: NaN without rows, 0.0 if every value is null."""
+    if not frame.height:
+        return float("nan")
+    mean = frame.get_column(column).mean()  # a float, or None if every value is null
+    return float(mean) if isinstance(mean, int | float) else 0.0
 
 
 def _messaged(result: SimulationResult) -> pl.DataFrame:
@@ -35,8 +39,11 @@ def _messaged(result: SimulationResult) -> pl.DataFrame:
 
 
 def retargeting(result: SimulationResult) -> tuple[float, float, float]:
-    """Conversion of behaviour-triggered offers; of the same moments with no message (holdout); and of an
-    ordinary, untriggered coupon promotion (the simulator's counterfactual)."""
+    """Return the conversion of behaviour-triggered offers, of their holdout, and of an untriggered promotion.
+
+    The three rates: behaviour-triggered offers; the same moments with no message (the holdout); an ordinary,
+    untriggered coupon promotion (the simulator's counterfactual).
+    """
     behaviour = _messaged(result).filter(pl.col("trigger_kind") == "behaviour")
     holdout = result.holdout.filter(pl.col("trigger_kind") == "behaviour")
     blast = result.counterfactuals.get("blast_coupon_conversion", float("nan"))
@@ -44,6 +51,7 @@ def retargeting(result: SimulationResult) -> tuple[float, float, float]:
 
 
 def email_conversion(result: SimulationResult) -> float:
+    """Return the conversion rate of the messages sent by email."""
     return _rate(_messaged(result).filter(pl.col("channel") == "email"), "converted")
 
 
@@ -67,7 +75,7 @@ def low_stock_cleared(result: SimulationResult, hours: float = 24.0) -> float:
 
 
 def timing_ratio(result: SimulationResult) -> float:
-    """Opens of best-hour sends over opens had the same messages gone out at a random hour (the truth knows)."""
+    """Return the opens of best-hour sends over the opens had they gone out at a random hour (the truth knows)."""
     timed = _messaged(result).filter(pl.col("trigger") == "best_hour")
     if not timed.height:
         return float("nan")

@@ -23,9 +23,11 @@ from simulators.world import World
 
 
 def blast_conversion(world: World, history: History, day: int, rng: np.random.Generator, size: int = 5000) -> float:
-    """Truth of an ordinary promotion: a coupon sent in-app at a random hour to random non-churned users about
-    a random relevant item, with no trigger behind it; the mean P(buy) over a sample of ``size`` drawn with
-    ``rng`` (NaN when every user has churned)."""
+    """Return the true conversion of an ordinary promotion: the mean P(buy) over a sample of ``size`` users.
+
+    The promotion is a coupon sent in-app at a random hour to random non-churned users about a random relevant
+    item, with no trigger behind it; the sample is drawn with ``rng``. NaN when every user has churned.
+    """
     active = np.flatnonzero(~world.users.churned)
     if not len(active):
         return float("nan")

@@ -39,13 +39,15 @@ TICK_SPEC = UserFeatureSpec(
 
 
 class StoreFeatureSource:
-    """The engine's user features at a tick, from the simulation's daily store (midnight ticks only), kept up to
-    date one stored day at a time (:class:`~simulators.tick_features.RollingUserFeatures`: the store's features,
-    without summing every stored day again at each tick).
+    """The engine's user features at a tick, from the simulation's daily store (midnight ticks only).
+
+    They are kept up to date one stored day at a time (:class:`~simulators.tick_features.RollingUserFeatures`:
+    the store's features, without summing every stored day again at each tick).
 
     Ticks before ``needed_from`` get no user (an empty frame of the features' columns; nothing is summed): the
     warm-up's moments are thrown away, and the lifecycle rule needs only the stages of the last tick before the
-    first decision, so only that one and the later ticks are worth building."""
+    first decision, so only that one and the later ticks are worth building.
+    """
 
     def __init__(self, store: DailyFeatureStore, users: pl.DataFrame, needed_from: datetime | None = None) -> None:
         self.store = store
@@ -54,6 +56,7 @@ class StoreFeatureSource:
         self.rolling = RollingUserFeatures(store, users, TICK_SPEC)
 
     def user_features(self, as_of: datetime) -> pl.DataFrame:
+        """Return the user features as of the tick ``as_of`` (no user before ``needed_from``)."""
         if self.needed_from is not None and as_of < self.needed_from:
             return self.rolling.empty(as_of.date())
         return self.rolling.user_features(as_of.date())
@@ -84,13 +87,15 @@ class SimulatedPlatform:
         self._last_view = pl.DataFrame(schema={"user_id": pl.String, "last_item": pl.String})
 
     def add_items(self, items: pl.DataFrame) -> None:
-        """Listings that arrive during the run."""
+        """Add listings that arrive during the run."""
         if items.height:
             self.engine.add_items(items)
 
     def moments(self, events: pl.DataFrame, start: datetime, end: datetime) -> GuardrailResult:
-        """The moments of the window ``[start, end)`` that pass the guardrails; events from before ``start``
-        (late arrivals) are taken as arriving at ``start``."""
+        """Return the moments of the window ``[start, end)``, split by the guardrails into kept and suppressed.
+
+        Events from before ``start`` (late arrivals) are taken as arriving at ``start``.
+        """
         arrived = events.with_columns(pl.max_horizontal("ts", pl.lit(start).cast(pl.Datetime("us", "UTC"))).alias("ts"))
         arrived = arrived.sort("ts", "event_id")
         self.guardrails.observe(arrived)
@@ -111,7 +116,7 @@ class SimulatedPlatform:
         self._last_view = pl.concat([self._last_view, views]).unique("user_id", keep="last")
 
     def _with_items(self, moments: pl.DataFrame) -> pl.DataFrame:
-        """A moment without an item (a lifecycle moment) is about the last item the user viewed."""
+        """Give a moment without an item (a lifecycle moment) the last item the user viewed."""
         if moments.get_column("item_id").null_count() == 0:
             return moments
         filled = moments.join(self._last_view, on="user_id", how="left").with_columns(
@@ -124,8 +129,10 @@ class SimulatedPlatform:
         self.store.add_day(events.lazy(), items.lazy(), self.users.lazy(), day)
 
     def contexts(self, kept: pl.DataFrame, day: date, items: pl.DataFrame, sold_after: pl.DataFrame) -> pl.DataFrame:
-        """The kept moments with the context a policy sees, from features as of midnight of ``day``; ``items``
-        is the catalogue now and ``sold_after`` the units sold since that midnight."""
+        """Return the kept moments with the context a policy sees, from features as of midnight of ``day``.
+
+        ``items`` is the catalogue now and ``sold_after`` the units sold since that midnight.
+        """
         user_features = self.store.user_features(day, self.users.lazy(), kept.get_column("user_id"))
         user_features = scored(user_features, self.scorer)  # the lifecycle rule's risks: stages as it does
         # the moments' items, ranked (price percentile) among every listing of their category

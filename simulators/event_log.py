@@ -1,5 +1,4 @@
-"""The events a simulated world has produced, as contract frames: by UTC date, and those the platform has not yet
-seen.
+"""The events a simulated world has produced, as contract frames: by UTC date, and those the platform has not seen.
 
 Examples
 --------
@@ -34,6 +33,7 @@ class EventLog:
     purchases: list[pl.DataFrame] = field(default_factory=list)
 
     def add(self, frame: pl.DataFrame, origin: datetime) -> None:
+        """Add a frame of events, dated by UTC days since ``origin``, to its dates and to pending."""
         if not frame.height:
             return
         self.pending.append(frame)
@@ -41,10 +41,10 @@ class EventLog:
         day = ((pl.col("ts") - pl.lit(origin)).dt.total_microseconds() // US_PER_DAY).alias("__day")
         parts = frame.with_columns(day).partition_by("__day", as_dict=True, include_key=False)
         for (key,), part in parts.items():
-            self.by_date.setdefault(int(key), []).append(part)  # type: ignore[call-overload]
+            self.by_date.setdefault(int(key), []).append(part)
 
     def take_until(self, end: datetime) -> pl.DataFrame:
-        """The pending events before ``end``, removed from pending."""
+        """Return the pending events before ``end`` and remove them from pending."""
         frame = pl.concat(self.pending) if self.pending else pl.DataFrame()
         if not frame.height:
             return frame
@@ -52,6 +52,7 @@ class EventLog:
         return frame.filter(pl.col("ts") < end)
 
     def date(self, day: int) -> pl.DataFrame:
+        """Return the events of UTC date ``day`` (days since the origin), in the order they were added."""
         return pl.concat(self.by_date[day]) if self.by_date.get(day) else pl.DataFrame()
 
     def sold_since(self, moment: datetime) -> pl.DataFrame:
@@ -61,8 +62,11 @@ class EventLog:
         return sales.group_by("item_id").agg(pl.col("quantity").sum().cast(pl.Int64).alias("units_after"))
 
     def all(self) -> pl.DataFrame:
-        """Every event in time order: each date sorted on its own and kept in place of its parts, the dates joined
-        without a copy (so the log is never held twice)."""
+        """Return every event in time order.
+
+        Each date is sorted on its own and kept in place of its parts, the dates joined without a copy (so the log
+        is never held twice).
+        """
         for day in sorted(self.by_date):
             self.by_date[day] = [pl.concat(self.by_date[day]).sort("ts", "event_id")]
         return pl.concat([self.by_date[day][0] for day in sorted(self.by_date)], rechunk=False)

@@ -36,7 +36,7 @@ HOLDOUT = schema_of(
 
 
 def decision_ids(day: int, n: int) -> pl.Series:
-    """The ids of a date's ``n`` decisions, numbered in order.
+    """Return the ids of a date's ``n`` decisions, numbered in order.
 
     Examples
     --------
@@ -57,7 +57,7 @@ def decision_frame(
     probs: np.ndarray,
     policy: Policy,
 ) -> pl.DataFrame:
-    """The decision log of a date: the contract's columns, the item, why the moment fired, and the context."""
+    """Build the decision log of a date: the contract's columns, the item, why the moment fired, and the context."""
     n = len(ids)
     codes, patterns = eligible_patterns(eligible)  # the rows share a few patterns
     names = pl.Series([[ACTIONS[a] for a in pattern] for pattern in patterns], dtype=pl.List(pl.String))
@@ -83,7 +83,7 @@ def decision_frame(
     leading = [c for c in DECISIONS.names() if c in frame.columns]
     extras = ["item_id", "moment_id", "reason"]
     return frame.select([*leading, *extras, *[c for c in CONTEXT.names() if c not in DECISIONS]]).cast(
-        {k: v for k, v in DECISIONS.items() if k in frame.columns}  # type: ignore[arg-type]
+        {k: v for k, v in DECISIONS.items() if k in frame.columns}
     )
 
 
@@ -97,6 +97,7 @@ def outcome_frame(
     returned: np.ndarray,
     delivered: np.ndarray,
 ) -> pl.DataFrame:
+    """Build the outcomes of a date's decisions: the contract's columns and what delivery did."""
     return pl.DataFrame(
         {
             "decision_id": ids,
@@ -120,8 +121,11 @@ def truth_frame(
     in_stock: np.ndarray,
     deliverable: np.ndarray,
 ) -> pl.DataFrame:
-    """The truth of a date's decisions: each action's decision-time expected reward (null where ineligible), the
-    open probabilities, and the facts :func:`simulators.truth.expected_rewards` needs."""
+    """Build the truth of a date's decisions.
+
+    Each action's decision-time expected reward (null where ineligible), the open probabilities, and the facts
+    :func:`simulators.truth.expected_rewards` needs.
+    """
     return pl.DataFrame(
         {
             "decision_id": ids,
@@ -136,7 +140,7 @@ def truth_frame(
 
 
 def holdout_frame(held: pl.DataFrame, converted: np.ndarray, p: np.ndarray) -> pl.DataFrame:
-    """The holdout's moments (kept by every guardrail but the holdout), and whether they converted anyway."""
+    """Build the holdout's moments (kept by every guardrail but the holdout), and whether they converted anyway."""
     return pl.DataFrame(
         {
             "user_id": held.get_column("user_id"),
@@ -151,8 +155,9 @@ def holdout_frame(held: pl.DataFrame, converted: np.ndarray, p: np.ndarray) -> p
 
 
 class WorldIds:
-    """The world's user, item and merchant ids as polars Series, built once (items extended as listings arrive),
-    so that a batch of events gathers its ids instead of making a Python string per event.
+    """The world's user, item and merchant ids as polars Series, built once (items extended as listings arrive).
+
+    A batch of events gathers its ids from them instead of making a Python string per event.
 
     Examples
     --------
@@ -171,7 +176,7 @@ class WorldIds:
         self._items = pl.Series([], dtype=pl.String)
 
     def items(self) -> pl.Series:
-        """Every item id listed so far."""
+        """Return every item id listed so far."""
         known, ids = self._items.len(), self.world.items.ids
         if known < len(ids):
             self._items = pl.concat([self._items, pl.Series(ids[known:], dtype=pl.String)], rechunk=True)
@@ -183,8 +188,9 @@ def _nulls(n: int) -> pl.Series:
 
 
 def _names(parts: list[np.ndarray | None], lengths: list[int]) -> pl.Series:
-    """The parts' names (object arrays, or ``None`` for a part without any) as one String column; a run of parts
-    without names becomes one run of nulls.
+    """Join the parts' names (object arrays, or ``None`` for a part without any) into one String column.
+
+    A run of parts without names becomes one run of nulls.
 
     Examples
     --------
@@ -206,8 +212,9 @@ def _names(parts: list[np.ndarray | None], lengths: list[int]) -> pl.Series:
 
 
 def event_ids(first: int, n: int) -> pl.Series:
-    """``n`` event ids numbered from ``first``: ``e`` and the number in ten digits, padded to eleven characters
-    (a longer number is left as it is).
+    """Return ``n`` event ids numbered from ``first``.
+
+    An id is ``e`` and the number in ten digits, padded to eleven characters (a longer number is left as it is).
 
     Examples
     --------
@@ -221,7 +228,7 @@ def event_ids(first: int, n: int) -> pl.Series:
 
 
 def batch_frame(session: SimulationSession, e: EventBatch, first_id: int) -> pl.DataFrame:
-    """A batch of the world's events as a contract frame, ids numbered from ``first_id`` in the batch's order."""
+    """Build the contract frame of a batch of the world's events, ids numbered from ``first_id`` in its order."""
     world, ids = session.world, session.ids
     lengths = [len(ts) for ts in e.ts]
     ts = np.concatenate(e.ts) if e.ts else np.empty(0, dtype=np.int64)
@@ -247,4 +254,4 @@ def batch_frame(session: SimulationSession, e: EventBatch, first_id: int) -> pl.
             "__has_item": item >= 0,
         }
     ).with_columns(pl.when(with_item).then(pl.col(c)).alias(c) for c in ("item_id", "merchant_id", "price"))
-    return frame.drop("__has_item").cast(dict(EVENTS))  # type: ignore[arg-type]
+    return frame.drop("__has_item").cast(EVENTS)

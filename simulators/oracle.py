@@ -22,8 +22,11 @@ from policies.base import BasePolicy
 
 
 class OraclePolicy(BasePolicy):
-    """Deterministic argmax of the true expected reward as the decision is taken (``q``: later stock-outs and
-    delivery are not known yet; :mod:`simulators.truth`); the simulator shows it the truth before each batch."""
+    """Deterministic argmax of the true expected reward as the decision is taken (``q``; :mod:`simulators.truth`).
+
+    Later stock-outs and delivery are not known yet when it decides; the simulator shows it the truth before each
+    batch.
+    """
 
     name = "oracle"
 
@@ -31,7 +34,7 @@ class OraclePolicy(BasePolicy):
         self._truth: np.ndarray | None = None
 
     def observe_truth(self, expected_rewards: np.ndarray) -> None:
-        """The ``(n, k)`` expected reward of every action for the next batch (NaN: ineligible)."""
+        """Show the oracle the ``(n, k)`` expected reward of every action for the next batch (NaN: ineligible)."""
         self._truth = np.asarray(expected_rewards, dtype=float)
 
     def _scores(self, contexts: pl.DataFrame, actions: tuple[str, ...], eligible: np.ndarray) -> np.ndarray:

@@ -15,10 +15,12 @@ from simulators.world import World
 
 
 def past_campaigns(world: World, history: History, days: int, rng: np.random.Generator) -> EventBatch:
-    """The coupons and installment plans each user was offered before the log began (the summarised past), and
-    which they used, as events spread over the first half of a ``days``-long warm-up, on the first channel the
-    user consents to: so the platform's offer-use features have a past, and the last week before the first
-    decision holds no message. The holdout and users without consent get none.
+    """Return the events of the offers each user was offered before the log began (the summarised past).
+
+    The coupons and installment plans offered, and which were used, are spread over the first half of a
+    ``days``-long warm-up, on the first channel the user consents to: so the platform's offer-use features have a
+    past, and the last week before the first decision holds no message. The holdout and users without consent get
+    none.
 
     Examples
     --------
@@ -34,11 +36,12 @@ def past_campaigns(world: World, history: History, days: int, rng: np.random.Gen
     if days < 2:
         return events
     reachable = reachable_channel(world, np.arange(world.users.n), -days)
+    unreachable = np.array([channel is None for channel in reachable], dtype=bool)
     for offer, offered, used in (
         ("coupon", history.coupon_offers, history.coupon_redemptions),
         ("installment", history.installment_offers, history.installment_uses),
     ):
-        offered = np.where((reachable == None) | world.users.holdout, 0, offered)  # noqa: E711 - elementwise
+        offered = np.where(unreachable | world.users.holdout, 0, offered)
         users = np.repeat(np.arange(len(offered)), offered)
         rank = np.arange(len(users)) - np.repeat(np.cumsum(offered) - offered, offered)
         redeemed = rank < used[users]

@@ -95,6 +95,7 @@ class RetentionDesign:
     warmup_days: int = 60
 
     def __post_init__(self) -> None:
+        """Check the settings: a horizon of at least a day, shares and probabilities within their ranges."""
         if self.horizon_days < 1:
             raise ValueError(f"horizon_days must be at least 1, got {self.horizon_days}")
         if not 0.0 < self.treat_share < 1.0:
@@ -107,8 +108,11 @@ class RetentionDesign:
 
 @dataclass(frozen=True)
 class RetentionExperiment:
-    """One randomised retention experiment: ``frame`` holds ``user_id``, the ``feature_columns`` as of
-    ``as_of``, and :data:`EXPERIMENT_COLUMNS` (``treated``, ``returned`` observed; the two true probabilities)."""
+    """One randomised retention experiment, with the users' features and the truth.
+
+    ``frame`` holds ``user_id``, the ``feature_columns`` as of ``as_of``, and :data:`EXPERIMENT_COLUMNS`
+    (``treated``, ``returned`` observed; the two true probabilities).
+    """
 
     frame: pl.DataFrame
     feature_columns: list[str]
@@ -210,8 +214,11 @@ def retention_experiment(
 def run_retention_experiment(
     scenario: Scenario, seed: int = 0, design: RetentionDesign | None = None
 ) -> RetentionExperiment:
-    """A fresh world of ``scenario`` warmed up for ``design.warmup_days`` (no decisions taken), then the
-    experiment; one master ``seed`` spawns the world's seed and the experiment's generator."""
+    """Run a retention experiment in a fresh world of ``scenario``.
+
+    The world is warmed up for ``design.warmup_days`` (no decisions taken), then the experiment is run; one master
+    ``seed`` spawns the world's seed and the experiment's generator.
+    """
     design = design or RetentionDesign()
     world_rng, experiment_rng = np.random.default_rng(seed).spawn(2)
     warm = _validated(scenario.name, {**scenario.model_dump(), "warmup_days": design.warmup_days})

@@ -148,8 +148,10 @@ class Messaging(_Settings):
 
 
 class Triggers(_Settings):
-    """How likely a moment of each trigger kind converts unprompted (log-odds). When moments fire is the platform's
-    trigger engine's business (policies/triggers/default.yaml), not the world's."""
+    """How likely a moment of each trigger kind converts unprompted (log-odds).
+
+    When moments fire is the platform's trigger engine's business (policies/triggers/default.yaml), not the world's.
+    """
 
     behaviour_logit: float = Field(-4.0, description="abandoned cart / repeat view converts unprompted")
     cart_abandon_bonus: float = Field(0.8, description="extra log-odds of an abandoned cart over a repeat view")
@@ -203,6 +205,7 @@ class Scenario(_Settings):
 
     @property
     def n_merchants(self) -> int:
+        """Merchants in the world: one per ``catalogue.users_per_merchant`` users, at least one."""
         return max(1, round(self.n_users / self.catalogue.users_per_merchant))
 
     @property
@@ -211,7 +214,7 @@ class Scenario(_Settings):
         return max(10, round(self.n_users * self.catalogue.items_per_user))
 
     def with_size(self, n_users: int | None = None, days: int | None = None) -> Scenario:
-        """The same world with another number of users or days (validated)."""
+        """Return the same world with another number of users or days (validated)."""
         updates: dict[str, Any] = {k: v for k, v in {"n_users": n_users, "days": days}.items() if v is not None}
         return _validated(self.name, {**self.model_dump(), **updates})
 
@@ -227,7 +230,7 @@ def _validated(name: str, data: dict[str, Any]) -> Scenario:
 
 
 def scenario_names() -> list[str]:
-    """The scenarios shipped in ``simulators/scenarios/``."""
+    """Return the names of the scenarios shipped in ``simulators/scenarios/``."""
     return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
 
 

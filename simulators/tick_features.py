@@ -52,16 +52,20 @@ _NONE = -(2**40)  # no day with a non-zero count (far below any day's ordinal, a
 
 
 def _ages(last_day: int, latest: np.ndarray, window: int | None) -> pl.Series:
-    """Days from each user's latest non-zero day to ``last_day`` (age 0: the day before the midnight), as
-    Int32; null without such a day, or when it lies outside ``window``."""
+    """Return the days from each user's latest non-zero day to ``last_day`` (age 0: the day before the midnight).
+
+    As Int32; null without such a day, or when it lies outside ``window``.
+    """
     age = (last_day - latest).astype(np.float64)  # exact: ages are small integers; NaN marks the missing
     missing = (latest == _NONE) if window is None else (latest == _NONE) | (age >= window)
     return pl.Series(np.where(missing, np.nan, age), nan_to_null=True).cast(pl.Int32)
 
 
 class RollingUserFeatures:
-    """The user features of ``spec`` (integer counts, no derived rates) as of successive midnights, for every
-    user in ``users`` who had signed up; other specs, and ticks that do not follow on, are the store's."""
+    """The user features of ``spec`` (integer counts, no derived rates) as of successive midnights.
+
+    For every user in ``users`` who had signed up; other specs, and ticks that do not follow on, are the store's.
+    """
 
     def __init__(self, store: DailyFeatureStore, users: pl.DataFrame, spec: UserFeatureSpec) -> None:
         self.store = store
@@ -89,7 +93,7 @@ class RollingUserFeatures:
         self._last = {c: np.full(n, _NONE, dtype=np.int64) for c in self._latest}  # the day's ordinal
 
     def _column(self, day: date, column: str) -> np.ndarray:
-        """A day's counts of the users in ``users`` (rows of other users left out), in :attr:`_at`'s order."""
+        """Return a day's counts of the users in ``users`` (rows of other users left out), in :attr:`_at`'s order."""
         known = self._at[day][0]
         values = self._absorbed[day].get_column(column).to_numpy()
         return values if known is None else values[known]
@@ -122,7 +126,7 @@ class RollingUserFeatures:
             self._last[c][seen] = np.maximum(self._last[c][seen], day.toordinal())
 
     def user_features(self, as_of: date) -> pl.DataFrame:
-        """The features as of midnight of ``as_of``, the same frame as the store's."""
+        """Return the features as of midnight of ``as_of``, the same frame as the store's."""
         if not self.supported:
             return self.store.user_features(as_of, self.users.lazy(), spec=self.spec)
         days = {d: f for d, f in self.store.daily_users().items() if d < as_of and f.height}
@@ -141,9 +145,11 @@ class RollingUserFeatures:
         return self._frame(as_of)
 
     def _preferred_hour(self, last_day: int, n: int) -> pl.Series:
-        """:func:`~features.pipelines.user.preferred_hour` of the first ``n`` users from the running sums: per
-        hour the key (sessions, then recency of the latest one within the window, then the hour), in place over
-        integer arrays; the largest key modulo 24, null without sessions."""
+        """Return :func:`~features.pipelines.user.preferred_hour` of the first ``n`` users from the running sums.
+
+        Per hour the key (sessions, then recency of the latest one within the window, then the hour), in place over
+        integer arrays; the largest key modulo 24, null without sessions.
+        """
         best, sessions = np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=np.int64)
         key, term = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
         oldest = last_day - (HOUR_WINDOW - 1)  # the latest session's recency counts from 0 on this day
@@ -158,12 +164,14 @@ class RollingUserFeatures:
         return pl.Series(np.ma.masked_array(best % 24, mask=sessions <= 0), dtype=pl.Int64).cast(pl.Int8)
 
     def empty(self, as_of: date) -> pl.DataFrame:
-        """The columns of :meth:`user_features` with no user (nothing summed)."""
+        """Return the columns of :meth:`user_features` with no user (nothing summed)."""
         return self._frame(as_of, 0)
 
     def _frame(self, as_of: date, n: int | None = None) -> pl.DataFrame:
-        """The output of :func:`features.pipelines.user.user_features` from the running sums (of the first ``n``
-        users only, if given)."""
+        """Return the output of :func:`features.pipelines.user.user_features` from the running sums.
+
+        Of the first ``n`` users only, if given.
+        """
         n = self.users.height if n is None else n
         last_day = as_of.toordinal() - 1
         hours = {f"{h}_{HOUR_WINDOW}d" for h in HOURS} if self.spec.hours else set()

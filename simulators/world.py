@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from features.schemas import CHANNELS, ITEMS, USERS
@@ -36,7 +37,14 @@ TIME_ZONES: dict[str, int] = {
 TZ_WEIGHTS = np.array([0.15, 0.25, 0.15, 0.2, 0.15, 0.1])
 
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
+def sigmoid(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Return the logistic function of ``x``, elementwise: ``1 / (1 + exp(-x))``, log-odds to probabilities.
+
+    Examples
+    --------
+    >>> sigmoid(np.array([0.0, np.log(3.0)])).tolist()
+    [0.5, 0.75]
+    """
     return 1.0 / (1.0 + np.exp(-x))
 
 
@@ -79,6 +87,7 @@ class Items:
 
     @property
     def n(self) -> int:
+        """Listings so far."""
         return len(self.ids)
 
 
@@ -96,6 +105,7 @@ class World:
 
     @classmethod
     def create(cls, scenario: Scenario, rng: np.random.Generator) -> World:
+        """Draw the users, the merchants and the initial catalogue of ``scenario`` with ``rng``."""
         c = scenario.catalogue
         users = _make_users(scenario, rng)
         verified = rng.random(scenario.n_merchants) < c.merchant_verified_share
@@ -128,7 +138,7 @@ class World:
         return np.arange(start, start + count)
 
     def users_frame(self) -> pl.DataFrame:
-        """The users contract frame (consent as it stands now: unsubscribes revoke it)."""
+        """Return the users contract frame (consent as it stands now: unsubscribes revoke it)."""
         u, s = self.users, self.scenario
         signup = [s.start - timedelta(days=int(a)) for a in u.account_age_days]
         opted = [s.start + timedelta(days=int(d)) if d >= 0 else None for d in u.opted_out_day]
@@ -144,11 +154,13 @@ class World:
             schema_overrides={"signup_ts": pl.Datetime("us"), "opted_out_at": pl.Datetime("us")},
         )
         frame = frame.with_columns(pl.col("signup_ts", "opted_out_at").dt.replace_time_zone("UTC"))
-        return frame.cast(dict(USERS))  # type: ignore[arg-type]
+        return frame.cast(USERS)
 
     def items_frame(self, since: int = 0) -> pl.DataFrame:
-        """The items contract frame (of the listings from the ``since``-th on), with stock as it stands now; the
-        listings' fixed attributes are built, in the contract's columns and types, once."""
+        """Return the items contract frame (of the listings from the ``since``-th on), with stock as it stands now.
+
+        The listings' fixed attributes are built, in the contract's columns and types, once.
+        """
         it, s = self.items, self.scenario
         known = self._listed.height if self._listed is not None else 0
         if known < it.n:
@@ -169,7 +181,7 @@ class World:
                     "authenticated": it.authenticated[new],
                 }
             ).with_columns((start + pl.duration(days=pl.col("listed_at"))).alias("listed_at"), stock=pl.lit(0))
-            listed = listed.select(ITEMS.names()).cast(dict(ITEMS))  # type: ignore[arg-type]
+            listed = listed.select(ITEMS.names()).cast(ITEMS)
             self._listed = listed if self._listed is None else pl.concat([self._listed, listed])
         assert self._listed is not None
         return self._listed.slice(since).with_columns(pl.Series("stock", it.stock[since:], dtype=pl.Int32))
