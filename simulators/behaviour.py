@@ -1,5 +1,6 @@
-"""One day of organic behaviour: sessions by local hour, the view → favourite → cart → checkout →
-purchase funnel, follows, and churn.
+"""One day of organic behaviour: sessions by local hour, the purchase funnel, follows, and churn.
+
+The funnel runs view → favourite → cart → checkout → purchase.
 
 Examples
 --------
@@ -20,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from simulators.history import History
 from simulators.world import World, sigmoid
@@ -31,9 +33,11 @@ US_PER_DAY = 24 * US_PER_HOUR
 
 @dataclass
 class EventBatch:
-    """Events in parts, one kind of event each, as parallel arrays (timestamps in µs since the scenario start,
-    indices into the world); a part without items, channels or offers holds ``None`` for them, not a filled
-    array, so that the many organic events cost nothing there.
+    """Events in parts, one kind of event each, as parallel arrays.
+
+    Timestamps are in µs since the scenario start, users and items are indices into the world. A part without
+    items, channels or offers holds ``None`` for them, not a filled array, so that the many organic events cost
+    nothing there.
 
     Examples
     --------
@@ -60,6 +64,7 @@ class EventBatch:
         channel: np.ndarray | None = None,
         offer: np.ndarray | None = None,
     ) -> None:
+        """Append a part of events of one ``kind``; an empty part is left out."""
         if len(ts) == 0:
             return
         self.kind.append(kind)
@@ -70,6 +75,7 @@ class EventBatch:
         self.offer.append(None if offer is None else np.asarray(offer, dtype=object))
 
     def extend(self, other: EventBatch) -> None:
+        """Append the parts of ``other``, in its order."""
         for name in ("kind", "ts", "user", "item", "channel", "offer"):
             getattr(self, name).extend(getattr(other, name))
 
@@ -99,12 +105,16 @@ class DayActivity:
 
 def local_to_us(world: World, users: np.ndarray, day: int, local_hour: np.ndarray) -> np.ndarray:
     """µs since the scenario start of ``local_hour`` on ``day`` in each user's time zone."""
-    return (day * US_PER_DAY + (local_hour - world.users.tz_offset[users]) * US_PER_HOUR).astype(np.int64)
+    local_us = day * US_PER_DAY + (local_hour - world.users.tz_offset[users]) * US_PER_HOUR
+    us: npt.NDArray[np.int64] = local_us.astype(np.int64)
+    return us
 
 
 def choose_items(world: World, users: np.ndarray, day: int, rng: np.random.Generator) -> np.ndarray:
-    """For each view, the most relevant of three random items on sale: near the user's usual price, and
-    on a verified merchant for trust-concerned users."""
+    """Choose for each view the most relevant of three random items on sale.
+
+    The most relevant is near the user's usual price, and on a verified merchant for trust-concerned users.
+    """
     items = world.items
     on_sale = np.flatnonzero((items.stock > 0) & (items.listed_day <= day))
     candidates = on_sale[rng.integers(0, len(on_sale), (len(users), 3))]
@@ -112,7 +122,8 @@ def choose_items(world: World, users: np.ndarray, day: int, rng: np.random.Gener
     unverified = ~world.merchant_verified[items.merchant[candidates]]
     avoid = world.scenario.funnel.trust_avoids_unverified * world.users.trust_concern[users, None]
     score = -distance - 3.0 * avoid * unverified + rng.gumbel(0, 0.3, candidates.shape)
-    return candidates[np.arange(len(users)), score.argmax(axis=1)]
+    chosen: npt.NDArray[np.int64] = candidates[np.arange(len(users)), score.argmax(axis=1)]
+    return chosen
 
 
 def finds_stock(items: np.ndarray, order: np.ndarray, wants: np.ndarray, stock: np.ndarray) -> np.ndarray:
@@ -155,8 +166,9 @@ def finds_stock(items: np.ndarray, order: np.ndarray, wants: np.ndarray, stock: 
 
 
 def sell(world: World, item: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """Keep the purchases that stock allows (first come, first served by ``order``, ties in the given order:
-    :func:`finds_stock`); take the sold units from stock and return the sold mask.
+    """Keep the purchases that stock allows; take the sold units from stock and return the sold mask.
+
+    Purchases are served first come, first served by ``order``, ties in the given order (:func:`finds_stock`).
 
     Examples
     --------

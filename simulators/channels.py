@@ -10,6 +10,7 @@ array([1.  , 0.49, 0.  ])
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from features.schemas import CHANNELS
 from simulators.world import World, sigmoid
@@ -19,7 +20,7 @@ CHANNEL_ORDER = CHANNELS
 
 
 def reachable_channel(world: World, users: np.ndarray, day: int) -> np.ndarray:
-    """The channel each user can be messaged on, or ``None``: opted out, or no consent left."""
+    """Return the channel each user can be messaged on, or ``None``: opted out, or no consent left."""
     u = world.users
     channel = np.full(len(users), None, dtype=object)
     for name in reversed(CHANNEL_ORDER):
@@ -30,7 +31,7 @@ def reachable_channel(world: World, users: np.ndarray, day: int) -> np.ndarray:
 
 
 def channel_setting(world: World, channel: np.ndarray, setting: str) -> np.ndarray:
-    """A logit setting of each message's channel; -9.0 (all but never) on a channel the scenario does not run.
+    """Return a logit setting of each message's channel; -9.0 (all but never) on a channel the scenario does not run.
 
     Examples
     --------
@@ -52,7 +53,8 @@ def channel_setting(world: World, channel: np.ndarray, setting: str) -> np.ndarr
 def hour_fit(send_hour: np.ndarray, active_hour: np.ndarray, width: float) -> np.ndarray:
     """1 at the user's peak hour, falling off as a Gaussian of the circular distance in hours."""
     distance = np.abs(np.mod(send_hour - active_hour + 12.0, 24.0) - 12.0)
-    return np.exp(-0.5 * (distance / width) ** 2)
+    fit: npt.NDArray[np.float64] = np.exp(-0.5 * (distance / width) ** 2)
+    return fit
 
 
 def open_probability(

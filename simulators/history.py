@@ -1,5 +1,6 @@
-"""The world's memory of each user: counters built from behaviour, which drive how the world responds (fatigue,
-follows, returns).
+"""The world's memory of each user: counters built from behaviour, which drive how the world responds.
+
+The counters drive fatigue, follows and returns.
 
 The history starts from a pre-period summary (the account's past, drawn from
 the latent traits through the same mechanisms as simulated behaviour) and is
@@ -24,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from simulators.world import World, sigmoid
 
@@ -31,8 +33,10 @@ WEEK = 7
 
 
 def _flat(counts: np.ndarray) -> np.ndarray:
-    """A flat view of a counts array, for ``np.add.at`` with flat indices: one call, not one per column (it must
-    be C-contiguous, so that the view is never a copy, which would lose the updates)."""
+    """Return a flat view of a counts array, for ``np.add.at`` with flat indices: one call, not one per column.
+
+    The array must be C-contiguous, so that the view is never a copy, which would lose the updates.
+    """
     if not counts.flags.c_contiguous:
         raise ValueError("counts must be C-contiguous to be updated through a flat view")
     return counts.reshape(-1)
@@ -106,16 +110,19 @@ class History:
         self.decisions_by_day[:, day % WEEK] = 0
 
     def record_sessions(self, users: np.ndarray, local_hour: np.ndarray, day: int) -> None:
+        """Count each user's sessions of ``day``, by local hour, and mark the day as their last session's."""
         np.add.at(self.sessions, users, 1)
         np.add.at(_flat(self.hour_counts), users * 24 + np.floor(local_hour).astype(np.int64) % 24, 1)
         self.last_session_day[users] = day
 
     def record_views(self, users: np.ndarray, log_price: np.ndarray, unverified: np.ndarray) -> None:
+        """Count views, those of unverified merchants' items, and the viewed log prices."""
         np.add.at(self.views, users, 1)
         np.add.at(self.unverified_views, users, unverified.astype(np.int64))
         np.add.at(self.viewed_log_price_sum, users, log_price)
 
     def record_purchases(self, users: np.ndarray, log_price: np.ndarray) -> None:
+        """Count purchases and their log prices."""
         np.add.at(self.purchases, users, 1)
         np.add.at(self.bought_log_price_sum, users, log_price)
 
@@ -126,6 +133,7 @@ class History:
         self.follow_keys = np.insert(self.follow_keys, np.searchsorted(self.follow_keys, fresh), fresh)
 
     def record_decisions(self, users: np.ndarray, day: int, messaged: np.ndarray) -> None:
+        """Count ``day``'s decisions per user, and the messages among them, in the ring buffers."""
         np.add.at(self.decisions_by_day[:, day % WEEK], users, 1)
         np.add.at(self.messages_by_day[:, day % WEEK], users[messaged], 1)
 
@@ -141,6 +149,7 @@ class History:
 
     # --- observables ---------------------------------------------------------------------------------------------
     def follows(self, users: np.ndarray, merchants: np.ndarray) -> np.ndarray:
+        """Return whether each user follows the merchant beside it."""
         return self._known(users.astype(np.int64) * self.n_merchants + merchants)
 
     def _known(self, keys: np.ndarray) -> np.ndarray:
@@ -148,7 +157,8 @@ class History:
         known = self.follow_keys
         if not len(known):
             return np.zeros(len(keys), dtype=bool)
-        return known[np.searchsorted(known, keys).clip(max=len(known) - 1)] == keys
+        found: npt.NDArray[np.bool_] = known[np.searchsorted(known, keys).clip(max=len(known) - 1)] == keys
+        return found
 
     def followers_of(self, merchants: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(index into merchants, follower user)`` pairs."""
@@ -164,7 +174,10 @@ class History:
         return which, follow_user[order][np.repeat(lo, counts) + offsets]
 
     def messages_7d(self) -> np.ndarray:
-        return self.messages_by_day.sum(axis=1)
+        """Return each user's messages over the last seven days (the ring buffer's sum)."""
+        sent: npt.NDArray[np.int64] = self.messages_by_day.sum(axis=1)
+        return sent
 
     def days_inactive(self, day: int) -> np.ndarray:
+        """Return each user's days since their last session, as of ``day``."""
         return day - self.last_session_day

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from features.pipelines.build import categories_of, time_zones_of
@@ -93,8 +94,11 @@ class DayBatch:
 
 
 class MarketplaceSimulator:
-    """Simulates the marketplace of a :class:`~simulators.scenario.Scenario`; the platform's trigger engine and
-    guardrails run with ``config`` (the shipped defaults, with the scenario's holdout share)."""
+    """Simulates the marketplace of a :class:`~simulators.scenario.Scenario`.
+
+    The platform's trigger engine and guardrails run with ``config`` (the shipped defaults, with the scenario's
+    holdout share).
+    """
 
     def __init__(self, scenario: Scenario, config: TriggerConfig | None = None) -> None:
         self.scenario = scenario
@@ -103,7 +107,7 @@ class MarketplaceSimulator:
         self.config = config.model_copy(update={"guardrails": guardrails})
 
     def start(self, seed: int = 0) -> SimulationSession:
-        """A fresh world, seeded and warmed up; step it one date at a time."""
+        """Start a fresh world, seeded and warmed up; step it one date at a time."""
         return SimulationSession(self.scenario, self.config, seed)
 
     def run(
@@ -157,7 +161,7 @@ class SimulationSession:
         self.log.add(frame, self.origin)
 
     def _simulate_world_day(self, day: int) -> None:
-        """New listings (after the first day) and one day of organic behaviour."""
+        """Simulate new listings (after the first day) and one day of organic behaviour."""
         world, s = self.world, self.world.scenario
         self.history.start_day(day)
         if day > 0 and s.catalogue.new_items_per_day:
@@ -167,8 +171,10 @@ class SimulationSession:
         self._add(simulate_day(world, self.history, day, self.rng["behaviour"]).events)
 
     def _warm_up(self, days: int) -> None:
-        """Organic behaviour before the first decision, and the offers of past campaigns; the platform observes
-        them and decides nothing."""
+        """Simulate organic behaviour before the first decision, and the offers of past campaigns.
+
+        The platform observes them and decides nothing.
+        """
         self._add(past_campaigns(self.world, self.history, days, self.rng["history"]))
         for day in range(-days, 1):
             self._simulate_world_day(day)
@@ -178,8 +184,11 @@ class SimulationSession:
 
     # --- one date ----------------------------------------------------------------------------------------------------
     def step(self, policy: Policy) -> DayBatch:
-        """Simulate one UTC date: the world's next day of behaviour, the platform's moments and decisions by
-        ``policy``, delivery and outcomes."""
+        """Simulate one UTC date.
+
+        The world's next day of behaviour, the platform's moments and decisions by ``policy``, delivery and
+        outcomes.
+        """
         day = self.day
         self._simulate_world_day(day + 1)  # a user's local day reaches into the previous UTC date
         start, end = self._at(day), self._at(day + 1)
@@ -205,9 +214,10 @@ class SimulationSession:
         return (column - self.origin).dt.total_microseconds().to_numpy().astype(np.int64)
 
     def _local_hour(self, users: np.ndarray, us: np.ndarray) -> np.ndarray:
-        """The world's local hour of each moment (its users' offsets)."""
+        """Return the world's local hour of each moment (its users' offsets)."""
         local_us = us + (self.world.users.tz_offset[users] * US_PER_HOUR).astype(np.int64)
-        return np.mod(local_us % US_PER_DAY / US_PER_HOUR, 24.0)
+        hour: npt.NDArray[np.float64] = np.mod(local_us % US_PER_DAY / US_PER_HOUR, 24.0)
+        return hour
 
     def _convert(
         self, users: np.ndarray, items: np.ndarray, sent: np.ndarray, wants: np.ndarray, rng: np.random.Generator
@@ -233,9 +243,12 @@ class SimulationSession:
     def _deliverable(
         self, users: np.ndarray, kept: pl.DataFrame, messaged: np.ndarray, sent: np.ndarray, unsubscribing: np.ndarray
     ) -> np.ndarray:
-        """Consent checked again at the send time: by the guardrails (opt-outs, earlier unsubscribes), and against
-        the unsubscribes this date's earlier messages cause (a user who unsubscribes at 10:20 gets nothing more
-        on that channel, whatever was decided in the morning)."""
+        """Return whether consent still holds at each message's send time.
+
+        Consent is checked again by the guardrails (opt-outs, earlier unsubscribes), and against the unsubscribes
+        this date's earlier messages cause (a user who unsubscribes at 10:20 gets nothing more on that channel,
+        whatever was decided in the morning).
+        """
         channel = kept.get_column("channel").to_numpy()
         allowed, _ = self.platform.guardrails.deliverable(
             kept.get_column("user_id").to_numpy(), channel, kept.get_column("send_at").to_numpy()

@@ -36,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from features.schemas import ACTIONS, TRIGGER_KINDS
 from simulators.channels import open_probability
@@ -84,7 +85,10 @@ def unprompted_logit(
     base += np.where(trigger == "cart_abandon", t.cart_abandon_bonus, 0.0)
     log_gap = np.log(world.items.price[items]) - u.usual_log_price[users]
     follows = history.follows(users, world.items.merchant[items])
-    return base + u.baseline_logit[users] - s.funnel.price_elasticity * log_gap + s.funnel.follower_lift * follows
+    logit: npt.NDArray[np.float64] = (
+        base + u.baseline_logit[users] - s.funnel.price_elasticity * log_gap + s.funnel.follower_lift * follows
+    )
+    return logit
 
 
 def offer_lifts(world: World, users: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -111,7 +115,9 @@ class Response:
 
     def conversion(self) -> np.ndarray:
         """``(n, 4)`` P(buy within the window) under each action."""
-        p = self.p_open[:, None] * self.p_opened + (1 - self.p_open[:, None]) * self.p_unprompted[:, None]
+        p: npt.NDArray[np.float64] = (
+            self.p_open[:, None] * self.p_opened + (1 - self.p_open[:, None]) * self.p_unprompted[:, None]
+        )
         p[:, NO_OFFER] = self.p_unprompted
         return p
 
@@ -132,7 +138,7 @@ def respond(
     channel: np.ndarray,
     send_hour: np.ndarray,
 ) -> Response:
-    """The true response of moments (user, item, trigger, channel, local send hour) to every action."""
+    """Return the true response of moments (user, item, trigger, channel, local send hour) to every action."""
     base = unprompted_logit(world, history, users, items, trigger)
     lift = world.scenario.messaging.message_lift + offer_lifts(world, users, items)
     price = world.items.price[items]

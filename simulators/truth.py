@@ -52,6 +52,7 @@ array([[ 1.,  2.,  3., nan],
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from features.schemas import ACTIONS, TRUTH_FACTS
@@ -61,8 +62,10 @@ TRUTH_COLUMNS: tuple[str, ...] = (*(f"q_{a}" for a in ACTIONS), *TRUTH_FACTS)
 
 
 def expected_rewards(truth: pl.DataFrame) -> np.ndarray:
-    """``(n, k)`` expected reward ``mu`` of every action in every row of a truth frame (or a log joined with one),
-    given the row's stock and delivery; NaN where the action is ineligible. See the module's Notes.
+    """Return the ``(n, k)`` expected reward ``mu`` of every action in every row of a truth frame.
+
+    The frame may be a log joined with one. ``mu`` is given the row's stock and delivery; NaN where the action is
+    ineligible. See the module's Notes.
 
     Raises
     ------
@@ -84,9 +87,10 @@ the simulator records them in SimulationResult.truth
         nulls = truth.get_column(fact).is_null()
         if nulls.any():
             raise ValueError(f"truth: column {fact!r} is null in row {int(nulls.arg_true()[0])}")
-    q = truth.select(f"q_{a}" for a in ACTIONS).to_numpy().astype(float)
-    deliverable = truth.get_column("deliverable").to_numpy().astype(bool)
-    in_stock = truth.get_column("in_stock").to_numpy().astype(bool)
-    mu = np.where(deliverable[:, None], q, q[:, :1])  # an undelivered offer earns what no message earns
+    q = truth.select(f"q_{a}" for a in ACTIONS).to_numpy().astype(np.float64)
+    deliverable = truth.get_column("deliverable").to_numpy().astype(np.bool_)
+    in_stock = truth.get_column("in_stock").to_numpy().astype(np.bool_)
+    # an undelivered offer earns what no message earns
+    mu: npt.NDArray[np.float64] = np.where(deliverable[:, None], q, q[:, :1])
     mu[np.isnan(q)] = np.nan  # ... where it is eligible
     return mu * in_stock[:, None]
