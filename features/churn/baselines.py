@@ -27,6 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 import polars as pl
+from numpy.typing import NDArray
 from scipy.optimize import minimize
 from scipy.special import betaln, digamma, gammaln, hyp2f1
 from sklearn.linear_model import LogisticRegression
@@ -48,8 +49,10 @@ def _column(frame: pl.DataFrame, name: str, what: str) -> np.ndarray:
 
 
 class RecencyBaseline:
-    """Logistic regression of ``churned`` on the days since the last purchase ``d``: inputs ``d`` and
-    ``log1p(d)``, standardised (scikit-learn's default L2 penalty, ``C=1``, is negligible at these sizes).
+    """Logistic regression of ``churned`` on the days since the last purchase ``d``.
+
+    Inputs ``d`` and ``log1p(d)``, standardised (scikit-learn's default L2 penalty, ``C=1``, is negligible at
+    these sizes).
 
     Examples
     --------
@@ -86,8 +89,10 @@ class RecencyBaseline:
 
 
 class BGNBDParams(NamedTuple):
-    """BG/NBD parameters: purchase rates λ ~ Gamma(shape ``r``, rate ``alpha``), dropout probabilities
-    p ~ Beta(``a``, ``b``); time in days."""
+    """BG/NBD parameters; time in days.
+
+    Purchase rates λ ~ Gamma(shape ``r``, rate ``alpha``), dropout probabilities p ~ Beta(``a``, ``b``).
+    """
 
     r: float
     alpha: float
@@ -95,8 +100,8 @@ class BGNBDParams(NamedTuple):
     b: float
 
 
-def rfm_arrays(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The BG/NBD inputs ``(x, t_x, T)`` of a frame (:data:`features.churn.dataset.BGNBD_COLUMNS`), checked."""
+def rfm_arrays(frame: pl.DataFrame) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Return the BG/NBD inputs ``(x, t_x, T)`` of a frame (:data:`features.churn.dataset.BGNBD_COLUMNS`), checked."""
     x, t_x, T = (_column(frame, name, "BG/NBD") for name in BGNBD_COLUMNS)
     if (x < 0).any() or (x != np.round(x)).any():
         raise ValueError(f"BG/NBD: {BGNBD_COLUMNS[0]!r} must hold non-negative whole numbers")
@@ -106,10 +111,12 @@ def rfm_arrays(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def _log_terms(
-    params: BGNBDParams, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per customer: the constant part of the log-likelihood and the two log terms of the mixture (alive at
-    ``T``; dropped out after the last purchase, ``-inf`` when ``x = 0``)."""
+    params: BGNBDParams, x: NDArray[np.float64], t_x: NDArray[np.float64], T: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Per customer: the constant part of the log-likelihood and the two log terms of the mixture.
+
+    The two terms: alive at ``T``; dropped out after the last purchase (``-inf`` when ``x = 0``).
+    """
     r, alpha, a, b = params
     repeat = x > 0
     constant = gammaln(r + x) - gammaln(r) + r * np.log(alpha) - betaln(a, b)
@@ -119,14 +126,18 @@ def _log_terms(
     return constant, alive, dropped
 
 
-def log_likelihood(params: BGNBDParams, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+def log_likelihood(
+    params: BGNBDParams, x: NDArray[np.float64], t_x: NDArray[np.float64], T: NDArray[np.float64]
+) -> NDArray[np.float64]:
     """Each customer's BG/NBD log-likelihood (see :class:`BGNBD`, Notes)."""
     constant, alive, dropped = _log_terms(params, x, t_x, T)
     return constant + np.logaddexp(alive, dropped)
 
 
-def _gradient(params: BGNBDParams, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
-    """d log-likelihood / d (log r, log alpha, log a, log b), one row per customer."""
+def _gradient(
+    params: BGNBDParams, x: NDArray[np.float64], t_x: NDArray[np.float64], T: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Return the gradient d log-likelihood / d (log r, log alpha, log a, log b), one row per customer."""
     r, alpha, a, b = params
     _, alive, dropped = _log_terms(params, x, t_x, T)
     total = np.logaddexp(alive, dropped)
@@ -140,30 +151,36 @@ def _gradient(params: BGNBDParams, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
     return np.column_stack([d_r * r, d_alpha * alpha, d_a * a, d_b * b])
 
 
-def probability_alive(params: BGNBDParams, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+def probability_alive(
+    params: BGNBDParams, x: NDArray[np.float64], t_x: NDArray[np.float64], T: NDArray[np.float64]
+) -> NDArray[np.float64]:
     """P(alive at T | x, t_x, T)."""
     _, alive, dropped = _log_terms(params, x, t_x, T)
     return np.exp(alive - np.logaddexp(alive, dropped))
 
 
-def probability_no_purchase(params: BGNBDParams, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, t: float) -> np.ndarray:
+def probability_no_purchase(
+    params: BGNBDParams, x: NDArray[np.float64], t_x: NDArray[np.float64], T: NDArray[np.float64], t: float
+) -> NDArray[np.float64]:
     """P(no purchase in (T, T + t] | x, t_x, T)."""
     r, alpha, _, _ = params
     buys_if_alive = -np.expm1(-(r + x) * np.log1p(t / (alpha + T)))  # 1 - ((α+T)/(α+T+t))^(r+x)
     return 1.0 - probability_alive(params, x, t_x, T) * buys_if_alive
 
 
-def expected_purchases(params: BGNBDParams, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, t: float) -> np.ndarray:
+def expected_purchases(
+    params: BGNBDParams, x: NDArray[np.float64], t_x: NDArray[np.float64], T: NDArray[np.float64], t: float
+) -> NDArray[np.float64]:
     """E[purchases in (T, T + t] | x, t_x, T] (Fader, Hardie & Lee 2005, eq. 10; undefined at ``a = 1``)."""
     r, alpha, a, b = params
     z = t / (alpha + T + t)
     gauss = hyp2f1(r + x, b + x, a + b + x - 1, z)
-    tail = 1.0 - np.exp((r + x) * np.log((alpha + T) / (alpha + T + t))) * gauss
+    tail: NDArray[np.float64] = 1.0 - np.exp((r + x) * np.log((alpha + T) / (alpha + T + t))) * gauss
     return (a + b + x - 1) / (a - 1) * tail * probability_alive(params, x, t_x, T)
 
 
 class BGNBD:
-    """The BG/NBD model (Fader, Hardie & Lee 2005), fitted by maximum likelihood on ``(x, t_x, T)``.
+    r"""The BG/NBD model (Fader, Hardie & Lee 2005), fitted by maximum likelihood on ``(x, t_x, T)``.
 
     Parameters
     ----------
@@ -172,42 +189,42 @@ class BGNBD:
 
     Notes
     -----
-    While alive, a customer buys at rate :math:`\\lambda \\sim \\mathrm{Gamma}(r, \\alpha)` (a Poisson process);
-    after each repeat purchase they drop out for good with probability :math:`p \\sim \\mathrm{Beta}(a, b)`.
+    While alive, a customer buys at rate :math:`\lambda \sim \mathrm{Gamma}(r, \alpha)` (a Poisson process);
+    after each repeat purchase they drop out for good with probability :math:`p \sim \mathrm{Beta}(a, b)`.
     A customer's history up to age :math:`T` (days since the first purchase) is :math:`x` repeat purchases, the
-    last at :math:`t_x`. Given :math:`\\lambda, p`,
+    last at :math:`t_x`. Given :math:`\lambda, p`,
 
     .. math::
-        L(\\lambda, p) = \\underbrace{(1-p)^x \\lambda^x e^{-\\lambda T}}_{\\text{alive at } T}
-        + \\delta_{x>0}\\, \\underbrace{p (1-p)^{x-1} \\lambda^x e^{-\\lambda t_x}}_{\\text{gone after } t_x},
+        L(\lambda, p) = \underbrace{(1-p)^x \lambda^x e^{-\lambda T}}_{\text{alive at } T}
+        + \delta_{x>0}\, \underbrace{p (1-p)^{x-1} \lambda^x e^{-\lambda t_x}}_{\text{gone after } t_x},
 
     and integrating over the mixing distributions (FHL 2005, eq. 6)
 
     .. math::
-        \\ln L = \\ln\\Gamma(r+x) - \\ln\\Gamma(r) + r\\ln\\alpha - \\ln B(a,b)
-        + \\ln\\Big(\\underbrace{\\frac{B(a, b+x)}{(\\alpha+T)^{r+x}}}_{A_1}
-        + \\delta_{x>0} \\underbrace{\\frac{B(a+1, b+x-1)}{(\\alpha+t_x)^{r+x}}}_{A_2}\\Big),
+        \ln L = \ln\Gamma(r+x) - \ln\Gamma(r) + r\ln\alpha - \ln B(a,b)
+        + \ln\Big(\underbrace{\frac{B(a, b+x)}{(\alpha+T)^{r+x}}}_{A_1}
+        + \delta_{x>0} \underbrace{\frac{B(a+1, b+x-1)}{(\alpha+t_x)^{r+x}}}_{A_2}\Big),
 
     computed with ``gammaln``, ``betaln`` and ``logaddexp``; the fit maximises the sum over customers (distinct
-    ``(x, t_x, T)`` are weighted by their count) with the analytic gradient. :math:`P(\\text{alive} \\mid x,
+    ``(x, t_x, T)`` are weighted by their count) with the analytic gradient. :math:`P(\text{alive} \mid x,
     t_x, T) = A_1/(A_1+A_2)`.
 
     **No purchase within the horizon.** Zero purchases in :math:`(T, T+t]` happen if the customer is gone, or
     alive and the Poisson process stays silent for :math:`t`:
 
     .. math::
-        L_0(\\lambda, p) = (1-p)^x \\lambda^x e^{-\\lambda (T+t)} + \\delta_{x>0}\\, p(1-p)^{x-1}\\lambda^x
-        e^{-\\lambda t_x}.
+        L_0(\lambda, p) = (1-p)^x \lambda^x e^{-\lambda (T+t)} + \delta_{x>0}\, p(1-p)^{x-1}\lambda^x
+        e^{-\lambda t_x}.
 
-    Integrating, the first term becomes :math:`A_1 \\left(\\frac{\\alpha+T}{\\alpha+T+t}\\right)^{r+x}` and the
+    Integrating, the first term becomes :math:`A_1 \left(\frac{\alpha+T}{\alpha+T+t}\right)^{r+x}` and the
     second stays :math:`A_2`, so, dividing by the marginal likelihood,
 
     .. math::
-        P(Y(T, T+t] = 0 \\mid x, t_x, T)
-        = 1 - P(\\text{alive} \\mid x, t_x, T)\\Big(1 - \\big(\\tfrac{\\alpha+T}{\\alpha+T+t}\\big)^{r+x}\\Big):
+        P(Y(T, T+t] = 0 \mid x, t_x, T)
+        = 1 - P(\text{alive} \mid x, t_x, T)\Big(1 - \big(\tfrac{\alpha+T}{\alpha+T+t}\big)^{r+x}\Big):
 
-    given alive, :math:`\\lambda` is :math:`\\mathrm{Gamma}(r+x, \\alpha+T)` a posteriori and
-    :math:`E[e^{-\\lambda t}] = ((\\alpha+T)/(\\alpha+T+t))^{r+x}`. lifetimes 0.11.3 has no conditional
+    given alive, :math:`\lambda` is :math:`\mathrm{Gamma}(r+x, \alpha+T)` a posteriori and
+    :math:`E[e^{-\lambda t}] = ((\alpha+T)/(\alpha+T+t))^{r+x}`. lifetimes 0.11.3 has no conditional
     probability of :math:`n` purchases, so the tests check this against numerical integration of
     :math:`L_0` and :math:`L` over the priors and against a simulation of the process.
 
@@ -228,14 +245,16 @@ class BGNBD:
 
     @classmethod
     def from_params(cls, params: BGNBDParams) -> BGNBD:
-        """A model with the given parameters, not fitted."""
+        """Build a model with the given parameters, not fitted."""
         model = cls()
         model.params_ = BGNBDParams(*(float(v) for v in params))
         return model
 
     def fit(self, frame: pl.DataFrame) -> BGNBD:
-        """Maximum likelihood on the BG/NBD columns of ``frame``; sets ``params_``, ``log_likelihood_`` (the
-        total over customers) and ``n_customers_``."""
+        """Fit by maximum likelihood on the BG/NBD columns of ``frame``.
+
+        Sets ``params_``, ``log_likelihood_`` (the total over customers) and ``n_customers_``.
+        """
         x, t_x, T = rfm_arrays(frame)
         if len(x) == 0:
             raise ValueError("BG/NBD: no rows to fit")
@@ -262,7 +281,7 @@ class BGNBD:
         return probability_alive(self.params_, *rfm_arrays(frame))
 
     def expected_purchases(self, frame: pl.DataFrame, t: float) -> np.ndarray:
-        """Expected purchases in the next ``t`` days per row."""
+        """Return the expected purchases in the next ``t`` days per row."""
         return expected_purchases(self.params_, *rfm_arrays(frame), t)
 
     def predict_proba(self, frame: pl.DataFrame, horizon_days: float) -> np.ndarray:
@@ -273,8 +292,9 @@ class BGNBD:
 
 
 def simulate_bgnbd(params: BGNBDParams, T: np.ndarray, horizon_days: float, seed: int) -> pl.DataFrame:
-    """Simulate the BG/NBD process for customers of ages ``T`` (days since their first purchase) and the
-    ``horizon_days`` after: the BG/NBD columns up to ``T`` and ``future_purchases`` in ``(T, T + horizon_days]``.
+    """Simulate the BG/NBD process for customers of ages ``T`` (days since their first purchase).
+
+    Returns the BG/NBD columns up to ``T`` and ``future_purchases`` in ``(T, T + horizon_days]``.
 
     Each customer draws λ and p from the mixing distributions and buys at the times of a Poisson process of
     rate λ, dropping out after each repeat purchase with probability p.

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import NDArray
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
@@ -27,20 +28,20 @@ CalibrationKind = Literal["isotonic", "platt"]
 _EPS = 1e-6
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, _EPS, 1 - _EPS)
-    return np.log(p / (1 - p))
+def _logit(p: NDArray[np.float64]) -> NDArray[np.float64]:
+    clipped = np.clip(p, _EPS, 1 - _EPS)
+    return np.log(clipped / (1 - clipped))
 
 
 @dataclass(frozen=True)
 class Calibrator:
-    """A fitted calibration map (``kind`` and the parameters that define it, so it saves as plain numbers).
+    r"""A fitted calibration map (``kind`` and the parameters that define it, so it saves as plain numbers).
 
     Notes
     -----
-    Isotonic: :math:`\\hat p = g(p)` with :math:`g` the non-decreasing step function minimising squared error on
+    Isotonic: :math:`\hat p = g(p)` with :math:`g` the non-decreasing step function minimising squared error on
     the calibration set (kept as its knots ``x`` and values ``y``, linearly interpolated, clipped at the ends).
-    Platt: :math:`\\hat p = \\sigma(a\\,\\mathrm{logit}(p) + b)`.
+    Platt: :math:`\hat p = \sigma(a\,\mathrm{logit}(p) + b)`.
     """
 
     kind: CalibrationKind
@@ -51,10 +52,10 @@ class Calibrator:
 
     def transform(self, raw: np.ndarray) -> np.ndarray:
         """Calibrated probabilities of raw ones."""
-        raw = np.asarray(raw, dtype=float)
+        probabilities = np.asarray(raw, dtype=np.float64)
         if self.kind == "isotonic":
-            return np.interp(raw, np.asarray(self.x), np.asarray(self.y))
-        return 1.0 / (1.0 + np.exp(-(self.a * _logit(raw) + self.b)))
+            return np.interp(probabilities, np.asarray(self.x, dtype=np.float64), np.asarray(self.y, dtype=np.float64))
+        return 1.0 / (1.0 + np.exp(-(self.a * _logit(probabilities) + self.b)))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values for JSON."""
@@ -62,7 +63,7 @@ class Calibrator:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Calibrator:
-        """The calibrator :meth:`to_dict` wrote."""
+        """Rebuild the calibrator :meth:`to_dict` wrote."""
         kind = values["kind"]
         if kind not in ("isotonic", "platt"):
             raise ValueError(f"calibration: unknown kind {kind!r}; known: isotonic, platt")

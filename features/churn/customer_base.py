@@ -1,6 +1,7 @@
-"""Customer-base features: what a BG/NBD model fitted on a snapshot's own purchase histories says of each
-customer, and the purchase rates it reads. The churn model boosts from the BG/NBD churn probability (its prior,
-:data:`PRIOR`) and learns corrections from everything else.
+"""Customer-base features from a BG/NBD model fitted on each snapshot's own purchase histories.
+
+They are what the model says of each customer, and the purchase rates it reads. The churn model boosts from the BG/NBD
+churn probability (its prior, :data:`PRIOR`) and learns corrections from everything else.
 
 The BG/NBD fit uses no label: only each customer's purchase days before the snapshot (the ``bgnbd_*`` columns
 of :func:`features.churn.dataset.churn_dataset`), so the features stay point in time. Fitting per snapshot lets
@@ -37,13 +38,13 @@ CUSTOMER_BASE_FEATURES: tuple[str, ...] = (
 
 
 def with_customer_base(frame: pl.DataFrame, horizon_days: int) -> pl.DataFrame:
-    """``frame`` with :data:`CUSTOMER_BASE_FEATURES`, BG/NBD fitted once per snapshot on that snapshot's rows.
+    r"""``frame`` with :data:`CUSTOMER_BASE_FEATURES`, BG/NBD fitted once per snapshot on that snapshot's rows.
 
     Notes
     -----
     With :math:`x` repeat purchase days, :math:`t_x` the age of the last one and :math:`T` the customer's age
-    (days since the first purchase day): the BG/NBD quantities :math:`P(\\text{no purchase in } (T, T+h])`,
-    :math:`P(\\text{alive})` and :math:`E[X(T, T+h]]`, and the rates :math:`x/T`, :math:`t_x/T` and
+    (days since the first purchase day): the BG/NBD quantities :math:`P(\text{no purchase in } (T, T+h])`,
+    :math:`P(\text{alive})` and :math:`E[X(T, T+h]]`, and the rates :math:`x/T`, :math:`t_x/T` and
     :math:`(T - t_x) / (t_x / x)` (days since the last purchase in units of the customer's mean gap; with no
     repeat purchase, the gap is taken as :math:`T`).
     """

@@ -1,5 +1,6 @@
-"""Point-in-time churn training data: one row per (customer, snapshot), its features as of the snapshot and
-whether the customer bought again within the horizon.
+"""Point-in-time churn training data: one row per (customer, snapshot).
+
+Each row holds its features as of the snapshot and whether the customer bought again within the horizon.
 
 At each snapshot ``s`` (a moment; a date means its midnight UTC):
 
@@ -71,8 +72,11 @@ DAY_S = 86_400.0
 
 @dataclass(frozen=True)
 class ChurnData:
-    """Churn training rows: ``frame`` holds ``user_id``, ``snapshot``, the ``feature_columns``, ``churned``
-    (Int8 0/1) and the BG/NBD inputs :data:`BGNBD_COLUMNS`, one row per (user, snapshot)."""
+    """Churn training rows, one per (user, snapshot).
+
+    ``frame`` holds ``user_id``, ``snapshot``, the ``feature_columns``, ``churned`` (Int8 0/1) and the BG/NBD
+    inputs :data:`BGNBD_COLUMNS`.
+    """
 
     frame: pl.DataFrame
     feature_columns: list[str]
@@ -94,7 +98,7 @@ def _check_columns(frame: pl.LazyFrame, name: str) -> None:
 
 
 def as_utc(moment: datetime | date) -> datetime:
-    """A snapshot as an aware UTC datetime: a date is its midnight UTC; a naive datetime is read as UTC.
+    """Return a snapshot as an aware UTC datetime: a date is its midnight UTC; a naive datetime is read as UTC.
 
     >>> as_utc(date(1997, 6, 30))
     datetime.datetime(1997, 6, 30, 0, 0, tzinfo=datetime.timezone.utc)
@@ -105,7 +109,7 @@ def as_utc(moment: datetime | date) -> datetime:
 
 
 def data_span(events: pl.DataFrame | pl.LazyFrame) -> tuple[datetime, datetime]:
-    """The first and the last event's ``ts``.
+    """Return the first and the last event's ``ts``.
 
     >>> from datetime import datetime, timezone
     >>> ts = [datetime(2026, 1, 2, tzinfo=timezone.utc), datetime(2026, 1, 1, tzinfo=timezone.utc)]
@@ -121,8 +125,11 @@ def data_span(events: pl.DataFrame | pl.LazyFrame) -> tuple[datetime, datetime]:
 def check_snapshots(
     snapshots: Sequence[datetime | date], horizon_days: int, span: tuple[datetime, datetime]
 ) -> list[datetime]:
-    """The snapshots as UTC datetimes, or a :class:`ValueError` naming the first one whose window leaves the data
-    (or an empty list, a repeated snapshot, a horizon below one day)."""
+    """Return the snapshots as UTC datetimes, checked.
+
+    A :class:`ValueError` names the first one whose window leaves the data (or an empty list, a repeated
+    snapshot, a horizon below one day).
+    """
     if horizon_days < 1:
         raise ValueError(f"horizon_days must be at least 1, got {horizon_days}")
     moments = [as_utc(s) for s in snapshots]
@@ -147,11 +154,11 @@ def check_snapshots(
 
 
 def purchase_history(purchases: pl.LazyFrame, snapshot: datetime) -> pl.LazyFrame:
-    """Per customer with a purchase before ``snapshot``: the history features and the BG/NBD inputs.
+    r"""Per customer with a purchase before ``snapshot``: the history features and the BG/NBD inputs.
 
     Notes
     -----
-    From the purchases strictly before the snapshot :math:`s`, with purchase days :math:`d_1 < \\dots < d_{k}`
+    From the purchases strictly before the snapshot :math:`s`, with purchase days :math:`d_1 < \dots < d_{k}`
     (distinct UTC calendar days) and :math:`n_w` the purchases of the last :math:`w` days:
 
     - ``purchases_all_time``, ``revenue_all_time``: purchase events and their value, ever;
@@ -198,7 +205,7 @@ def purchase_history(purchases: pl.LazyFrame, snapshot: datetime) -> pl.LazyFram
 
 
 def churn_labels(purchases: pl.LazyFrame, snapshot: datetime, horizon_days: int) -> pl.LazyFrame:
-    """The customers who buy in ``[snapshot, snapshot + horizon_days)``, each once, with ``churned = 0``."""
+    """Return the customers who buy in ``[snapshot, snapshot + horizon_days)``, each once, with ``churned = 0``."""
     start = pl.lit(snapshot).cast(UTC_US)
     end = pl.lit(snapshot + timedelta(days=horizon_days)).cast(UTC_US)
     window = purchases.filter((pl.col("ts") >= start) & (pl.col("ts") < end))
@@ -208,7 +215,7 @@ def churn_labels(purchases: pl.LazyFrame, snapshot: datetime, horizon_days: int)
 def customer_plan(
     events: pl.LazyFrame, items: pl.LazyFrame, users: pl.LazyFrame, snapshot: datetime, categories: list[str]
 ) -> pl.LazyFrame:
-    """The customers of one snapshot (lazy): their features, purchase history and BG/NBD inputs, no label."""
+    """Plan the customers of one snapshot (lazy): their features, purchase history and BG/NBD inputs, no label."""
     purchases = events.filter(pl.col("type") == "purchase")
     history = purchase_history(purchases, snapshot)  # customers only: the inner join below is the population
     features = build_user_features(events, items, users, snapshot, categories)  # users signed up before it
@@ -227,7 +234,7 @@ def snapshot_plan(
     horizon_days: int,
     categories: list[str],
 ) -> pl.LazyFrame:
-    """The rows of one snapshot (lazy): the population's features, history, BG/NBD inputs and label."""
+    """Plan the rows of one snapshot (lazy): the population's features, history, BG/NBD inputs and label."""
     purchases = events.filter(pl.col("type") == "purchase")
     return (
         customer_plan(events, items, users, snapshot, categories)
@@ -242,7 +249,7 @@ def _read_inputs(
     users: pl.DataFrame | pl.LazyFrame,
     horizon_days: int,
 ) -> tuple[pl.DataFrame, pl.LazyFrame, pl.LazyFrame]:
-    """The inputs checked (columns, horizon, a non-empty log) and the log read once (the columns features use)."""
+    """Check the inputs (columns, horizon, a non-empty log) and read the log once (the columns features use)."""
     frames = {"events": _lazy(events), "items": _lazy(items), "users": _lazy(users)}
     for name, given in frames.items():
         _check_columns(given, name)
@@ -262,8 +269,11 @@ def customer_features(
     horizon_days: int = 60,
     customer_base: bool = True,
 ) -> pl.DataFrame:
-    """The customers as of ``as_of`` with the features :func:`churn_dataset` gives (no label): what the churn
-    model scores. ``as_of`` may lie after the last event (scoring today), not before the first."""
+    """Return the customers as of ``as_of`` with the features :func:`churn_dataset` gives (no label).
+
+    This is what the churn model scores. ``as_of`` may lie after the last event (scoring today), not before the
+    first.
+    """
     log, items_lazy, users_lazy = _read_inputs(events, items, users, horizon_days)
     moment, (first, _) = as_utc(as_of), data_span(log)
     if moment < first:

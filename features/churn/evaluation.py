@@ -1,5 +1,6 @@
-"""The churn evaluation protocol: train on snapshots up to a train date, judge on a later test date, against two
-baselines: the recency rule (fitted on the train date's labels) and BG/NBD.
+"""The churn evaluation protocol: train on snapshots up to a train date, judge on a later test date.
+
+The model is judged against two baselines: the recency rule (fitted on the train date's labels) and BG/NBD.
 
 Out of time throughout: the model fits on the earlier training snapshots, stops early and is calibrated on the
 train snapshot itself, and is scored once on the test snapshot; the labels of every training snapshot end at or
@@ -40,7 +41,7 @@ from features.churn.tuning import TuningResult, tune
 
 
 def as_date(value: date | datetime | str) -> date:
-    """A date from a date, a datetime (its UTC date) or an ISO string, naming the value when it is not one."""
+    """Read a date from a date, a datetime (its UTC date) or an ISO string, naming the value when it is not one."""
     if isinstance(value, datetime):
         return value.astimezone(UTC).date() if value.tzinfo else value.date()
     if isinstance(value, date):
@@ -53,9 +54,11 @@ def as_date(value: date | datetime | str) -> date:
 
 @dataclass(frozen=True)
 class Protocol:
-    """A train date, a later test date, the horizon, and how many earlier snapshots join the training, how far
-    apart (``step_days``; by default the horizon, at most 30 days: monthly for long horizons, closer for short
-    logs such as a simulated month)."""
+    """A train date, a later test date, the horizon, and the earlier snapshots that join the training.
+
+    How many earlier snapshots join, and how far apart (``step_days``; by default the horizon, at most 30 days:
+    monthly for long horizons, closer for short logs such as a simulated month).
+    """
 
     train_snapshot: date
     test_snapshot: date
@@ -85,8 +88,10 @@ class Protocol:
             )
 
     def training_snapshots(self, first_event: date) -> list[date]:
-        """The train snapshot and up to ``history`` earlier ones, :attr:`step` days apart, each at least that
-        long after the first event (so every one has some history), oldest first."""
+        """Return the train snapshot and up to ``history`` earlier ones, :attr:`step` days apart, oldest first.
+
+        Each is at least that long after the first event, so every one has some history.
+        """
         earliest = first_event + timedelta(days=self.step)
         dates = [self.train_snapshot - timedelta(days=k * self.step) for k in range(self.history + 1)]
         return sorted(d for d in dates if d >= earliest)
@@ -107,7 +112,7 @@ class ChurnEvaluation:
     tuning: TuningResult | None = field(default=None, repr=False)
 
     def summary(self) -> dict[str, Any]:
-        """The JSON the CLI prints."""
+        """Return the JSON the CLI prints."""
         return {
             **{k: self.metrics[k] for k in ("auc", "brier", "pr_auc", "lift_top_decile")},
             "n_train": self.n_train,
@@ -119,8 +124,10 @@ class ChurnEvaluation:
 
 
 def check_protocol(events: Any, protocol: Protocol) -> list[date]:
-    """The training snapshots of ``protocol`` on ``events``, or a ``ValueError`` naming why the dates do not fit
-    the data (cheap: only the data's span is read)."""
+    """Return the training snapshots of ``protocol`` on ``events``.
+
+    A ``ValueError`` names why the dates do not fit the data (cheap: only the data's span is read).
+    """
     protocol.check()
     first, last = data_span(events)
     if protocol.train_snapshot < as_date(first):
@@ -154,8 +161,10 @@ def evaluate(
     mlflow_experiment_id: str | None = None,
     on_trial: Callable[..., None] | None = None,
 ) -> ChurnEvaluation:
-    """Fit the model (tuned by ``trials`` Optuna trials when > 0) and both baselines on the training snapshots,
-    and score all three on the test snapshot."""
+    """Fit the model and both baselines on the training snapshots, and score all three on the test snapshot.
+
+    The model is tuned by ``trials`` Optuna trials when > 0.
+    """
     train, test = build_protocol_data(events, items, users, protocol)
     fit_part, valid_part = split_out_of_time(train.frame)
     tuning = None

@@ -1,5 +1,6 @@
-"""How good a churn score is: ranking (ROC AUC, PR AUC, lift in the top decile), calibration (Brier score and a
-reliability table).
+"""How good a churn score is: its ranking and its calibration.
+
+Ranking: ROC AUC, PR AUC, lift in the top decile; calibration: Brier score and a reliability table.
 
 Examples
 --------
@@ -50,8 +51,9 @@ def _check(y_true: ArrayLike, p: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
 
 
 def lift_top_decile(y_true: ArrayLike, p: ArrayLike) -> float:
-    """The churn rate among the top 10% by score (``ceil(n / 10)`` rows, ties broken by row order) divided by
-    the overall churn rate.
+    """Return the churn rate among the top 10% by score divided by the overall churn rate.
+
+    The top 10% is ``ceil(n / 10)`` rows, ties broken by row order.
 
     >>> lift_top_decile([1, 0, 0, 0, 0, 0, 0, 0, 0, 1], [0.9, 0.1, 0.2, 0.1, 0.1, 0.3, 0.2, 0.1, 0.1, 0.5])
     5.0
@@ -65,13 +67,15 @@ def lift_top_decile(y_true: ArrayLike, p: ArrayLike) -> float:
 
 
 def churn_metrics(y_true: ArrayLike, p: ArrayLike) -> dict[str, float]:
-    """ROC AUC, PR AUC (average precision), Brier score and top-decile lift of the scores ``p`` against the 0/1
-    labels ``y_true`` (1 = churned), with the base rate and the number of rows.
+    r"""ROC AUC, PR AUC (average precision), Brier score and top-decile lift of the scores ``p``.
+
+    The scores are judged against the 0/1 labels ``y_true`` (1 = churned); the base rate and the number of
+    rows come with them.
 
     Notes
     -----
-    ``brier`` :math:`= \\frac1n\\sum_i (p_i - y_i)^2`; ``pr_auc`` is scikit-learn's average precision
-    :math:`\\sum_k (R_k - R_{k-1}) P_k`; ``lift_top_decile`` is :func:`lift_top_decile`.
+    ``brier`` :math:`= \frac1n\sum_i (p_i - y_i)^2`; ``pr_auc`` is scikit-learn's average precision
+    :math:`\sum_k (R_k - R_{k-1}) P_k`; ``lift_top_decile`` is :func:`lift_top_decile`.
     """
     y, q = _check(y_true, p)
     if np.unique(y).size < 2:
@@ -87,8 +91,9 @@ def churn_metrics(y_true: ArrayLike, p: ArrayLike) -> dict[str, float]:
 
 
 def calibration_table(y: ArrayLike, p: ArrayLike, bins: int = 10) -> pl.DataFrame:
-    """The reliability table: ``bins`` equal-width bins of the predicted probability on [0, 1] (the last one
-    closed), and for each non-empty bin its ``mean_predicted``, ``observed_rate`` and ``count``.
+    """Build the reliability table of ``bins`` equal-width bins of the predicted probability on [0, 1].
+
+    The last bin is closed; each non-empty bin has its ``mean_predicted``, ``observed_rate`` and ``count``.
 
     >>> calibration_table([0, 1, 1, 0], [0.1, 0.2, 0.8, 0.9], bins=2)["observed_rate"].to_list()
     [0.5, 0.5]

@@ -1,5 +1,6 @@
-"""The churn model: a LightGBM classifier of "no purchase within the horizon", calibrated out of time, with the
-top reasons of each score from LightGBM's own feature contributions.
+"""The churn model: a LightGBM classifier of "no purchase within the horizon", calibrated out of time.
+
+Each score comes with its top reasons, from LightGBM's own feature contributions.
 
 Training is out of time only: the booster learns from earlier snapshots, stops early and is calibrated on a
 later one (:func:`split_out_of_time`), and is judged on a later one still.
@@ -32,6 +33,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import polars as pl
+from numpy.typing import NDArray
 
 from features.churn.calibration import CalibrationKind, Calibrator, fit_calibrator
 from features.churn.columns import LABEL
@@ -43,12 +45,14 @@ _META_FILE = "churn_model.json"
 
 @dataclass(frozen=True)
 class ChurnParams:
-    """LightGBM settings (the ones Optuna tunes, and the fixed ones). The defaults are small, heavily
-    regularised trees: they correct a prior (the BG/NBD churn probability) rather than learn churn from
-    scratch, and must not chase features whose range drifts between the training and the test snapshots
-    (on CDNOW, three splits, they beat both larger trees and the prior alone). A learning rate of 0.1 gives the
-    same CDNOW figures as 0.03 with a quarter of the trees (protocol: 159 against 713), so training and
-    scoring cost a quarter."""
+    """LightGBM settings (the ones Optuna tunes, and the fixed ones).
+
+    The defaults are small, heavily regularised trees: they correct a prior (the BG/NBD churn probability)
+    rather than learn churn from scratch, and must not chase features whose range drifts between the training
+    and the test snapshots (on CDNOW, three splits, they beat both larger trees and the prior alone). A learning
+    rate of 0.1 gives the same CDNOW figures as 0.03 with a quarter of the trees (protocol: 159 against 713), so
+    training and scoring cost a quarter.
+    """
 
     num_leaves: int = 7
     learning_rate: float = 0.1
@@ -66,7 +70,7 @@ class ChurnParams:
     num_threads: int = 1
 
     def lightgbm(self) -> dict[str, Any]:
-        """The parameters as ``lightgbm.train`` takes them."""
+        """Return the parameters as ``lightgbm.train`` takes them."""
         params = asdict(self)
         for key in ("n_estimators", "early_stopping_rounds"):
             params.pop(key)
@@ -81,7 +85,7 @@ class ChurnParams:
 
 
 def features_matrix(frame: pl.DataFrame, columns: Sequence[str]) -> np.ndarray:
-    """The model's inputs as float32 (nulls as NaN, which LightGBM routes as missing)."""
+    """Return the model's inputs as float32 (nulls as NaN, which LightGBM routes as missing)."""
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"churn features: missing column {missing[0]!r} ({len(missing)} of {len(columns)} missing)")
@@ -89,7 +93,7 @@ def features_matrix(frame: pl.DataFrame, columns: Sequence[str]) -> np.ndarray:
 
 
 def labels(frame: pl.DataFrame) -> np.ndarray:
-    """The 0/1 label column."""
+    """Return the 0/1 label column."""
     if LABEL not in frame.columns:
         raise ValueError(f"churn data: missing label column {LABEL!r}")
     return frame[LABEL].cast(pl.Int8).to_numpy()
@@ -97,12 +101,12 @@ def labels(frame: pl.DataFrame) -> np.ndarray:
 
 def logit(p: np.ndarray) -> np.ndarray:
     """Log-odds, clipped away from 0 and 1."""
-    p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
+    clipped = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
+    return np.log(clipped / (1 - clipped))
 
 
 def prior_scores(frame: pl.DataFrame, prior: str | None) -> np.ndarray | None:
-    """The log-odds the booster starts from: ``logit(frame[prior])``, or None without a prior."""
+    """Return the log-odds the booster starts from: ``logit(frame[prior])``, or None without a prior."""
     if prior is None:
         return None
     if prior not in frame.columns:
@@ -116,8 +120,11 @@ def prior_scores(frame: pl.DataFrame, prior: str | None) -> np.ndarray | None:
 def lightgbm_set(
     frame: pl.DataFrame, columns: Sequence[str], prior: str | None, reference: lgb.Dataset | None = None
 ) -> lgb.Dataset:
-    """A LightGBM dataset of ``frame``: its features, its label and, with a prior, its log-odds as the
-    initial score (``feature_pre_filter`` off, so one binned dataset serves settings with any leaf size)."""
+    """Build a LightGBM dataset of ``frame``: its features, its label and, with a prior, its log-odds.
+
+    The prior's log-odds are the initial score; ``feature_pre_filter`` is off, so one binned dataset serves
+    settings with any leaf size.
+    """
     return lgb.Dataset(
         features_matrix(frame, columns),
         labels(frame),
@@ -132,8 +139,11 @@ def lightgbm_set(
 def train_booster(
     params: ChurnParams, train_set: lgb.Dataset, valid_set: lgb.Dataset, callbacks: Sequence[Any] = ()
 ) -> lgb.Booster:
-    """Boost on ``train_set`` until the log loss on ``valid_set`` (named ``valid``) stops improving for
-    ``params.early_stopping_rounds`` rounds; ``callbacks`` run too (e.g. Optuna's pruning)."""
+    """Boost on ``train_set`` until the log loss on ``valid_set`` (named ``valid``) stops improving.
+
+    It stops after ``params.early_stopping_rounds`` rounds without improvement; ``callbacks`` run too (e.g.
+    Optuna's pruning).
+    """
     return lgb.train(
         params.lightgbm(),
         train_set,
@@ -205,21 +215,25 @@ class ChurnModel:
         return model
 
     def raw_proba(self, frame: pl.DataFrame) -> np.ndarray:
-        """The uncalibrated probability of churn: the booster's score on top of the prior's log-odds, if any."""
+        """Return the uncalibrated probability of churn: the booster's score on top of the prior's log-odds, if any."""
         x = features_matrix(frame, self.feature_columns)
-        score = np.asarray(self.booster.predict(x, num_iteration=self.best_iteration, raw_score=True))
+        score: NDArray[np.float64] = np.asarray(
+            self.booster.predict(x, num_iteration=self.best_iteration, raw_score=True), dtype=np.float64
+        )
         start = prior_scores(frame, self.prior)
         if start is not None:
             score = score + start
         return 1.0 / (1.0 + np.exp(-score))
 
     def predict_proba(self, frame: pl.DataFrame) -> np.ndarray:
-        """The calibrated probability of churn, one per row."""
+        """Return the calibrated probability of churn, one per row."""
         return self.calibrator.transform(self.raw_proba(frame))
 
     def explain(self, frame: pl.DataFrame, top: int = 3) -> pl.DataFrame:
-        r"""Each row's ``top`` reasons: the features whose LightGBM contributions (SHAP values on the log-odds
-        scale) push its score up the most, as ``reason_k`` ("feature=value (+0.42)").
+        r"""Return each row's ``top`` reasons, as ``reason_k`` ("feature=value (+0.42)").
+
+        The reasons are the features whose LightGBM contributions (SHAP values on the log-odds scale) push its
+        score up the most.
 
         Notes
         -----
@@ -275,7 +289,7 @@ class ChurnModel:
 
     @classmethod
     def load(cls, folder: str | Path) -> ChurnModel:
-        """The model :meth:`save` wrote."""
+        """Read the model :meth:`save` wrote."""
         folder = Path(folder)
         meta = json.loads((folder / _META_FILE).read_text())
         booster = lgb.Booster(model_file=str(folder / _BOOSTER_FILE))

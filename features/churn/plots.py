@@ -66,7 +66,7 @@ def lift_plot(y: np.ndarray, scores: Mapping[str, np.ndarray]) -> Figure:
 
 
 def importance_plot(importance: pl.DataFrame, top: int = 20) -> Figure:
-    """The ``top`` features by gain (``feature, gain`` as :meth:`ChurnModel.importance` gives)."""
+    """Return the ``top`` features by gain (``feature, gain`` as :meth:`ChurnModel.importance` gives)."""
     head = importance.head(top).reverse()
     fig, ax = plt.subplots(figsize=(6, 0.3 * head.height + 1))
     ax.barh(head["feature"].to_list(), head["gain"].to_list())

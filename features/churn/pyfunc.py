@@ -1,5 +1,6 @@
-"""The churn model as an MLflow pyfunc model, so the registry versions it (``churn-model``) and any MLflow
-server can score with it: user features in, ``churn_risk`` and the top reasons out.
+"""The churn model as an MLflow pyfunc model: user features in, ``churn_risk`` and the top reasons out.
+
+The registry versions it (``churn-model``) and any MLflow server can score with it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import mlflow
 import pandas as pd
 import polars as pl
 from mlflow.models import ModelSignature
-from mlflow.pyfunc import PythonModel
+from mlflow.pyfunc.model import PythonModel
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 from features.churn.model import ChurnModel
@@ -23,16 +24,20 @@ PIP_REQUIREMENTS = ["lightgbm", "polars", "pandas", "numpy", "scikit-learn", "ml
 
 
 class ChurnPyfunc(PythonModel):
-    """Wraps a saved :class:`ChurnModel`; ``predict`` takes user features and returns ``churn_risk`` (and, with
-    ``params={"reasons": k}``, ``reason_1..k``)."""
+    """Wraps a saved :class:`ChurnModel`; ``predict`` takes user features and returns ``churn_risk``.
+
+    With ``params={"reasons": k}``, ``predict`` also returns ``reason_1..k``.
+    """
 
     def __init__(self, model: ChurnModel | None = None) -> None:
         self.model = model
 
     def load_context(self, context: Any) -> None:
+        """Load the saved model from the context's artifact."""
         self.model = ChurnModel.load(context.artifacts[MODEL_ARTIFACT])
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """Return ``churn_risk`` of each row and, with ``params={"reasons": k}``, its top ``k`` reasons."""
         assert self.model is not None, "ChurnPyfunc has no model loaded"
         frame = pl.from_pandas(model_input) if isinstance(model_input, pd.DataFrame) else pl.DataFrame(model_input)
         out = pl.DataFrame({"churn_risk": self.model.predict_proba(frame)})
@@ -74,7 +79,7 @@ def log_churn_model(
 
 
 def load_churn_model(model_uri: str) -> ChurnModel:
-    """A logged or registered churn model (``models:/churn-model/latest``, ``runs:/...``, a path)."""
+    """Load a logged or registered churn model (``models:/churn-model/latest``, ``runs:/...``, a path)."""
     loaded = mlflow.pyfunc.load_model(model_uri)
     wrapped = loaded.unwrap_python_model()
     if not isinstance(wrapped, ChurnPyfunc) or wrapped.model is None:

@@ -1,5 +1,6 @@
-"""Churn scores behind the trigger engine's scoring interface (:class:`features.lifecycle.ChurnScorer`), so the
-lifecycle rule and the lifecycle stage run on a churn model's scores instead of the recency rule.
+"""Churn scores behind the trigger engine's scoring interface (:class:`features.lifecycle.ChurnScorer`).
+
+With them, the lifecycle rule and the lifecycle stage run on a churn model's scores instead of the recency rule.
 
 :class:`ChurnScores` holds a table of scores (``user_id``, ``churn_risk``: what ``offerlab churn score`` writes);
 :class:`ModelChurnScorer` fills that table from a fitted model and the customers' churn features
@@ -37,8 +38,11 @@ class _Model(Protocol):
 
 
 def checked_scores(scores: pl.DataFrame, source: str = "churn scores") -> pl.DataFrame:
-    """``user_id`` and ``churn_risk`` of a scores table, typed; a missing column, a duplicate user or a risk
-    outside [0, 1] is a :class:`~features.validation.SchemaError` naming it."""
+    """Return ``user_id`` and ``churn_risk`` of a scores table, typed.
+
+    A missing column, a duplicate user or a risk outside [0, 1] is a :class:`~features.validation.SchemaError`
+    naming it.
+    """
     missing = [c for c in _SCORES.names() if c not in scores.columns]
     if missing:
         raise SchemaError(f"{source}: missing column {missing[0]!r} (expected user_id, churn_risk)")
@@ -64,13 +68,13 @@ class ChurnScores:
 
     @classmethod
     def read(cls, path: Path) -> ChurnScores:
-        """The scores of a Parquet or CSV file (``offerlab churn score --out``)."""
+        """Read the scores of a Parquet or CSV file (``offerlab churn score --out``)."""
         from features.io import read_frame
 
         return cls(checked_scores(read_frame(path), str(path)))
 
     def score(self, user_features: pl.DataFrame) -> np.ndarray:
-        """The risk of each row's user (NaN where the table has none)."""
+        """Return the risk of each row's user (NaN where the table has none)."""
         joined = user_features.select(pl.col("user_id").cast(pl.String)).join(
             self.risk_, on="user_id", how="left", maintain_order="left"
         )

@@ -1,5 +1,7 @@
-"""Tuning the churn model with Optuna: TPE (seeded), trials pruned by Optuna's LightGBM callback, every trial a
-nested MLflow run through Optuna's MLflow callback.
+"""Tuning the churn model with Optuna.
+
+TPE (seeded), trials pruned by Optuna's LightGBM callback, every trial a nested MLflow run through Optuna's
+MLflow callback.
 
 The objective is the validation log loss of the booster (the out-of-time snapshot it stops early on), which
 rewards ranking and calibration at once; the best trial's settings are refitted and calibrated by
@@ -120,5 +122,5 @@ def fit_best(
     feature_columns: Sequence[str],
     prior: str | None = None,
 ) -> ChurnModel:
-    """The best trial's settings fitted and calibrated."""
+    """Fit and calibrate the best trial's settings."""
     return ChurnModel.fit(train, valid, feature_columns, result.best_params, prior=prior)

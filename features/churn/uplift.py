@@ -1,5 +1,7 @@
-r"""Uplift: whom a retention offer changes, not just who is at risk. Meta-learners on LightGBM trained on a
-randomised experiment, their evaluation against a known truth, and the uplift (Qini) curves.
+r"""Uplift: whom a retention offer changes, not just who is at risk.
+
+Meta-learners on LightGBM trained on a randomised experiment, their evaluation against a known truth, and the uplift
+(Qini) curves.
 
 - :class:`TwoModelUplift` (alias :data:`TLearner`): one outcome model per arm, uplift = their difference.
 - :class:`XLearner` (Künzel, Sekhon, Bickel and Yu 2019, PNAS 116(10)): the two outcome models, then imputed
@@ -39,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import lightgbm as lgb
 import numpy as np
 import polars as pl
+from numpy.typing import NDArray
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -50,9 +53,11 @@ PER = 1000.0
 
 @dataclass(frozen=True)
 class UpliftParams:
-    """LightGBM settings of every model a meta-learner fits: small, regularised trees (as
-    :class:`features.churn.model.ChurnParams`, with smaller leaves: each arm holds a few thousand rows), early
-    stopping on a seeded ``valid_share`` of the training rows, one thread."""
+    """LightGBM settings of every model a meta-learner fits.
+
+    Small, regularised trees (as :class:`features.churn.model.ChurnParams`, with smaller leaves: each arm holds
+    a few thousand rows), early stopping on a seeded ``valid_share`` of the training rows, one thread.
+    """
 
     num_leaves: int = 7
     learning_rate: float = 0.05
@@ -68,7 +73,7 @@ class UpliftParams:
     num_threads: int = 1
 
     def lightgbm(self, objective: Literal["binary", "regression"], seed: int) -> dict[str, Any]:
-        """The parameters as ``lightgbm.train`` takes them, for one model seeded with ``seed``."""
+        """Return the parameters as ``lightgbm.train`` takes them, for one model seeded with ``seed``."""
         params = asdict(self)
         for key in ("n_estimators", "early_stopping_rounds", "valid_share"):
             params.pop(key)
@@ -82,8 +87,8 @@ class _Fitted:
     best_iteration: int
     objective: str
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self.booster.predict(x, num_iteration=self.best_iteration), dtype=float)
+    def predict(self, x: np.ndarray) -> NDArray[np.float64]:
+        return np.asarray(self.booster.predict(x, num_iteration=self.best_iteration), dtype=np.float64)
 
 
 def _fit(
@@ -158,7 +163,7 @@ class TwoModelUplift:
         return frame.select(pl.col(self.feature_columns_).cast(pl.Float32)).to_numpy()
 
     def predict_uplift(self, frame: pl.DataFrame) -> np.ndarray:
-        """The estimated effect of treatment on P(outcome), one per row."""
+        """Return the estimated effect of treatment on P(outcome), one per row."""
         x = self._x(frame)
         return self.treated_model_.predict(x) - self.control_model_.predict(x)
 
@@ -206,6 +211,7 @@ class XLearner(TwoModelUplift):
         return self
 
     def predict_uplift(self, frame: pl.DataFrame) -> np.ndarray:
+        """Return the estimated effect of treatment on P(outcome): the two effect models weighted by the propensity."""
         x = self._x(frame)
         g = self.propensity
         return g * self.effect_control_.predict(x) + (1.0 - g) * self.effect_treated_.predict(x)
@@ -213,13 +219,14 @@ class XLearner(TwoModelUplift):
 
 # --- evaluation against the truth -------------------------------------------------------------------------------
 def _top(score: np.ndarray, share: float) -> np.ndarray:
-    """Indices of the top ``ceil(share * n)`` rows by score (ties by row order)."""
+    """Return the indices of the top ``ceil(share * n)`` rows by score (ties by row order)."""
     return np.argsort(-np.asarray(score, dtype=float), kind="stable")[: math.ceil(share * len(score))]
 
 
 def incremental_retention(true_uplift: np.ndarray, score: np.ndarray, share: float, per: float = PER) -> float:
-    r"""Customers retained thanks to targeting the top ``share`` by ``score``, per ``per`` customers:
-    :math:`\frac{\text{per}}{n}\sum_{i \in \text{top}} (p_{1i} - p_{0i})`.
+    r"""Return the customers retained thanks to targeting the top ``share`` by ``score``, per ``per`` customers.
+
+    That is :math:`\frac{\text{per}}{n}\sum_{i \in \text{top}} (p_{1i} - p_{0i})`.
 
     >>> incremental_retention(np.array([0.0, 0.5, 0.1, 0.0]), np.array([4, 3, 2, 1]), share=0.5)
     125.0
@@ -235,8 +242,11 @@ def incremental_retention(true_uplift: np.ndarray, score: np.ndarray, share: flo
 def targeting_table(
     true_uplift: np.ndarray, scores: Mapping[str, np.ndarray], shares: Sequence[float] = SHARES, per: float = PER
 ) -> pl.DataFrame:
-    """Incremental retention per ``per`` customers for each share ``k`` targeted: by each score (higher first),
-    at random (its expectation, ``k`` times the total), and by the true uplift itself (``optimum``)."""
+    """Incremental retention per ``per`` customers for each share ``k`` targeted.
+
+    Targeted by each score (higher first), at random (its expectation, ``k`` times the total), and by the true
+    uplift itself (``optimum``).
+    """
     tau = np.asarray(true_uplift, dtype=float)
     rows: dict[str, list[float]] = {"k": list(shares)}
     for name, score in scores.items():
@@ -247,8 +257,9 @@ def targeting_table(
 
 
 def uplift_curve(true_uplift: np.ndarray, score: np.ndarray, per: float = PER) -> tuple[np.ndarray, np.ndarray]:
-    """The true uplift curve: share targeted (0 to 1, by ``score``) against cumulative incremental retention per
-    ``per`` customers.
+    """Return the true uplift curve: share targeted against cumulative incremental retention.
+
+    The share targeted goes from 0 to 1, by ``score``; the retention is per ``per`` customers.
 
     >>> shares, gain = uplift_curve(np.array([0.0, 0.2]), np.array([0.0, 1.0]))
     >>> shares.tolist(), gain.tolist()
@@ -261,9 +272,11 @@ def uplift_curve(true_uplift: np.ndarray, score: np.ndarray, per: float = PER) -
 
 
 def qini_curve(score: np.ndarray, treated: np.ndarray, outcome: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    r"""The observed Qini curve of an experiment (no truth needed): at each share :math:`\phi` targeted by
-    ``score``, :math:`Q(\phi) = Y_1(\phi) - Y_0(\phi) N_1(\phi) / N_0(\phi)`, extra returns among the targeted
-    (:math:`Y_a`, :math:`N_a`: returns and rows of arm :math:`a` in the top :math:`\phi`), per row of the data.
+    r"""Return the observed Qini curve of an experiment (no truth needed).
+
+    At each share :math:`\phi` targeted by ``score``, :math:`Q(\phi) = Y_1(\phi) - Y_0(\phi) N_1(\phi) / N_0(\phi)`,
+    extra returns among the targeted (:math:`Y_a`, :math:`N_a`: returns and rows of arm :math:`a` in the top
+    :math:`\phi`), per row of the data.
 
     >>> shares, q = qini_curve(np.array([3.0, 2.0, 1.0, 0.0]), np.array([1, 0, 1, 0]), np.array([1, 0, 0, 0]))
     >>> q.round(2).tolist()
@@ -279,7 +292,7 @@ def qini_curve(score: np.ndarray, treated: np.ndarray, outcome: np.ndarray) -> t
 
 
 def uplift_curve_plot(true_uplift: np.ndarray, scores: Mapping[str, np.ndarray], per: float = PER) -> Figure:
-    """True uplift curves of each score, with the random line and the optimum (targeting by the true uplift).
+    """Plot the true uplift curves of each score, with the random line and the optimum (by the true uplift).
 
     >>> fig = uplift_curve_plot(np.array([0.0, 0.3, 0.1]), {"model": np.array([0.1, 0.2, 0.3])})
     >>> fig.axes[0].get_xlabel(), len(fig.axes[0].lines)
