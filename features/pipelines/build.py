@@ -53,24 +53,26 @@ class FeatureSet:
 
 
 def categories_of(items: pl.LazyFrame) -> list[str]:
+    """Return the item categories of ``items``, sorted, without null."""
     return sorted(items.select(pl.col("category").unique()).collect().to_series().drop_nulls().to_list())
 
 
 def time_zones_of(users: pl.LazyFrame) -> list[str]:
+    """Return the time zones (``tz`` column) of ``users``, sorted, without null; none without the column."""
     if "tz" not in users.collect_schema().names():
         return []
     return sorted(users.select(pl.col("tz").unique()).collect().to_series().drop_nulls().to_list())
 
 
 def events_before(events: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame:
-    """The point-in-time cut: events strictly before ``as_of``, with their age in days."""
+    """Cut the events at a point in time: those strictly before ``as_of``, with their age in days."""
     return events.filter(before(as_of)).with_columns(age_days(as_of))
 
 
 def build_user_features(
     events: pl.LazyFrame, items: pl.LazyFrame, users: pl.LazyFrame, as_of: datetime, categories: list[str] | None = None
 ) -> pl.LazyFrame:
-    """The user feature plan (lazy) as of ``as_of``: the per-event indicators summed over each window."""
+    """Plan the user features (lazy) as of ``as_of``: the per-event indicators summed over each window."""
     categories = categories if categories is not None else categories_of(items)
     before = events_before(events, as_of)
     families = user_event_flags(before, items, users, "age", categories, time_zones_of(users))
@@ -78,7 +80,7 @@ def build_user_features(
 
 
 def build_item_features(events: pl.LazyFrame, items: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame:
-    """The item feature plan (lazy) as of ``as_of``."""
+    """Plan the item features (lazy) as of ``as_of``."""
     recent = events_before(events, as_of).filter(pl.col("age") < max(ITEM_WINDOWS))
     sold_after = (
         events.filter(~before(as_of) & (pl.col("type") == "purchase"))

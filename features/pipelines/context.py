@@ -130,32 +130,40 @@ def local_weekday(time_zones: Sequence[str]) -> pl.Expr:
 
 
 def _with_columns(frame: pl.LazyFrame, key: str, wanted: Sequence[str]) -> pl.LazyFrame:
-    """``frame`` reduced to ``key`` and ``wanted``; a wanted column it lacks is null (a policy reads null as
-    unknown)."""
+    """Reduce ``frame`` to ``key`` and ``wanted``.
+
+    A wanted column it lacks is null (a policy reads null as unknown).
+    """
     have = frame.collect_schema().names()
     return frame.select(key, *(pl.col(c) if c in have else pl.lit(None).alias(c) for c in wanted))
 
 
 def _typed(column: str, dtype: pl.DataType) -> pl.Expr:
-    """A context column in its declared type; floats rounded to 9 decimals, since parallel sums of floats differ
-    in the last bits from run to run and a context must not."""
+    """Cast a context column to its declared type; floats are rounded to 9 decimals.
+
+    Parallel sums of floats differ in the last bits from run to run, and a context must not.
+    """
     expr = pl.col(column).cast(dtype)
     return expr.round(9) if dtype == pl.Float64 else expr
 
 
 def item_inputs(item_features: pl.LazyFrame, catalogue: pl.LazyFrame | None = None) -> pl.LazyFrame:
-    """One row per item: ``item_id``, its :data:`ITEM_ATTRIBUTES` (from the ``catalogue`` when given, else from
-    ``item_features``) and its other features (:data:`ITEM_INPUTS`, from ``item_features``); an item in only one
-    of the two has nulls for the other's columns."""
+    """One row per item: ``item_id``, its :data:`ITEM_ATTRIBUTES` and its other features.
+
+    The attributes come from the ``catalogue`` when given, else from ``item_features``; the other features
+    (:data:`ITEM_INPUTS`) from ``item_features``. An item in only one of the two has nulls for the other's
+    columns.
+    """
     attributes = _with_columns(catalogue if catalogue is not None else item_features, "item_id", ITEM_ATTRIBUTES)
     features = _with_columns(item_features, "item_id", ITEM_INPUTS)
     return attributes.join(features, on="item_id", how="full", coalesce=True, maintain_order="left")
 
 
 def user_side(user_features: pl.LazyFrame, thresholds: LifecycleThresholds | None = None) -> pl.LazyFrame:
-    """One row per user of ``user_features``: ``user_id``, the user's :data:`USER_CONTEXT` columns but ``region``
-    (a users-table column), typed, and the raw ``mean_log_viewed_price`` that :func:`price_vs_usual` reads; the
-    values :func:`context_features` gives a moment of that user.
+    """One row per user of ``user_features``: the values :func:`context_features` gives a moment of that user.
+
+    The row holds ``user_id``, the user's :data:`USER_CONTEXT` columns but ``region`` (a users-table column),
+    typed, and the raw ``mean_log_viewed_price`` that :func:`price_vs_usual` reads.
 
     Examples
     --------
@@ -169,9 +177,10 @@ def user_side(user_features: pl.LazyFrame, thresholds: LifecycleThresholds | Non
 
 
 def item_side(item_features: pl.LazyFrame, catalogue: pl.LazyFrame | None = None) -> pl.LazyFrame:
-    """One row per item: ``item_id``, the item's :data:`ITEM_CONTEXT` columns but ``log_price_vs_usual`` (which
-    needs the user), typed, and the raw ``log_price`` that :func:`price_vs_usual` reads; the values
-    :func:`context_features` gives a moment about that item.
+    """One row per item: the values :func:`context_features` gives a moment about that item.
+
+    The row holds ``item_id``, the item's :data:`ITEM_CONTEXT` columns but ``log_price_vs_usual`` (which needs
+    the user), typed, and the raw ``log_price`` that :func:`price_vs_usual` reads.
 
     Examples
     --------
@@ -185,9 +194,11 @@ def item_side(item_features: pl.LazyFrame, catalogue: pl.LazyFrame | None = None
 
 
 def price_vs_usual(log_price: float | None, mean_log_viewed_price: float | None) -> float | None:
-    """``log_price_vs_usual`` of one moment, from :func:`item_side`'s ``log_price`` and :func:`user_side`'s
-    ``mean_log_viewed_price``: the value :func:`context_features` computes with polars, rounded as it rounds
-    (to 9 decimals, halves to even on the scaled value; the test of the one-row path checks it).
+    """Return ``log_price_vs_usual`` of one moment: the value :func:`context_features` computes with polars.
+
+    It is computed from :func:`item_side`'s ``log_price`` and :func:`user_side`'s ``mean_log_viewed_price``,
+    rounded as polars rounds (to 9 decimals, halves to even on the scaled value; the test of the one-row path
+    checks it).
 
     Examples
     --------
@@ -201,8 +212,9 @@ def price_vs_usual(log_price: float | None, mean_log_viewed_price: float | None)
 
 
 def local_fields(send_at: datetime, tz: str | None) -> tuple[int, int]:
-    """``(local_hour, weekday)`` of a send time in the user's time zone (UTC when unknown): what
-    :func:`in_local_time` gives one moment.
+    """Return ``(local_hour, weekday)`` of a send time in the user's time zone (UTC when unknown).
+
+    It is what :func:`in_local_time` gives one moment.
 
     Examples
     --------
@@ -223,11 +235,14 @@ def context_features(
     thresholds: LifecycleThresholds | None = None,
     catalogue: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
-    """The moments (``user_id``, ``item_id``, ``trigger``, ``channel``, ``send_at``, any other columns kept as
-    they are) with every :data:`CONTEXT` column, in order, after their own columns.
+    """Add every :data:`CONTEXT` column to the moments, in order, after their own columns.
+
+    The moments have ``user_id``, ``item_id``, ``trigger``, ``channel``, ``send_at``; any other columns are
+    kept as they are.
 
     The item's :data:`ITEM_ATTRIBUTES` come from the ``catalogue`` (the items table) when given, else from
-    ``item_features``; its other features from ``item_features`` (null for a listing newer than them)."""
+    ``item_features``; its other features from ``item_features`` (null for a listing newer than them).
+    """
     thresholds = thresholds or LifecycleThresholds()
     own = [c for c in moments.collect_schema().names() if c not in CONTEXT]
     moment_ts = "__moment_ts"  # the local fields are read from ``ts``: the send time stands in for a moment

@@ -64,8 +64,10 @@ class ContextSides:
     def of(
         cls, user_features: pl.DataFrame, items: pl.DataFrame, thresholds: LifecycleThresholds | None = None
     ) -> ContextSides:
-        """The sides of the users in ``user_features`` and of the items in ``items`` (features and catalogue
-        attributes in one frame, as an online snapshot holds them)."""
+        """Build the sides of the users in ``user_features`` and of the items in ``items``.
+
+        ``items`` holds features and catalogue attributes in one frame, as an online snapshot holds them.
+        """
         users = user_side(user_features.lazy(), thresholds).collect()
         listed = item_side(items.lazy(), catalogue=items.lazy()).collect()
         return cls(
@@ -76,12 +78,12 @@ class ContextSides:
         )
 
     def user(self, user_id: str) -> dict[str, Any] | None:
-        """The user's side (None for a user without features)."""
+        """Return the user's side (None for a user without features)."""
         at = self.user_rows.get(user_id)
         return self.users.row(at, named=True) if at is not None else None
 
     def item(self, item_id: str | None) -> dict[str, Any] | None:
-        """The item's side (None without an item, or for an item not listed)."""
+        """Return the item's side (None without an item, or for an item not listed)."""
         at = self.item_rows.get(item_id) if item_id is not None else None
         return self.items.row(at, named=True) if at is not None else None
 
@@ -94,8 +96,10 @@ def one_context(
     user: Mapping[str, Any] | None,
     item: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
-    """Every :data:`CONTEXT` column of one moment, in order, from its user's and item's sides
-    (:class:`ContextSides`); the columns of a missing side are None."""
+    """Return every :data:`CONTEXT` column of one moment, in order, from its user's and item's sides.
+
+    The sides come from :class:`ContextSides`; the columns of a missing side are None.
+    """
     hour, weekday = local_fields(send_at, tz)
     user, item = user or {}, item or {}
     own = {
@@ -112,8 +116,10 @@ def one_context(
 
 
 def context_frame(context: Mapping[str, Any]) -> pl.DataFrame:
-    """One context (column → value) as a one-row frame, each column of :data:`~features.pipelines.context.CONTEXT`
-    in its declared type (others as polars infers them).
+    """Return one context (column → value) as a one-row frame.
+
+    Each column of :data:`~features.pipelines.context.CONTEXT` is in its declared type (others as polars infers
+    them).
 
     Examples
     --------

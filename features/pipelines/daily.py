@@ -42,7 +42,7 @@ VALUE_SUMS = ("revenue", "viewed_log_price_sum", "bought_log_price_sum")
 
 
 def in_local_time(field: str, time_zones: Sequence[str]) -> pl.Expr:
-    """A ``dt`` field of ``ts`` (``"hour"``, ``"weekday"``) in the user's time zone (``tz`` column; UTC if unknown)."""
+    """Return a ``dt`` field of ``ts`` (``"hour"``, ``"weekday"``) in the user's time zone (``tz``; UTC if unknown)."""
     expr: pl.Expr = getattr(pl.col("ts").dt, field)()
     for zone in time_zones:
         local = getattr(pl.col("ts").dt.convert_time_zone(zone).dt, field)()
@@ -51,7 +51,7 @@ def in_local_time(field: str, time_zones: Sequence[str]) -> pl.Expr:
 
 
 def local_hour(time_zones: Sequence[str]) -> pl.Expr:
-    """The event's hour in its user's time zone."""
+    """Return the event's hour in its user's time zone."""
     return in_local_time("hour", time_zones).alias("local_hour")
 
 
@@ -68,12 +68,15 @@ def user_event_flags(
     time_zones: Sequence[str] = (),
     day: str | None = None,
 ) -> list[pl.LazyFrame]:
-    """The per-event indicators of the user features, one frame per family of events, each with ``user_id``,
-    ``key`` and its own indicator columns (booleans, ``follows`` ±1, and the value sums of :data:`VALUE_SUMS`):
+    """Return the per-event indicators of the user features, one frame per family of events.
+
+    Each frame has ``user_id``, ``key`` and its own indicator columns (booleans, ``follows`` ±1, and the value
+    sums of :data:`VALUE_SUMS`). The families:
 
     engagements (counts, also by category and price band; unverified views; viewed log price), purchases
     (revenue, bought log price), messages and follows (offers received and used), sessions (by local hour),
-    abandoned carts (one row per item put in the cart on a ``day`` and not bought that day)."""
+    abandoned carts (one row per item put in the cart on a ``day`` and not bought that day).
+    """
     kind = pl.col("type")
     keys = ["user_id", key]
     log_price = pl.col("price").clip(lower_bound=0.01).log()
@@ -135,7 +138,8 @@ def abandoned_carts(events: pl.LazyFrame, key: str, day: str | None = None) -> p
     """One row per item a user put in the cart on a day and did not buy that day (``abandoned_carts``, true).
 
     ``day`` is the column that says which day an event belongs to (default: ``key`` itself, when ``key``
-    is the day or the age in days)."""
+    is the day or the age in days).
+    """
     day = day or key
     columns = list(dict.fromkeys(["user_id", "item_id", day, key]))
     carts = events.filter(pl.col("type") == "cart_add").select(columns).unique()
@@ -145,8 +149,10 @@ def abandoned_carts(events: pl.LazyFrame, key: str, day: str | None = None) -> p
 
 
 def user_daily(families: Sequence[pl.LazyFrame], key: str) -> pl.LazyFrame:
-    """Per (user, ``key``): the sums of every indicator of the :func:`user_event_flags` ``families`` (counts as
-    ``Int32``, zero where a family has no events)."""
+    """Per (user, ``key``): the sums of every indicator of the :func:`user_event_flags` ``families``.
+
+    Counts are ``Int32``, zero where a family has no events.
+    """
     keys = ["user_id", key]
     partial = [family.group_by(keys).agg(pl.all().sum()) for family in families]
     stacked = pl.concat(partial, how="diagonal_relaxed").group_by(keys).agg(pl.all().sum())

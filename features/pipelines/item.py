@@ -1,5 +1,7 @@
-"""Item features as of a moment: price percentile within category, engagement over windows, conversion,
-stock at the time, days listed, merchant rating and verification.
+"""Item features as of a moment.
+
+Price percentile within category, engagement over windows, conversion, stock at the time, days listed, merchant
+rating and verification.
 
 Examples
 --------
@@ -33,8 +35,10 @@ ITEM_WINDOWS = (1, 7, 30)
 
 
 def item_features(daily: pl.LazyFrame, items: pl.LazyFrame, sold_after: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame:
-    """One row per item listed before ``as_of``; ``sold_after`` (item_id, units_after) restores the stock the
-    item had then from the catalogue's current stock."""
+    """One row per item listed before ``as_of``.
+
+    ``sold_after`` (item_id, units_after) restores the stock the item had then from the catalogue's current stock.
+    """
     as_of_lit = pl.lit(as_of).cast(pl.Datetime("us", "UTC"))
     columns = [*ENGAGEMENTS, "units_sold"]
     names = [f"{c}_{w}d" for c in columns for w in ITEM_WINDOWS]

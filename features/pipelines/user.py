@@ -1,6 +1,7 @@
-"""User features as of a moment, from per-event indicators or daily aggregates: recency, frequency and
-monetary value over windows, engagement by category and price band, abandoned carts, offer use, price habits,
-trust, timing, follows.
+"""User features as of a moment, from per-event indicators or daily aggregates.
+
+Recency, frequency and monetary value over windows, engagement by category and price band, abandoned carts, offer
+use, price habits, trust, timing, follows.
 
 Each window of each family of indicators is one filter and one plain ``group_by().sum()`` of just the columns
 that window needs, so the plan stays vectorised and streamable; the sums are then joined on ``user_id``.
@@ -41,13 +42,13 @@ class UserFeatureSpec:
     hours: bool = True  # preferred_hour from the 90-day histogram of session hours
 
     def columns(self) -> set[str]:
-        """The daily columns this spec reads."""
+        """Return the daily columns this spec reads."""
         summed = {c for columns in self.windows.values() for c in columns}
         return summed | set(self.all_time) | set(self.recency) | (set(HOURS) if self.hours else set())
 
 
 def default_aggregations(categories: Sequence[str]) -> UserFeatureSpec:
-    """The standard user feature set."""
+    """Return the standard user feature set."""
     by_segment = [f"{name}_cat_{c}" for name in ENGAGEMENTS for c in categories]
     by_segment += [f"{name}_band_{b}" for name in ENGAGEMENTS for b in PRICE_BANDS]
     offers = [f"{offer}_{what}" for offer in COUNTED_OFFERS for what in ("offers", "uses")]
@@ -79,18 +80,19 @@ def derived_columns() -> list[pl.Expr]:
 
 
 def last_column(hour: str) -> str:
-    """The column of the age of the latest session at ``hour`` (see :func:`last_session_at`)."""
+    """Return the column of the age of the latest session at ``hour`` (see :func:`last_session_at`)."""
     return f"{hour}_last"
 
 
 def last_session_at(hours: Sequence[str]) -> list[pl.Expr]:
-    """Aggregations: per local hour, the age of the user's latest session at that hour (null if none)."""
+    """Return the aggregations: per local hour, the age of the user's latest session at that hour (null if none)."""
     return [pl.when(pl.col(h).cast(pl.Boolean)).then(pl.col("age")).min().alias(last_column(h)) for h in hours]
 
 
 def preferred_hour() -> pl.Expr:
-    """The local hour of most sessions over the last 90 days; among tied hours the one with the most recent
-    session (by day), then the later hour; null without sessions.
+    """Return the local hour of most sessions over the last 90 days; null without sessions.
+
+    Among tied hours, the one with the most recent session (by day), then the later hour.
 
     Many users have a few sessions and tie: taking the first maximum would pull the feature towards midnight.
     One integer key per hour orders (sessions, recency, hour); the hour of the largest key is the answer.
@@ -140,7 +142,7 @@ def _sums(
 
 
 def spec_windows(spec: UserFeatureSpec) -> dict[int, list[str]]:
-    """The daily columns summed over each window: the spec's, and the session hours over :data:`HOUR_WINDOW`."""
+    """Return the daily columns summed over each window: the spec's, and the session hours over :data:`HOUR_WINDOW`."""
     windows = {w: list(columns) for w, columns in spec.windows.items()}
     if spec.hours:
         windows.setdefault(HOUR_WINDOW, []).extend(HOURS)
@@ -162,12 +164,14 @@ def user_features(
     as_of: datetime,
     spec: UserFeatureSpec,
 ) -> pl.LazyFrame:
-    """One row per user in ``users`` who signed up before ``as_of`` (zeros for users without events): window
-    sums over the ``age`` of ``daily``, all-time sums, recency (the smallest age with a non-zero value),
+    """One row per user in ``users`` who signed up before ``as_of`` (zeros for users without events).
+
+    Window sums over the ``age`` of ``daily``, all-time sums, recency (the smallest age with a non-zero value),
     preferred hour, derived rates, and account age at ``as_of``.
 
     ``daily`` is one frame or several (each with ``user_id``, ``age`` and some of the spec's columns): daily
-    aggregates, or per-event indicators with their exact ages, since sums decompose."""
+    aggregates, or per-event indicators with their exact ages, since sums decompose.
+    """
     parts = [daily] if isinstance(daily, pl.LazyFrame) else list(daily)
     windows = spec_windows(spec)
     held_columns = [set(part.collect_schema().names()) for part in parts]
@@ -181,12 +185,15 @@ def user_features(
 
 
 def finish_user_features(frame: pl.LazyFrame, as_of: datetime, spec: UserFeatureSpec) -> pl.LazyFrame:
-    """The feature frame from the raw sums: ``frame`` has ``user_id``, ``signup_ts``, a column ``{c}_{w}d`` per
-    window sum of :func:`spec_windows`, the all-time sums, the recencies (named as in ``spec.recency``) and, with
-    hours, ``{hour}_last`` (the age of the latest session at that hour in the last 90 days), null where a user
-    has none; sums become zeros of their type, and the derived rates, preferred hour and account age are added.
+    """Build the feature frame from the raw sums.
 
-    :func:`user_features` builds ``frame`` from daily rows; a store that keeps running sums builds it too."""
+    ``frame`` has ``user_id``, ``signup_ts``, a column ``{c}_{w}d`` per window sum of :func:`spec_windows`, the all-time
+    sums, the recencies (named as in ``spec.recency``) and, with hours, ``{hour}_last`` (the age of the latest session
+    at that hour in the last 90 days), null where a user has none; sums become zeros of their type, and the derived
+    rates, preferred hour and account age are added.
+
+    :func:`user_features` builds ``frame`` from daily rows; a store that keeps running sums builds it too.
+    """
     windows = spec_windows(spec)
     as_of_lit = pl.lit(as_of).cast(pl.Datetime("us", "UTC"))
     counts = [f"{c}_{w}d" for w, columns in windows.items() for c in columns] + list(spec.all_time)

@@ -30,14 +30,16 @@ US_PER_DAY = 86_400_000_000
 
 
 def age_days(as_of: datetime, column: str = "ts") -> pl.Expr:
-    """Whole days between ``column`` and ``as_of`` (0 for the last 24 hours); events at or after ``as_of`` are
-    filtered out before this is used."""
+    """Whole days between ``column`` and ``as_of`` (0 for the last 24 hours).
+
+    Events at or after ``as_of`` are filtered out before this is used.
+    """
     elapsed = (pl.lit(as_of).cast(pl.Datetime("us", "UTC")) - pl.col(column)).dt.total_microseconds()
     return ((elapsed - 1) // US_PER_DAY).cast(pl.Int32).alias("age")
 
 
 def before(as_of: datetime, column: str = "ts") -> pl.Expr:
-    """The point-in-time filter: only what happened strictly before ``as_of``."""
+    """Filter at a point in time: keep only what happened strictly before ``as_of``."""
     return pl.col(column) < pl.lit(as_of).cast(pl.Datetime("us", "UTC"))
 
 

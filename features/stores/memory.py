@@ -80,7 +80,8 @@ class DailyFeatureStore:
     """Daily user and item aggregates held in memory, one UTC day at a time, in order.
 
     ``specs`` (the user feature specs it will be asked for; the first is the default) limit what a day keeps to
-    the sums they read; without them it keeps every sum and builds the whole feature set."""
+    the sums they read; without them it keeps every sum and builds the whole feature set.
+    """
 
     def __init__(
         self, categories: Sequence[str], time_zones: Sequence[str], specs: Sequence[UserFeatureSpec] = ()
@@ -99,10 +100,11 @@ class DailyFeatureStore:
 
     @property
     def days(self) -> list[date]:
+        """The days stored, in order."""
         return sorted(self._users)
 
     def daily_users(self) -> dict[date, pl.DataFrame]:
-        """The per-user sums kept for each day, by day (a later :meth:`add_day` of a day replaces its frame)."""
+        """Return the per-user sums kept for each day, by day (a later :meth:`add_day` of a day replaces its frame)."""
         return dict(self._users)
 
     def add_day(self, events: pl.LazyFrame, items: pl.LazyFrame, users: pl.LazyFrame, day: date) -> None:
@@ -123,7 +125,7 @@ class DailyFeatureStore:
         return pl.concat(frames, how="diagonal_relaxed").lazy().with_columns(age_before(as_of))
 
     def _running(self, spec: UserFeatureSpec) -> RunningSums:
-        """The running sums of ``spec`` (made at its first use)."""
+        """Return the running sums of ``spec`` (made at its first use)."""
         for known, sums in self._user_sums:
             if known == spec:
                 return sums
@@ -145,8 +147,10 @@ class DailyFeatureStore:
         user_ids: Sequence[str] | pl.Series | None = None,
         spec: UserFeatureSpec | None = None,
     ) -> pl.DataFrame:
-        """User features as of midnight of ``as_of``: every user who had signed up, or only ``user_ids``; the
-        whole feature set, or the columns of ``spec``."""
+        """Return the user features as of midnight of ``as_of``.
+
+        Every user who had signed up, or only ``user_ids``; the whole feature set, or the columns of ``spec``.
+        """
         spec = spec or self.spec
         at = midnight(as_of)
         if user_ids is not None:
@@ -168,9 +172,11 @@ class DailyFeatureStore:
         return finish_user_features(who.with_columns(**columns).lazy(), at, spec).collect()
 
     def _item_rows(self, ids: pl.Series, as_of: date) -> pl.LazyFrame:
-        """Daily rows of the items ``ids`` that give their window sums as of ``as_of``: one row per item and
-        window, at the window's first age, with the sums of the ages from there to the window's end (none where
-        they are all zero)."""
+        """Return daily rows of the items ``ids`` that give their window sums as of ``as_of``.
+
+        One row per item and window, at the window's first age, with the sums of the ages from there to the window's end
+        (none where they are all zero).
+        """
         days = {day: frame for day, frame in self._items.items() if day < as_of and frame.height}
         self._item_sums.update(days, as_of)
         codes = self._item_codes.find(ids)
@@ -191,9 +197,12 @@ class DailyFeatureStore:
         sold_after: pl.LazyFrame | None = None,
         item_ids: Sequence[str] | pl.Series | None = None,
     ) -> pl.DataFrame:
-        """Item features as of midnight of ``as_of``; ``sold_after`` (item_id, units_after) gives back the units
-        sold since then, from the catalogue's current stock (none by default). With ``item_ids``, only those
-        items' rows, still ranked (price percentile) among the whole catalogue."""
+        """Return the item features as of midnight of ``as_of``.
+
+        ``sold_after`` (item_id, units_after) gives back the units sold since then, from the catalogue's current stock
+        (none by default). With ``item_ids``, only those items' rows, still ranked (price percentile) among the whole
+        catalogue.
+        """
         sales = _NO_SALES if sold_after is None else sold_after
         if item_ids is None:
             every = self._item_codes.ids_of(np.arange(len(self._item_codes)))

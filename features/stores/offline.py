@@ -59,11 +59,12 @@ from features.pipelines.user import default_aggregations, user_features
 
 
 def midnight(day: date) -> datetime:
+    """Return midnight UTC at the start of ``day``."""
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
 def age_before(as_of: date) -> pl.Expr:
-    """The ``age`` of a daily row (``date`` column) as seen from midnight of ``as_of``: 0 for the day before."""
+    """Return the ``age`` of a daily row (``date`` column) as seen from midnight of ``as_of``: 0 for the day before."""
     return ((pl.lit(as_of) - pl.col("date")).dt.total_days().cast(pl.Int32) - 1).alias("age")
 
 
@@ -75,8 +76,10 @@ def daily_aggregates(
     meta: StoreMeta,
     columns: Collection[str] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The per-user and per-item sums of one UTC ``day`` of ``events`` (other days are ignored); with
-    ``columns``, only those per-user sums (the others are not computed)."""
+    """Return the per-user and per-item sums of one UTC ``day`` of ``events`` (other days are ignored).
+
+    With ``columns``, only those per-user sums (the others are not computed).
+    """
     today = events.filter(pl.col("ts").dt.date() == day).with_columns(pl.lit(day).alias("date"))
     families = user_event_flags(today, items, users, "date", meta.categories, meta.time_zones)
     if columns is not None:
@@ -86,7 +89,7 @@ def daily_aggregates(
 
 
 def _only(families: list[pl.LazyFrame], keys: list[str], columns: set[str]) -> list[pl.LazyFrame]:
-    """The families reduced to ``keys`` and their indicators among ``columns`` (those without any left out)."""
+    """Reduce the families to ``keys`` and their indicators among ``columns`` (those without any left out)."""
     reduced = []
     for family in families:
         mine = [name for name in family.collect_schema().names() if name in columns and name not in keys]
@@ -123,7 +126,7 @@ class OfflineStore:
         )
 
     def meta(self, items: pl.LazyFrame | None = None, users: pl.LazyFrame | None = None) -> StoreMeta:
-        """The store's fixed lists; written from ``items`` and ``users`` at the first build."""
+        """Return the store's fixed lists; written from ``items`` and ``users`` at the first build."""
         path = self.root / "meta.json"
         if path.exists():
             return StoreMeta(**json.loads(path.read_text()))
@@ -150,8 +153,11 @@ class OfflineStore:
         rebuild: bool = False,
         on_day: Callable[[date], None] | None = None,
     ) -> list[date]:
-        """Add every day from ``since`` (default: the first event's day) up to, not including, ``until`` that the
-        store lacks (all of them with ``rebuild``), then write the snapshot as of ``until``; return the days added."""
+        """Add the days the store lacks, write the snapshot as of ``until``, and return the days added.
+
+        Every day from ``since`` (default: the first event's day) up to, not including, ``until`` that the store
+        lacks is added (all of them with ``rebuild``).
+        """
         if since is None:
             first = events.select(pl.col("ts").min()).collect().item()
             if first is None:

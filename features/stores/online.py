@@ -62,9 +62,11 @@ class OnlineSnapshot:
         return {k: dict(zip(columns, row, strict=True)) for k, row in zip(keys, rows, strict=True)}
 
     def user(self, user_id: str) -> dict[str, Any] | None:
+        """Return the side of ``user_id`` (column → value), or None for a user not in the snapshot."""
         return self._users.get(user_id)
 
     def item(self, item_id: str) -> dict[str, Any] | None:
+        """Return the side of ``item_id`` (column → value), or None for an item not in the snapshot."""
         return self._items.get(item_id)
 
     def current(self) -> OnlineSnapshot:
@@ -72,9 +74,11 @@ class OnlineSnapshot:
         return self
 
     def __len__(self) -> int:
+        """Return the number of users and items held."""
         return len(self._users) + len(self._items)
 
     def save(self, folder: str | Path) -> None:
+        """Write the snapshot to ``folder``: ``users.parquet``, ``items.parquet`` and ``meta.json`` (its ``as_of``)."""
         folder = Path(folder)
         write_frame(self.users_frame, folder / "users.parquet")
         write_frame(self.items_frame, folder / "items.parquet")
@@ -82,6 +86,7 @@ class OnlineSnapshot:
 
     @classmethod
     def load(cls, folder: str | Path) -> OnlineSnapshot:
+        """Read the snapshot :meth:`save` wrote to ``folder``."""
         folder = Path(folder)
         meta = folder / "meta.json"
         if not meta.exists():
@@ -137,7 +142,7 @@ class WatchedSnapshot:
         return tuple(stamps)
 
     def current(self) -> OnlineSnapshot:
-        """The latest snapshot (reloaded first if the folder changed since the last look)."""
+        """Return the latest snapshot (reloaded first if the folder changed since the last look)."""
         if time.monotonic() - self._checked < self.interval:
             return self._snapshot
         with self._lock:

@@ -1,5 +1,6 @@
-"""The price percentile of a few listings among every listing of their category, with the catalogue's prices
-kept sorted from one midnight to the next.
+"""The price percentile of a few listings among every listing of their category.
+
+The catalogue's prices are kept sorted from one midnight to the next.
 
 The percentile is :func:`features.pipelines.item.item_features`' (``rank("max")`` of the price within the
 category, over the category's count): the share of the category's listings, listed before the midnight, priced
@@ -36,7 +37,7 @@ PERCENTILE = "__percentile"
 
 
 def _ranked(items: pl.LazyFrame, at: datetime, wanted: pl.Series) -> pl.DataFrame:
-    """The percentile by ranking every listing (the pipeline's expression): for catalogues it cannot sort."""
+    """Rank every listing for the percentile (the pipeline's expression): for catalogues it cannot sort."""
     listed = items.filter(pl.col("listed_at") < pl.lit(at).cast(pl.Datetime("us", "UTC")))
     percentile = pl.col("price").rank("max").over("category") / pl.len().over("category")
     return (
@@ -83,8 +84,10 @@ class SortedPrices:
         self._seen, self._at = catalogue.select(_COLUMNS), at
 
     def percentile(self, items: pl.DataFrame, at: datetime, asked: pl.DataFrame) -> pl.DataFrame:
-        """``item_id`` and ``__percentile`` of the rows ``asked`` (rows of the catalogue ``items``) listed before
-        ``at``, among the listings of ``items``."""
+        """Return ``item_id`` and ``__percentile`` of the rows ``asked`` listed before ``at``.
+
+        ``asked`` are rows of the catalogue ``items``; the percentile is among the listings of ``items``.
+        """
         price = items.get_column("price")
         listed = pl.col("listed_at") < pl.lit(at).cast(pl.Datetime("us", "UTC"))
         if items.get_column("category").null_count() or price.null_count() or (price.is_nan() | (price == 0)).any():

@@ -47,9 +47,11 @@ Window = int | None
 
 
 class RunningSums:
-    """Sums of the columns of each window (``windows``: window -> columns) and the latest days where the
-    ``positive`` columns are above zero and the ``nonzero`` ones differ from zero, per code (``codes_of`` gives
-    the code of each row of a daily frame)."""
+    """Per code: sums of the columns of each window, and the latest days with a positive or non-zero value.
+
+    ``windows`` maps a window to its columns; the latest days are those where the ``positive`` columns are above
+    zero and the ``nonzero`` ones differ from zero (``codes_of`` gives the code of each row of a daily frame).
+    """
 
     def __init__(
         self,
@@ -81,8 +83,10 @@ class RunningSums:
         self._last = {key: np.full(0, _NONE, dtype=np.int64) for key in self.latest}  # the day's ordinal
 
     def update(self, days: Mapping[date, pl.DataFrame], as_of: date) -> None:
-        """Bring the sums to midnight of ``as_of``: ``days`` are the stored frames by day (the days from
-        ``as_of`` on are not read)."""
+        """Bring the sums to midnight of ``as_of``.
+
+        ``days`` are the stored frames by day (the days from ``as_of`` on are not read).
+        """
         days = {d: frame for d, frame in days.items() if d < as_of and frame.height}
         if any(days.get(d) is not frame for d, frame in self._frames.items()):
             self._reset(self._floats)
@@ -98,8 +102,10 @@ class RunningSums:
         self._read.clear()
 
     def _block(self, day: date, columns: list[str], kind: str) -> np.ndarray:
-        """A day's values of ``columns``, one row per row of its frame (zeros for a column it lacks), read
-        once per update."""
+        """Return a day's values of ``columns``, one row per row of its frame (zeros for a column it lacks).
+
+        It is read once per update.
+        """
         if (day, tuple(columns)) not in self._read:
             frame = self._frames[day]
             block: np.ndarray = np.zeros((frame.height, len(columns)), dtype=_DTYPE[kind])
@@ -167,7 +173,7 @@ class RunningSums:
         return out
 
     def sums(self, w: Window, column: str, codes: np.ndarray) -> np.ndarray:
-        """The sums of ``column`` over window ``w`` for ``codes`` (zero for a code never seen, or -1)."""
+        """Return the sums of ``column`` over window ``w`` for ``codes`` (zero for a code never seen, or -1)."""
         kind = _VALUES if column in self._floats else _COUNTS
         j = self._columns[w, kind].index(column)
         return self._gather(self._sums[w, kind][:, j], codes, 0)
@@ -175,8 +181,10 @@ class RunningSums:
     def age(
         self, column: str, codes: np.ndarray, as_of: date, within: int | None = None, positive: bool = True
     ) -> pl.Series:
-        """Days from the latest day where ``column`` was positive (or non-zero) to the day before ``as_of``, as
-        Int32; null for none, or none within the last ``within`` days."""
+        """Return the days from the latest day where ``column`` was positive (or non-zero) to the day before ``as_of``.
+
+        As Int32; null for none, or none within the last ``within`` days.
+        """
         last = self._gather(self._last[column, positive], codes, _NONE)
         age = (as_of.toordinal() - 1 - last).astype(np.float64)  # exact: small integers; NaN marks the missing
         missing = (last == _NONE) if within is None else (last == _NONE) | (age >= within)
