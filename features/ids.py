@@ -1,5 +1,6 @@
-"""Dense positions for ids (users, items): each id gets a position ``0..n-1`` once, in the order first seen, so
-per-user and per-item state lives in numpy arrays indexed by it. The trigger engine's rules and the daily
+"""Dense positions for ids (users, items): each id gets a position ``0..n-1`` once, in the order first seen.
+
+Per-user and per-item state lives in numpy arrays indexed by it. The trigger engine's rules and the daily
 feature store both keep their state this way.
 
 Ids are looked up through a private categorical mapping (polars keeps its hash table of the ids from call to
@@ -30,11 +31,14 @@ from collections.abc import Iterable
 
 import numpy as np
 import polars as pl
+from numpy.typing import NDArray
 
 
 class IdIndex:
-    """Positions of ids in the order first seen, and with ``hashed`` their crc32 (``crc[position]``);
-    :meth:`ids_of` names its Series ``name``."""
+    """Positions of ids in the order first seen, and with ``hashed`` their crc32 (``crc[position]``).
+
+    :meth:`ids_of` names its Series ``name``.
+    """
 
     def __init__(self, ids: Iterable[str] = (), hashed: bool = False, name: str = "id") -> None:
         self._dtype = pl.Categorical(pl.Categories.random())
@@ -48,6 +52,7 @@ class IdIndex:
         self.add(pl.Series(list(ids), dtype=pl.String))
 
     def __len__(self) -> int:
+        """Return the number of ids with a position."""
         return self._ids.len()
 
     def add(self, ids: pl.Series) -> None:
@@ -55,7 +60,7 @@ class IdIndex:
         self._lookup(ids)
 
     def position_of(self, id_: str) -> int:
-        """The position of one id (adding it if unknown): a dict lookup, for event-by-event work."""
+        """Return the position of one id (adding it if unknown): a dict lookup, for event-by-event work."""
         if self._dict is None:
             self._dict = dict(zip(self._ids.to_list(), range(len(self)), strict=True))
         if id_ not in self._dict:
@@ -63,12 +68,15 @@ class IdIndex:
         return self._dict[id_]
 
     def ids_of(self, positions: np.ndarray) -> pl.Series:
-        """The ids at ``positions``."""
+        """Return the ids at ``positions``."""
         return self._ids.gather(positions)
 
     def positions(self, ids: pl.Series, remember: bool = True) -> np.ndarray:
-        """The position of each id (in the order given), adding the unknown ones. With ``remember``, the answer
-        is kept for the next call with the same ids (a tick's feature rows); one-off lookups pass False."""
+        """Return the position of each id (in the order given), adding the unknown ones.
+
+        With ``remember``, the answer is kept for the next call with the same ids (a tick's feature rows); one-off
+        lookups pass False.
+        """
         last = self._last
         if last is not None and last[0].len() == ids.len() and last[0].equals(ids):
             return last[1]
@@ -78,14 +86,14 @@ class IdIndex:
         return out
 
     def find(self, ids: pl.Series) -> np.ndarray:
-        """The position of each id, -1 for an id never given one (nothing is added)."""
+        """Return the position of each id, -1 for an id never given one (nothing is added)."""
         codes = self._codes(ids)
         out = np.full(len(codes), -1, dtype=np.int64)
         inside = codes < len(self._at)
         out[inside] = self._at[codes[inside]]
         return out
 
-    def _codes(self, ids: pl.Series) -> np.ndarray:
+    def _codes(self, ids: pl.Series) -> NDArray[np.int64]:
         if ids.null_count():
             raise ValueError("ids: null id")
         return ids.cast(pl.String).cast(self._dtype).to_physical().to_numpy().astype(np.int64, copy=False)

@@ -69,7 +69,7 @@ def read_frame(path: str | Path) -> pl.DataFrame:
 
 
 def scan_frame(path: str | Path) -> pl.LazyFrame:
-    """A lazy scan of a Parquet file, a folder of Parquet files (read as one table), or a CSV file."""
+    """Scan a Parquet file, a folder of Parquet files (read as one table), or a CSV file, lazily."""
     path = Path(path)
     if path.is_dir():
         parts = sorted(path.rglob("*.parquet"))

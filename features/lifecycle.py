@@ -100,11 +100,11 @@ class LifecycleThresholds(BaseModel):
 
 
 def purchase_trend() -> pl.Expr:
-    """The ``purchase_trend`` column: purchases of the last 30 days minus the monthly mean of the 60 days before.
+    r"""Return the ``purchase_trend`` column: purchases of the last 30 days minus the monthly mean of the 60 before.
 
     Notes
     -----
-    .. math:: \\tau = p_{30} - \\tfrac{1}{2}(p_{90} - p_{30})
+    .. math:: \tau = p_{30} - \tfrac{1}{2}(p_{90} - p_{30})
     """
     recent = pl.col("purchases_30d").cast(pl.Float64)
     return (recent - (pl.col("purchases_90d").cast(pl.Float64) - recent) / 2).alias("purchase_trend")
@@ -113,12 +113,13 @@ def purchase_trend() -> pl.Expr:
 def rule_churn_risk(
     intercept: float = -3.0, per_day: float = 0.25, per_log_session: float = 0.5, never_days: float = 60.0
 ) -> pl.Expr:
-    """The rule's churn risk as a ``churn_risk`` column: logistic in the days since the last session, lowered by
-    recent sessions.
+    r"""Return the rule's churn risk as a ``churn_risk`` column.
+
+    The risk is logistic in the days since the last session, lowered by recent sessions.
 
     Notes
     -----
-    .. math:: r = \\sigma(a + b\\,d - c\\,\\log(1 + s_{30}))
+    .. math:: r = \sigma(a + b\,d - c\,\log(1 + s_{30}))
 
     with :math:`d` the days since the last session (for a user never seen, the account's age: idle since
     sign-up; ``never_days`` if that is unknown too) and :math:`s_{30}` the sessions of the last 30 days.
@@ -132,8 +133,11 @@ def rule_churn_risk(
 
 
 def lifecycle_stage(thresholds: LifecycleThresholds, risk: pl.Expr | None = None) -> pl.Expr:
-    """The ``lifecycle_stage`` column from the user features with ``purchase_trend``, staged by ``risk`` (a
-    model's churn risk; null where unscored) when given (see the module docstring for the rules)."""
+    """Return the ``lifecycle_stage`` column from the user features with ``purchase_trend``.
+
+    When ``risk`` is given (a model's churn risk; null where unscored), users are staged by it (see the module
+    docstring for the rules).
+    """
     t = thresholds
     inactive = pl.col("days_since_last_session")
     risk = risk if risk is not None else pl.lit(None, pl.Float64)
@@ -157,9 +161,12 @@ def lifecycle_stage(thresholds: LifecycleThresholds, risk: pl.Expr | None = None
 
 
 def with_lifecycle(features: Frame, thresholds: LifecycleThresholds) -> Frame:
-    """``features`` (one row per user, with :data:`LIFECYCLE_INPUTS` and optionally a scorer's ``churn_risk``)
-    with :data:`LIFECYCLE_COLUMNS` added: the purchase trend, the stage (by the scorer's risk where there is
-    one), and ``churn_risk``, the scorer's or else the rule's."""
+    """Add :data:`LIFECYCLE_COLUMNS` to ``features``.
+
+    ``features`` has one row per user, with :data:`LIFECYCLE_INPUTS` and optionally a scorer's ``churn_risk``; the
+    columns added are the purchase trend, the stage (by the scorer's risk where there is one), and ``churn_risk``, the
+    scorer's or else the rule's.
+    """
     names = features.collect_schema().names()
     missing = [c for c in LIFECYCLE_INPUTS if c not in names]
     if missing:
@@ -173,8 +180,9 @@ def with_lifecycle(features: Frame, thresholds: LifecycleThresholds) -> Frame:
 
 
 def scored(features: pl.DataFrame, scorer: ChurnScorer | None) -> pl.DataFrame:
-    """``features`` with the ``churn_risk`` column of ``scorer`` (null where it has no score: NaN), ready for
-    :func:`with_lifecycle`; unchanged without a scorer.
+    """Add the ``churn_risk`` column of ``scorer`` to ``features``, ready for :func:`with_lifecycle`.
+
+    The risk is null where the scorer has no score (NaN); ``features`` is unchanged without a scorer.
 
     >>> features = pl.DataFrame({"user_id": ["a"], "days_since_last_session": [3], "sessions_30d": [2],
     ...                          "account_age_days": [90.0]})
@@ -189,15 +197,17 @@ def scored(features: pl.DataFrame, scorer: ChurnScorer | None) -> pl.DataFrame:
 
 @runtime_checkable
 class ChurnScorer(Protocol):
-    """Turns user features (one row per user) into P(churn), one value per row; NaN for a user it cannot
-    score."""
+    """Turns user features (one row per user) into P(churn), one value per row; NaN for a user it cannot score."""
 
-    def score(self, user_features: pl.DataFrame) -> np.ndarray: ...
+    def score(self, user_features: pl.DataFrame) -> np.ndarray:
+        """Return P(churn) of each row of ``user_features``; NaN for a user it cannot score."""
+        ...
 
 
 class RecencyChurnScorer:
-    """Rule-based churn risk until a model is trained: :func:`rule_churn_risk` behind the :class:`ChurnScorer`
-    interface (the same numbers as a frame staged without a risk of its own).
+    """Rule-based churn risk until a model is trained: :func:`rule_churn_risk` behind :class:`ChurnScorer`.
+
+    The same numbers as a frame staged without a risk of its own.
 
     >>> features = pl.DataFrame({"days_since_last_session": [2, None, None], "sessions_30d": [9, 0, 0],
     ...                          "account_age_days": [300.0, 3.0, 90.0]})
@@ -214,5 +224,6 @@ class RecencyChurnScorer:
         self.never_days = never_days
 
     def score(self, user_features: pl.DataFrame) -> np.ndarray:
+        """Return the rule's P(churn) of each row of ``user_features``."""
         rule = rule_churn_risk(self.intercept, self.per_day, self.per_log_session, self.never_days)
         return user_features.select(rule).to_series().to_numpy()

@@ -60,7 +60,7 @@ UTC_TS = pl.Datetime("us", "UTC")
 
 
 def schema_of(columns: dict[str, Any]) -> pl.Schema:
-    """A polars schema from a mapping of column names to dtypes (typed loosely for mixed dtype objects)."""
+    """Build a polars schema from a mapping of column names to dtypes (typed loosely for mixed dtype objects)."""
     return pl.Schema(columns)
 
 
@@ -204,8 +204,10 @@ CONTRACTS: dict[str, pl.Schema] = {
 
 
 def feature_columns(frame: pl.DataFrame | pl.LazyFrame) -> list[str]:
-    """Context feature columns of a decision or bandit log: every column that is not bookkeeping, an outcome,
-    a target probability (``p_*``) or a simulator truth (``q_*``).
+    """Return the context feature columns of a decision or bandit log.
+
+    Every column that is not bookkeeping, an outcome, a target probability (``p_*``) or a simulator truth
+    (``q_*``).
 
     Examples
     --------

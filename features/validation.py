@@ -96,8 +96,11 @@ def validate_lazy(
     unique: str | None = None,
     not_null: Iterable[str] = (),
 ) -> pl.LazyFrame:
-    """The lazy counterpart of :func:`validate`: checks names and dtypes from the plan's schema, then null and
-    duplicate ids in one pass over only the columns concerned; returns the frame cast to the contract."""
+    """Validate lazily, as :func:`validate` does; return the frame cast to the contract.
+
+    Checks names and dtypes from the plan's schema, then null and duplicate ids in one pass over only the
+    columns concerned.
+    """
     present = frame.collect_schema()
     for column, dtype in schema.items():
         if column not in present:

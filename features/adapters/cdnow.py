@@ -166,7 +166,7 @@ class CdnowData:
 
 
 def cdnow_path() -> Path:
-    """The CDNOW file inside the installed ``lifetimes`` package, found without importing the package."""
+    """Locate the CDNOW file inside the installed ``lifetimes`` package, without importing the package."""
     spec = find_spec("lifetimes")
     if spec is None or not spec.submodule_search_locations:
         raise ImportError(f"the CDNOW data ship with the optional package 'lifetimes', not installed: {INSTALL_HINT}")
@@ -192,8 +192,10 @@ def load_cdnow(path: str | Path | None = None) -> CdnowData:
 
 
 def _fields(text: str) -> tuple[pl.DataFrame, int]:
-    """Check the header; return one row per non-blank data line (line number, the line, its fields) and the
-    number of lines."""
+    """Check the header; return the non-blank data lines and the number of lines.
+
+    One row per non-blank data line: its line number, the line and its fields.
+    """
     lines = text.removeprefix("\ufeff").splitlines()
     header = lines[0].split() if lines else []
     if header != list(HEADER):
@@ -232,8 +234,10 @@ def _raise_first_fault(parsed: pl.DataFrame) -> None:
 
 
 def _parse_rows(frame: pl.DataFrame) -> pl.DataFrame:
-    """Typed columns (``customer``, ``day``, ``cds``, ``value``) for every data line, or an error naming the
-    first bad line."""
+    """Type the columns ``customer``, ``day``, ``cds`` and ``value`` of every data line.
+
+    A bad line raises an error naming the first one.
+    """
     fields = pl.col("fields")
     raw = frame.select(
         "line_no",
