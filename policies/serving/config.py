@@ -1,4 +1,4 @@
-"""offerlab's settings from ``mlflow.yaml``: tracking store, registry names, serving port.
+r"""offerlab's settings from ``mlflow.yaml``: tracking store, registry names, serving port.
 
 Lookup order: the path in ``OFFERLAB_CONFIG``, else ``mlflow.yaml`` in the current
 folder, else the built-in defaults (the same embedded SQLite store). Relative paths
@@ -10,7 +10,7 @@ Examples
 >>> import tempfile
 >>> from pathlib import Path
 >>> folder = Path(tempfile.mkdtemp())
->>> _ = (folder / "mlflow.yaml").write_text("registered_model: my-policy\\n")
+>>> _ = (folder / "mlflow.yaml").write_text("registered_model: my-policy\n")
 >>> config = load_config(folder / "mlflow.yaml", environ={})
 >>> config.registered_model, config.tracking_uri == f"sqlite:///{folder / 'mlruns.db'}"
 ('my-policy', True)
@@ -71,11 +71,12 @@ class OfferlabConfig(BaseModel):
     serving: ServingSettings = ServingSettings()
 
     def experiment(self, kind: str) -> str:
-        """The MLflow experiment name for a kind of work (``simulate``, ``ope``, ...)."""
+        """Return the MLflow experiment name for a kind of work (``simulate``, ``ope``, ...)."""
         return self.experiments.get(kind, f"offerlab-{kind}")
 
     @property
     def champion_uri(self) -> str:
+        """Return the ``models:/`` URI of the registered model's champion alias."""
         return f"models:/{self.registered_model}@{self.champion_alias}"
 
 

@@ -33,8 +33,9 @@ logger = logging.getLogger(__name__)
 
 
 def load_users(source: Path | pl.DataFrame) -> pl.DataFrame:
-    """The users table (USERS contract) from a Parquet/CSV file or a frame, validated: ids present and unique,
-    time zones and consents not null (a ``SchemaError`` names the problem).
+    """Read the users table (USERS contract) from a Parquet/CSV file or a frame, and validate it.
+
+    Ids must be present and unique, time zones and consents not null (a ``SchemaError`` names the problem).
 
     Examples
     --------
@@ -79,7 +80,7 @@ class ConsentBook:
         return (info.st_ino, info.st_size, info.st_mtime_ns)
 
     def time_zone(self, user_id: str) -> str | None:
-        """The user's time zone, or ``None`` if the users table has no record of them."""
+        """Return the user's time zone, or ``None`` if the users table has no record of them."""
         if self.source is not None and time.monotonic() - self._checked >= self.interval:
             with self.lock:
                 self._checked = time.monotonic()
@@ -96,12 +97,12 @@ class ConsentBook:
         return self.time_zones.get(user_id)
 
     def apply(self, moments: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """The guardrails' (kept, suppressed) for a batch of moments, one batch at a time."""
+        """Apply the guardrails to a batch of moments, one batch at a time: return (kept, suppressed)."""
         with self.lock:
             result = self.guardrails.apply(moments)
         return result.kept, result.suppressed
 
     def apply_one(self, moment: dict[str, Any]) -> Verdict:
-        """The guardrails' verdict on one moment (the fast path, same result as :meth:`apply` on one row)."""
+        """Return the guardrails' verdict on one moment (the fast path, same result as :meth:`apply` on one row)."""
         with self.lock:
             return self.guardrails.apply_one(moment)

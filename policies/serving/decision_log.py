@@ -1,5 +1,7 @@
-"""The endpoint's decision log: one JSON line per decision (DECISIONS contract, the context columns beside it) and
-one per suppressed moment (SUPPRESSIONS contract), user ids pseudonymised, erasable per user, durable.
+"""The endpoint's decision log: one JSON line per decision and one per suppressed moment, durable and erasable.
+
+Decisions follow the DECISIONS contract (the context columns beside it), suppressed moments the SUPPRESSIONS
+contract; user ids are pseudonymised, and a user's lines can be erased.
 
 Decisions go to ``decisions-YYYYMMDDTHHMMSS-NNNNNN.jsonl``, suppressions to ``suppressions-...jsonl`` in the same
 folder, named after the UTC moment the file was started (:mod:`policies.serving.log_files`); a new file is started
@@ -77,9 +79,10 @@ def _json_default(value: Any) -> Any:
 
 
 class DecisionLog:
-    """Appends decisions to ``<folder>/decisions-*.jsonl`` and suppressions to ``<folder>/suppressions-*.jsonl``,
-    durably (fsynced before :meth:`append` returns, concurrent appends group-committed), rotated by ``rotation``
-    (default: 64 MiB or a new UTC day).
+    """Appends decisions to ``<folder>/decisions-*.jsonl`` and suppressions to ``<folder>/suppressions-*.jsonl``.
+
+    Appends are durable (fsynced before :meth:`append` returns, concurrent appends group-committed), and the files
+    are rotated by ``rotation`` (default: 64 MiB or a new UTC day).
 
     Writers and :meth:`erase` take an exclusive ``flock`` on a file, and a writer whose file was replaced by an
     erasure while it held it reopens it, so no line is lost to a concurrent erasure (even from another process).
@@ -124,7 +127,7 @@ class DecisionLog:
 
     @classmethod
     def existing(cls, folder: str | Path) -> DecisionLog:
-        """An existing log, never creating a folder or a salt (a new salt would pseudonymise differently)."""
+        """Open an existing log, never creating a folder or a salt (a new salt would pseudonymise differently)."""
         return cls(folder, create=False)
 
     def _load_salt(self, create: bool) -> bytes:
@@ -145,18 +148,20 @@ class DecisionLog:
         return salt.encode()
 
     def pseudonym(self, user_id: str) -> str:
-        """A stable, keyed, one-way stand-in for ``user_id``."""
+        """Return a stable, keyed, one-way stand-in for ``user_id``."""
         return hmac.new(self._salt, user_id.encode(), hashlib.sha256).hexdigest()[:16]
 
     def files(self, pattern: str | None = None) -> list[Path]:
-        """The log's files: those matching ``pattern``, or decisions and suppressions alike."""
+        """List the log's files: those matching ``pattern``, or decisions and suppressions alike."""
         patterns = PATTERNS if pattern is None else (pattern,)
         return sorted(path for each in patterns for path in self.folder.glob(each))
 
     def append(self, record: dict[str, Any]) -> None:
-        """Write one decision; ``record['user_id']`` is pseudonymised before it touches the disk (so is the id
-        where a text field mentions it), and a record without a ``ts`` gets the time of writing. Datetimes are
-        written in ISO 8601."""
+        """Write one decision, durably.
+
+        ``record['user_id']`` is pseudonymised before it touches the disk (so is the id where a text field mentions
+        it), and a record without a ``ts`` gets the time of writing. Datetimes are written in ISO 8601.
+        """
         self._commits["decisions"].append(self._line(record))
 
     def append_suppression(self, record: dict[str, Any]) -> None:
@@ -172,7 +177,7 @@ class DecisionLog:
         await self._commits["suppressions"].append_async(self._line(record))
 
     def _line(self, record: dict[str, Any]) -> str:
-        """The JSON line of ``record``, pseudonymised, with a ``ts``."""
+        """Return the JSON line of ``record``, pseudonymised, with a ``ts``."""
         now = datetime.now(UTC)
         user_id, pseudonym = str(record["user_id"]), self.pseudonym(str(record["user_id"]))
         mentioned = [k for k, v in record.items() if isinstance(v, str) and user_id in v and k != "user_id"]
@@ -185,8 +190,10 @@ class DecisionLog:
         return json.dumps(pseudonymous, default=_json_default) + "\n"
 
     def stats(self) -> CommitStats:
-        """Decisions and suppressions made durable so far (lines, batches), lines waiting now, and the seconds the
-        latest batch of either took to write and fsync."""
+        """Return the decisions and suppressions made durable so far (lines, batches) and the lines waiting now.
+
+        It also tells the seconds the latest batch of either took to write and fsync.
+        """
         both = [commit.stats() for commit in self._commits.values()]
         return CommitStats(
             lines=sum(s.lines for s in both),
@@ -196,8 +203,10 @@ class DecisionLog:
         )
 
     def close(self) -> None:
-        """Write what is waiting, stop the writer threads and close the files being written (a later append starts
-        new ones)."""
+        """Write what is waiting, stop the writer threads and close the files being written.
+
+        A later append starts new ones.
+        """
         for commit in self._commits.values():
             commit.close()
         for stream in self._streams.values():
@@ -221,8 +230,10 @@ class DecisionLog:
                         yield json.loads(line)
 
     def erase(self, user_ids: Iterable[str]) -> dict[Path, int]:
-        """Remove every line of these users (by pseudonym) from the decision and suppression files, rewriting
-        each file atomically; lines removed per file that had any."""
+        """Remove every line of these users (by pseudonym) from the decision and suppression files.
+
+        Each file is rewritten atomically. Returns the lines removed per file that had any.
+        """
         pseudonyms = {self.pseudonym(str(user_id)) for user_id in user_ids}
         removed: dict[Path, int] = {}
         for path in self.files():
@@ -243,8 +254,10 @@ class DecisionLog:
 
 
 def _create_salt(path: Path) -> None:
-    """Write a new salt at ``path`` durably, unless another process just did (a hard link never replaces a file,
-    and a reader never sees a salt half written)."""
+    """Write a new salt at ``path`` durably, unless another process just did.
+
+    A hard link never replaces a file, and a reader never sees a salt half written.
+    """
     fd, name = tempfile.mkstemp(prefix=".pseudonym-salt-", suffix=".tmp", dir=path.parent)  # mode 0600
     try:
         with os.fdopen(fd, "w") as handle:

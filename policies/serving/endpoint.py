@@ -112,7 +112,7 @@ def create_app(
     api_token: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
-    """The FastAPI app around a loaded policy model.
+    """Build the FastAPI app around a loaded policy model.
 
     Parameters
     ----------
@@ -170,8 +170,10 @@ def create_app(
         return chosen, np.where(eligible, probs, 0.0)
 
     def arm_fields(assignment: Assignment, context: dict[str, Any], eligible: np.ndarray) -> dict[str, Any]:
-        """``arm`` and the shadow's version and probabilities for the log (nothing without a challenger); a
-        shadow that cannot score the context is left out of this one decision, which still stands."""
+        """Return ``arm`` and the shadow's version and probabilities for the log (nothing without a challenger).
+
+        A shadow that cannot score the context is left out of this one decision, which still stands.
+        """
         if live.current().challenger is None:
             return {}
         shadow = assignment.shadow

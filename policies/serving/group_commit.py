@@ -1,5 +1,6 @@
-"""Group commit: callers hand over lines, one writer thread writes and fsyncs the lines waiting so far in one
-batch, and every caller is released only once its own line is durable.
+r"""Group commit: callers hand over lines, one writer thread writes and fsyncs the lines waiting so far in one batch.
+
+Every caller is released only once its own line is durable.
 
 Callers come in two kinds and can mix: a thread calls :meth:`GroupCommit.append` and blocks until its line is
 durable; a coroutine awaits :meth:`GroupCommit.append_async`, which leaves its event loop free meanwhile (the
@@ -15,10 +16,10 @@ Examples
 >>> import asyncio
 >>> written = []
 >>> commit = GroupCommit(lambda data: written.append(data))
->>> commit.append("one\\n")
->>> asyncio.run(commit.append_async("two\\n"))
+>>> commit.append("one\n")
+>>> asyncio.run(commit.append_async("two\n"))
 >>> written, commit.stats()
-([b'one\\n', b'two\\n'], CommitStats(lines=2, batches=2, pending=0, last_batch_seconds=...))
+([b'one\n', b'two\n'], CommitStats(lines=2, batches=2, pending=0, last_batch_seconds=...))
 >>> commit.close()
 """
 
@@ -33,8 +34,10 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class CommitStats:
-    """What a :class:`GroupCommit` has done: lines and batches made durable, lines waiting now (the log's lag),
-    and how long the last batch took to write and fsync."""
+    """What a :class:`GroupCommit` has done: lines and batches made durable, lines waiting now (the log's lag).
+
+    It also holds how long the last batch took to write and fsync.
+    """
 
     lines: int
     batches: int
@@ -63,10 +66,13 @@ def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) ->
 
 
 class GroupCommit:
-    """Batches :meth:`append` / :meth:`append_async` calls onto one ``write`` callable (which must make its bytes
-    durable before it returns, e.g. :meth:`~policies.serving.log_files.RotatingFile.write`).
+    """Batches :meth:`append` / :meth:`append_async` calls onto one ``write`` callable.
 
-    If ``write`` raises, every caller of that batch gets the error (nothing of the batch was acknowledged)."""
+    ``write`` must make its bytes durable before it returns (e.g.
+    :meth:`~policies.serving.log_files.RotatingFile.write`).
+
+    If ``write`` raises, every caller of that batch gets the error (nothing of the batch was acknowledged).
+    """
 
     def __init__(self, write: Callable[[bytes], object]) -> None:
         self._write = write
@@ -96,7 +102,7 @@ class GroupCommit:
         await future
 
     def stats(self) -> CommitStats:
-        """Counts so far, and the lines waiting to be written or being written."""
+        """Return the counts so far, and the lines waiting to be written or being written."""
         with self._condition:
             pending = len(self._open.lines) + self._writing
             return CommitStats(self._lines, self._batches, pending, self._last_batch_seconds)
@@ -112,7 +118,7 @@ class GroupCommit:
             self._writer, self._closed = None, False
 
     def _add(self, line: str) -> _Batch:
-        """Called holding the lock: ``line`` into the open batch, the writer woken (started if need be)."""
+        """Put ``line`` into the open batch and wake the writer (start it if need be); call it holding the lock."""
         if self._writer is None:
             self._writer = threading.Thread(target=self._write_batches, name="group-commit", daemon=True)
             self._writer.start()
@@ -122,7 +128,7 @@ class GroupCommit:
         return batch
 
     def _write_batches(self) -> None:
-        """The writer thread: take the open batch whenever it holds lines, write it, release its callers."""
+        """Run the writer thread: take the open batch whenever it holds lines, write it, release its callers."""
         with self._condition:
             while True:
                 while not self._open.lines and not self._closed:

@@ -1,5 +1,7 @@
-"""Models that follow the registry: the champion (and a challenger) reloaded when an alias moves, traffic split
-between them, and shadow scoring.
+"""Models that follow the registry: champion and challenger reloaded when an alias moves, split, shadow scoring.
+
+The champion (and a challenger, if any) are reloaded when their alias moves, traffic is split between them, and
+in shadow mode the model that does not act is scored beside the one that does.
 
 :class:`LiveModels` holds the models behind ``models:/NAME@champion`` and, optionally, ``models:/NAME@challenger``.
 :meth:`LiveModels.refresh` asks the registry where the aliases point now; when a version changed (``offerlab
@@ -137,7 +139,7 @@ class TrafficSplit(BaseModel):
     salt: str = "offerlab-split"
 
     def bucket(self, key: str) -> float:
-        """The key's place in [0, 1): the first 8 bytes of BLAKE2b(``salt:key``) over 2**64."""
+        """Return the key's place in [0, 1): the first 8 bytes of BLAKE2b(``salt:key``) over 2**64."""
         digest = hashlib.blake2b(f"{self.salt}:{key}".encode(), digest_size=8).digest()
         return int.from_bytes(digest, "big") / 2.0**64
 
@@ -148,8 +150,10 @@ class TrafficSplit(BaseModel):
 
 @dataclass(frozen=True)
 class LiveModel:
-    """A loaded policy model and the registry version it came from (``version`` is what decisions log as
-    ``policy_version``, e.g. ``offer-policy/v3``)."""
+    """A loaded policy model and the registry version it came from.
+
+    ``version`` is what decisions log as ``policy_version``, e.g. ``offer-policy/v3``.
+    """
 
     model: PolicyModel = field(repr=False)
     version: str
@@ -170,7 +174,7 @@ class LiveSnapshot:
     errors: Mapping[str, str] = field(default_factory=dict)
 
     def model_for(self, arm: Arm) -> LiveModel:
-        """The model of ``arm``; the champion when no challenger is loaded."""
+        """Return the model of ``arm``; the champion when no challenger is loaded."""
         if arm == "challenger" and self.challenger is not None:
             return self.challenger
         return self.champion
@@ -185,9 +189,10 @@ class Assignment:
     shadow: LiveModel | None
 
     def log_fields(self, shadow_probabilities: Sequence[float] | np.ndarray | None = None) -> dict[str, Any]:
-        """The fields the decision log adds beside the DECISIONS columns (whose ``policy_version`` is
-        ``acting.version``): ``arm``, and with a shadow ``shadow_policy_version`` and ``shadow_probabilities``
-        (over :data:`~features.schemas.ACTIONS`).
+        """Return the fields the decision log adds beside the DECISIONS columns.
+
+        These are ``arm``, and with a shadow ``shadow_policy_version`` and ``shadow_probabilities`` (over
+        :data:`~features.schemas.ACTIONS`); the DECISIONS columns' ``policy_version`` is ``acting.version``.
 
         Examples
         --------
@@ -257,8 +262,10 @@ class LiveModels:
 
     @classmethod
     def from_config(cls, config: OfferlabConfig, split: TrafficSplit | None = None) -> LiveModels:
-        """Follow ``config``'s champion alias, and its challenger alias when ``split`` sends it traffic or
-        shadows it (otherwise no challenger is loaded)."""
+        """Follow ``config``'s champion alias, and its challenger alias when ``split`` sends it traffic or shadows it.
+
+        Otherwise no challenger is loaded.
+        """
         split = split or TrafficSplit()
         challenger_uri = None
         if split.challenger_share > 0 or split.shadow:
@@ -266,17 +273,17 @@ class LiveModels:
         return cls(config.champion_uri, challenger_uri, split)
 
     def current(self) -> LiveSnapshot:
-        """The models serving now (read it once per request and use that snapshot throughout)."""
+        """Return the models serving now (read it once per request and use that snapshot throughout)."""
         return self._snapshot
 
     def route(self, decision_key: str) -> Arm:
-        """The arm that acts for ``decision_key`` (always ``champion`` without a challenger)."""
+        """Return the arm that acts for ``decision_key`` (always ``champion`` without a challenger)."""
         if self._snapshot.challenger is None:
             return "champion"
         return self.split.arm_of(decision_key)
 
     def choose(self, decision_key: str) -> Assignment:
-        """The acting model for ``decision_key`` and, in shadow mode with a challenger, the other one to score."""
+        """Pick the acting model for ``decision_key`` and, in shadow mode with a challenger, the other one to score."""
         snapshot = self._snapshot
         arm: Arm = "champion" if snapshot.challenger is None else self.split.arm_of(decision_key)
         acting = snapshot.model_for(arm)
@@ -331,9 +338,11 @@ class LiveModels:
             self._poller = None
 
     def __enter__(self) -> LiveModels:
+        """Return these live models, to be stopped at the end of the ``with`` block."""
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Stop the poller, as :meth:`stop` does."""
         self.stop()
 
     def _poll(self, interval_s: float) -> None:
@@ -346,8 +355,10 @@ class LiveModels:
     def _follow(
         self, uri: str, serving: LiveModel | None, may_vanish: bool = False
     ) -> tuple[LiveModel | None, str | None]:
-        """The model to serve next for ``uri`` and the error met on the way (``serving`` is kept on an error).
-        With ``may_vanish``, an alias that points nowhere gives ``(None, None)``."""
+        """Return the model to serve next for ``uri`` and the error met on the way (``serving`` is kept on an error).
+
+        With ``may_vanish``, an alias that points nowhere gives ``(None, None)``.
+        """
         try:
             resolved = self.resolver(uri)
         except LookupError as error:
@@ -367,7 +378,7 @@ class LiveModels:
         return serving, f"{type(error).__name__}: {error}"
 
     def _load(self, resolved: ResolvedModel, serving: LiveModel | None = None) -> LiveModel:
-        """The model of ``resolved``: ``serving`` itself when unchanged, a kept one, or freshly loaded."""
+        """Return the model of ``resolved``: ``serving`` itself when unchanged, a kept one, or freshly loaded."""
         if serving is not None and serving.uri == resolved.uri:
             return serving
         kept = self._loaded.get(resolved.uri)

@@ -1,5 +1,6 @@
-"""The decision log's files on disk: their names, rotation by size and by time, durable appends, and the repair
-of a torn last record left by a crash.
+r"""The decision log's files on disk: their names, rotation by size and by time, durable appends, crash repair.
+
+The repair cuts off a torn last record left by a crash.
 
 A log stream (``decisions`` or ``suppressions``) is a series of JSON-lines files named after the UTC moment each
 was started and a sequence number, ``decisions-20261127T225500-000000.jsonl``: the names sort in the order the
@@ -13,7 +14,7 @@ Examples
 >>> moments = iter(datetime(2026, 11, 27, 23, 59, 58, tzinfo=UTC) + timedelta(seconds=s) for s in range(10))
 >>> stream = RotatingFile(Path(tempfile.mkdtemp()), "decisions", Rotation(max_bytes=10, every="day"),
 ...                       clock=lambda: next(moments))
->>> for line in (b'{"a": 1}\\n', b'{"a": 2}\\n', b'{"a": 3}\\n'):  # the third passes 10 bytes and midnight
+>>> for line in (b'{"a": 1}\n', b'{"a": 2}\n', b'{"a": 3}\n'):  # the third passes 10 bytes and midnight
 ...     print(stream.write(line).name)
 decisions-20261127T235958-000000.jsonl
 decisions-20261127T235958-000000.jsonl
@@ -41,8 +42,9 @@ _TAIL_CHUNK = 64 * 1024
 
 @dataclass(frozen=True)
 class Rotation:
-    """When a log stream starts a new file: once the current one holds ``max_bytes`` or more, and when a new UTC
-    ``hour`` or ``day`` begins (``every=None``: by size only).
+    """When a log stream starts a new file: once the current one holds ``max_bytes`` or more, or a new UTC period.
+
+    The period is an ``hour`` or a ``day`` (``every=None``: by size only).
 
     Examples
     --------
@@ -58,20 +60,22 @@ class Rotation:
     every: Literal["hour", "day"] | None = "day"
 
     def __post_init__(self) -> None:
+        """Check ``max_bytes`` and ``every``."""
         if not isinstance(self.max_bytes, int) or self.max_bytes <= 0:
             raise ValueError(f"Rotation: max_bytes must be a positive number of bytes, got {self.max_bytes!r}")
         if self.every not in ("hour", "day", None):
             raise ValueError(f"Rotation: every must be 'hour', 'day' or None, got {self.every!r}")
 
     def period(self, moment: datetime) -> str:
-        """The UTC period ``moment`` falls in; a file is rotated when the period changes."""
+        """Return the UTC period ``moment`` falls in; a file is rotated when the period changes."""
         utc = moment.astimezone(UTC)
         return {"hour": f"{utc:%Y%m%d%H}", "day": f"{utc:%Y%m%d}", None: ""}[self.every]
 
 
 def file_name(kind: str, started: datetime, sequence: int) -> str:
-    """The name of a ``kind`` file started at ``started`` (UTC), ``sequence`` telling apart files started within
-    the same second.
+    """Return the name of a ``kind`` file started at ``started`` (UTC).
+
+    ``sequence`` tells apart files started within the same second.
 
     >>> file_name("decisions", datetime(2026, 11, 27, 22, 55, 1, tzinfo=UTC), 3)
     'decisions-20261127T225501-000003.jsonl'
@@ -89,15 +93,16 @@ def fsync_directory(folder: Path) -> None:
 
 
 def cut_torn_tail(path: Path) -> int:
-    """Cut a torn last record off ``path``: an unterminated last line, or a terminated one that is not JSON.
+    r"""Cut a torn last record off ``path``: an unterminated last line, or a terminated one that is not JSON.
+
     Returns the bytes cut (0 when the file ends in a whole record); a cut is logged as a warning naming the file.
     Takes the file's ``flock`` so that it never cuts a line another process is writing.
 
     >>> import tempfile
     >>> path = Path(tempfile.mkdtemp()) / "decisions-20261127.jsonl"
-    >>> _ = path.write_bytes(b'{"a": 1}\\n{"a": 2}\\n{"a"')
+    >>> _ = path.write_bytes(b'{"a": 1}\n{"a": 2}\n{"a"')
     >>> cut_torn_tail(path), path.read_bytes(), cut_torn_tail(path)
-    (4, b'{"a": 1}\\n{"a": 2}\\n', 0)
+    (4, b'{"a": 1}\n{"a": 2}\n', 0)
     """
     fd = os.open(path, os.O_RDWR)
     try:
@@ -115,8 +120,10 @@ def cut_torn_tail(path: Path) -> int:
 
 
 def _whole_records_end(fd: int, size: int) -> int:
-    """The offset just past the last whole record of the file: past its last newline, and before its last line
-    too if that line is not JSON."""
+    """Return the offset just past the last whole record of the file.
+
+    That is past its last newline, and before its last line too if that line is not JSON.
+    """
     end = _last_newline_before(fd, size)
     if end == 0:
         return 0
@@ -129,7 +136,7 @@ def _whole_records_end(fd: int, size: int) -> int:
 
 
 def _last_newline_before(fd: int, end: int) -> int:
-    """The offset just past the last ``\\n`` among the file's first ``end`` bytes (0 if there is none)."""
+    r"""Return the offset just past the last ``\n`` among the file's first ``end`` bytes (0 if there is none)."""
     while end > 0:
         start = max(0, end - _TAIL_CHUNK)
         found = os.pread(fd, end - start, start).rfind(b"\n")
@@ -140,8 +147,10 @@ def _last_newline_before(fd: int, end: int) -> int:
 
 
 class RotatingFile:
-    """One log stream's current file, appended to durably: each :meth:`write` holds the file's ``flock``, appends
-    its bytes and ``fdatasync``-s before it returns, starting a new file first when :class:`Rotation` says so.
+    """One log stream's current file, appended to durably.
+
+    Each :meth:`write` holds the file's ``flock``, appends its bytes and ``fdatasync``-s before it returns, starting
+    a new file first when :class:`Rotation` says so.
 
     A file replaced while the stream held it open (:meth:`DecisionLog.erase` rewrites files and renames them into
     place, maybe from another process) is reopened at its path, so no write lands in a replaced file. A failed
@@ -208,7 +217,7 @@ class RotatingFile:
         self.path, self._started, self._period = path, started, self.rotation.period(now)
 
     def _locked_current(self) -> int:
-        """The current file's descriptor, ``flock``-ed, reopened if the file at the path was replaced."""
+        """Return the current file's descriptor, ``flock``-ed, reopened if the file at the path was replaced."""
         assert self.path is not None
         while True:
             assert self._fd is not None

@@ -13,8 +13,9 @@ from features.schemas import ACTIONS
 
 
 def policy_target_table(log: pl.DataFrame, policy_version: str) -> pl.DataFrame:
-    """The probabilities ``policy_version`` gave on every round of a decision log, as the ``p_<action>`` table
-    (row-aligned with the log) that ``offerlab ope --target-probs`` reads.
+    """Return the probabilities ``policy_version`` gave on every round of a decision log, as a ``p_<action>`` table.
+
+    The table is row-aligned with the log, as ``offerlab ope --target-probs`` reads it.
 
     A round's probabilities come from ``probabilities`` where the version acted (``policy_version``), from
     ``shadow_probabilities`` where it was the shadow (``shadow_policy_version``). In shadow mode every round

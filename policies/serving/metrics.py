@@ -137,7 +137,7 @@ class EndpointMetrics:
         self.suppressions.labels(suppressed_by=suppressed_by).inc()
 
     def note_append(self, at: float | None = None) -> None:
-        """The decision log was appended to (now, or at the monotonic time ``at``)."""
+        """Record that the decision log was appended to (now, or at the monotonic time ``at``)."""
         self._last_append = self._now() if at is None else at
 
     def seconds_since_append(self) -> float:
@@ -150,7 +150,7 @@ class EndpointMetrics:
 
 
 def _label_sets(gauge: Gauge) -> list[tuple[str, ...]]:
-    """The label values of the series ``gauge`` holds now."""
+    """Return the label values of the series ``gauge`` holds now."""
     return [tuple(s.labels[n] for n in ("policy_version", "role")) for m in gauge.collect() for s in m.samples]
 
 
@@ -174,6 +174,7 @@ class RequestMetrics:
         self.routes = frozenset(routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass an HTTP request to the app, then count it by route, method and status and record its latency."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

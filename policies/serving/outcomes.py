@@ -1,6 +1,7 @@
-"""Outcomes posted to the endpoint: ``POST /v1/outcome {decision_id, converted, revenue}``, kept beside the
-decision log in ``outcomes-posted.jsonl`` (one fsynced JSON line per outcome: ``decision_id``, ``converted``,
-``revenue``, ``received_at``).
+r"""Outcomes posted to the endpoint (``POST /v1/outcome {decision_id, converted, revenue}``), kept beside the log.
+
+They are kept in ``outcomes-posted.jsonl`` beside the decision log, one fsynced JSON line per outcome:
+``decision_id``, ``converted``, ``revenue``, ``received_at``.
 
 The store is idempotent: the same outcome posted twice is kept once (the second post is answered 200 with
 ``"duplicate": true`` and writes nothing); another outcome for a decision that already has one is refused with
@@ -34,7 +35,7 @@ True
 >>> try:
 ...     store.record("d1", converted=False, revenue=0.0)
 ... except ConflictingOutcome as error:
-...     print(*str(error).split("; "), sep=";\\n")
+...     print(*str(error).split("; "), sep=";\n")
 decision d1 already has an outcome (converted=True, revenue=40.0);
 refusing converted=False, revenue=0.0
 >>> store.record("d9", converted=False, revenue=0.0)
@@ -127,8 +128,10 @@ class OutcomeStore:
         self._scanned_at = time.monotonic()
 
     def record(self, decision_id: str, converted: bool, revenue: float) -> RecordedOutcome:
-        """Keep the outcome of ``decision_id`` (fsynced before returning), or return the one already kept if it
-        is the same. Raises :class:`UnknownDecision` or :class:`ConflictingOutcome`."""
+        """Keep the outcome of ``decision_id`` (fsynced before returning), or return the one kept if it is the same.
+
+        Raises :class:`UnknownDecision` or :class:`ConflictingOutcome`.
+        """
         if not self.knows(decision_id):
             raise UnknownDecision(f"no decision {decision_id} in the decision log")
         with self._lock:
@@ -149,7 +152,7 @@ class OutcomeStore:
 
 
 def logged_decision_ids(decision_log: DecisionLog) -> set[str]:
-    """The ``decision_id`` of every readable line of the log's decision files (a torn line is skipped)."""
+    """Return the ``decision_id`` of every readable line of the log's decision files (a torn line is skipped)."""
     ids: set[str] = set()
     for path in decision_log.files(PATTERN):
         with open(path, encoding="utf-8") as handle:
@@ -177,15 +180,15 @@ def append_durably(path: Path, text: str) -> None:
 
 
 def cut_torn_tail(path: Path) -> int:
-    """Cut a last line without its newline (a write a crash interrupted) from ``path``; bytes cut.
+    r"""Cut a last line without its newline (a write a crash interrupted) from ``path``; return the bytes cut.
 
     Examples
     --------
     >>> import tempfile
     >>> path = Path(tempfile.mkdtemp()) / "x.jsonl"
-    >>> _ = path.write_text('{"a": 1}\\n{"a": ')
+    >>> _ = path.write_text('{"a": 1}\n{"a": ')
     >>> cut_torn_tail(path), path.read_text()
-    (6, '{"a": 1}\\n')
+    (6, '{"a": 1}\n')
     """
     if not path.exists():
         return 0
@@ -201,7 +204,7 @@ def cut_torn_tail(path: Path) -> int:
 
 
 def read_outcomes(path: Path) -> Iterator[dict[str, Any]]:
-    """The outcome lines of ``path`` (none if it does not exist), as dicts."""
+    """Read the outcome lines of ``path`` (none if it does not exist), as dicts."""
     if not path.exists():
         return
     with open(path, encoding="utf-8") as handle:
@@ -245,8 +248,11 @@ class OutcomeResponse(BaseModel):
 
 
 def outcome_router(store: OutcomeStore) -> APIRouter:
-    """``POST /v1/outcome``: 201 for a new outcome, 200 for a repeat, 404 for an unknown decision, 409 for an
-    outcome that contradicts the one kept, 422 (naming the field) for a malformed body."""
+    """Build the router of ``POST /v1/outcome``.
+
+    It answers 201 for a new outcome, 200 for a repeat, 404 for an unknown decision, 409 for an outcome that
+    contradicts the one kept, 422 (naming the field) for a malformed body.
+    """
     router = APIRouter()
 
     @router.post("/v1/outcome", response_model=OutcomeResponse, status_code=201)

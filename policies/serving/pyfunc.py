@@ -49,6 +49,7 @@ class PolicyModel(PythonModel):
         self.policy = policy
 
     def load_context(self, context: Any) -> None:
+        """Load the saved policy from the model's ``policy`` artifact."""
         self.policy = load_policy(context.artifacts[POLICY_ARTIFACT])
 
     def decide(
@@ -63,14 +64,18 @@ class PolicyModel(PythonModel):
     def decide_one(
         self, context: Mapping[str, Any], eligible: np.ndarray, rng: np.random.Generator
     ) -> tuple[int, np.ndarray]:
-        """``(chosen index, probabilities (k,))`` of one context given as a mapping (column → value), over
-        :data:`~features.schemas.ACTIONS`: :meth:`decide` for the one-row frame, by the policy's one-row path."""
+        """Return ``(chosen index, probabilities (k,))`` of one context given as a mapping (column → value).
+
+        The probabilities are over :data:`~features.schemas.ACTIONS`: :meth:`decide` for the one-row frame, by the
+        policy's one-row path.
+        """
         assert self.policy is not None, "PolicyModel has no policy loaded"
         probs = self.policy.probabilities_one(context, ACTIONS, eligible)
         chosen, _ = sample_actions(probs.reshape(1, -1), rng)
         return int(chosen[0]), probs
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """Decide every row: the action, its probability and ``p_<action>`` for each action, seeded by ``params``."""
         rng = np.random.default_rng((params or {}).get("seed"))
         if isinstance(model_input, pd.DataFrame) and len(model_input) <= ROW_BY_ROW and self._has_row_path():
             chosen, probs = self._decide_rows(model_input, rng)
@@ -85,13 +90,18 @@ class PolicyModel(PythonModel):
         return out
 
     def _has_row_path(self) -> bool:
-        """Whether the policy has a one-row path of its own (VW's); others go through their one-row frame, which
-        the frame path does better for several rows (and pandas' NaN in an integer column reads the same)."""
+        """Tell whether the policy has a one-row path of its own (VW's).
+
+        Others go through their one-row frame, which the frame path does better for several rows (and pandas' NaN
+        in an integer column reads the same).
+        """
         return self.policy is not None and type(self.policy)._row_scores is not BasePolicy._row_scores
 
     def _decide_rows(self, model_input: pd.DataFrame, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`decide` for a few rows (a server's request), row by row through the policy's one-row path: the
-        same probabilities and draws, without turning the frame into polars (2 ms) and VW's input through it."""
+        """Run :meth:`decide` for a few rows (a server's request), row by row through the policy's one-row path.
+
+        The same probabilities and draws, without turning the frame into polars (2 ms) and VW's input through it.
+        """
         assert self.policy is not None, "PolicyModel has no policy loaded"
         names = [str(c) for c in model_input.columns]
         rows = [  # plain Python values, as DataFrame.to_dict("records") gives them (in a seventh of its time)

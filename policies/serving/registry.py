@@ -42,7 +42,7 @@ def resolve(uri: str, client: MlflowClient | None = None) -> ResolvedModel:
 
 
 def alias_version(name: str, alias: str, client: MlflowClient | None = None) -> str | None:
-    """The version an alias points at, or ``None`` if the alias (or the model) does not exist."""
+    """Return the version an alias points at, or ``None`` if the alias (or the model) does not exist."""
     client = client or MlflowClient()
     try:
         return str(client.get_model_version_by_alias(name, alias).version)

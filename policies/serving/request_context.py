@@ -44,8 +44,10 @@ SENDABLE_CONTEXT: tuple[str, ...] = tuple(c for c in CONTEXT if c not in ("trigg
 
 
 def _value_type(dtype: pl.DataType) -> Any:
-    """The JSON value a context column of ``dtype`` takes (strict: no text for a number, no number for a flag);
-    integers within the column's range, text no longer than an id."""
+    """Return the JSON value a context column of ``dtype`` takes (strict: no text for a number, no number for a flag).
+
+    Integers are within the column's range, text no longer than an id.
+    """
     if dtype == pl.Boolean:
         return bool
     if dtype == pl.String:
@@ -128,7 +130,7 @@ class Moment:
     reason: str
 
     def row(self, request: DecideRequest) -> dict[str, Any]:
-        """The moment in the MOMENTS columns, as :meth:`Guardrails.apply_one` reads it."""
+        """Return the moment in the MOMENTS columns, as :meth:`Guardrails.apply_one` reads it."""
         return {
             "moment_id": self.moment_id,
             "ts": self.ts,
@@ -141,13 +143,14 @@ class Moment:
         }
 
     def frame(self, request: DecideRequest) -> pl.DataFrame:
-        """The one-row MOMENTS frame the guardrails' batch path reads."""
+        """Return the one-row MOMENTS frame the guardrails' batch path reads."""
         return pl.DataFrame([self.row(request)], schema=MOMENTS, orient="row")
 
 
 def moment_of(request: DecideRequest, now: datetime) -> Moment:
-    """The request's moment: id ``trigger:event_id`` (a fresh uuid without one), ``ts`` (default ``now``) and
-    ``send_at`` (default ``ts``), both in UTC.
+    """Return the request's moment: id ``trigger:event_id`` (a fresh uuid without one), ``ts`` and ``send_at``.
+
+    ``ts`` defaults to ``now`` and ``send_at`` to ``ts``, both in UTC.
 
     Examples
     --------
@@ -170,11 +173,14 @@ def _typed(frame: pl.DataFrame, base: pl.Schema) -> pl.DataFrame:
 
 
 class ContextBuilder:
-    """Completes a moment's context from the online snapshot: the user's and the item's sides are computed once
-    per loaded snapshot by the batch definition (:class:`~features.pipelines.context_row.ContextSides`), the
-    moment's own fields per request (:func:`~features.pipelines.context_row.one_context`); the request's own
-    values win. Columns the store cannot give (no snapshot, or no row for the user or the item) and the request
-    does not send are left out, so the policy names them if it needs them."""
+    """Completes a moment's context from the online snapshot.
+
+    The user's and the item's sides are computed once per loaded snapshot by the batch definition
+    (:class:`~features.pipelines.context_row.ContextSides`), the moment's own fields per request
+    (:func:`~features.pipelines.context_row.one_context`); the request's own values win. Columns the store cannot
+    give (no snapshot, or no row for the user or the item) and the request does not send are left out, so the
+    policy names them if it needs them.
+    """
 
     def __init__(
         self, features: OnlineSnapshot | WatchedSnapshot | None, thresholds: LifecycleThresholds | None
@@ -184,7 +190,7 @@ class ContextBuilder:
         self._sides: tuple[OnlineSnapshot, ContextSides] | None = None
 
     def sides(self) -> ContextSides | None:
-        """The sides of the snapshot being served (computed again when a new one is loaded)."""
+        """Return the sides of the snapshot being served (computed again when a new one is loaded)."""
         snapshot = self.features.current() if self.features is not None else None
         if snapshot is None:
             return None
@@ -197,7 +203,7 @@ class ContextBuilder:
     def build(
         self, request: DecideRequest, tz: str, channel: str, send_at: datetime
     ) -> tuple[dict[str, Any], list[str]]:
-        """The context the policy sees (column → value, in :data:`CONTEXT` order), and the columns it lacks."""
+        """Return the context the policy sees (column → value, in :data:`CONTEXT` order), and the columns it lacks."""
         sides = self.sides()
         user = sides.user(request.user_id) if sides is not None else None
         item = sides.item(request.item_id) if sides is not None else None
@@ -210,7 +216,7 @@ class ContextBuilder:
 
 
 def after_quiet_hours(send_at: datetime, tz: str, settings: GuardrailSettings) -> datetime:
-    """The send time the guardrails will give ``send_at`` (quiet hours in the user's zone), by their own clock.
+    """Return the send time the guardrails will give ``send_at`` (quiet hours in the user's zone), by their own clock.
 
     Examples
     --------

@@ -57,7 +57,7 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
 
 def api_token_from(configured: str | None, environ: Mapping[str, str] | None = None) -> str | None:
-    """The bearer token: ``OFFERLAB_API_TOKEN`` if set and not blank, else ``configured`` (blank counts as none).
+    """Return the bearer token: ``OFFERLAB_API_TOKEN`` if set and not blank, else ``configured`` (blank counts as none).
 
     Examples
     --------
@@ -102,7 +102,7 @@ class BearerTokenGuard:
         self._expected = secret.encode()
 
     def authorised(self, scope: Scope) -> bool | None:
-        """True for the right token, False for a wrong one, None when no bearer token was sent."""
+        """Return True for the right token, False for a wrong one, None when no bearer token was sent."""
         header = dict(scope.get("headers") or ()).get(b"authorization")
         if header is None:
             return None
@@ -112,6 +112,7 @@ class BearerTokenGuard:
         return hmac.compare_digest(credentials.strip(), self._expected)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass a request under :data:`PROTECTED_PREFIX` on only with the right token; answer 401 otherwise."""
         if scope["type"] != "http" or not scope["path"].startswith(PROTECTED_PREFIX):
             await self.app(scope, receive, send)
             return
@@ -146,6 +147,7 @@ class BodySizeLimit:
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Read the body up to ``max_body_bytes`` and hand it on as one message; answer 413 past it."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -173,7 +175,7 @@ class BodySizeLimit:
 
 
 def _replaying(messages: list[Message], receive: Receive) -> Receive:
-    """A ``receive`` that gives ``messages`` first, then defers to ``receive`` (e.g. for ``http.disconnect``)."""
+    """Build a ``receive`` that gives ``messages`` first, then defers to ``receive`` (e.g. for ``http.disconnect``)."""
     pending = list(messages)
 
     async def replay() -> Message:
@@ -183,9 +185,10 @@ def _replaying(messages: list[Message], receive: Receive) -> Receive:
 
 
 def declare_bearer_auth(schema: dict[str, Any]) -> dict[str, Any]:
-    """Declare the bearer scheme in an OpenAPI ``schema`` (changed in place and returned) and require it on every
-    operation under :data:`PROTECTED_PREFIX`, with the 401 and 413 answers, so clients and schema-driven fuzzers
-    know to send the token.
+    """Declare the bearer scheme in an OpenAPI ``schema`` (changed in place and returned).
+
+    The scheme is required on every operation under :data:`PROTECTED_PREFIX`, with the 401 and 413 answers, so
+    clients and schema-driven fuzzers know to send the token.
 
     Examples
     --------
@@ -208,7 +211,7 @@ def declare_bearer_auth(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def security_summary(token: str | None, max_body_bytes: int) -> dict[str, Any]:
-    """What the endpoint enforces, for a start-up line (never the token itself).
+    """Describe what the endpoint enforces, for a start-up line (never the token itself).
 
     Examples
     --------

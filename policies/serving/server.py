@@ -49,7 +49,8 @@ def build_app(
     beside the champion. :func:`stop_following` ends the polling.
 
     ``api_token`` is the bearer token ``/v1/*`` requires (default: ``OFFERLAB_API_TOKEN``, else the config's
-    ``serving.api_token``); without any, the app is refused (``ValueError``) unless ``insecure`` is set."""
+    ``serving.api_token``); without any, the app is refused (``ValueError``) unless ``insecure`` is set.
+    """
     configured = config.serving.api_token.get_secret_value() if config.serving.api_token is not None else None
     token = api_token or api_token_from(configured)
     if token is None and not insecure:
@@ -90,8 +91,10 @@ def build_app(
 
 
 def stop_following(app: FastAPI) -> None:
-    """Stop the registry polling :func:`build_app` started and close its decision log's files (nothing for an
-    app built otherwise)."""
+    """Stop the registry polling :func:`build_app` started and close its decision log's files.
+
+    Nothing is done for an app built otherwise.
+    """
     live = getattr(app.state, "live_models", None)
     if isinstance(live, LiveModels):
         live.stop()
@@ -105,7 +108,8 @@ def serve_forever(app: FastAPI, host: str, port: int) -> None:
 
     What is loaded by then (the libraries, the model, the snapshot: millions of objects) is moved out of the
     garbage collector's reach (``gc.freeze``): a full collection would otherwise walk all of it, stopping every
-    request for 150-190 ms every few seconds under load (measured with the serving benchmark at 16 clients)."""
+    request for 150-190 ms every few seconds under load (measured with the serving benchmark at 16 clients).
+    """
     gc.collect()
     gc.freeze()
     try:
