@@ -59,7 +59,9 @@ class Estimator(ABC):
 
     @abstractmethod
     def round_terms(self, feedback: Feedback, target_probs: np.ndarray, q_hat: np.ndarray | None = None) -> RoundTerms:
-        """The terms of each logged round; the estimate is ``mean(offset) + sum(numerator) / sum(denominator)``.
+        """Compute the terms of each logged round.
+
+        The estimate is ``mean(offset) + sum(numerator) / sum(denominator)``.
 
         Parameters
         ----------
@@ -141,6 +143,7 @@ class WeightingEstimator(Estimator):
     clip: float | None = None
 
     def __post_init__(self) -> None:
+        """Check ``clip``."""
         if self.clip is not None and not self.clip > 0:
             raise ValueError(f"{self.name}: clip must be a positive number or None; got {self.clip!r}")
 

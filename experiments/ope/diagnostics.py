@@ -101,7 +101,8 @@ def chosen_entries(feedback: Feedback, values: np.ndarray) -> np.ndarray:
         index = np.arange(0, n * k, k)
         index += feedback.chosen
         return array.ravel()[index]
-    return array[np.arange(n), feedback.chosen]
+    chosen: np.ndarray = array[np.arange(n), feedback.chosen]
+    return chosen
 
 
 def effective_sample_size(weights: np.ndarray) -> float:
@@ -142,7 +143,7 @@ def ess_ratio(weights: np.ndarray) -> float:
 
 
 def max_weight(weights: np.ndarray) -> float:
-    """The largest importance weight: how much a single round can move the estimate.
+    """Return the largest importance weight: how much a single round can move the estimate.
 
     Examples
     --------
@@ -155,7 +156,7 @@ def max_weight(weights: np.ndarray) -> float:
 
 
 def mean_weight(weights: np.ndarray) -> float:
-    """The mean importance weight; about one when the propensities are right and the target is covered.
+    """Return the mean importance weight; about one when the propensities are right and the target is covered.
 
     Examples
     --------
@@ -181,7 +182,7 @@ def match_rate(weights: np.ndarray) -> float:
 
 
 def weight_diagnostics(weights: np.ndarray) -> dict[str, float]:
-    """The importance weight figures above, by name.
+    """Return the importance weight figures above, by name.
 
     Examples
     --------
@@ -247,7 +248,7 @@ def unsupported_mass(
 def support_diagnostics(
     feedback: Feedback, target_probs: np.ndarray, logging_probs: np.ndarray | None = None
 ) -> dict[str, float]:
-    """The support deficit: share of rounds where the target may leave the logger's support, and its mass there.
+    """Return the support deficit: the share of rounds where the target may leave the logger's support, its mass there.
 
     ``support_deficit_rate`` is the share of rounds where the target gives more
     than ``SUPPORT_EPSILON`` to some action the logger could not take (see
@@ -312,7 +313,7 @@ def diagnose(
     *,
     weights: np.ndarray | None = None,
 ) -> Diagnostics:
-    """Importance weight and support diagnostics of ``target_probs`` on ``feedback``, with warnings.
+    """Compute importance weight and support diagnostics of ``target_probs`` on ``feedback``, with warnings.
 
     Parameters
     ----------
@@ -342,11 +343,13 @@ def diagnose(
     >>> report = diagnose(feedback, np.tile([0.5, 0.3, 0.2], (n, 1)))
     >>> report.values["support_deficit_rate"], round(report.values["mean_weight"], 12)
     (1.0, 0.8)
-    >>> for warning in report.warnings:
+    >>> for warning in report.warnings:  # doctest: +NORMALIZE_WHITESPACE
     ...     print(warning)
-    support: the target puts mass on actions the logger never takes in 100.0% of rounds (mean mass 0.2); IPS-type estimates are biased there
-    mean weight: 0.8 is far from 1 (the standard error of the mean weight is 0.0063); the propensities may be wrong, or the target leaves the logger's support
-    """  # noqa: E501
+    support: the target puts mass on actions the logger never takes in 100.0% of rounds (mean mass 0.2);
+        IPS-type estimates are biased there
+    mean weight: 0.8 is far from 1 (the standard error of the mean weight is 0.0063); the propensities may be
+        wrong, or the target leaves the logger's support
+    """
     w = importance_weights(feedback, target_probs) if weights is None else np.asarray(weights, dtype=float)
     values = {**weight_diagnostics(w), **support_diagnostics(feedback, target_probs, logging_probs)}
     return Diagnostics(values, _warnings(values, w), w)

@@ -28,11 +28,11 @@ from policies.base import Feedback
 
 @dataclass(frozen=True)
 class DirectMethod(Estimator):
-    """The direct method (DM): the target's expected reward under a reward model ``q_hat``.
+    r"""The direct method (DM): the target's expected reward under a reward model ``q_hat``.
 
     Notes
     -----
-    .. math:: \\hat V_{DM} = \\frac{1}{n} \\sum_i \\sum_a \\pi(a | x_i) \\hat q(x_i, a)
+    .. math:: \hat V_{DM} = \frac{1}{n} \sum_i \sum_a \pi(a | x_i) \hat q(x_i, a)
 
     Low variance, but biased as far as the reward model is wrong; it ignores the
     observed rewards. Terms: numerator ``sum_a pi q_hat``, no denominator.
@@ -50,13 +50,14 @@ class DirectMethod(Estimator):
     name = "dm"
 
     def round_terms(self, feedback: Feedback, target_probs: np.ndarray, q_hat: np.ndarray | None = None) -> RoundTerms:
+        """Return the model's value of the target in each round."""
         q = check_q_hat(self.name, feedback, target_probs, q_hat)
         return RoundTerms(model_value(target_probs, q))
 
 
 @dataclass(frozen=True)
 class DoublyRobust(WeightingEstimator):
-    """Doubly robust (DR): the direct method plus an importance-weighted correction of the model's error.
+    r"""Doubly robust (DR): the direct method plus an importance-weighted correction of the model's error.
 
     Parameters
     ----------
@@ -65,8 +66,8 @@ class DoublyRobust(WeightingEstimator):
 
     Notes
     -----
-    .. math:: \\hat V_{DR} = \\frac{1}{n} \\sum_i \\Big[ \\sum_a \\pi(a | x_i) \\hat q(x_i, a)
-              + w_i \\big(r_i - \\hat q(x_i, a_i)\\big) \\Big]
+    .. math:: \hat V_{DR} = \frac{1}{n} \sum_i \Big[ \sum_a \pi(a | x_i) \hat q(x_i, a)
+              + w_i \big(r_i - \hat q(x_i, a_i)\big) \Big]
 
     Unbiased when either the propensities or the reward model are right, and
     less variable than IPS when ``q_hat`` is good. Terms: the bracket as
@@ -87,6 +88,7 @@ class DoublyRobust(WeightingEstimator):
     name = "dr"
 
     def round_terms(self, feedback: Feedback, target_probs: np.ndarray, q_hat: np.ndarray | None = None) -> RoundTerms:
+        """Return the model's value plus the importance-weighted residual of the logged reward, per round."""
         q = check_q_hat(self.name, feedback, target_probs, q_hat)
         correction = model_residuals(feedback, q)
         correction *= self.weights(feedback, target_probs)
@@ -96,7 +98,7 @@ class DoublyRobust(WeightingEstimator):
 
 @dataclass(frozen=True)
 class SelfNormalizedDoublyRobust(WeightingEstimator):
-    """Self-normalised doubly robust (SNDR): the direct method plus a self-normalised correction.
+    r"""Self-normalised doubly robust (SNDR): the direct method plus a self-normalised correction.
 
     Parameters
     ----------
@@ -105,8 +107,8 @@ class SelfNormalizedDoublyRobust(WeightingEstimator):
 
     Notes
     -----
-    .. math:: \\hat V_{SNDR} = \\frac{1}{n} \\sum_i \\sum_a \\pi(a | x_i) \\hat q(x_i, a)
-              + \\frac{\\sum_i w_i (r_i - \\hat q(x_i, a_i))}{\\sum_i w_i}
+    .. math:: \hat V_{SNDR} = \frac{1}{n} \sum_i \sum_a \pi(a | x_i) \hat q(x_i, a)
+              + \frac{\sum_i w_i (r_i - \hat q(x_i, a_i))}{\sum_i w_i}
 
     the DR correction divided by the mean weight instead of one (Open Bandit
     Pipeline's ``w (r - q_hat) / mean(w)``), which tames it when a few weights
@@ -131,6 +133,7 @@ class SelfNormalizedDoublyRobust(WeightingEstimator):
     name = "sndr"
 
     def round_terms(self, feedback: Feedback, target_probs: np.ndarray, q_hat: np.ndarray | None = None) -> RoundTerms:
+        """Return the model's value as offset, the weighted residuals over the weights (self-normalised)."""
         q = check_q_hat(self.name, feedback, target_probs, q_hat)
         weights = self.weights(feedback, target_probs)
         check_overlap(self.name, weights)
@@ -141,7 +144,8 @@ class SelfNormalizedDoublyRobust(WeightingEstimator):
 
 def model_value(target_probs: np.ndarray, q: np.ndarray) -> np.ndarray:
     """``(n,)`` the target's expected reward in each round under the model: ``sum_a pi(a | x) q(x, a)``."""
-    return np.einsum("ij,ij->i", target_probs, q)
+    values: np.ndarray = np.einsum("ij,ij->i", target_probs, q)
+    return values
 
 
 def model_residuals(feedback: Feedback, q: np.ndarray) -> np.ndarray:

@@ -68,7 +68,7 @@ ESTIMATORS: dict[str, type[Estimator]] = {cls.name: cls for cls in (DM, IPS, SNI
 
 
 def make_estimator(name: str, clip: float | None = None) -> Estimator:
-    """The estimator registered as ``name``, with default hyperparameters and weights clipped at ``clip``.
+    """Return the estimator registered as ``name``, with default hyperparameters and weights clipped at ``clip``.
 
     ``clip`` applies to every estimator that weights rounds (all but ``dm``,
     which has no weights and ignores it).
@@ -88,7 +88,7 @@ def make_estimator(name: str, clip: float | None = None) -> Estimator:
     if cls is None:
         raise ValueError(f"unknown estimator {name!r}; known: {sorted(ESTIMATORS)}")
     if clip is not None and issubclass(cls, WeightingEstimator):
-        return cls(clip=clip)  # type: ignore[call-arg]
+        return cls(clip=clip)
     return cls()
 
 

@@ -124,9 +124,10 @@ def on_policy_value(
     *,
     max_units: int | None = MAX_UNITS,
 ) -> EstimatorResult:
-    """The logging policy's own value: the mean observed reward, with the same interval (estimator ``"logged"``).
+    """Estimate the logging policy's own value: the mean observed reward, with the same interval.
 
-    Its diagnostics are those of unit weights on full support (the target is the logging policy).
+    Its estimator is named ``"logged"``; its diagnostics are those of unit weights on full support (the target is
+    the logging policy).
 
     Examples
     --------

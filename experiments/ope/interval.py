@@ -45,7 +45,7 @@ def summarise_all(
     interval: str = "bootstrap",
     max_units: int | None = MAX_UNITS,
 ) -> list[EstimatorResult]:
-    """Value, interval and standard error of several statistics of the same rounds, from one resample plan.
+    r"""Value, interval and standard error of several statistics of the same rounds, from one resample plan.
 
     Parameters
     ----------
@@ -88,7 +88,7 @@ def summarise_all(
     *Normal.* Linearised over units ``u`` (the cluster sums of the terms, with
     ``c_u`` rounds), the statistic's error is ``sum_u psi_u`` with
 
-    .. math:: \\psi_u = \\frac{a_u - \\hat\\theta b_u}{\\sum_u b_u} + \\frac{o_u - \\bar o c_u}{\\sum_u c_u},
+    .. math:: \psi_u = \frac{a_u - \hat\theta b_u}{\sum_u b_u} + \frac{o_u - \bar o c_u}{\sum_u c_u},
 
     ``theta`` the ratio part of the estimate and ``o bar`` the mean offset; the
     standard error is ``sqrt(U / (U - 1) sum_u psi_u^2)`` over ``U`` units (the
@@ -335,7 +335,7 @@ def _standard_error(influence: np.ndarray) -> float:
 
 
 def _as_terms(values: Terms, name: str, array_name: str) -> RoundTerms:
-    """Checked terms; an array is the numerator of a plain mean. Errors name ``name`` (terms) or ``array_name``."""
+    """Check terms; an array is the numerator of a plain mean. Errors name ``name`` (terms) or ``array_name``."""
     if isinstance(values, RoundTerms):
         checked = values.check(name)
         if checked.denominator is not None and not checked.denominator.sum() > 0:

@@ -32,7 +32,7 @@ DEFAULT_SHRINKAGE_LAMBDA = 1000.0
 
 @dataclass(frozen=True)
 class SwitchDoublyRobust(WeightingEstimator):
-    """Switch doubly robust (Wang, Agarwal and Dudik, 2017): DR where the weight is small, the model where it is large.
+    r"""Switch doubly robust (Wang, Agarwal and Dudik, 2017): DR where the weight is small, the model where it is large.
 
     Parameters
     ----------
@@ -51,8 +51,8 @@ class SwitchDoublyRobust(WeightingEstimator):
     model where it exceeds ``tau``. The model's part summed over both sets is
     the direct method, and only the logged action's weight can be observed, so
 
-    .. math:: \\hat V_{switch} = \\frac{1}{n} \\sum_i \\Big[ \\sum_a \\pi(a | x_i) \\hat q(x_i, a)
-              + 1[w_i \\le \\tau] \\, w_i \\big(r_i - \\hat q(x_i, a_i)\\big) \\Big]
+    .. math:: \hat V_{switch} = \frac{1}{n} \sum_i \Big[ \sum_a \pi(a | x_i) \hat q(x_i, a)
+              + 1[w_i \le \tau] \, w_i \big(r_i - \hat q(x_i, a_i)\big) \Big]
 
     Terms: the bracket as numerator, no denominator. Biased as far as the model
     is wrong on the actions switched to it; bounded variance in exchange.
@@ -74,11 +74,13 @@ class SwitchDoublyRobust(WeightingEstimator):
     tau: float = DEFAULT_SWITCH_TAU
 
     def __post_init__(self) -> None:
+        """Check ``clip`` and ``tau``."""
         super().__post_init__()
         if not self.tau >= 0:
             raise ValueError(f"{self.name}: tau must be a number >= 0; got {self.tau!r}")
 
     def round_terms(self, feedback: Feedback, target_probs: np.ndarray, q_hat: np.ndarray | None = None) -> RoundTerms:
+        """Return doubly robust terms with the weights above ``tau`` set to zero."""
         q = check_q_hat(self.name, feedback, target_probs, q_hat)
         weights = self.weights(feedback, target_probs)
         weights[weights > self.tau] = 0.0
@@ -90,7 +92,7 @@ class SwitchDoublyRobust(WeightingEstimator):
 
 @dataclass(frozen=True)
 class DoublyRobustWithOptimisticShrinkage(WeightingEstimator):
-    """DR with optimistic shrinkage (DR-OS; Su, Dimakopoulou, Krishnamurthy and Dudik, 2020).
+    r"""DR with optimistic shrinkage (DR-OS; Su, Dimakopoulou, Krishnamurthy and Dudik, 2020).
 
     Parameters
     ----------
@@ -107,9 +109,9 @@ class DoublyRobustWithOptimisticShrinkage(WeightingEstimator):
 
     Notes
     -----
-    .. math:: \\hat V_{DR-OS} = \\frac{1}{n} \\sum_i \\Big[ \\sum_a \\pi(a | x_i) \\hat q(x_i, a)
-              + \\hat w_i \\big(r_i - \\hat q(x_i, a_i)\\big) \\Big],
-              \\qquad \\hat w_i = \\frac{\\lambda w_i}{w_i^2 + \\lambda}
+    .. math:: \hat V_{DR-OS} = \frac{1}{n} \sum_i \Big[ \sum_a \pi(a | x_i) \hat q(x_i, a)
+              + \hat w_i \big(r_i - \hat q(x_i, a_i)\big) \Big],
+              \qquad \hat w_i = \frac{\lambda w_i}{w_i^2 + \lambda}
 
     the weight that minimises a bound on the squared error of the correction,
     optimistic in assuming the model's error small. Terms: the bracket as
@@ -132,11 +134,13 @@ class DoublyRobustWithOptimisticShrinkage(WeightingEstimator):
     lambda_: float = DEFAULT_SHRINKAGE_LAMBDA
 
     def __post_init__(self) -> None:
+        """Check ``clip`` and ``lambda_``."""
         super().__post_init__()
         if not self.lambda_ >= 0:
             raise ValueError(f"{self.name}: lambda_ must be a number >= 0; got {self.lambda_!r}")
 
     def round_terms(self, feedback: Feedback, target_probs: np.ndarray, q_hat: np.ndarray | None = None) -> RoundTerms:
+        """Return doubly robust terms with the shrunk weights."""
         q = check_q_hat(self.name, feedback, target_probs, q_hat)
         correction = model_residuals(feedback, q)
         correction *= self.shrunk_weights(feedback, target_probs)
@@ -158,7 +162,8 @@ class DoublyRobustWithOptimisticShrinkage(WeightingEstimator):
             return weights
         if self.lambda_ == 0:
             return np.zeros_like(weights)
-        return self.lambda_ * weights / (weights * weights + self.lambda_)
+        shrunk: np.ndarray = self.lambda_ * weights / (weights * weights + self.lambda_)
+        return shrunk
 
 
 SwitchDR = SwitchDoublyRobust

@@ -23,7 +23,7 @@ import numpy as np
 
 @dataclass(frozen=True, eq=False)  # arrays: equality would be ambiguous
 class RoundTerms:
-    """Per-round terms of an estimator; the estimate is a ratio of their sums.
+    r"""Per-round terms of an estimator; the estimate is a ratio of their sums.
 
     Attributes
     ----------
@@ -43,7 +43,7 @@ class RoundTerms:
     -----
     The estimate is
 
-    .. math:: \\hat V = \\frac{1}{n} \\sum_i o_i + \\frac{\\sum_i a_i}{\\sum_i b_i}
+    .. math:: \hat V = \frac{1}{n} \sum_i o_i + \frac{\sum_i a_i}{\sum_i b_i}
 
     with numerator ``a``, denominator ``b`` (ones when ``None``) and offset
     ``o`` (zeros when ``None``). Resampling keeps each round's three terms
@@ -64,10 +64,11 @@ class RoundTerms:
 
     @property
     def n_rounds(self) -> int:
+        """Number of logged rounds."""
         return int(self.numerator.shape[0])
 
     def value(self) -> float:
-        """The estimate: ``mean(offset) + sum(numerator) / sum(denominator)``."""
+        """Return the estimate: ``mean(offset) + sum(numerator) / sum(denominator)``."""
         total = float(self.numerator.sum())
         ratio = total / (float(self.denominator.sum()) if self.denominator is not None else self.n_rounds)
         return ratio + (float(self.offset.mean()) if self.offset is not None else 0.0)

@@ -161,6 +161,7 @@ class ResamplePlan:
     _draws: np.random.SeedSequence = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        """Check ``max_units``; deal more units than that into ``max_units`` random blocks; seed the draws."""
         if self.max_units is not None and (isinstance(self.max_units, bool) or self.max_units < 1):
             raise ValueError(f"max_units must be a positive integer or None; got {self.max_units!r}")
         sequence = self.seed if isinstance(self.seed, np.random.SeedSequence) else np.random.SeedSequence(self.seed)

@@ -35,7 +35,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import lightgbm as lgb
 import numpy as np
@@ -94,8 +94,10 @@ class RewardModelParams(BaseModel):
     max_train_rows: int | None = Field(200_000, ge=1)
 
     def lightgbm(self, seed: int) -> dict[str, Any]:
-        """The parameters as ``lightgbm.train`` takes them, for one model seeded with ``seed``: squared error
-        (rewards may be money), one thread, deterministic."""
+        """Return the parameters as ``lightgbm.train`` takes them, for one model seeded with ``seed``.
+
+        Squared error (rewards may be money), one thread, deterministic.
+        """
         return {
             "objective": "regression",
             "learning_rate": self.learning_rate,
@@ -119,8 +121,9 @@ def cross_fitted_rewards(
     groups: Sequence[Any] | np.ndarray | pl.Series | None = None,
     params: RewardModelParams | None = None,
 ) -> np.ndarray:
-    r"""``(n, k)`` predicted expected reward of every action in every round, each round's from a model trained
-    on the other folds only.
+    r"""``(n, k)`` predicted expected reward of every action in every round, by cross-fitting.
+
+    Each round's prediction comes from a model trained on the other folds only.
 
     Parameters
     ----------
@@ -199,15 +202,18 @@ def cross_fitted_rewards(
         rows = design[held]
         for action in range(k):
             rows[:, action_column] = action
-            q_hat[held, action] = booster.predict(rows, num_threads=1)
+            # a dense float matrix in, a dense (n_held,) array out (the sparse and list returns are for other inputs)
+            q_hat[held, action] = cast("np.ndarray", booster.predict(rows, num_threads=1))
     return q_hat
 
 
 def cross_fitting_folds(
     n_rounds: int, n_folds: int, *, seed: int = 0, groups: Sequence[Any] | np.ndarray | pl.Series | None = None
 ) -> np.ndarray:
-    """``(n_rounds,)`` fold index of each round: the rounds (or, with ``groups``, the groups) in a seeded random
-    order, dealt to the folds in turn, so every fold has some and their numbers per fold differ by at most one.
+    """``(n_rounds,)`` fold index of each round.
+
+    The rounds (or, with ``groups``, the groups) in a seeded random order are dealt to the folds in turn, so
+    every fold has some and their numbers per fold differ by at most one.
 
     Examples
     --------
@@ -239,8 +245,9 @@ def cross_fitting_folds(
 def q_hat_from_frame(
     frame: pl.DataFrame, actions: Sequence[str], n_rows: int, *, eligible: np.ndarray | None = None
 ) -> np.ndarray:
-    """``(n_rows, k)`` predicted rewards read from a table with one ``q_<action>`` column per action, its rows
-    aligned with the log's (other columns are ignored).
+    """``(n_rows, k)`` predicted rewards read from a table with one ``q_<action>`` column per action.
+
+    Its rows are aligned with the log's (other columns are ignored).
 
     Parameters
     ----------
@@ -318,8 +325,10 @@ def _group_codes(groups: Sequence[Any] | np.ndarray | pl.Series, n_rounds: int) 
 
 
 def _design_matrix(contexts: pl.DataFrame) -> tuple[np.ndarray, list[int]]:
-    """The model's inputs as float64, the action's column last (left zero here), and which columns are
-    categorical (see :func:`cross_fitted_rewards`'s Notes for how each dtype is coded)."""
+    """Return the model's inputs as float64, the action's column last (left zero here), and the categorical ones.
+
+    See :func:`cross_fitted_rewards`'s Notes for how each dtype is coded.
+    """
     expressions: list[pl.Expr] = []
     categorical: list[int] = []
     for name, dtype in contexts.schema.items():

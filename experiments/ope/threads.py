@@ -31,5 +31,5 @@ def one_blas_thread() -> Iterator[None]:
 
 @cache
 def _controller() -> ThreadpoolController:
-    """The thread pools of the loaded libraries, found once (finding them takes about a millisecond)."""
+    """Return the thread pools of the loaded libraries, found once (finding them takes about a millisecond)."""
     return ThreadpoolController()

@@ -132,7 +132,8 @@ def row_sums(values: np.ndarray) -> np.ndarray:
     array([1., 3.])
     """
     if values.shape[1] > 16:
-        return np.einsum("ij->i", values)
+        sums: np.ndarray = np.einsum("ij->i", values)
+        return sums
     with one_blas_thread():  # a product with ones reads each row once; numpy's sum(axis=1) is slow on short rows
         return values @ np.ones(values.shape[1])
 

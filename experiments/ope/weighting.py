@@ -21,7 +21,7 @@ from policies.base import Feedback
 
 @dataclass(frozen=True)
 class InverseProbabilityWeighting(WeightingEstimator):
-    """Inverse probability weighting (IPS): reweight each observed reward by how much likelier the target makes it.
+    r"""Inverse probability weighting (IPS): reweight each observed reward by how much likelier the target makes it.
 
     Parameters
     ----------
@@ -30,7 +30,7 @@ class InverseProbabilityWeighting(WeightingEstimator):
 
     Notes
     -----
-    .. math:: \\hat V_{IPS} = \\frac{1}{n} \\sum_i w_i r_i, \\qquad w_i = \\frac{\\pi(a_i | x_i)}{p_i}
+    .. math:: \hat V_{IPS} = \frac{1}{n} \sum_i w_i r_i, \qquad w_i = \frac{\pi(a_i | x_i)}{p_i}
 
     with ``p_i`` the logged propensity (``w_i`` clipped at ``clip`` when given).
     Unbiased when the propensities are right and the logger gives every action
@@ -52,12 +52,13 @@ class InverseProbabilityWeighting(WeightingEstimator):
     name = "ips"
 
     def round_terms(self, feedback: Feedback, target_probs: np.ndarray, q_hat: np.ndarray | None = None) -> RoundTerms:
+        """Return the importance-weighted rewards of each round."""
         return RoundTerms(self.weights(feedback, target_probs) * feedback.rewards)
 
 
 @dataclass(frozen=True)
 class SelfNormalizedInverseProbabilityWeighting(WeightingEstimator):
-    """Self-normalised IPS (SNIPS): IPS divided by the mean weight.
+    r"""Self-normalised IPS (SNIPS): IPS divided by the mean weight.
 
     Parameters
     ----------
@@ -66,7 +67,7 @@ class SelfNormalizedInverseProbabilityWeighting(WeightingEstimator):
 
     Notes
     -----
-    .. math:: \\hat V_{SNIPS} = \\frac{\\sum_i w_i r_i}{\\sum_i w_i}
+    .. math:: \hat V_{SNIPS} = \frac{\sum_i w_i r_i}{\sum_i w_i}
 
     a weighted mean of the observed rewards, so it stays within their range.
     Slightly biased, usually far less variable than IPS. Terms: numerator
@@ -89,6 +90,7 @@ class SelfNormalizedInverseProbabilityWeighting(WeightingEstimator):
     name = "snips"
 
     def round_terms(self, feedback: Feedback, target_probs: np.ndarray, q_hat: np.ndarray | None = None) -> RoundTerms:
+        """Return the importance-weighted rewards over the weights (self-normalised)."""
         weights = self.weights(feedback, target_probs)
         check_overlap(self.name, weights)
         return RoundTerms(weights * feedback.rewards, weights)
