@@ -76,6 +76,7 @@ class Estimate:
     upper: float
 
     def to_dict(self) -> dict[str, float | None]:
+        """Return the figure and its ends as JSON-ready floats, ``None`` where not finite."""
         return {"value": _finite(self.value), "lower": _finite(self.lower), "upper": _finite(self.upper)}
 
 
@@ -88,6 +89,7 @@ class KpiFigures:
     incremental: Estimate
 
     def to_dict(self) -> dict[str, dict[str, float | None]]:
+        """Return the three estimates as JSON-ready mappings (see :meth:`Estimate.to_dict`)."""
         return {
             "treated": self.treated.to_dict(),
             "holdout": self.holdout.to_dict(),
@@ -119,6 +121,7 @@ class CellReport:
     effects: dict[str, Estimate]
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the slice's counts, KPIs and effects as JSON-ready data (the name is the caller's key)."""
         return {
             "n_treated": self.n_treated,
             "n_holdout": self.n_holdout,

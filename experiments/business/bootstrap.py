@@ -64,7 +64,7 @@ def resampled_sums(values: np.ndarray, n_bootstrap: int, seed: int | np.random.S
 
 
 def percentile_interval(resamples: np.ndarray, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    """The ``alpha / 2`` and ``1 - alpha / 2`` quantiles over axis 0, ignoring ``nan`` resamples.
+    """Return the ``alpha / 2`` and ``1 - alpha / 2`` quantiles over axis 0, ignoring ``nan`` resamples.
 
     The quantiles are order statistics (``lower`` and ``higher``: no interpolation), so an unbounded resample
     (``inf``, a cost per incremental conversion where there was none) gives an unbounded end, not ``nan``; a

@@ -32,7 +32,7 @@ def estimate_cells(
     alpha: float = 0.05,
     seed: int = 0,
 ) -> list[CellReport]:
-    """The figures of each of ``cells`` from a :func:`~experiments.business.users.user_measures` table.
+    """Return the figures of each of ``cells`` from a :func:`~experiments.business.users.user_measures` table.
 
     Parameters
     ----------

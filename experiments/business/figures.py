@@ -51,7 +51,7 @@ def groups_figure(cell: CellReport) -> Figure:
 
 
 def attribution_figure(cell: CellReport) -> Figure:
-    """What the outcomes attribute to offers against what the holdout comparison says they added."""
+    """Plot what the outcomes attribute to offers against what the holdout comparison says they added."""
     fig = Figure(figsize=(9, 3.8), layout="constrained")
     for ax, measure in zip(fig.subplots(1, 2), ("orders", "revenue"), strict=True):
         names = [f"attributed_{measure}", f"incremental_{measure}"]
@@ -64,7 +64,7 @@ def attribution_figure(cell: CellReport) -> Figure:
 
 
 def slices_figure(cells: dict[str, CellReport], what: str) -> Figure:
-    """The incremental conversion rate and net revenue per user of each slice, with intervals, around zero."""
+    """Plot the incremental conversion rate and net revenue per user of each slice, with intervals, around zero."""
     names = list(cells)
     fig = Figure(figsize=(10, 0.5 * len(names) + 2.2), layout="constrained")
     for ax, kpi in zip(fig.subplots(1, len(SLICE_KPIS), sharey=True), SLICE_KPIS, strict=True):

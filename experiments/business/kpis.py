@@ -41,8 +41,9 @@ def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 
 
 def cost_per(cost: np.ndarray, gained: np.ndarray) -> np.ndarray:
-    """What each gained unit cost: ``cost / gained``, ``inf`` where nothing was gained (``gained <= 0``), ``nan``
-    where the gain is not known.
+    """Return what each gained unit cost: ``cost / gained``.
+
+    ``inf`` where nothing was gained (``gained <= 0``), ``nan`` where the gain is not known.
 
     Examples
     --------
@@ -57,8 +58,11 @@ def cost_per(cost: np.ndarray, gained: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Kpi:
-    """A per-group figure: ``of(sums, take_rate)``; ``treated_only`` when the holdout has nothing to compare
-    (it gets no decisions), so its holdout and incremental figures are not defined."""
+    """A per-group figure: ``of(sums, take_rate)``.
+
+    ``treated_only`` when the holdout has nothing to compare (it gets no decisions), so its holdout and
+    incremental figures are not defined.
+    """
 
     name: str
     label: str

@@ -64,8 +64,9 @@ def find_file(folder: Path, name: str) -> Path | None:
 
 
 def load_business_log(folder: str | Path) -> BusinessLog:
-    """The purchases, items, decisions (joined with their outcomes), holdout moments and, if present, the
-    simulator's truth of ``folder``.
+    """Read the purchases, items, decisions, holdout moments and, if present, the simulator's truth of ``folder``.
+
+    The decisions are joined with their outcomes.
 
     Raises
     ------
@@ -129,7 +130,7 @@ def join_outcomes(decisions: pl.DataFrame, outcomes: pl.DataFrame, source: str) 
 
 
 def _with_trigger_kind(decisions: pl.DataFrame) -> pl.DataFrame:
-    """The decisions' trigger kind: the logged column, or the kind of the logged trigger (``other`` if unknown)."""
+    """Add the decisions' trigger kind: the logged column, or the kind of the logged trigger (``other`` if unknown)."""
     if "trigger_kind" in decisions.columns:
         return decisions
     return decisions.with_columns(
@@ -146,8 +147,10 @@ def _read(
     optional: tuple[str, ...] = (),
     allow_empty: bool = False,
 ) -> pl.DataFrame:
-    """The ``schema`` columns (and any ``optional`` ones present) of the rows of ``path`` that ``keep`` selects,
-    checked against ``schema``: no nulls but in ``item_id``, and at least one row unless ``allow_empty``."""
+    """Read the ``schema`` columns (and any ``optional`` ones present) of the rows of ``path`` that ``keep`` selects.
+
+    They are checked against ``schema``: no nulls but in ``item_id``, and at least one row unless ``allow_empty``.
+    """
     frame = scan_frame(path)
     present = frame.collect_schema().names()
     missing = [c for c in schema if c not in present]
@@ -158,5 +161,5 @@ def _read(
     if keep is not None:
         frame = frame.filter(keep)
     if allow_empty and frame.select(pl.len()).collect().item() == 0:
-        return frame.collect().cast(dict(schema), strict=False)  # type: ignore[arg-type]
+        return frame.collect().cast(schema, strict=False)
     return validate_lazy(frame, schema, f"{name} ({path})", not_null=[c for c in schema if c != "item_id"]).collect()

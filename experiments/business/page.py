@@ -42,7 +42,7 @@ def write_report(report: BusinessReport, out: str | Path, source: str = "") -> d
 
 
 def report_page(report: BusinessReport, source: str = "") -> Page:
-    """The HTML page: headline, warnings, the groups compared, attribution, trigger kinds, segments, method."""
+    """Build the HTML page: headline, warnings, the groups compared, attribution, trigger kinds, segments, method."""
     overall = report.overall
     level = f"{1 - report.settings['alpha']:.0%}"
     subtitle = f"{report.period[0][:10]} to {report.period[1][:10]}" + (f" · {source}" if source else "")
@@ -135,8 +135,11 @@ def effect_table(cell: CellReport, level: str) -> pl.DataFrame:
 
 
 def slice_table(cells: dict[str, CellReport], what: str, level: str) -> pl.DataFrame:
-    """One row per slice: its users, incremental conversion and net revenue per user (each with its ``level``
-    interval), attributed against incremental orders, and the acquisition cost."""
+    """Tabulate the slices, one row each: users, conversion, net revenue, orders and acquisition cost.
+
+    The incremental conversion, net revenue per user and acquisition cost come with their ``level`` interval;
+    attributed orders stand beside incremental ones.
+    """
     rows = []
     for name, cell in cells.items():
         conversion, net = cell.kpis["conversion_rate"], cell.kpis["net_revenue_per_user"]

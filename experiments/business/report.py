@@ -53,8 +53,9 @@ GROUP_DEFINITIONS = {
 
 
 def implied_take_rate(decisions: pl.DataFrame) -> float | None:
-    """The take rate the logged rewards imply: ``sum(reward + offer_cost) / sum(revenue)``; ``None`` without
-    rewards or revenue.
+    """Return the take rate the logged rewards imply: ``sum(reward + offer_cost) / sum(revenue)``.
+
+    ``None`` without rewards or revenue.
 
     Examples
     --------
@@ -71,9 +72,10 @@ def implied_take_rate(decisions: pl.DataFrame) -> float | None:
 
 
 def truth_effect(log: BusinessLog) -> dict[str, float] | None:
-    """What the simulator's truth expects the policy to have added: the sum over decisions of the chosen
-    action's expected reward minus that of ``no_offer`` (both from :func:`simulators.truth.expected_rewards`,
-    which counts the item's stock-out and the message's delivery), in total and per treated user.
+    """Return what the simulator's truth expects the policy to have added, in total and per treated user.
+
+    That is the sum over decisions of the chosen action's expected reward minus that of ``no_offer`` (both from
+    :func:`simulators.truth.expected_rewards`, which counts the item's stock-out and the message's delivery).
 
     This counts only each moment's own purchase (in the simulator, a purchase of the moment's item within the
     attribution window), not knock-on effects such as a lapsed user's return; ``None`` without a truth file.
@@ -174,8 +176,11 @@ def business_report(
 
 
 def headline(overall: CellReport, period: tuple[str, str], alpha: float = 0.05) -> str:
-    """A paragraph for a marketing lead: who was compared, the conversion gain, what a gained buyer cost, and
-    attributed against incremental orders and revenue."""
+    """Write a paragraph for a marketing lead.
+
+    It says who was compared, the conversion gain, what a gained buyer cost, and attributed against incremental
+    orders and revenue.
+    """
     k, e = overall.kpis, overall.effects
     level = f"{1 - alpha:.0%}"
     conversion = k["conversion_rate"]
@@ -238,9 +243,19 @@ def _warnings(overall: CellReport, by_kind: dict[str, CellReport], alpha: float)
 
 def _rewards_follow(decisions: pl.DataFrame, take_rate: float) -> bool:
     expected = take_rate * decisions.get_column("revenue") - decisions.get_column("offer_cost")
-    gap = (decisions.get_column("reward") - expected).abs().max()
-    scale = max(1.0, float(decisions.get_column("revenue").abs().max() or 0.0))  # type: ignore[arg-type]
-    return gap is None or float(gap) <= REWARD_TOLERANCE * scale  # type: ignore[arg-type]
+    gap = _largest_abs(decisions.get_column("reward") - expected)
+    scale = max(1.0, _largest_abs(decisions.get_column("revenue")) or 0.0)
+    return gap is None or gap <= REWARD_TOLERANCE * scale
+
+
+def _largest_abs(values: pl.Series) -> float | None:
+    """Return the largest absolute value of a numeric series, ``None`` when it holds no value."""
+    largest = values.abs().max()
+    if largest is None:
+        return None
+    if not isinstance(largest, int | float):
+        raise TypeError(f"{values.name} must be numeric; got dtype {values.dtype}")
+    return float(largest)
 
 
 def _iso(value: Any) -> str:

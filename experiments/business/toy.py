@@ -45,7 +45,7 @@ def _at(month: int, day: int, hour: int = 10) -> datetime:
 
 
 def toy_log() -> BusinessLog:
-    """The log described in this module's docstring."""
+    """Return the log described in this module's docstring."""
     stamp = pl.Datetime("us", "UTC")
     revenue, cost = [100.0, 0.0, 0.0, 50.0], [10.0, 0.0, 0.0, 1.0]
     decisions = pl.DataFrame(

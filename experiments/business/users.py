@@ -73,8 +73,10 @@ class Cell:
 
 
 def moments_of(log: BusinessLog) -> pl.DataFrame:
-    """Both groups' moments, one row each: ``user_id``, ``group``, ``at`` (send time), ``trigger_kind``,
-    ``segment`` (of the item's merchant; null for the holdout) and the decision measures.
+    """Both groups' moments, one row each.
+
+    Columns: ``user_id``, ``group``, ``at`` (send time), ``trigger_kind``, ``segment`` (of the item's merchant;
+    null for the holdout) and the decision measures.
 
     A decision is a *message* when its offer (not ``no_offer``) was delivered (every chosen offer, in a log
     without a ``delivered`` column); its conversion is *attributed* to the offer when it is a message and its
@@ -112,11 +114,11 @@ def moments_of(log: BusinessLog) -> pl.DataFrame:
         segment=pl.lit(None, dtype=pl.String),
         **{m: pl.lit(0.0) for m in DECISION_MEASURES},
     )
-    return pl.concat([treated, holdout.cast(treated.schema)])  # type: ignore[arg-type]
+    return pl.concat([treated, holdout.cast(treated.schema)])
 
 
 def trigger_kinds(moments: pl.DataFrame) -> list[str]:
-    """The trigger kinds present, in the brief's order, then any others alphabetically."""
+    """Return the trigger kinds present, in the brief's order, then any others alphabetically."""
     present = set(moments.get_column("trigger_kind").unique().drop_nulls().to_list())
     return [k for k in TRIGGER_KIND_NAMES if k in present] + sorted(present - set(TRIGGER_KIND_NAMES))
 
@@ -174,8 +176,10 @@ def user_measures(log: BusinessLog, window_days: float = 7.0) -> pl.DataFrame:
 
 
 def group_matrix(table: pl.DataFrame, group: str, cells: list[Cell]) -> np.ndarray:
-    """``(n_users, n_cells, n_measures)`` sums of ``group``'s users (sorted by id), zero where a user is not in a
-    cell; the input of the bootstrap (:func:`experiments.business.bootstrap.resampled_sums`).
+    """``(n_users, n_cells, n_measures)`` sums of ``group``'s users (sorted by id).
+
+    Zero where a user is not in a cell; the input of the bootstrap
+    (:func:`experiments.business.bootstrap.resampled_sums`).
 
     Examples
     --------
@@ -203,7 +207,7 @@ def group_matrix(table: pl.DataFrame, group: str, cells: list[Cell]) -> np.ndarr
 
 
 def cells_of(table: pl.DataFrame) -> list[Cell]:
-    """The slices of a :func:`user_measures` table, in the order they were made."""
+    """Return the slices of a :func:`user_measures` table, in the order they were made."""
     unique = table.select("breakdown", "cell").unique(maintain_order=True)
     return [Cell(b, c) for b, c in unique.iter_rows()]
 
@@ -230,7 +234,7 @@ def _cell(members: pl.DataFrame, purchases: pl.DataFrame, moments: pl.DataFrame,
 
 
 def _within_window(purchases: pl.DataFrame, moments: pl.DataFrame, window: timedelta) -> pl.DataFrame:
-    """The purchases made less than ``window`` after (or at) one of the user's ``moments``, each once."""
+    """Return the purchases made less than ``window`` after (or at) one of the user's ``moments``, each once."""
     starts = moments.select("user_id", "at").sort("at")
     joined = purchases.sort("ts").join_asof(
         starts, left_on="ts", right_on="at", by="user_id", strategy="backward", check_sortedness=False
