@@ -7,14 +7,20 @@ Bad input ends with a message naming the problem on stderr and exit status 2, be
 
 from __future__ import annotations
 
+import importlib
+
 import typer
 
 from experiments.cli.app import app
 
+#: The modules whose import registers their commands on ``app``, in the order the commands are listed.
+COMMAND_MODULES = ("simulation", "policy", "evaluation", "report", "data", "tuning", "feature_value")
+
 
 def application() -> typer.Typer:
-    """The application with every command group registered (once), e.g. for ``typer.testing.CliRunner``."""
-    from experiments.cli import simulation, policy, evaluation, report, data, tuning, feature_value  # noqa: F401, I001  (register in this order)
+    """Return the application with every command group registered (once), e.g. for ``typer.testing.CliRunner``."""
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"experiments.cli.{name}")
     from experiments.cli.churn import app as churn_app
     from experiments.cli.features import app as features_app
     from experiments.cli.log import app as log_app

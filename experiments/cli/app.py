@@ -27,14 +27,14 @@ console = Console()
 
 
 def platform_config() -> Any:
-    """The platform's configuration (``mlflow.yaml`` and ``OFFERLAB_*`` variables)."""
+    """Return the platform's configuration (``mlflow.yaml`` and ``OFFERLAB_*`` variables)."""
     from policies.serving.config import load_config
 
     return load_config()
 
 
 def progress_bar(label: str, total: int) -> Progress:
-    """A progress bar on stderr, shown only on a terminal."""
+    """Return a progress bar on stderr, shown only on a terminal."""
     return Progress(
         TextColumn(label),
         BarColumn(),

@@ -36,8 +36,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
 def load_dataset(dataset: str) -> tuple[Any, Any, Any]:
-    """``(events, items, users)`` of ``cdnow`` or of a folder holding ``events``, ``items`` and ``users`` (Parquet
-    files named so, or ``events/`` a folder of them), validated against the contracts."""
+    """Load ``(events, items, users)`` of ``cdnow`` or of a folder, validated against the contracts.
+
+    The folder holds ``events``, ``items`` and ``users`` (Parquet files named so, or ``events/`` a folder of them).
+    """
     if dataset.lower() == "cdnow":
         from features.adapters.cdnow import load_cdnow
 
@@ -220,7 +222,7 @@ def score(
         progress.advance(task)
         write_frame(scored.sort("churn_risk", descending=True), out)
         progress.advance(task)
-    mean_risk = float(scored["churn_risk"].mean())  # type: ignore[arg-type]
+    mean_risk = float(scored.select(pl.mean("churn_risk")).item())
     console.print(
         f"{scored.height:,} customers scored as of {moment.date()} (mean churn risk {mean_risk:.3f}) -> {out}"
     )

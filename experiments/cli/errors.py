@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import linecache
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -48,14 +48,15 @@ USER_ERRORS: tuple[type[Exception], ...] = (SchemaError, ValueError, FileNotFoun
 OFFERLAB_PACKAGES = frozenset({"features", "policies", "simulators", "experiments"})
 
 errors = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def user_errors_exit_2(command: F) -> F:
+def user_errors_exit_2(command: Callable[P, R]) -> Callable[P, R]:
     """Turn bad input into a one-line message on stderr and exit status 2; let bugs raise."""
 
     @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
         except Exception as error:
@@ -64,7 +65,7 @@ def user_errors_exit_2(command: F) -> F:
             errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_BAD_INPUT) from error
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def is_bad_input(error: BaseException) -> bool:
@@ -109,7 +110,7 @@ def raised_by_offerlab(error: BaseException) -> bool:
 
 
 def is_validation_error(error: BaseException) -> bool:
-    """pydantic's report of a configuration file or option that does not fit its model."""
+    """Pydantic's report of a configuration file or option that does not fit its model."""
     from pydantic import ValidationError
 
     return isinstance(error, ValidationError)

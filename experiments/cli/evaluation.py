@@ -123,8 +123,10 @@ def ope(
 
 
 def write_outputs(config: Any, evaluation: OffPolicyEvaluation, payload: dict[str, Any], out: Path) -> str:
-    """Write ``ope.json`` and ``report.html`` into ``out`` (each atomically) and log both, with the figures,
-    as one MLflow run; return the run's id."""
+    """Write ``ope.json`` and ``report.html`` into ``out`` and log both, with the figures, as one MLflow run.
+
+    Each file is written atomically; the run's id is returned.
+    """
     import mlflow
 
     from experiments.reporting import ope_report
@@ -151,7 +153,7 @@ def write_outputs(config: Any, evaluation: OffPolicyEvaluation, payload: dict[st
 
 
 def print_summary(evaluation: OffPolicyEvaluation, payload: dict[str, Any]) -> None:
-    """The estimates as a table, the lift and the warnings below it."""
+    """Print the estimates as a table, the lift and the warnings below it."""
     alpha = float(payload["alpha"])
     table = Table(
         title=f"off-policy value of {payload['target']} on {evaluation.n_rounds:,} logged rounds, "

@@ -1,5 +1,6 @@
-"""``offerlab feature-value``: which feature groups matter to a policy, by off-policy value with each group
-permuted or removed.
+"""``offerlab feature-value``: which feature groups matter to a policy.
+
+They are judged by off-policy value with each group permuted or removed.
 
 The log is read by :mod:`experiments.inputs`, a given policy loaded by :mod:`experiments.targets`;
 :mod:`experiments.feature_value` computes the table. Without ``--policy`` a VW policy is trained on the log's
@@ -68,8 +69,10 @@ def feature_value_command(
         typer.Option(help="Folder for feature_value.csv, .json and .png; also logs an MLflow run."),
     ] = None,
 ) -> None:
-    """Which feature groups matter to the policy: the drop in off-policy value with each group permuted or
-    removed, with paired intervals."""
+    """Show which feature groups matter to the policy.
+
+    The drop in off-policy value with each group permuted or removed, with paired intervals.
+    """
     from experiments.feature_value import feature_value, load_groups
     from experiments.inputs import check_bandit_log, feedback_from_checked, load_bandit_log
     from experiments.ope import make_estimator
@@ -115,8 +118,10 @@ def feature_value_command(
 
 
 def write_outputs(config: Any, table: Any, payload: dict[str, Any], out: Path) -> str:
-    """Write the table (CSV, JSON) and the chart (PNG) into ``out``, each atomically, and log them with the
-    drops as one MLflow run; return the run's id."""
+    """Write the table (CSV, JSON) and the chart (PNG) into ``out``, and log them with the drops as one MLflow run.
+
+    Each file is written atomically; the run's id is returned.
+    """
     import mlflow
 
     from experiments.feature_value import feature_value_chart, save_png
@@ -145,7 +150,7 @@ def write_outputs(config: Any, table: Any, payload: dict[str, Any], out: Path) -
 
 
 def print_table(payload: dict[str, Any]) -> None:
-    """The groups as a table, the largest drop first."""
+    """Print the groups as a table, the largest drop first."""
     settings = payload["settings"]
     table = Table(
         title=f"value of each feature group to the {payload['policy']}: {settings['estimator']} on "

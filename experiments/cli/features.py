@@ -30,7 +30,7 @@ UsersOpt = Annotated[Path, typer.Option(help="Users: Parquet or CSV.")]
 
 
 def parse_as_of(text: str) -> datetime:
-    """An ISO date or timestamp; a date means its midnight UTC, a naive timestamp is read as UTC."""
+    """Read an ISO date or timestamp; a date means its midnight UTC, a naive timestamp is read as UTC."""
     try:
         value = datetime.fromisoformat(text)
     except ValueError as error:
@@ -160,8 +160,10 @@ def snapshot(
     as_of: Annotated[str | None, typer.Option(help="Snapshot date (default: the latest in the store).")] = None,
     churn_scores: ChurnScoresOpt = None,
 ) -> None:
-    """Refresh the online snapshot (latest user and item features) from the offline store; with
-    ``--churn-scores``, each scored user's row carries the model's ``churn_risk`` (the others: the rule's)."""
+    """Refresh the online snapshot (latest user and item features) from the offline store.
+
+    With ``--churn-scores``, each scored user's row carries the model's ``churn_risk`` (the others: the rule's).
+    """
     from features.churn.scorer import ChurnScores
     from features.stores import OfflineStore, OnlineSnapshot
 

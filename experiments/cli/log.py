@@ -1,7 +1,10 @@
-"""``offerlab log join``: the endpoint's decision log, the outcomes posted to it and the purchase events joined
-into logged feedback that ``offerlab ope``, ``offerlab train`` and ``offerlab promote`` read
-(:mod:`experiments.log_join`). Bad input (a missing folder or file, a column that is not there, a negative
-rate) ends with exit status 2 and nothing written; the output is written atomically."""
+"""``offerlab log join``: the endpoint's decision log joined into logged feedback.
+
+The decision log, the outcomes posted to it and the purchase events are joined into logged feedback that
+``offerlab ope``, ``offerlab train`` and ``offerlab promote`` read (:mod:`experiments.log_join`). Bad input (a
+missing folder or file, a column that is not there, a negative rate) ends with exit status 2 and nothing
+written; the output is written atomically.
+"""
 
 from __future__ import annotations
 
@@ -45,8 +48,11 @@ def join(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
 ) -> None:
-    """Join a decision log with its outcomes and purchase events into a bandit log (action, propensity,
-    reward, context, user_id, eligible actions). Cost rates default to the simulator's default scenario."""
+    """Join a decision log with its outcomes and purchase events into a bandit log.
+
+    The bandit log holds action, propensity, reward, context, user_id and eligible actions. Cost rates default to
+    the simulator's default scenario.
+    """
     from experiments.inputs import check_bandit_log
     from experiments.log_join import join_log, write_joined
 

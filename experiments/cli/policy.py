@@ -58,8 +58,10 @@ def train(
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Train the VW contextual bandit on a log or online in the simulator; its learning curve goes to MLflow and
-    the policy is registered as the challenger."""
+    """Train the VW contextual bandit on a log or online in the simulator; register it as the challenger.
+
+    Its learning curve goes to MLflow.
+    """
     from experiments import jobs
 
     if (log is None) == (simulate is None):
@@ -84,7 +86,8 @@ def train(
         from policies.base import Feedback
 
         check_estimator_names([estimator])
-        frame = load_bandit_log(log)  # type: ignore[arg-type]
+        assert log is not None  # exactly one of --log and --simulate, checked above
+        frame = load_bandit_log(log)
         Feedback.from_log(frame)  # validate before any run starts
         with progress_bar("training: chunks of the log", chunks) as progress:
             task = progress.add_task("chunks", total=chunks)
@@ -101,8 +104,10 @@ def train(
 
 
 def _vw_settings(config: Path | None, seed: int, epsilon: float | None, passes: int | None) -> Any:
-    """The VW settings the options name: the --config file, or the shipped tuned settings with --epsilon /
-    --passes."""
+    """Return the VW settings the options name.
+
+    That is the --config file, or the shipped tuned settings with --epsilon / --passes.
+    """
     from experiments.tuning.config_files import load_config
     from policies.bandits.vw_config import VWConfig, tuned_config
 
@@ -119,7 +124,7 @@ def _vw_settings(config: Path | None, seed: int, epsilon: float | None, passes: 
 
 
 def _report(run: Any, source: str, as_json: bool) -> None:
-    """The training's one JSON object, or its table and a line naming the run and the registered version."""
+    """Print the training's one JSON object, or its table and a line naming the run and the registered version."""
     payload = {
         "source": source,
         **run.summary,
@@ -229,7 +234,8 @@ def serve(
     """Serve the champion policy over HTTP: POST /v1/decide (guardrails first, then the policy).
 
     /v1/* requires 'Authorization: Bearer <token>' (the token from OFFERLAB_API_TOKEN or serving.api_token);
-    /healthz, /readyz and /metrics stay open for probes and scrapers."""
+    /healthz, /readyz and /metrics stay open for probes and scrapers.
+    """
     from policies.serving.server import build_app, serve_forever
 
     config = platform_config()

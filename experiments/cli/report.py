@@ -32,8 +32,10 @@ def report(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
 ) -> None:
-    """Treated users against the global holdout: conversion, net revenue, repurchase, order value, acquisition
-    cost, attributed against incremental; overall, by trigger kind and by merchant segment."""
+    """Compare treated users against the global holdout: overall, by trigger kind and by merchant segment.
+
+    Conversion, net revenue, repurchase, order value, acquisition cost, attributed against incremental.
+    """
     from experiments.business import business_report, load_business_log, write_report
     from experiments.business.page import kpi_table
 

@@ -66,7 +66,7 @@ def simulate(
 
 
 def _print_calibration(calibration: Any) -> None:
-    """The figures side by side; knobs and notes below, numbered, so the table fits a terminal."""
+    """Print the figures side by side; knobs and notes below, numbered, so the table fits a terminal."""
     table = Table(title="calibration against the brief (knobs and notes below)")
     for column in ("#", "figure", "vendor claim", "benchmark", "simulated"):
         table.add_column(column, overflow="fold")
@@ -89,7 +89,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="The one seed of the whole chain.")] = 0,
     out: Annotated[Path, typer.Option(help="Folder for the simulated data.")] = Path("runs/demo"),
 ) -> None:
-    """The whole loop: simulate → features → train → evaluate offline → promote → serve one decision."""
+    """Run the whole loop: simulate → features → train → evaluate offline → promote → serve one decision."""
     from experiments.demo import run_demo
 
     run_demo(platform_config(), users=users, days=days, seed=seed, out=out, console=console)

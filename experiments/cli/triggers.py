@@ -54,8 +54,10 @@ _TICK = timedelta(microseconds=1)
 
 
 def parse_time(option: str, text: str | None) -> datetime | None:
-    """``text`` as a UTC instant (see :func:`experiments.cli.features.parse_as_of`), a message naming ``option``
-    if it is not one; ``None`` stays ``None``."""
+    """Read ``text`` as a UTC instant (see :func:`experiments.cli.features.parse_as_of`).
+
+    A message names ``option`` if it is not one; ``None`` stays ``None``.
+    """
     if text is None:
         return None
     try:
@@ -172,7 +174,7 @@ def run_day_by_day(
     on_day: Callable[[date], None] | None = None,
     scorer: ChurnScorer | None = None,
 ) -> TriggerRun:
-    """The trigger engine and the guardrails over the log, one UTC date at a time.
+    """Run the trigger engine and the guardrails over the log, one UTC date at a time.
 
     Each date's events go to :meth:`Guardrails.observe` (unsubscribes) and :meth:`TriggerEngine.run` (timers
     and the daily tick fire up to the end of the date), then the date's moments go through
@@ -266,8 +268,10 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as one JSON object.")] = False,
     churn_scores: ChurnScoresOpt = None,
 ) -> None:
-    """Run the trigger engine and the guardrails over an event log, day by day; write moments, kept and
-    suppressions."""
+    """Run the trigger engine and the guardrails over an event log, day by day.
+
+    Writes moments, kept and suppressions.
+    """
     import mlflow
 
     from experiments.tracking import tracked_run

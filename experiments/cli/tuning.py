@@ -87,7 +87,7 @@ def _objective(
     holdout: float,
     seed: int,
 ) -> Any:
-    """The objective the options name, with every input checked before a run starts."""
+    """Build the objective the options name, with every input checked before a run starts."""
     from experiments.tuning import OffPolicyValue, SimulatedValue
 
     if scenario is not None:
