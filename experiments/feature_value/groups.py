@@ -63,7 +63,7 @@ FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
 def resolve_groups(
     columns: Sequence[str], custom: Mapping[str, Sequence[str]] | None = None
 ) -> dict[str, tuple[str, ...]]:
-    """The groups to evaluate on a log whose context columns are ``columns``.
+    """Return the groups to evaluate on a log whose context columns are ``columns``.
 
     Parameters
     ----------
@@ -120,13 +120,13 @@ def resolve_groups(
 
 
 def load_groups(path: str | Path) -> dict[str, list[str]]:
-    """Custom feature groups from a YAML or JSON file: a mapping of group name to a list of columns.
+    r"""Read custom feature groups from a YAML or JSON file: a mapping of group name to a list of columns.
 
     Examples
     --------
     >>> import tempfile, pathlib
     >>> file = pathlib.Path(tempfile.mkdtemp()) / "groups.yaml"
-    >>> _ = file.write_text("price: [price, price_percentile]\\nwhen: [local_hour]\\n")
+    >>> _ = file.write_text("price: [price, price_percentile]\nwhen: [local_hour]\n")
     >>> load_groups(file)
     {'price': ['price', 'price_percentile'], 'when': ['local_hour']}
     >>> _ = file.write_text("[price]")

@@ -1,4 +1,4 @@
-"""Two ways to take a feature group from a policy, behind one interface: permute its columns, or retrain without them.
+r"""Two ways to take a feature group from a policy, behind one interface: permute its columns, or retrain without them.
 
 A :class:`GroupMethod` gives the target policy's probabilities on the held-out rounds, with every column
 (:meth:`~GroupMethod.full_probabilities`) and without one group (:meth:`~GroupMethod.probabilities_without`);
@@ -15,8 +15,8 @@ difference.
 
 Notes
 -----
-Permuting gives a policy of the true context ``x``: :math:`\\pi_{-G}(a \\mid x) = E_\\sigma\\,
-\\pi(a \\mid x_{-G}, x_{\\sigma, G})`, the policy fed the group's values of a random other round ``sigma``. With
+Permuting gives a policy of the true context ``x``: :math:`\pi_{-G}(a \mid x) = E_\sigma\,
+\pi(a \mid x_{-G}, x_{\sigma, G})`, the policy fed the group's values of a random other round ``sigma``. With
 ``R`` repeats the probabilities are averaged over ``R`` permutations, a Monte Carlo estimate of that
 expectation; every off-policy estimator here is linear in the target's probabilities, so this is the mean of
 the ``R`` permuted values with less noise. The reward model of the doubly robust estimators keeps the true
@@ -107,9 +107,11 @@ class Permutation(GroupMethod):
         self.repeats = repeats
 
     def full_probabilities(self, test: Feedback) -> np.ndarray:
+        """Score the held-out rounds with every column in place."""
         return policy_probabilities(self.policy, test, f"{self.name}: target")
 
     def probabilities_without(self, test: Feedback, columns: Sequence[str]) -> np.ndarray:
+        """Score the held-out rounds with the group's ``columns`` permuted jointly, averaged over ``repeats``."""
         rng = np.random.default_rng([self.seed, zlib.crc32("\x1f".join(columns).encode())])
         total = np.zeros((test.n_rounds, len(test.actions)))
         for _ in range(self.repeats):
@@ -120,8 +122,9 @@ class Permutation(GroupMethod):
 
 
 class Retraining(GroupMethod):
-    """A fresh policy from ``factory`` learns the training rounds without the group's columns, then scores the
-    held-out rounds without them.
+    """A fresh policy from ``factory`` learns the training rounds without the group's columns.
+
+    It then scores the held-out rounds without them.
 
     Parameters
     ----------
@@ -142,17 +145,19 @@ class Retraining(GroupMethod):
         self.trained_full = trained_full
 
     def full_probabilities(self, test: Feedback) -> np.ndarray:
+        """Score the held-out rounds with a policy trained on every column (``trained_full`` when given)."""
         policy = self.trained_full if self.trained_full is not None else trained(self.factory, self.train)
         return policy_probabilities(policy, test, f"{self.name}: target")
 
     def probabilities_without(self, test: Feedback, columns: Sequence[str]) -> np.ndarray:
+        """Retrain without the group's ``columns``, then score the held-out rounds without them."""
         policy = trained(self.factory, without_columns(self.train, columns))
         reduced = without_columns(test, columns)
         return policy.probabilities(reduced.contexts, reduced.actions, reduced.eligible)
 
 
 def trained(factory: PolicyFactory, feedback: Feedback) -> BasePolicy:
-    """A fresh policy from ``factory``, trained on ``feedback`` (``learn``)."""
+    """Return a fresh policy from ``factory``, trained on ``feedback`` (``learn``)."""
     policy = factory()
     if not isinstance(policy, BasePolicy):
         raise ValueError(f"the policy factory returned {type(policy).__name__}, not a policy (BasePolicy)")
@@ -199,6 +204,7 @@ class VWFactory:
     seed: int = 0
 
     def __call__(self) -> BasePolicy:
+        """Return a fresh VW policy with ``config``, or the defaults seeded with ``seed``."""
         from policies.bandits.vw import VowpalWabbitPolicy
         from policies.bandits.vw_config import VWConfig
 

@@ -46,7 +46,7 @@ class Split:
 
 
 def take(feedback: Feedback, rows: np.ndarray) -> Feedback:
-    """The rounds ``rows`` (indices, in that order) of ``feedback``."""
+    """Return the rounds ``rows`` (indices, in that order) of ``feedback``."""
     index = np.asarray(rows, dtype=np.intp)
     return Feedback(
         contexts=feedback.contexts[index],

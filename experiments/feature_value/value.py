@@ -1,4 +1,4 @@
-"""The value of each feature group: the off-policy value of the policy with it, minus the value without it.
+r"""The value of each feature group: the off-policy value of the policy with it, minus the value without it.
 
 :func:`group_values` scores the held-out rounds with every :class:`~experiments.feature_value.methods.GroupMethod`
 and every group, and turns the probabilities into one table: the value with every column, the value without
@@ -15,7 +15,7 @@ Notes
 For a group ``G`` and a method, with ``pi`` the target policy and ``pi_{-G}`` the policy without the group,
 both estimated by the same estimator on the same held-out rounds and reward model,
 
-.. math:: \\mathrm{drop}_G = \\hat V(\\pi) - \\hat V(\\pi_{-G}).
+.. math:: \mathrm{drop}_G = \hat V(\pi) - \hat V(\pi_{-G}).
 
 The interval is a percentile bootstrap of the whole difference: each resample draws users (or rounds) and
 recomputes both estimates on them, so it reflects how the two are correlated, and since every group's
@@ -26,7 +26,7 @@ can each show a small drop under ``remove`` though together they matter.
 
 Besides the values, the table says how much the policy's behaviour moved: the share of held-out rounds whose
 most probable action changed without the group, and the mean total variation distance
-:math:`\\frac12 \\sum_a |\\pi(a \\mid x) - \\pi_{-G}(a \\mid x)|` between the two policies' probabilities.
+:math:`\frac12 \sum_a |\pi(a \mid x) - \pi_{-G}(a \mid x)|` between the two policies' probabilities.
 
 Examples
 --------
@@ -113,8 +113,10 @@ class FeatureValues:
     settings: dict[str, Any] = field(default_factory=dict)
 
     def payload(self, **extra: Any) -> dict[str, Any]:
-        """The JSON object ``offerlab feature-value --json`` prints: ``groups`` (the table's rows), ``settings``
-        and any ``extra`` keys."""
+        """Return the JSON object ``offerlab feature-value --json`` prints.
+
+        It holds ``groups`` (the table's rows), ``settings`` and any ``extra`` keys.
+        """
         return {"groups": self.table.to_dicts(), "settings": dict(self.settings), **extra}
 
 
@@ -132,7 +134,7 @@ def group_values(
     n_folds: int = 5,
     max_units: int | None = MAX_UNITS,
 ) -> pl.DataFrame:
-    """The drop in off-policy value of each group under each method, on the held-out rounds ``test``.
+    """Measure the drop in off-policy value of each group under each method, on the held-out rounds ``test``.
 
     Parameters
     ----------
@@ -263,10 +265,10 @@ def feature_value(
     checked = resolve_groups(feedback.contexts.columns, groups)
     split = holdout_split(feedback, clusters, holdout, seed)
     make = factory if factory is not None else VWFactory(seed=seed)
-    trained_full = trained(make, split.train) if policy is None else None  # with every column: both methods' full
-    target = policy if policy is not None else trained_full
+    target = policy if policy is not None else trained(make, split.train)
+    trained_full = target if policy is None else None  # trained with every column: both methods' full policy
     built: list[GroupMethod] = [
-        Permutation(target, seed=seed, repeats=repeats)  # type: ignore[arg-type]  # one of the two is set
+        Permutation(target, seed=seed, repeats=repeats)
         if name == "permute"
         else Retraining(make, split.train, trained_full=trained_full)
         for name in chosen

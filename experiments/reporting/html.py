@@ -103,15 +103,15 @@ class Page:
         self._blocks.append(f"<h2>{_text(text)}</h2>")
 
     def paragraph(self, text: str) -> None:
-        """A paragraph of plain text."""
+        """Add a paragraph of plain text."""
         self._blocks.append(f"<p>{_text(text)}</p>")
 
     def warning(self, text: str) -> None:
-        """A highlighted box for something the reader must not miss."""
+        """Add a highlighted box for something the reader must not miss."""
         self._blocks.append(f'<div class="warning" role="alert"><strong>Warning:</strong> {_text(text)}</div>')
 
     def table(self, frame: pl.DataFrame, caption: str | None = None, float_format: str = "{:.4f}") -> None:
-        """A table of ``frame``: floats through ``float_format``, numbers right-aligned, nulls as a dash.
+        """Add a table of ``frame``: floats through ``float_format``, numbers right-aligned, nulls as a dash.
 
         Examples
         --------
@@ -143,7 +143,7 @@ class Page:
         )
 
     def key_values(self, mapping: Mapping[str, object], caption: str | None = None) -> None:
-        """A two-column table of names and values (floats to four decimals, integers with separators)."""
+        """Add a two-column table of names and values (floats to four decimals, integers with separators)."""
         rows = "".join(
             f"<tr><th>{_text(key)}</th><td>{_text(format_value(value, '{:.4f}'))}</td></tr>"
             for key, value in mapping.items()
@@ -165,7 +165,7 @@ class Page:
         self._blocks.append(f'<figure><img src="data:image/png;base64,{data}" alt="{_text(alt)}">{figcaption}</figure>')
 
     def render(self) -> str:
-        """The whole page as one standalone HTML5 document."""
+        """Render the whole page as one standalone HTML5 document."""
         subtitle = f'<p class="subtitle">{_text(self.subtitle)}</p>' if self.subtitle else ""
         body = "\n".join(self._blocks)
         return (

@@ -184,7 +184,7 @@ def headline(payload: Mapping[str, Any]) -> str:
 
 
 def _lift(payload: Mapping[str, Any], estimates: Mapping[str, Any]) -> dict[str, dict[str, float]]:
-    """The payload's paired differences (``lift``) of the estimators it reports, as plain floats."""
+    """Return the payload's paired differences (``lift``) of the estimators it reports, as plain floats."""
     lift = payload.get("lift") or {}
     if not isinstance(lift, Mapping):
         raise ValueError(f"payload['lift'] must be a mapping of estimator to interval, got {type(lift).__name__}")
@@ -198,7 +198,7 @@ def _lift(payload: Mapping[str, Any], estimates: Mapping[str, Any]) -> dict[str,
 def _lift_verdict(
     lift: Mapping[str, Mapping[str, float]], payload: Mapping[str, Any], estimates: Mapping[str, Any], level: str
 ) -> str:
-    """What the paired difference of the headline estimator says, in one sentence."""
+    """State in one sentence what the paired difference of the headline estimator says."""
     name = next((n for n in HEADLINE_PREFERENCE if n in lift), next(iter(lift)))
     row = lift[name]
     reference = str(payload.get("reference") or "logged")
@@ -235,7 +235,7 @@ def _verdict(estimates: Mapping[str, Mapping[str, float]], logged: Mapping[str, 
 
 
 def _estimates(payload: Mapping[str, Any]) -> dict[str, dict[str, float]]:
-    """The payload's estimates as plain floats (NaN where a bound is missing), checked."""
+    """Return the payload's estimates as plain floats (NaN where a bound is missing), checked."""
     if not isinstance(payload, Mapping):
         raise ValueError(f"payload must be a mapping (the JSON of `offerlab ope`), got {type(payload).__name__}")
     estimates = payload.get("estimates")
@@ -249,7 +249,7 @@ def _estimates(payload: Mapping[str, Any]) -> dict[str, dict[str, float]]:
 
 
 def _logged(payload: Mapping[str, Any]) -> dict[str, float] | None:
-    """The logging policy's own result, or ``None`` when the payload has none."""
+    """Return the logging policy's own result, or ``None`` when the payload has none."""
     logged = payload.get("logged")
     return _result(logged, "payload['logged']") if logged else None
 

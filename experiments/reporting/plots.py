@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import SupportsFloat, SupportsIndex
 
 import numpy as np
 from matplotlib import ticker
@@ -201,8 +202,10 @@ def estimates_forest(
 
 
 def style_row_chart(ax: Axes, title: str) -> None:
-    """The look of a chart with one labelled row per item along y: the title on the left, light vertical grid
-    lines behind the marks, no frame but the bottom axis, no tick marks beside the row labels.
+    """Style a chart with one labelled row per item along y.
+
+    The title on the left, light vertical grid lines behind the marks, no frame but the bottom axis, no tick
+    marks beside the row labels.
 
     Examples
     --------
@@ -262,14 +265,16 @@ def as_number(value: object, what: str) -> float:
     """
     if value is None:
         return math.nan
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} must be a number, got {value!r}") from None
+    if isinstance(value, str | bytes | SupportsFloat | SupportsIndex):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            pass
+    raise ValueError(f"{what} must be a number, got {value!r}")
 
 
 def short_number(x: float) -> str:
-    """A number for a label: three decimals below one, two up to a hundred, then whole with separators.
+    """Format a number for a label: three decimals below one, two up to a hundred, then whole with separators.
 
     Examples
     --------

@@ -1,5 +1,7 @@
-"""Tuning the VW policy with Optuna: a seeded TPE search over :class:`~policies.bandits.vw_config.VWConfig`,
-judged by the simulator's truth or by an off-policy estimate on a log, every trial a nested MLflow run.
+"""Tuning the VW policy with Optuna: a seeded TPE search over :class:`~policies.bandits.vw_config.VWConfig`.
+
+Trials are judged by the simulator's truth or by an off-policy estimate on a log, every trial a nested MLflow
+run.
 
 Two objectives, one interface (:class:`~experiments.tuning.objectives.Objective`: a config in, a value and
 the trained policy out):

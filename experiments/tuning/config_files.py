@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def config_data(config: VWConfig) -> dict[str, Any]:
-    """The settings as plain data (JSON types), every field named, that ``VWConfig(**data)`` reads back."""
+    """Return the settings as plain data (JSON types), every field named, that ``VWConfig(**data)`` reads back."""
     return config.model_dump(mode="json")
 
 
@@ -40,7 +40,7 @@ def save_config(config: VWConfig, path: str | Path) -> Path:
 
 
 def load_config(path: str | Path) -> VWConfig:
-    """The :class:`VWConfig` of a JSON or YAML file (a bad field fails naming it)."""
+    """Read the :class:`VWConfig` of a JSON or YAML file (a bad field fails naming it)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no VW config file {str(path)!r}")

@@ -1,5 +1,7 @@
-"""What a trial is judged by: the simulator's truth (:class:`SimulatedValue`) or an off-policy estimate on a
-held-out part of a log (:class:`OffPolicyValue`), behind one interface (:class:`Objective`).
+"""What a trial is judged by: the simulator's truth or an off-policy estimate, behind one interface.
+
+The simulator's truth is :class:`SimulatedValue`, an off-policy estimate on a held-out part of a log is
+:class:`OffPolicyValue`, and the interface is :class:`Objective`.
 """
 
 from __future__ import annotations
@@ -41,15 +43,20 @@ class Objective(Protocol):
     #: The name of the value, as the trials' MLflow metric.
     metric: str
 
-    def judge(self, config: VWConfig, trial: optuna.Trial | None = None) -> Judged: ...
+    def judge(self, config: VWConfig, trial: optuna.Trial | None = None) -> Judged:
+        """Return the value of ``config`` with its figures and policy; with ``trial``, report progress to it."""
 
-    def describe(self) -> dict[str, Any]: ...
+    def describe(self) -> dict[str, Any]:
+        """Return the objective's settings as plain data, for the run's parameters."""
 
-    def reward_range(self) -> tuple[float, float] | None: ...
+    def reward_range(self) -> tuple[float, float] | None:
+        """Return the range of rewards, or ``None`` when it is not known."""
 
-    def context_columns(self) -> tuple[str, ...]: ...
+    def context_columns(self) -> tuple[str, ...]:
+        """Return the context columns a policy sees."""
 
-    def final_policy(self, config: VWConfig, judged: Judged) -> VowpalWabbitPolicy: ...
+    def final_policy(self, config: VWConfig, judged: Judged) -> VowpalWabbitPolicy:
+        """Return the policy to deploy with the best ``config``."""
 
 
 @dataclass
@@ -76,12 +83,15 @@ class SimulatedValue:
     metric: str = "policy_expected_value"
 
     def __post_init__(self) -> None:
+        """Check ``worlds``."""
         if self.worlds < 1:
             raise ValueError(f"--worlds must be at least 1, got {self.worlds}")
 
     def judge(self, config: VWConfig, trial: optuna.Trial | None = None) -> Judged:
-        """Run each world with the policy learning after each date; with ``trial``, report the running value
-        after each date and stop early (``optuna.TrialPruned``) when the pruner says so.
+        """Run each world with the policy learning after each date.
+
+        With ``trial``, report the running value after each date and stop early (``optuna.TrialPruned``) when
+        the pruner says so.
 
         Notes
         -----
@@ -118,6 +128,7 @@ class SimulatedValue:
         return Judged(figures["policy_expected_value"], figures, policy)
 
     def describe(self) -> dict[str, Any]:
+        """Return the objective's settings as plain data, for the run's parameters."""
         return {
             "objective": "simulated",
             "scenario": self.scenario.name,
@@ -128,16 +139,17 @@ class SimulatedValue:
         }
 
     def reward_range(self) -> tuple[float, float] | None:
+        """Return ``None``: simulated rewards have no range known in advance."""
         return None
 
     def context_columns(self) -> tuple[str, ...]:
-        """The columns a policy sees in the simulator: the one context definition."""
+        """Return the columns a policy sees in the simulator: the one context definition."""
         from features.pipelines.context import CONTEXT
 
         return tuple(CONTEXT)
 
     def final_policy(self, config: VWConfig, judged: Judged) -> VowpalWabbitPolicy:
-        """The best trial's own policy, as it stood at the end of its (last world's) run."""
+        """Return the best trial's own policy, as it stood at the end of its (last world's) run."""
         return judged.policy
 
 
@@ -155,16 +167,17 @@ def chosen_truth(decisions: pl.DataFrame, truth: pl.DataFrame) -> np.ndarray:
     aligned = decisions.select("decision_id", "action").join(truth, on="decision_id", how="left", maintain_order="left")
     q = aligned.select(f"q_{a}" for a in ACTIONS).to_numpy().astype(float)
     index = aligned.get_column("action").replace_strict({a: i for i, a in enumerate(ACTIONS)}).to_numpy()
-    return q[np.arange(len(index)), index]
+    chosen: np.ndarray = q[np.arange(len(index)), index]
+    return chosen
 
 
 def split_log(
     log: pl.DataFrame, by: str = "time", holdout: float = 0.3, seed: int = 0
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """``(train, held_out)`` parts of a log.
+    r"""``(train, held_out)`` parts of a log.
 
     ``by="time"``: the earliest ``1 - holdout`` of the rounds (by ``ts`` when the log has it, else in the
-    log's order) train, the rest are held out. ``by="user"``: a seeded ``holdout`` share of the ``user_id``\\ s
+    log's order) train, the rest are held out. ``by="user"``: a seeded ``holdout`` share of the ``user_id``\ s
     (at least one) is held out with all their rounds.
 
     Examples
@@ -237,6 +250,7 @@ class OffPolicyValue:
     metric: str = field(init=False)
 
     def __post_init__(self) -> None:
+        """Check the estimator and the log; split it into training and held-out parts; fit ``dr``'s reward model."""
         if self.estimator not in OFF_POLICY_ESTIMATORS:
             raise ValueError(f"--estimator: {self.estimator!r} is not one of {', '.join(OFF_POLICY_ESTIMATORS)}")
         self.metric = f"{self.estimator}_value"
@@ -266,6 +280,7 @@ class OffPolicyValue:
         return Judged(result.value, figures, policy)
 
     def describe(self) -> dict[str, Any]:
+        """Return the objective's settings as plain data, for the run's parameters."""
         return {
             "objective": "off-policy",
             "estimator": self.estimator,
@@ -277,15 +292,16 @@ class OffPolicyValue:
         }
 
     def reward_range(self) -> tuple[float, float] | None:
+        """Return the range of the training part's rewards."""
         rewards = self.train.rewards
         return float(rewards.min()), float(rewards.max())
 
     def context_columns(self) -> tuple[str, ...]:
-        """The log's context columns."""
+        """Return the log's context columns."""
         return tuple(self.train.contexts.columns)
 
     def final_policy(self, config: VWConfig, judged: Judged) -> VowpalWabbitPolicy:
-        """A policy with the best settings trained on the whole log (both parts), as it would be deployed."""
+        """Train a policy with the best settings on the whole log (both parts), as it would be deployed."""
         policy = VowpalWabbitPolicy(config=config)
         policy.learn(self.everything)
         return policy

@@ -55,10 +55,10 @@ def tune(
     on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
     warmup_steps: int = 7,
 ) -> TuningResult:
-    """Search VW's settings (:func:`suggest_config`) with a TPE sampler seeded by ``seed``, maximising
-    ``objective``'s value. A trial whose running value (:meth:`SimulatedValue.judge`) falls below the median
-    of earlier trials' at the same date is pruned, once 5 trials have finished and ``warmup_steps`` dates have
-    passed.
+    """Search VW's settings (:func:`suggest_config`) with a TPE sampler seeded by ``seed``, maximising ``objective``.
+
+    A trial whose running value (:meth:`SimulatedValue.judge`) falls below the median of earlier trials' at the
+    same date is pruned, once 5 trials have finished and ``warmup_steps`` dates have passed.
 
     VW's own seed is ``seed`` too (over ``base``). With ``mlflow_experiment_id``, each trial is logged by Optuna's
     MLflow callback as a run nested under the active one: its parameters, the objective's value (named
@@ -125,7 +125,7 @@ class TuningRun:
     settings: dict[str, Any] = field(default_factory=dict)
 
     def payload(self) -> dict[str, Any]:
-        """The one JSON object ``offerlab tune --json`` prints."""
+        """Return the one JSON object ``offerlab tune --json`` prints."""
         return {
             "objective": dict(self.settings),
             "best_value": self.result.best_value,
@@ -149,9 +149,11 @@ def run_tuning(
     register: bool = True,
     on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
 ) -> TuningRun:
-    """Tune under one parent MLflow run (experiment ``tune``), each trial a nested run; save the best settings
-    to ``out``; log the policy trained with them and register it as a new version of the platform's model,
-    aliased challenger (as :func:`experiments.jobs.train` does)."""
+    """Tune under one parent MLflow run (experiment ``tune``), each trial a nested run.
+
+    Save the best settings to ``out``; log the policy trained with them and register it as a new version of the
+    platform's model, aliased challenger (as :func:`experiments.jobs.train` does).
+    """
     import mlflow
     from mlflow import MlflowClient
 
