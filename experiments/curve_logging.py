@@ -49,8 +49,10 @@ def curve_metrics(curve: pl.DataFrame, step: str = "day", prefix: str = "curve_"
 
 
 def log_learning_curve(curve: pl.DataFrame, step: str = "day", prefix: str = "curve_", name: str = "curve") -> None:
-    """Log ``curve`` in the active MLflow run: its numbers as step metrics (:func:`curve_metrics`: ``prefix`` +
-    column at step ``curve[step]``), the frame as ``<name>.csv`` and, for a simulated curve, the plot of
+    """Log ``curve`` in the active MLflow run: step metrics, the frame as a CSV file and, if simulated, a plot.
+
+    Its numbers go as step metrics (:func:`curve_metrics`: ``prefix`` + column at step ``curve[step]``), the
+    frame as ``<name>.csv`` and, for a simulated curve, the plot of
     :func:`~experiments.learning_curves.plot_learning_curves` as ``<name>.png``.
 
     Raises

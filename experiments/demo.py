@@ -1,5 +1,6 @@
-"""The demo chain: simulate with uniform logging → features → train VW → OPE against uniform → gate → serve one
-decision.
+"""The demo chain, from a simulated uniform log to one served decision.
+
+Simulate with uniform logging → features → train VW → OPE against uniform → gate → serve one decision.
 
 The served decision is a bare trigger moment (user, item, trigger, channel): the endpoint applies the guardrails
 and completes the context from the online snapshot of the simulated log's features, as in production.
@@ -47,6 +48,7 @@ class StepClock:
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
+        """Time the ``with`` block and record its seconds under ``name``."""
         started = time.perf_counter()
         try:
             yield
@@ -148,8 +150,10 @@ def run_demo(config: OfferlabConfig, users: int, days: int, seed: int, out: Path
 
 
 def snapshot_of(result: Any, folder: Path) -> Path:
-    """The online snapshot the endpoint serves: user and item features of the simulated log as of the midnight
-    after its last event."""
+    """Save the online snapshot the endpoint serves into ``folder``; return ``folder``.
+
+    It holds the user and item features of the simulated log as of the midnight after its last event.
+    """
     from datetime import UTC, datetime, time, timedelta
 
     from features.pipelines import build_features
@@ -163,7 +167,7 @@ def snapshot_of(result: Any, folder: Path) -> Path:
 
 
 def _servable_moment(eval_log: pl.DataFrame, users: pl.DataFrame) -> dict[str, Any]:
-    """A logged moment whose user still consents to its channel (a bare request: who, what, why, where)."""
+    """Pick a logged moment whose user still consents to its channel (a bare request: who, what, why, where)."""
     consent = users.select(
         "user_id",
         pl.concat_list(pl.when(pl.col(f"consent_{c}")).then(pl.lit(c)) for c in ("in_app", "email", "sms"))
@@ -181,8 +185,10 @@ def _servable_moment(eval_log: pl.DataFrame, users: pl.DataFrame) -> dict[str, A
 def _one_decision(
     config: OfferlabConfig, eval_log: pl.DataFrame, users: pl.DataFrame, snapshot: Path, seed: int
 ) -> dict[str, Any]:
-    """Start the real endpoint on a free port with the snapshot and the users table, ask it over HTTP about one
-    bare moment, stop it."""
+    """Start the real endpoint on a free port, ask it over HTTP about one bare moment, stop it.
+
+    The endpoint serves the snapshot and the users table.
+    """
     request = _servable_moment(eval_log, users)
     token = secrets.token_urlsafe(24)  # the demo's own server: a fresh bearer token, never printed
     app = build_app(config, seed=seed, features=snapshot, users=users, api_token=token)

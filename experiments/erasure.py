@@ -1,7 +1,8 @@
-"""Erase a user's data: every row of theirs in the Parquet and CSV files under some folders (simulator output,
-the offline feature store, the online snapshot, event logs), the rows of their decisions in files keyed by
-``decision_id`` alone (outcomes, truth), and every line of theirs in the endpoint's decision logs (found by
-pseudonym).
+"""Erase a user's data from data files, files keyed by decision, and the endpoint's decision logs.
+
+That is every row of theirs in the Parquet and CSV files under some folders (simulator output, the offline
+feature store, the online snapshot, event logs), the rows of their decisions in files keyed by ``decision_id``
+alone (outcomes, truth), and every line of theirs in the endpoint's decision logs (found by pseudonym).
 
 Each file is rewritten atomically (a temp file, then a rename), only if it held the user; a file without a
 ``user_id`` column is left alone. Erasing twice removes nothing the second time. A running endpoint serving an
@@ -37,8 +38,10 @@ DECISION_KEY = "decision_id"
 
 
 def data_files(paths: Iterable[Path]) -> list[Path]:
-    """Parquet and CSV files at or under ``paths`` (hidden folders and files skipped); a path that does not
-    exist is an error, so a typo can't pass for 'nothing to erase'."""
+    """List the Parquet and CSV files at or under ``paths`` (hidden folders and files skipped).
+
+    A path that does not exist is an error, so a typo can't pass for 'nothing to erase'.
+    """
     found: set[Path] = set()
     for path in paths:
         if not path.exists():
@@ -70,14 +73,16 @@ def _scan(path: Path) -> pl.LazyFrame:
 
 
 def decisions_of(frame: pl.LazyFrame, user_ids: Sequence[str]) -> list[str]:
-    """The ``decision_id`` of the rows of ``user_ids`` in one file's ``frame`` (which has both columns)."""
+    """Return the ``decision_id`` of the rows of ``user_ids`` in one file's ``frame`` (which has both columns)."""
     theirs = frame.filter(pl.col(USER_KEY).cast(pl.String).is_in(list(user_ids)))
     return theirs.select(pl.col(DECISION_KEY).cast(pl.String)).collect().to_series().drop_nulls().to_list()
 
 
 def erase_from_file(path: Path, column: str, values: Sequence[str]) -> int:
-    """Remove the rows whose ``column`` is one of ``values`` from one Parquet or CSV file that has ``column``;
-    rows removed (a file without such rows is left untouched)."""
+    """Remove the rows whose ``column`` is one of ``values`` from one Parquet or CSV file that has ``column``.
+
+    The number of rows removed is returned (a file without such rows is left untouched).
+    """
     if not values:
         return 0
     frame = _scan(path)
@@ -93,11 +98,13 @@ def erase_from_file(path: Path, column: str, values: Sequence[str]) -> int:
 
 
 def erase_users(user_ids: Sequence[str], paths: Iterable[Path]) -> dict[Path, int]:
-    """Erase ``user_ids`` from every data file and decision log at or under ``paths``: rows (or lines) removed
-    per file that held any.
+    """Erase ``user_ids`` from every data file and decision log at or under ``paths``.
+
+    Returns the rows (or lines) removed per file that held any.
 
     Rows keyed only by the ``decision_id`` of an erased user's decision (outcomes, truth) go first, then the
-    rows keyed by ``user_id``, so an erasure cut short can simply be run again."""
+    rows keyed by ``user_id``, so an erasure cut short can simply be run again.
+    """
     if not user_ids or any(not str(user_id).strip() for user_id in user_ids):
         raise ValueError(f"erase: user ids must be non-empty, got {list(user_ids)!r}")
     paths = list(paths)

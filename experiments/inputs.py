@@ -66,8 +66,10 @@ REQUIRED: tuple[str, ...] = ("decision_id", "ts", "user_id", "actions", "action"
 
 
 def load_bandit_log(path: str | Path) -> pl.DataFrame:
-    """A bandit log from a Parquet, CSV or JSON-lines (table or DSJSON) file, a simulation folder, or a
-    decision-log folder (decisions joined with outcomes). Only reads: :func:`feedback_from_log` checks.
+    """Read a bandit log from a file, a simulation folder, or a decision-log folder.
+
+    The file is Parquet, CSV or JSON-lines (table or DSJSON); a decision-log folder's decisions are joined with
+    their outcomes. Only reads: :func:`feedback_from_log` checks.
 
     Examples
     --------
@@ -99,12 +101,14 @@ def load_bandit_log(path: str | Path) -> pl.DataFrame:
 
 
 def load_decision_log(folder: str | Path) -> pl.DataFrame:
-    """The endpoint's decisions (``decisions-*.jsonl`` in ``folder``) in the DECISIONS contract, typed: ``ts``
-    and ``send_at`` as UTC datetimes, ``actions`` and ``probabilities`` as lists, the context columns in the
-    dtypes of :data:`~features.pipelines.context.CONTEXT`; context values the request added beside them keep
+    """Read the endpoint's decisions (``decisions-*.jsonl`` in ``folder``) in the DECISIONS contract, typed.
+
+    ``ts`` and ``send_at`` as UTC datetimes, ``actions`` and ``probabilities`` as lists, the context columns in
+    the dtypes of :data:`~features.pipelines.context.CONTEXT`; context values the request added beside them keep
     the types JSON gave them. A line that is not a JSON object (a torn record, a foreign file) or lacks a
     required column is a ``SchemaError`` naming the file and the line; a value of the wrong type, one naming
-    the folder."""
+    the folder.
+    """
     folder = Path(folder)
     files = sorted(folder.glob(PATTERN))
     if not files:
@@ -126,8 +130,11 @@ def load_decision_log(folder: str | Path) -> pl.DataFrame:
 
 
 def _decision_lines(file: Path) -> Iterator[dict[str, Any]]:
-    """The decisions of one log file; a ``SchemaError`` naming the file and line (counted from 1) of the first
-    that is not a JSON object holding every :data:`REQUIRED` column."""
+    """Yield the decisions of one log file.
+
+    A ``SchemaError`` names the file and line (counted from 1) of the first that is not a JSON object holding
+    every :data:`REQUIRED` column.
+    """
     with open(file, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -147,7 +154,7 @@ def _decision_lines(file: Path) -> Iterator[dict[str, Any]]:
 
 
 def outcomes_file(folder: Path) -> Path:
-    """The OUTCOMES file of a decision-log folder, or a ``FileNotFoundError`` naming what is missing."""
+    """Return the OUTCOMES file of a decision-log folder, or raise a ``FileNotFoundError`` naming what is missing."""
     for name in OUTCOME_FILES:
         if (folder / name).is_file():
             return folder / name
@@ -171,10 +178,12 @@ def with_outcomes(decisions: pl.DataFrame, outcomes: Path) -> pl.DataFrame:
 
 
 def read_log_file(path: str | Path) -> pl.DataFrame:
-    """A bandit log file: Parquet or CSV by suffix; ``.dsjson`` as DSJSON; ``.json``, ``.jsonl`` and ``.ndjson``
-    as DSJSON when their first line carries ``_label_cost``, else as a table of one decision per line (or, for a
-    ``.json`` file holding one array, one decision per element). Unlabelled DSJSON lines are skipped with a
-    warning that counts them."""
+    """Read a bandit log file: Parquet or CSV by suffix, else DSJSON or a table of one decision per line.
+
+    ``.dsjson`` is read as DSJSON; ``.json``, ``.jsonl`` and ``.ndjson`` as DSJSON when their first line carries
+    ``_label_cost``, else as a table of one decision per line (or, for a ``.json`` file holding one array, one
+    decision per element). Unlabelled DSJSON lines are skipped with a warning that counts them.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in JSON_SUFFIXES or not path.is_file():
@@ -221,10 +230,12 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("action", "reward", "propensity")
 
 
 def check_bandit_log(log: pl.DataFrame) -> pl.DataFrame:
-    """Check a bandit log; return it with integer action labels as text and a ``|``-separated ``actions``
-    column as lists. Raises ``SchemaError`` naming the first fault: a missing column, a column of the wrong
-    dtype, no rows, a null, a reward that is not a finite number, a propensity outside (0, 1], or a logged
-    action missing from its row's eligible ``actions``.
+    """Check a bandit log; return it with its action labels as text and its ``actions`` column as lists.
+
+    Integer action labels become text and a ``|``-separated ``actions`` column becomes lists. Raises
+    ``SchemaError`` naming the first fault: a missing column, a column of the wrong dtype, no rows, a null, a
+    reward that is not a finite number, a propensity outside (0, 1], or a logged action missing from its row's
+    eligible ``actions``.
 
     Examples
     --------
@@ -298,9 +309,10 @@ def _check_range(log: pl.DataFrame, column: str, bad: pl.Expr, rule: str) -> Non
 
 
 def log_actions(log: pl.DataFrame) -> tuple[str, ...]:
-    """The actions of a checked log (the logged ones and every eligible one), in their natural order
-    (:func:`policies.base.order_actions`): the four offers when every label is one of them, integers
-    numerically, other text sorted.
+    """Return the actions of a checked log (the logged ones and every eligible one), in their natural order.
+
+    The order is :func:`policies.base.order_actions`'s: the four offers when every label is one of them,
+    integers numerically, other text sorted.
 
     Examples
     --------
@@ -329,8 +341,9 @@ def feedback_from_log(log: pl.DataFrame, actions: Sequence[str | int] | None = N
 
 
 def feedback_from_checked(log: pl.DataFrame, actions: Sequence[str | int] | None = None) -> Feedback:
-    """:func:`feedback_from_log` for a log :func:`check_bandit_log` already returned: the checks are not run
-    again (callers that keep the checked frame for its other columns check once).
+    """:func:`feedback_from_log` for a log :func:`check_bandit_log` already returned: the checks are not run again.
+
+    Callers that keep the checked frame for its other columns check once.
 
     Examples
     --------
@@ -343,8 +356,11 @@ def feedback_from_checked(log: pl.DataFrame, actions: Sequence[str | int] | None
 
 
 def target_probs_from_frame(frame: pl.DataFrame, n_rows: int) -> np.ndarray:
-    """``(n, 4)`` target probabilities of the four offers from ``p_<action>`` columns, row-aligned with a log of
-    ``n_rows`` rows (kept for callers of the four offers; :mod:`experiments.targets` reads any actions)."""
+    """``(n, 4)`` target probabilities of the four offers from ``p_<action>`` columns.
+
+    Row-aligned with a log of ``n_rows`` rows (kept for callers of the four offers; :mod:`experiments.targets`
+    reads any actions).
+    """
     from experiments.targets import table_probabilities
 
     return table_probabilities(frame, ACTIONS, n_rows)
@@ -356,8 +372,9 @@ def load_target_probs(path: str | Path, n_rows: int) -> np.ndarray:
 
 
 def logging_probabilities(log: pl.DataFrame, actions: Sequence[str]) -> np.ndarray | None:
-    """``(n, k)`` probabilities the logging policy gave each of ``actions`` in each round; ``None`` when the log
-    has no ``probabilities`` list column.
+    """``(n, k)`` probabilities the logging policy gave each of ``actions`` in each round.
+
+    ``None`` when the log has no ``probabilities`` list column.
 
     A row's list holds either one entry per action of ``actions`` (the decision contract's "full
     probabilities", in that order), or one per action of the row's eligible ``actions`` list, paired with it

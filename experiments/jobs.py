@@ -38,6 +38,8 @@ from simulators.scenario import Scenario
 
 @dataclass(frozen=True)
 class SimulationRun:
+    """A tracked simulation: its result, summary, MLflow run id, seconds taken and calibration report (if made)."""
+
     result: SimulationResult
     summary: dict[str, Any]
     run_id: str
@@ -46,7 +48,7 @@ class SimulationRun:
 
 
 def simulation_policy(name: str, seed: int = 0) -> BasePolicy:
-    """A policy for the simulator by name: ``oracle`` (simulator-only) or anything :func:`make_policy` knows.
+    """Return a policy for the simulator by name: ``oracle`` (simulator-only) or anything :func:`make_policy` knows.
 
     The learned ones (``vw``, ``thompson``, ``linucb``, ``lin_ts``) learn online: the simulator hands each of
     them the date's feedback before the next date.
@@ -180,8 +182,10 @@ def train_simulated(
     register: bool = True,
     on_day: Callable[[int], None] | None = None,
 ) -> TrainingRun:
-    """Train the VW policy online in ``scenario``'s simulator, its learning curve against the truth tracked in
-    the run (step metrics by day, ``curve.csv``, ``curve.png``, ``summary.json``); register it as the challenger.
+    """Train the VW policy online in ``scenario``'s simulator and register it as the challenger.
+
+    Its learning curve against the truth is tracked in the run (step metrics by day, ``curve.csv``,
+    ``curve.png``, ``summary.json``).
 
     ``vw_config`` defaults to ``VWConfig(seed=seed)``; ``seed`` is the simulation's.
     """
@@ -222,6 +226,8 @@ def _log_and_register(config: OfferlabConfig, policy: BasePolicy, register: bool
 
 @dataclass(frozen=True)
 class Evaluation:
+    """A tracked offline evaluation: each estimator's result, the logging policy's own, the MLflow run id."""
+
     results: list[EstimatorResult]
     logged: EstimatorResult
     run_id: str
@@ -239,8 +245,10 @@ def evaluate_offline(
     extra_metrics: dict[str, float] | None = None,
     clusters: np.ndarray | None = None,
 ) -> Evaluation:
-    """Off-policy estimates of ``target`` on ``feedback``, with the logging policy's own value beside them;
-    intervals resample ``clusters`` (each round's user id) when given."""
+    """Off-policy estimates of ``target`` on ``feedback``, with the logging policy's own value beside them.
+
+    Intervals resample ``clusters`` (each round's user id) when given.
+    """
     params = {
         "target": target,
         "estimators": ",".join(estimators),
@@ -277,6 +285,8 @@ def evaluate_offline(
 
 @dataclass(frozen=True)
 class Promotion:
+    """A promotion's outcome: the gate's decision, whether it promoted, the previous champion, the MLflow run id."""
+
     decision: GateDecision
     promoted: bool
     previous: str | None

@@ -142,7 +142,7 @@ def learning_curve(
 
 
 def curve_from_batches(batches: Sequence[DayBatch], first_date: date) -> pl.DataFrame:
-    """The learning curve of simulated dates already run (``first_date`` is day 0's date).
+    """Build the learning curve of simulated dates already run (``first_date`` is day 0's date).
 
     Examples
     --------
@@ -163,7 +163,7 @@ def curve_from_batches(batches: Sequence[DayBatch], first_date: date) -> pl.Data
 
 
 def _day_figures(batch: DayBatch) -> tuple[int, list[float]]:
-    """A date's count and totals: the policy's, the oracle's, each fixed action's, each action's count."""
+    """Return a date's count and totals: the policy's, the oracle's, each fixed action's, each action's count."""
     n = batch.feedback.n_rounds
     k = len(ACTIONS)
     if not n:
@@ -223,8 +223,10 @@ def captured_share(value: np.ndarray, best_fixed: np.ndarray, oracle: np.ndarray
 
 
 def final_summary(curve: pl.DataFrame) -> dict[str, float | str]:
-    """The run's headline figures from a curve's last row: per-decision values over the whole run, as
-    :meth:`simulators.base.SimulationResult.summary` names them, and the captured share.
+    """Return the run's headline figures from a curve's last row.
+
+    Per-decision values over the whole run, as :meth:`simulators.base.SimulationResult.summary` names them, and
+    the captured share.
 
     Examples
     --------

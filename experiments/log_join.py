@@ -1,5 +1,7 @@
-"""Turn the endpoint's decision log into logged feedback: each decision's reward from the outcomes posted to
-``/v1/outcome`` and the purchases in an attribution window after it (``offerlab log join``).
+r"""Turn the endpoint's decision log into logged feedback (``offerlab log join``).
+
+Each decision's reward comes from the outcomes posted to ``/v1/outcome`` and the purchases in an attribution
+window after it.
 
 Inputs: the decision-log folder (``decisions-*.jsonl``, read by :func:`experiments.inputs.load_decision_log`),
 the outcomes posted to the endpoint (``outcomes-posted.jsonl`` in that folder, :mod:`policies.serving.outcomes`)
@@ -15,7 +17,7 @@ The output is the decision log with the OUTCOMES columns beside it (``converted`
 Notes
 -----
 A purchase of item *i* by user *u* at time *t* is attributed to the latest decision for (*u*, *i*) whose send
-time *s* satisfies :math:`s \\le t \\le s + w` (*w* the attribution window, both edges included): last touch, so
+time *s* satisfies :math:`s \le t \le s + w` (*w* the attribution window, both edges included): last touch, so
 a purchase counts once even when several decisions cover it. A decision's revenue is the sum of
 ``price × quantity`` over its purchases (a null quantity counts 1); it converted when it has one. An outcome
 posted for the decision replaces what the events say.
@@ -24,10 +26,10 @@ The reward is the platform's net contribution, as the simulator defines it (:mod
 
 .. math::
 
-    r = \\tau \\cdot \\text{revenue} - c_a \\cdot [\\text{converted} \\wedge \\text{redeemed}],\\qquad
-    c_{\\text{coupon}} = \\delta \\cdot \\text{revenue},\\;
-    c_{\\text{installment}} = \\phi \\cdot \\text{revenue},\\;
-    c_{\\text{trust\\_badge}} = \\beta,\\; c_{\\text{no\\_offer}} = 0,
+    r = \tau \cdot \text{revenue} - c_a \cdot [\text{converted} \wedge \text{redeemed}],\qquad
+    c_{\text{coupon}} = \delta \cdot \text{revenue},\;
+    c_{\text{installment}} = \phi \cdot \text{revenue},\;
+    c_{\text{trust\_badge}} = \beta,\; c_{\text{no\_offer}} = 0,
 
 with τ the take rate, δ the coupon discount, φ the installment fee rate and β the badge cost
 (:class:`OfferCosts`). The offer is redeemed when an ``offer_redeemed`` event of (*u*, *i*) falls in the
@@ -76,8 +78,11 @@ def _default(model: type[BaseModel], name: str) -> float:
 
 
 class OfferCosts(BaseModel):
-    """What a converted decision earns the platform and what its offer costs; defaults: the ``default``
-    scenario's (:class:`simulators.scenario.Scenario`, :class:`simulators.scenario.OfferEffects`)."""
+    """What a converted decision earns the platform and what its offer costs.
+
+    Defaults: the ``default`` scenario's (:class:`simulators.scenario.Scenario`,
+    :class:`simulators.scenario.OfferEffects`).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     take_rate: float = Field(_default(Scenario, "take_rate"), gt=0, le=1, description="platform's share of revenue")
@@ -86,7 +91,7 @@ class OfferCosts(BaseModel):
     badge_cost: float = Field(_default(OfferEffects, "badge_cost"), ge=0)
 
     def cost(self, action: pl.Expr, revenue: pl.Expr) -> pl.Expr:
-        """The cost of ``action``'s offer on a sale of ``revenue``, had it been redeemed."""
+        """Return the cost of ``action``'s offer on a sale of ``revenue``, had it been redeemed."""
         return (
             pl.when(action == "coupon")
             .then(self.coupon_discount * revenue)
@@ -111,8 +116,11 @@ class JoinedLog:
 
 
 def events_of(frame: pl.DataFrame, kind: str, pseudonym: Callable[[str], str]) -> pl.DataFrame:
-    """The events of type ``kind`` that name an item, user ids pseudonymised: ``user_id, item_id, ts`` and
-    ``revenue`` (``price × quantity``; a null quantity counts 1). A purchase without a price is an error."""
+    """Return the events of type ``kind`` that name an item, user ids pseudonymised.
+
+    Columns ``user_id, item_id, ts`` and ``revenue`` (``price × quantity``; a null quantity counts 1). A
+    purchase without a price is an error.
+    """
     chosen = frame.filter((pl.col("type") == kind) & pl.col("item_id").is_not_null())
     if kind == "purchase":
         priceless = chosen.filter(pl.col("price").is_null())
@@ -131,9 +139,11 @@ def events_of(frame: pl.DataFrame, kind: str, pseudonym: Callable[[str], str]) -
 
 
 def attribute(decisions: pl.DataFrame, purchases: pl.DataFrame, window_hours: float) -> pl.DataFrame:
-    """Each decision with ``converted`` and ``revenue`` from the purchases in its window (see Notes), in the
-    decisions' order. ``decisions`` needs ``decision_id, user_id, item_id, send_at``; ``purchases`` needs
-    ``user_id, item_id, ts, revenue``."""
+    """Each decision with ``converted`` and ``revenue`` from the purchases in its window (see Notes).
+
+    Rows keep the decisions' order. ``decisions`` needs ``decision_id, user_id, item_id, send_at``;
+    ``purchases`` needs ``user_id, item_id, ts, revenue``.
+    """
     keys = decisions.select("decision_id", "user_id", "item_id", "send_at").filter(pl.col("item_id").is_not_null())
     matched = (
         purchases.select("user_id", "item_id", pl.col("ts").cast(keys.schema["send_at"]), "revenue")
@@ -157,8 +167,10 @@ def attribute(decisions: pl.DataFrame, purchases: pl.DataFrame, window_hours: fl
 
 
 def rewards(frame: pl.DataFrame, costs: OfferCosts) -> pl.DataFrame:
-    """``frame`` (``action, converted, revenue, redeemed``) with ``offer_cost`` and ``reward`` (see Notes);
-    ``redeemed`` is dropped."""
+    """``frame`` (``action, converted, revenue, redeemed``) with ``offer_cost`` and ``reward`` (see Notes).
+
+    ``redeemed`` is dropped.
+    """
     charged = pl.col("converted") & pl.col("redeemed")
     offer_cost = pl.when(charged).then(costs.cost(pl.col("action"), pl.col("revenue"))).otherwise(0.0)
     return (
@@ -169,7 +181,7 @@ def rewards(frame: pl.DataFrame, costs: OfferCosts) -> pl.DataFrame:
 
 
 def read_posted(path: Path) -> pl.DataFrame:
-    """Posted outcomes (``decision_id, converted, revenue``); the last line wins for a repeated id."""
+    """Read posted outcomes (``decision_id, converted, revenue``); the last line wins for a repeated id."""
     schema = {"decision_id": pl.String, "converted": pl.Boolean, "revenue": pl.Float64, "received_at": pl.String}
     if not path.is_file():
         raise FileNotFoundError(f"no such outcome file: {path}")
@@ -195,7 +207,7 @@ def join_log(
     costs: OfferCosts | None = None,
     mature_only: bool = False,
 ) -> JoinedLog:
-    """The decision log of folder ``decisions`` with each decision's outcome and reward.
+    """Join the decision log of folder ``decisions`` with each decision's outcome and reward.
 
     Parameters
     ----------

@@ -85,9 +85,12 @@ class OffPolicyEvaluation:
         return self.diagnostics.weights
 
     def payload(self, **extra: Any) -> dict[str, Any]:
-        """The one JSON object ``offerlab ope --json`` prints: ``n_rounds``, ``n_actions``, ``estimates``
-        (``value``, ``lower``, ``upper``, ``se`` per estimator), ``diagnostics`` (figures and ``warnings``),
-        plus ``logged``, ``lift``, ``reference``, ``settings`` and any ``extra`` keys."""
+        """Return the one JSON object ``offerlab ope --json`` prints.
+
+        It holds ``n_rounds``, ``n_actions``, ``estimates`` (``value``, ``lower``, ``upper``, ``se`` per
+        estimator), ``diagnostics`` (figures and ``warnings``), plus ``logged``, ``lift``, ``reference``,
+        ``settings`` and any ``extra`` keys.
+        """
         return {
             "n_rounds": self.n_rounds,
             "n_actions": self.n_actions,
@@ -108,7 +111,7 @@ def interval_fields(result: EstimatorResult) -> dict[str, float]:
 
 
 def check_estimator_names(names: Sequence[str]) -> tuple[str, ...]:
-    """The names, checked against the registry before anything is read.
+    """Return the names, checked against the registry before anything is read.
 
     Examples
     --------
@@ -183,13 +186,16 @@ def evaluate_target(
     chosen = [make_estimator(name, clip) for name in names]
     diagnostics = diagnose(feedback, probs, logging_probs)
     terms = {e.name: e.round_terms(feedback, probs, q_hat) for e in chosen}
-    common = {"alpha": alpha, "n_bootstrap": n_bootstrap, "seed": seed, "clusters": clusters, "interval": interval}
-    estimates = summarise_all(terms, diagnostics=diagnostics.values, **common)  # type: ignore[arg-type]
+    estimates = summarise_all(
+        terms, alpha, n_bootstrap, seed, diagnostics=diagnostics.values, clusters=clusters, interval=interval
+    )
     logged = on_policy_value(feedback, alpha, n_bootstrap, seed, clusters, interval)
     lift = {}
     for estimator in chosen:
         reference = feedback.rewards if base is None else estimator.round_terms(feedback, base, q_hat)
-        result = paired_difference(terms[estimator.name], reference, **common)  # type: ignore[arg-type]
+        result = paired_difference(
+            terms[estimator.name], reference, alpha, n_bootstrap, seed, clusters=clusters, interval=interval
+        )
         lift[estimator.name] = result
     settings = {
         "alpha": alpha,

@@ -1,4 +1,4 @@
-"""How well the off-policy estimators recover the simulator's truth: bias, RMSE and interval coverage over seeds.
+r"""How well the off-policy estimators recover the simulator's truth: bias, RMSE and interval coverage over seeds.
 
 For each scenario and seed, a small world is simulated under an exploring logging policy (uniform over the
 eligible actions, or the online VW policy); each target policy is then evaluated on that log by every estimator
@@ -11,7 +11,7 @@ Notes
 -----
 **The estimand.** For a log of rounds ``i = 1..n`` with contexts ``x_i``, the value of a target ``pi`` is
 
-.. math:: V(\\pi) = \\frac{1}{n} \\sum_i \\sum_a \\pi(a \\mid x_i)\\, \\mu_i(a),
+.. math:: V(\pi) = \frac{1}{n} \sum_i \sum_a \pi(a \mid x_i)\, \mu_i(a),
 
 where ``mu_i(a)`` is the expected reward of round ``i`` had action ``a`` been taken there and every other round
 gone as logged. It is conditional on the logged contexts (the target's own effect on later moments, through
@@ -74,8 +74,10 @@ RewardModel = Callable[[Feedback, np.ndarray, int], np.ndarray]
 
 
 def simulate_log(scenario: Scenario, seed: int, logger: str = "uniform") -> pl.DataFrame:
-    """One simulated bandit log (decisions joined with outcomes) with the simulator's truth, among it the columns
-    :data:`~simulators.truth.TRUTH_COLUMNS` that :func:`~simulators.truth.expected_rewards` reads.
+    """Simulate one bandit log (decisions joined with outcomes) with the simulator's truth.
+
+    Among its columns are :data:`~simulators.truth.TRUTH_COLUMNS`, which
+    :func:`~simulators.truth.expected_rewards` reads.
 
     Examples
     --------
@@ -90,8 +92,11 @@ def simulate_log(scenario: Scenario, seed: int, logger: str = "uniform") -> pl.D
 
 
 def cached_log(scenario: Scenario, seed: int, logger: str = "uniform", cache: Path | None = None) -> pl.DataFrame:
-    """:func:`simulate_log`, read from ``cache`` if it was simulated before (keyed by scenario name and settings,
-    size, logger and seed; the simulator's code is not in the key: clear the folder when it changes)."""
+    """:func:`simulate_log`, read from ``cache`` if it was simulated before.
+
+    Keyed by scenario name and settings, size, logger and seed; the simulator's code is not in the key: clear
+    the folder when it changes.
+    """
     if cache is None:
         return simulate_log(scenario, seed, logger)
     settings = hashlib.sha256(scenario.model_dump_json().encode()).hexdigest()[:10]
@@ -104,7 +109,7 @@ def cached_log(scenario: Scenario, seed: int, logger: str = "uniform", cache: Pa
 
 
 def true_value(mu: np.ndarray, target_probs: np.ndarray) -> float:
-    """The target's value on the log: the mean over rounds of ``sum_a pi(a | x_i) mu_i(a)``.
+    """Return the target's value on the log: the mean over rounds of ``sum_a pi(a | x_i) mu_i(a)``.
 
     Examples
     --------
@@ -118,8 +123,10 @@ def true_value(mu: np.ndarray, target_probs: np.ndarray) -> float:
 
 
 def target_probabilities(target: str, feedback: Feedback, log: pl.DataFrame) -> np.ndarray:
-    """``(n, k)`` probabilities of a target from :data:`TARGETS` on the log's rounds; ``oracle-eps`` reads the
-    simulator's truth, as the oracle does while simulating."""
+    """``(n, k)`` probabilities of a target from :data:`TARGETS` on the log's rounds.
+
+    ``oracle-eps`` reads the simulator's truth, as the oracle does while simulating.
+    """
     contexts, eligible = feedback.contexts, feedback.eligible
     if target == "coupon":
         return FixedAction("coupon").probabilities(contexts, ACTIONS, eligible)
@@ -135,8 +142,10 @@ def target_probabilities(target: str, feedback: Feedback, log: pl.DataFrame) -> 
 
 
 def cross_fitted_reward_model(feedback: Feedback, clusters: np.ndarray, seed: int) -> np.ndarray:
-    """The study's reward model: :func:`experiments.ope.reward_model.cross_fitted_rewards` with each user's rounds
-    in one fold (LightGBM is imported on use)."""
+    """Predict rewards with the study's model, :func:`experiments.ope.reward_model.cross_fitted_rewards`.
+
+    Each user's rounds are kept in one fold (LightGBM is imported on use).
+    """
     from experiments.ope.reward_model import cross_fitted_rewards
 
     return cross_fitted_rewards(feedback, seed=seed, groups=clusters)
@@ -152,8 +161,9 @@ def evaluate_log(
     seed: int = 0,
     interval: str = "bootstrap",
 ) -> pl.DataFrame:
-    """Every estimator's estimate of every target on one simulated log, beside the target's true value (from
-    :func:`simulators.truth.expected_rewards`).
+    """Every estimator's estimate of every target on one simulated log, beside the target's true value.
+
+    The true value comes from :func:`simulators.truth.expected_rewards`.
 
     ``estimators`` defaults to every registered one; ``reward_model`` gives the ``q_hat`` of the model-based
     estimators (fitted once per log; cross-fitted LightGBM by default; ``None``: no ``q_hat``, so only estimators
@@ -248,8 +258,9 @@ def run_study(
 
 
 def summarise_study(raw: pl.DataFrame) -> pl.DataFrame:
-    """Bias, RMSE, relative RMSE, coverage, interval width and standard errors per (scenario, target, estimator),
-    sorted by them; see the module's Notes.
+    """Bias, RMSE, relative RMSE, coverage, interval width and standard errors per (scenario, target, estimator).
+
+    Sorted by them; see the module's Notes.
 
     Examples
     --------

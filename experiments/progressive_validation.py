@@ -57,7 +57,7 @@ def progressive_validation(
     estimator: str = "snips",
     on_chunk: Callable[[int], None] | None = None,
 ) -> pl.DataFrame:
-    """The learning curve of a log: each chunk, in order, judged off-policy *before* the policy learns it.
+    """Build the learning curve of a log: each chunk, in order, judged off-policy *before* the policy learns it.
 
     Parameters
     ----------
@@ -127,9 +127,11 @@ def progressive_validation(
 
 
 def progressive_summary(curve: pl.DataFrame) -> dict[str, float]:
-    """The headline of a progressive-validation curve: the estimated value per round of the policy as it learned,
-    and the logging policy's, over every chunk but the first (there the policy had learned nothing yet), each
-    chunk weighted by its rounds. Empty with a single chunk.
+    """Return the headline of a progressive-validation curve.
+
+    The estimated value per round of the policy as it learned, and the logging policy's, over every chunk but
+    the first (there the policy had learned nothing yet), each chunk weighted by its rounds. Empty with a single
+    chunk.
 
     Examples
     --------
@@ -151,7 +153,7 @@ def progressive_summary(curve: pl.DataFrame) -> dict[str, float]:
 
 
 def rounds_between(feedback: Feedback, start: int, stop: int) -> Feedback:
-    """The rounds ``start`` to ``stop`` (excluded) of ``feedback``.
+    """Return the rounds ``start`` to ``stop`` (excluded) of ``feedback``.
 
     Examples
     --------

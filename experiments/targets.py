@@ -66,8 +66,9 @@ SHOWN = 10
 def target_probabilities(
     spec: str | Path, feedback: Feedback, config: OfferlabConfig | None = None
 ) -> tuple[np.ndarray, str]:
-    """``(n, k)`` probabilities of the target ``spec`` on ``feedback``'s rounds and actions, and a description
-    of the target for reports (see the module's docstring for the kinds of target).
+    """``(n, k)`` probabilities of the target ``spec`` on ``feedback``'s rounds and actions, and its description.
+
+    The description is for reports; see the module's docstring for the kinds of target.
 
     Parameters
     ----------
@@ -87,8 +88,10 @@ def target_probabilities(
 
 
 def target_policy(spec: str | Path, config: OfferlabConfig | None = None) -> tuple[BasePolicy, str]:
-    """The policy ``spec`` names (a model URI, a saved policy's folder or its ``policy.json``, a pyfunc model
-    folder) and a description of it for reports: for callers that score other contexts than a log's own.
+    """Load the policy ``spec`` names and a description of it for reports.
+
+    ``spec`` is a model URI, a saved policy's folder or its ``policy.json``, or a pyfunc model folder. For
+    callers that score other contexts than a log's own.
 
     A table of target probabilities is not a policy: it raises ``ValueError``, as a spec naming nothing does.
 
@@ -114,7 +117,7 @@ def target_policy(spec: str | Path, config: OfferlabConfig | None = None) -> tup
 
 
 def _located_policy(spec: str | Path, config: OfferlabConfig | None) -> tuple[BasePolicy, str, str]:
-    """The policy ``spec`` names, its description, and where it was found (for messages)."""
+    """Load the policy ``spec`` names, with its description and where it was found (for messages)."""
     text = str(spec)
     path = Path(text)
     if path.exists():
@@ -138,7 +141,7 @@ def _located_policy(spec: str | Path, config: OfferlabConfig | None) -> tuple[Ba
 
 
 def _model_policy(uri: str, config: OfferlabConfig | None) -> tuple[BasePolicy, str]:
-    """The policy inside a logged or registered pyfunc model, and its description."""
+    """Load the policy inside a logged or registered pyfunc model, with its description."""
     from mlflow.exceptions import MlflowException
 
     from policies.serving.config import configure_mlflow
@@ -160,8 +163,9 @@ def _model_policy(uri: str, config: OfferlabConfig | None) -> tuple[BasePolicy, 
 
 
 def policy_probabilities(policy: BasePolicy, feedback: Feedback, target: str = "target") -> np.ndarray:
-    """``(n, k)`` probabilities ``policy`` gives ``feedback``'s actions, after checking it knows every action
-    eligible somewhere in the log.
+    """``(n, k)`` probabilities ``policy`` gives ``feedback``'s actions.
+
+    It is first checked to know every action eligible somewhere in the log.
 
     Examples
     --------
@@ -188,10 +192,11 @@ def policy_probabilities(policy: BasePolicy, feedback: Feedback, target: str = "
 
 
 def known_actions(policy: BasePolicy) -> tuple[str, ...] | None:
-    """The actions ``policy`` can score, or ``None`` when it scores any (a policy that learns nothing).
+    """Return the actions ``policy`` can score, or ``None`` when it scores any (a policy that learns nothing).
 
     A policy that learns records them as ``actions_``; a VW policy saved before that record existed was trained
-    on the four offers."""
+    on the four offers.
+    """
     known = getattr(policy, "actions_", None)
     if known is None and policy.name == "vw":
         return ACTIONS
@@ -199,8 +204,11 @@ def known_actions(policy: BasePolicy) -> tuple[str, ...] | None:
 
 
 def table_probabilities(frame: pl.DataFrame, actions: Sequence[str], n_rows: int) -> np.ndarray:
-    """``(n, k)`` target probabilities from a table's ``p_<action>`` columns, row-aligned with a log of
-    ``n_rows`` rows whose actions are ``actions``; raises ``SchemaError`` naming the first fault."""
+    """``(n, k)`` target probabilities from a table's ``p_<action>`` columns.
+
+    Row-aligned with a log of ``n_rows`` rows whose actions are ``actions``; raises ``SchemaError`` naming the
+    first fault.
+    """
     required = [f"p_{a}" for a in actions]
     missing = [c for c in required if c not in frame.columns]
     if missing:
@@ -233,7 +241,7 @@ def table_probabilities(frame: pl.DataFrame, actions: Sequence[str], n_rows: int
 
 
 def _check_column(frame: pl.DataFrame, column: str) -> None:
-    """A probability column: numbers, no nulls, each in [0, 1] (NaN is not)."""
+    """Check a probability column: numbers, no nulls, each in [0, 1] (NaN is not)."""
     dtype = frame.schema[column]
     if not dtype.is_numeric():
         raise SchemaError(f"target-probs: column {column!r} has dtype {dtype}, expected a number")
@@ -254,7 +262,7 @@ def _check_column(frame: pl.DataFrame, column: str) -> None:
 
 
 def _listed(names: list[str]) -> str:
-    """A list for a message: all of it when short, else its first names and how many there are."""
+    """Format a list for a message: all of it when short, else its first names and how many there are."""
     if len(names) <= SHOWN:
         return repr(names)
     return "[" + ", ".join(map(repr, names[:SHOWN])) + f", ...] ({len(names)} in all)"

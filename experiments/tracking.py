@@ -36,7 +36,7 @@ def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any
 
 
 def ensure_experiment(config: OfferlabConfig, kind: str) -> str:
-    """The id of the experiment for ``kind``, created with its artifacts under the configured location."""
+    """Return the id of the experiment for ``kind``, created with its artifacts under the configured location."""
     configure_mlflow(config)
     name = config.experiment(kind)
     found = mlflow.get_experiment_by_name(name)
