@@ -164,7 +164,7 @@ def _canonical(actions: Sequence[str]) -> pl.Expr:
 
 
 def _width(log: pl.DataFrame) -> int:
-    return int(log.get_column("actions").list.len().max() or 0)  # type: ignore[arg-type]
+    return int(log.select(pl.col("actions").list.len().max()).item() or 0)
 
 
 def check_log(log: pl.DataFrame, actions: Sequence[str] = ACTIONS) -> None:

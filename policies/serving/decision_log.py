@@ -275,18 +275,13 @@ def _create_salt(path: Path) -> None:
 def _locked(path: Path, mode: str) -> Iterator[IO[str]]:
     """``path`` opened and exclusively ``flock``-ed, reopened if it was replaced while waiting for the lock."""
     while True:
-        handle = open(path, mode, encoding="utf-8")  # noqa: SIM115 -- held open (and locked) across the yield
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            if os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino:
-                break
-        except FileNotFoundError:
-            pass  # removed while we waited: open it again
-        except BaseException:
-            handle.close()
-            raise
-        handle.close()  # replaced (or removed) while we waited: open the file now at the path
-    try:
-        yield handle
-    finally:
-        handle.close()  # closing releases the lock
+        with open(path, mode, encoding="utf-8") as handle:  # closing releases the lock
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                current = os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino
+            except FileNotFoundError:
+                current = False  # removed while we waited: open it again
+            if current:
+                yield handle
+                return
+        # replaced (or removed) while we waited: open the file now at the path

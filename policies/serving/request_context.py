@@ -61,12 +61,11 @@ def _value_type(dtype: pl.DataType) -> Any:
     raise TypeError(f"no JSON type for a context column of type {dtype}")
 
 
+#: The fields of :data:`ContextValues`: each sendable context column, optional (null: unknown).
+_CONTEXT_FIELDS: dict[str, Any] = {c: (_value_type(CONTEXT[c]) | None, None) for c in SENDABLE_CONTEXT}
+
 #: The context values a request may send, each typed as :data:`CONTEXT` declares it (null: unknown).
-ContextValues = create_model(
-    "ContextValues",
-    __config__=ConfigDict(extra="forbid", strict=True),
-    **{c: (_value_type(CONTEXT[c]) | None, None) for c in SENDABLE_CONTEXT},  # type: ignore[call-overload]
-)
+ContextValues = create_model("ContextValues", __config__=ConfigDict(extra="forbid", strict=True), **_CONTEXT_FIELDS)
 
 
 class DecideRequest(BaseModel):
