@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 import polars as pl
-from optuna_integration import MLflowCallback
 
 from experiments.tracking import flatten_params
+from features.trial_runs import NestedTrialRuns
 from policies.bandits.vw import VowpalWabbitPolicy
 from policies.bandits.vw_config import VWConfig
 
@@ -82,14 +81,7 @@ def tune(
 
     callbacks: list[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = []
     if mlflow_experiment_id is not None:
-        with warnings.catch_warnings():  # optuna 4.9 deprecates the callback (removal planned for optuna 6)
-            warnings.filterwarnings("ignore", "MLflowCallback has been deprecated", FutureWarning)
-            tracker = MLflowCallback(
-                metric_name=objective.metric,
-                create_experiment=False,
-                mlflow_kwargs={"nested": True, "experiment_id": mlflow_experiment_id},
-            )
-        callbacks.append(tracker)
+        callbacks.append(NestedTrialRuns(objective.metric, mlflow_experiment_id))
     if on_trial is not None:
         callbacks.append(on_trial)
     study = optuna.create_study(

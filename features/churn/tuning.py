@@ -27,9 +27,10 @@ from dataclasses import dataclass, replace
 
 import optuna
 import polars as pl
-from optuna_integration import LightGBMPruningCallback, MLflowCallback
+from optuna_integration import LightGBMPruningCallback
 
 from features.churn.model import ChurnModel, ChurnParams, lightgbm_set, train_booster
+from features.trial_runs import NestedTrialRuns
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 logging.getLogger("optuna_integration").setLevel(logging.WARNING)
@@ -96,13 +97,7 @@ def tune(
 
     callbacks: list[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = []
     if mlflow_experiment_id is not None:
-        callbacks.append(
-            MLflowCallback(
-                metric_name="valid_logloss",
-                create_experiment=False,
-                mlflow_kwargs={"nested": True, "experiment_id": mlflow_experiment_id},
-            )
-        )
+        callbacks.append(NestedTrialRuns("valid_logloss", mlflow_experiment_id))
     if on_trial is not None:
         callbacks.append(on_trial)
     study = optuna.create_study(
