@@ -35,10 +35,8 @@ test: lint browser  ## lint, types, then every test (doctests and notebooks incl
 quick: $(STAMP)  ## the tests not marked slow (a few minutes less; the same as: .venv/bin/pytest -m "not slow" -n 2)
 	$(BIN)/python -m pytest -q -n 2 -m "not slow"
 
-lint: $(STAMP)  ## ruff (lint + format) and mypy
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	$(BIN)/mypy
+lint: $(STAMP)  ## ruff (lint + format) and mypy: the pre-commit hooks (.pre-commit-config.yaml) over every file
+	$(BIN)/pre-commit run --all-files
 
 # $(call debian_package,COMMAND,WHO NEEDS IT,TARGET): Debian's package of that name, installed (as root) when missing
 define debian_package
