@@ -18,8 +18,10 @@ from simulators.scenario import load_scenario
 
 @pytest.fixture(scope="session")
 def empty_tracking_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An empty MLflow SQLite database, created and migrated once per test process (MLflow's schema migrations
-    take seconds; a copy of the migrated file opens at once)."""
+    """Create an empty MLflow SQLite database, migrated once per test process.
+
+    MLflow's schema migrations take seconds; a copy of the migrated file opens at once.
+    """
     from mlflow.tracking import MlflowClient
 
     path = tmp_path_factory.mktemp("tracking") / "mlruns.db"
@@ -28,8 +30,10 @@ def empty_tracking_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def activate_store(folder: Path, empty_tracking_db: Path, patch: pytest.MonkeyPatch) -> OfferlabConfig:
-    """A fresh ``mlflow.yaml`` + SQLite store in ``folder`` (a copy of an empty migrated database), made active
-    through ``OFFERLAB_CONFIG`` by ``patch`` until it is undone."""
+    """Make a fresh ``mlflow.yaml`` + SQLite store in ``folder`` the active one.
+
+    The database is a copy of an empty migrated one; ``patch`` sets ``OFFERLAB_CONFIG`` until it is undone.
+    """
     config_file = folder / "mlflow.yaml"
     config_file.write_text((Path(__file__).parents[1] / "mlflow.yaml").read_text())
     shutil.copyfile(empty_tracking_db, folder / "mlruns.db")
@@ -41,7 +45,7 @@ def activate_store(folder: Path, empty_tracking_db: Path, patch: pytest.MonkeyPa
 
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_tracking_db: Path) -> OfferlabConfig:
-    """A fresh store in ``tmp_path`` for one test (:func:`activate_store`)."""
+    """Make a fresh store in ``tmp_path`` for one test (:func:`activate_store`)."""
     return activate_store(tmp_path, empty_tracking_db, monkeypatch)
 
 
@@ -72,8 +76,10 @@ def free_port() -> int:
 
 
 def register_champion(store: OfferlabConfig, log: pl.DataFrame, experiment: str) -> str:
-    """A VW policy (seed 1) learned from ``log``, logged under ``experiment``, registered in ``store`` and made its
-    champion; its registry version."""
+    """Register a VW policy (seed 1) learned from ``log`` as ``store``'s champion; return its registry version.
+
+    The policy is logged under ``experiment`` and registered in ``store``.
+    """
     import mlflow
     from mlflow import MlflowClient
 

@@ -90,8 +90,10 @@ def load_average() -> str:
 
 
 def churn_rows(rows: int, seed: int) -> tuple[pl.DataFrame, list[str], int]:
-    """``rows`` CDNOW churn rows resampled with replacement (distinct user ids, jittered float features), the
-    feature columns, and the number of distinct CDNOW rows they were drawn from."""
+    """Resample ``rows`` CDNOW churn rows with replacement (distinct user ids, jittered float features).
+
+    Returns the rows, the feature columns, and the number of distinct CDNOW rows they were drawn from.
+    """
     data = load_cdnow()
     base = churn_dataset(data.events, data.items, data.users, SNAPSHOTS, HORIZON_DAYS)
     rng = np.random.default_rng(seed)

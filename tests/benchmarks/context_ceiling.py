@@ -1,4 +1,4 @@
-"""How much of the oracle's margin can any policy on the observable context earn? (issue 11)
+"""Measure how much of the oracle's margin any policy on the observable context can earn (issue 11).
 
 The oracle decides on the simulator's latent traits; a policy sees only the context
 (:data:`features.pipelines.context.CONTEXT`). This benchmark bounds what the context allows, on a uniform log of
@@ -53,7 +53,7 @@ def captured(choice: np.ndarray, mu: np.ndarray) -> float:
 
 
 def greedy(scores: np.ndarray, eligible: np.ndarray) -> np.ndarray:
-    """The eligible action with the highest score, row by row."""
+    """Return the eligible action with the highest score, row by row."""
     return np.where(eligible, scores, -np.inf).argmax(axis=1)
 
 

@@ -23,7 +23,7 @@ from policies.serving.decision_log import DecisionLog
 
 
 def a_decision(thread: int, i: int) -> dict[str, object]:
-    """A decision line like the endpoint's: ids, the choice and its probabilities, and ~20 context values."""
+    """Build a decision line like the endpoint's: ids, the choice and its probabilities, and ~20 context values."""
     return {
         "decision_id": f"{thread:02d}-{i:08d}",
         "user_id": f"u{(thread * 7919 + i) % 50_000:07d}",

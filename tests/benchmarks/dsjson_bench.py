@@ -34,7 +34,7 @@ print(json.dumps({{"seconds": seconds, "peak_gib": peak, "read_peak_gib": read_p
 
 
 def make_log(path: Path, rows: int, users: int) -> int:
-    """A simulated log repeated up to ``rows`` rows; returns its column count."""
+    """Write a simulated log repeated up to ``rows`` rows to ``path``; return its column count."""
     import polars as pl
 
     from policies.bandits.baselines import UniformRandom

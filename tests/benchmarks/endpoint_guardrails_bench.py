@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def world(folder: Path) -> tuple[Path, Path, list[str], list[str]]:
-    """The snapshot, the users file, the user ids and item ids; the champion registered in ``folder``'s store."""
+    """Build the snapshot, the users file, the user and item ids, and register the champion in ``folder``'s store."""
     import mlflow
     from mlflow import MlflowClient
 

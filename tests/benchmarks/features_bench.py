@@ -1,5 +1,7 @@
-"""Feature build benchmark: polars ``build_features`` against the plain pandas reference, and a streaming build
-of a larger event log that is never held in memory.
+"""Benchmark the feature build: polars against the pandas reference, and a streaming build of a larger log.
+
+Polars ``build_features`` is timed against the plain pandas reference, and a streaming build of a larger event
+log that is never held in memory:
 
 1. Generate ``--events`` synthetic events (``events/part-XXXX.parquet`` chunks, items, users; timed on its own).
 2. Build all user and item features with polars from ``pl.scan_parquet`` (time of the build only, the scan
@@ -141,7 +143,7 @@ def measure(kind: str, folder: Path, out: Path, cap_gib: float) -> Measured:
 
 
 def median_run(runs: list[Measured]) -> Measured:
-    """The run of median time (a failure if any run failed), with the highest peak of all runs."""
+    """Return the run of median time (a failure if any run failed), with the highest peak of all runs."""
     failed = [run for run in runs if run.seconds is None]
     if failed:
         return failed[0]

@@ -53,7 +53,7 @@ class Log:
 
 
 def synthetic_log(n: int, k: int, users: int, seed: int) -> Log:
-    """A log of ``n`` rounds and ``k`` actions from a seeded generator; ``users`` users, each with their own rate."""
+    """Generate a log of ``n`` rounds and ``k`` actions, seeded; ``users`` users, each with their own rate."""
     rng = np.random.default_rng(seed)
     logging = rng.dirichlet(np.full(k, 2.0), size=n)
     chosen = np.minimum((rng.random(n)[:, None] > np.cumsum(logging, axis=1)).sum(axis=1), k - 1)

@@ -28,7 +28,7 @@ SETS = ("ips,snips", "ips,snips,dr", "ips,snips,dm,dr,sndr,switch-dr,dr-os")
 
 
 def write_log(folder: Path, n: int, k: int, seed: int) -> tuple[Path, Path]:
-    """A log under a softmax logger on ten features, and a target table (a different softmax)."""
+    """Write a log under a softmax logger on ten features, and a target table (a different softmax)."""
     rng = np.random.default_rng(seed)
     features = rng.normal(size=(n, 10)).astype(np.float32)
     scores = features[:, :3] @ rng.normal(size=(3, k))

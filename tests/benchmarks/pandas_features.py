@@ -45,8 +45,10 @@ EVENT_COLUMNS = ["ts", "user_id", "type", "item_id", "price", "quantity", "offer
 
 
 def read_pandas(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(events, items, users) of a :func:`~tests.benchmarks.synthetic_events.write_synthetic` folder; the
-    events with the columns the features read."""
+    """Read (events, items, users) of a :func:`~tests.benchmarks.synthetic_events.write_synthetic` folder.
+
+    The events keep the columns the features read.
+    """
     folder = Path(folder)
     events = pd.read_parquet(folder / "events", columns=EVENT_COLUMNS)
     return events, pd.read_parquet(folder / "items.parquet"), pd.read_parquet(folder / "users.parquet")
@@ -127,8 +129,10 @@ def abandoned_carts(past: pd.DataFrame) -> pd.DataFrame:
 
 
 def preferred_hour(ev: pd.DataFrame, zones: list[str]) -> pd.Series:
-    """Per user: the local hour of most sessions in the last 90 days; among tied hours the one whose latest
-    session is the most recent (smallest age in days), then the later hour."""
+    """Return, per user, the local hour of most sessions in the last 90 days.
+
+    Among tied hours, the one whose latest session is the most recent (smallest age in days), then the later hour.
+    """
     sessions = ev[(ev["type"] == "session_start") & (ev["age"] < 90)]
     hour = _local_hour(sessions["ts"], sessions["tz"], zones).rename("hour")
     per_hour = sessions.groupby(["user_id", hour])["age"].agg(["size", "min"]).reset_index()
@@ -139,8 +143,10 @@ def preferred_hour(ev: pd.DataFrame, zones: list[str]) -> pd.Series:
 def pandas_user_features(
     events: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame, as_of: datetime
 ) -> pd.DataFrame:
-    """One row per user who signed up before ``as_of``, sorted by ``user_id``: the columns of
-    ``build_user_features``."""
+    """Build one row per user who signed up before ``as_of``, sorted by ``user_id``.
+
+    The columns are those of ``build_user_features``.
+    """
     as_of_ts = pd.Timestamp(as_of)
     categories = sorted(items["category"].dropna().unique())
     past = _events_before(events, as_of_ts)
@@ -221,9 +227,12 @@ def pandas_features(
 def first_difference(
     expected: pl.DataFrame, actual: pl.DataFrame | pd.DataFrame, key: str, rel_tol: float = 1e-9
 ) -> str | None:
-    """``None`` if ``actual`` holds the same rows and columns as ``expected`` (any order; integers, booleans and
-    strings equal, floats within ``rel_tol`` relative, nulls where ``expected`` has nulls, NaN from pandas read
-    as null); else a description of the first difference."""
+    """Describe the first difference between ``actual`` and ``expected``, or return ``None`` if there is none.
+
+    The two agree when ``actual`` holds the same rows and columns as ``expected`` (any order; integers, booleans
+    and strings equal, floats within ``rel_tol`` relative, nulls where ``expected`` has nulls, NaN from pandas
+    read as null).
+    """
     if isinstance(actual, pd.DataFrame):
         actual = pl.from_pandas(actual, nan_to_null=True)
     if set(expected.columns) != set(actual.columns):

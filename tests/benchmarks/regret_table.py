@@ -82,7 +82,7 @@ def regret_table(rows: list[dict[str, object]]) -> pl.DataFrame:
 
 
 def names(text: str | None, known: tuple[str, ...], what: str) -> tuple[str, ...]:
-    """A comma-separated selection from ``known`` (all of them when ``text`` is None); unknown names are refused."""
+    """Parse a comma-separated selection from ``known`` (all of them when ``text`` is None); refuse unknown names."""
     if text is None:
         return known
     chosen = tuple(name.strip() for name in text.split(",") if name.strip())

@@ -1,5 +1,6 @@
-"""Speed and accuracy of the cross-fitted reward model (:mod:`experiments.ope.reward_model`) on synthetic logs
-whose true expected rewards are known.
+"""Measure the speed and accuracy of the cross-fitted reward model on synthetic logs with known truth.
+
+The model is :mod:`experiments.ope.reward_model`; the logs' true expected rewards are known.
 
 The log: ``n`` rounds, ``k`` actions, ten context columns (seven numbers, a string region, a boolean, a
 count). A round converts with probability ``sigmoid(base(x) + effect_a(x))`` and then earns its price less the
@@ -41,7 +42,7 @@ REGIONS = ("north", "south", "east", "west", "centre")
 
 
 def synthetic_log(n: int, k: int, seed: int = 0) -> tuple[Feedback, np.ndarray]:
-    """A logged feedback and its ``(n, k)`` true expected rewards."""
+    """Generate a logged feedback and its ``(n, k)`` true expected rewards."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, 7))
     region = rng.integers(0, len(REGIONS), n)

@@ -84,7 +84,7 @@ def _milliseconds(text: str) -> float:
 
 
 def parse_wrk(output: str) -> WrkRun:
-    """Read wrk's ``--latency`` report (and the ``passes`` / ``error sample`` lines of ``wrk_bodies.lua``).
+    r"""Read wrk's ``--latency`` report (and the ``passes`` / ``error sample`` lines of ``wrk_bodies.lua``).
 
     Examples
     --------
@@ -110,7 +110,7 @@ def parse_wrk(output: str) -> WrkRun:
     >>> run.requests, run.requests_per_s, run.p50_ms, run.p99_ms, run.non_2xx, run.socket_errors, run.passes
     (1012, 101.1, 9.8, 1200.0, 4, 3, 1)
     >>> run.error_sample
-    '422 {"detail": "context.price: \\'x\\' is not a Float64"}'
+    '422 {"detail": "context.price: \'x\' is not a Float64"}'
     >>> parse_wrk("Running 1s test")
     Traceback (most recent call last):
     ...
@@ -148,8 +148,10 @@ def offerlab_command(*arguments: str) -> list[str]:
 
 
 def run_demo(folder: Path, users: int, days: int, seed: int) -> tuple[Path, OfferlabConfig]:
-    """Run ``offerlab demo`` with its store in ``folder``; return its config file and settings, or exit 1 without a
-    champion."""
+    """Run ``offerlab demo`` with its store in ``folder``; return its config file and settings.
+
+    Exits 1 when the demo leaves no champion.
+    """
     from mlflow import MlflowClient
 
     from policies.serving.registry import alias_version
@@ -175,7 +177,7 @@ def run_demo(folder: Path, users: int, days: int, seed: int) -> tuple[Path, Offe
 
 
 def server_env(config: Path) -> dict[str, str]:
-    """The environment of the demo and both servers: this config, the venv's tools first on PATH."""
+    """Return the environment of the demo and both servers: this config, the venv's tools first on PATH."""
     env = {**os.environ, "OFFERLAB_CONFIG": str(config), "OFFERLAB_PSEUDONYM_SALT": "serving-bench-salt"}
     env["OFFERLAB_API_TOKEN"] = BENCH_TOKEN
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # mlflow execs uvicorn
@@ -184,9 +186,12 @@ def server_env(config: Path) -> dict[str, str]:
 
 
 def request_bodies(demo: Path, limit: int) -> tuple[list[str], list[str], int]:
-    """Offerlab's moment lines (for ``wrk_bodies.lua``'s ``moment`` mode) and mlflow's bodies, one logged
-    decision of each user who may be messaged on its channel, at most ``limit``; and how many columns of
-    :data:`SENDABLE_CONTEXT` the log holds."""
+    """Read offerlab's moment lines and mlflow's bodies from the demo's log.
+
+    The moment lines are for ``wrk_bodies.lua``'s ``moment`` mode; one logged decision of each user who may be
+    messaged on its channel, at most ``limit``. Also returns how many columns of :data:`SENDABLE_CONTEXT` the log
+    holds.
+    """
     users = pl.read_parquet(demo / "users.parquet")
     decisions = pl.read_parquet(demo / "decisions.parquet")
     missing = [c for c in CONTEXT if c not in decisions.columns]
@@ -364,7 +369,7 @@ def main() -> None:
 
 
 def code_version() -> str:
-    """The checkout's commit, and how many tracked files differ from it (the benchmark runs the working tree)."""
+    """Return the checkout's commit, and how many tracked files differ from it (the benchmark runs the working tree)."""
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     changed = subprocess.run(["git", "diff", "--name-only", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     if head.returncode != 0:
@@ -379,7 +384,7 @@ def print_report(
     load_start: tuple[float, float, float],
     load_end: tuple[float, float, float],
 ) -> None:
-    """The table side by side, the ratios, the decision mix, the command and the machine's load."""
+    """Print the table side by side, the ratios, the decision mix, the command and the machine's load."""
     print("\n| server | clients | requests/s | p50 | p90 | p99 | requests |\n|---|---|---|---|---|---|---|")
     for name, clients, run, _ in sorted(results, key=lambda r: (r[1], SERVERS.index(r[0]))):
         print(

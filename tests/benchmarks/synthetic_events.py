@@ -96,8 +96,11 @@ def _utc(micros: np.ndarray) -> pl.Series:
 
 
 def _pick(weights: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    """Indices drawn with probability proportional to ``weights``, in random order (a multinomial draw of
-    the counts, repeated and shuffled: much faster than a binary search per draw for millions of draws)."""
+    """Draw indices with probability proportional to ``weights``, in random order.
+
+    A multinomial draw of the counts, repeated and shuffled: much faster than a binary search per draw for
+    millions of draws.
+    """
     counts = rng.multinomial(size, weights / weights.sum())
     return rng.permutation(np.repeat(np.arange(len(weights)), counts))
 
@@ -286,8 +289,10 @@ class Written:
 
 
 def write_synthetic(folder: str | Path, n_events: int, seed: int, chunk_events: int = 5_000_000) -> Written:
-    """Write ``events/part-XXXX.parquet`` (``chunk_events`` events each, sorted by time within a part),
-    ``items.parquet`` and ``users.parquet`` under ``folder``; only one chunk is in memory at a time."""
+    """Write ``events/part-XXXX.parquet``, ``items.parquet`` and ``users.parquet`` under ``folder``.
+
+    Each part holds ``chunk_events`` events, sorted by time within the part; only one chunk is in memory at a time.
+    """
     folder = Path(folder)
     (folder / "events").mkdir(parents=True, exist_ok=True)
     world_seed, events_seed = np.random.SeedSequence(seed).spawn(2)

@@ -40,8 +40,10 @@ from simulators.scenario import load_scenario  # noqa: E402
 
 
 def best_of(repeat: int, run: Callable[[], object]) -> tuple[float, float]:
-    """The shortest wall time and the shortest CPU time (every thread of the process) of ``repeat`` calls, in
-    seconds: on a shared machine the CPU time is the steadier figure."""
+    """Time ``repeat`` calls of ``run``: the shortest wall time and the shortest CPU time, in seconds.
+
+    The CPU time counts every thread of the process; on a shared machine it is the steadier figure.
+    """
     walls, cpus = [], []
     for _ in range(repeat):
         wall, cpu = time.perf_counter(), time.process_time()
@@ -52,8 +54,11 @@ def best_of(repeat: int, run: Callable[[], object]) -> tuple[float, float]:
 
 
 def example_lines(feedback: Feedback, labelled: bool) -> list[list[str]]:
-    """Each row's multi-line example as text: the shared line, then one line per eligible action (the chosen
-    one labelled with its cost and probability when ``labelled``), exactly as the policy builds them."""
+    """Write each row's multi-line example as text, exactly as the policy builds them.
+
+    The shared line, then one line per eligible action (the chosen one labelled with its cost and probability when
+    ``labelled``).
+    """
     shared = shared_lines(feedback.contexts)
     plain = [action_line(a) for a in feedback.actions]
     labels = labelled_lines(feedback.actions, feedback.chosen, -feedback.rewards, feedback.propensities)
