@@ -42,7 +42,8 @@ def test_train_prints_the_protocol_json_registers_the_model_and_score_uses_it(
     assert scored.returncode == 0, scored.stderr
     frame = pl.read_parquet(out)
     assert frame.columns == ["user_id", "churn_risk", "reason_1", "reason_2"]
-    assert frame.height == 23_570 and frame["churn_risk"].is_between(0, 1).all()
+    assert frame.height == 23_570
+    assert frame["churn_risk"].is_between(0, 1).all()
     assert frame["churn_risk"].is_sorted(descending=True)
 
 
@@ -72,9 +73,11 @@ def test_a_missing_column_and_a_missing_dataset_exit_2(store: OfferlabConfig, tm
     data.items.write_parquet(tmp_path / "items.parquet")
     data.users.write_parquet(tmp_path / "users.parquet")
     result = offerlab("churn", "evaluate", "--dataset", str(tmp_path), *PROTOCOL[2:], "--horizon-days", "181")
-    assert result.returncode == 2 and "quantity" in result.stderr, result.stderr
+    assert result.returncode == 2, result.stderr
+    assert "quantity" in result.stderr, result.stderr
     nowhere = offerlab("churn", "evaluate", "--dataset", str(tmp_path / "nope"), *PROTOCOL[2:])
-    assert nowhere.returncode == 2 and "neither 'cdnow' nor a folder" in nowhere.stderr
+    assert nowhere.returncode == 2
+    assert "neither 'cdnow' nor a folder" in nowhere.stderr
     no_model = offerlab(
         "churn", "score", "--dataset", "cdnow", "--as-of", "1998-01-01", "--out", str(tmp_path / "s.pq")
     )

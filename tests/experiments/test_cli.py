@@ -53,4 +53,5 @@ def test_simulate_json_and_files(store: OfferlabConfig, tmp_path: Path) -> None:
     )
     configure_mlflow(store)
     runs = MlflowClient().search_runs([MlflowClient().get_experiment_by_name("offerlab-simulate").experiment_id])
-    assert runs and runs[0].data.params["scenario.n_users"] == "300"
+    assert runs
+    assert runs[0].data.params["scenario.n_users"] == "300"

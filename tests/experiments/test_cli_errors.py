@@ -72,6 +72,6 @@ def test_a_value_error_from_inside_numpy_is_a_bug() -> None:
 def test_a_pydantic_validation_error_is_bad_input() -> None:
     from experiments.promotion import PromotionGate
 
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(ValueError, match="min_ess_ratio") as caught:
         PromotionGate(min_ess_ratio=2.0)
     assert is_bad_input(caught.value)

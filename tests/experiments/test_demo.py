@@ -36,7 +36,8 @@ def test_demo_runs_twice_and_is_visible_in_mlflow(store: OfferlabConfig, tmp_pat
     # the served moment was bare (who, what, why, where): the snapshot completed it and the guardrails let it through
     served = json.loads(Path(summary).read_text())["decision"]
     assert set(served["request"]) == {"user_id", "item_id", "trigger", "channel"}
-    assert served["response"]["decision_id"] and served["response"].get("suppressed_by") is None, served
+    assert served["response"]["decision_id"], served
+    assert served["response"].get("suppressed_by") is None, served
     # the first VW beats uniform and becomes champion; the second, the same model again, cannot beat the champion
     assert client.get_model_version_by_alias(store.registered_model, store.champion_alias).version in (1, "1")
     assert "version 1 promoted to champion" in text

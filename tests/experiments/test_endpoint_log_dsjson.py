@@ -1,9 +1,12 @@
-"""The endpoint's own rotated decision log, out as DSJSON (issue 12, item 2): a served policy decides a few dozen
-moments into a log rotated every few lines, outcomes are posted for some, ``offerlab log join`` and
-``offerlab export-dsjson`` turn the folder into DSJSON, and the export holds every acknowledged decision once, with
-the probabilities, action and reward the endpoint answered and was told, readable back and learnable by VW.
+"""The endpoint's own rotated decision log, out as DSJSON (issue 12, item 2).
 
-One served world (module scope) feeds every test; bad input works on copies of its log folder."""
+A served policy decides a few dozen moments into a log rotated every few lines, outcomes are posted for some,
+``offerlab log join`` and ``offerlab export-dsjson`` turn the folder into DSJSON, and the export holds every
+acknowledged decision once, with the probabilities, action and reward the endpoint answered and was told,
+readable back and learnable by VW.
+
+One served world (module scope) feeds every test; bad input works on copies of its log folder.
+"""
 
 from __future__ import annotations
 
@@ -69,7 +72,7 @@ def succeed(*args: str) -> str:
 
 
 def expected_reward(action: str, converted: bool, revenue: float) -> float:
-    """The join's reward with no redemption events (every converted offer charged), from this module's rates."""
+    """Return the join's reward with no redemption events (every converted offer charged), from this module's rates."""
     cost = {"coupon": COUPON * revenue, "installment": INSTALLMENT * revenue, "trust_badge": BADGE}.get(action, 0.0)
     return TAKE_RATE * revenue - (cost if converted else 0.0)
 
@@ -106,7 +109,8 @@ def served(
                 assert http.post(f"{url}/v1/outcome", json=body).status_code == 201
                 posted[decision_id] = outcome
             again = http.post(f"{url}/v1/outcome", json=body)  # the last one again: idempotent, kept once
-            assert again.status_code == 200 and again.json()["duplicate"] is True
+            assert again.status_code == 200
+            assert again.json()["duplicate"] is True
         events = work / "events.parquet"
         session = {"event_id": "e1", "ts": datetime.now(UTC), "user_id": "someone", "type": "session_start"}
         pl.DataFrame([session], schema=EVENTS).write_parquet(events)  # no purchase nor redemption: posted outcomes
@@ -131,7 +135,8 @@ def test_the_decisions_land_in_several_rotated_files(served: Served) -> None:
     logged = [json.loads(line)["decision_id"] for f in files for line in f.read_text().splitlines()]
     assert logged == list(served.answers)  # in the order they were acknowledged, across the files
     assert served.summary["decisions"] == DECISIONS
-    assert served.summary["from_posted_outcomes"] == len(served.posted) and served.summary["from_events"] == 0
+    assert served.summary["from_posted_outcomes"] == len(served.posted)
+    assert served.summary["from_events"] == 0
 
 
 def test_every_acknowledged_decision_is_exported_once_as_answered_and_posted(served: Served) -> None:
@@ -142,7 +147,8 @@ def test_every_acknowledged_decision_is_exported_once_as_answered_and_posted(ser
         actions = [entry["a"] for entry in line["c"]["_multi"]]
         assert [next(iter(a)) for a in actions] == answer["asked"]  # the eligible actions, in the asked order
         chosen = answer["asked"][line["_label_Action"] - 1]
-        assert chosen == answer["action"] and line["_labelIndex"] == line["_label_Action"] - 1
+        assert chosen == answer["action"]
+        assert line["_labelIndex"] == line["_label_Action"] - 1
         assert line["_label_probability"] == answer["probability"]
         ranked = [answer["asked"][i - 1] for i in line["a"]]  # "a": the chosen action first, "p" follows it
         assert ranked[0] == answer["action"]
@@ -193,7 +199,8 @@ def test_vw_learns_from_the_export(served: Served) -> None:
         labelled = [k for k, label in enumerate(labels) if isinstance(label, vw.CBLabel) and label.label is not None]
         assert labelled == [line["_labelIndex"]]  # VW sees the chosen action, its cost and probability, once
         chosen = labels[labelled[0]]
-        assert isinstance(chosen, vw.CBLabel) and chosen.label is not None
+        assert isinstance(chosen, vw.CBLabel)
+        assert chosen.label is not None
         assert chosen.label[1:] == pytest.approx((line["_label_cost"], line["_label_probability"]))
         workspace.learn_one(examples)
     # A distribution over the last line's actions: [(action index, probability), ...] for --cb_explore_adf.
@@ -207,7 +214,7 @@ def test_vw_learns_from_the_export(served: Served) -> None:
 
 
 def spoil_torn(folder: Path) -> tuple[Path, int]:
-    """A half record appended to the last file, as a crash mid-write leaves it; the file and the torn line."""
+    """Append a half record to the last file, as a crash mid-write leaves it; return the file and the torn line."""
     last = sorted(folder.glob(PATTERN))[-1]
     lines = len(last.read_text().splitlines())
     with open(last, "a", encoding="utf-8") as handle:
@@ -216,14 +223,14 @@ def spoil_torn(folder: Path) -> tuple[Path, int]:
 
 
 def spoil_foreign(folder: Path) -> tuple[Path, int]:
-    """The posted outcomes copied in under a decision file's name: JSON lines, but not decisions."""
+    """Copy the posted outcomes in under a decision file's name: JSON lines, but not decisions."""
     foreign = folder / "decisions-99991231T235959-000000.jsonl"
     shutil.copyfile(folder / OUTCOMES_FILE, foreign)
     return foreign, 1
 
 
 def spoil_middle(folder: Path) -> tuple[Path, int]:
-    """A line in the middle of an earlier file overwritten by text that is not JSON (a foreign writer)."""
+    """Overwrite a line in the middle of an earlier file with text that is not JSON (a foreign writer)."""
     middle = sorted(folder.glob(PATTERN))[1]
     lines = middle.read_text().splitlines()
     lines[2] = "decision_id,action,propensity"

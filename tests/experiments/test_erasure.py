@@ -1,5 +1,7 @@
-"""Erasing a user: gone from simulator output, offline store, online snapshot, CSV and decision log; nothing
-else touched; idempotent; concurrent decision logging loses no line; bad input exits 2."""
+"""Erasing a user: gone from simulator output, offline store, online snapshot, CSV and decision log.
+
+Nothing else is touched; erasing is idempotent; concurrent decision logging loses no line; bad input exits 2.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from tests.experiments.test_cli import offerlab
 
 @pytest.fixture
 def world(small_run: SimulationResult, tmp_path: Path) -> Path:
-    """Simulator output, an offline store with a snapshot, an online snapshot, a CSV copy and a decision log."""
+    """Write simulator output, an offline store with a snapshot, an online snapshot, a CSV copy and a decision log."""
     sim = tmp_path / "sim"
     small_run.write(sim)
     events, items, users = (pl.scan_parquet(sim / f"{name}.parquet") for name in ("events", "items", "users"))
@@ -109,7 +111,8 @@ def test_cli_erases_and_reports(store: object, world: Path) -> None:
     result = offerlab("erase", "--user", user, str(world / "sim"), str(world / "online"))
     assert result.returncode == 0, result.stderr
     # events, decisions, outcomes, truth, holdout, suppressions and the online snapshot's users
-    assert "rows removed" in result.stdout and "row(s) removed from 7 file(s) under 2 path(s)" in result.stdout
+    assert "rows removed" in result.stdout
+    assert "row(s) removed from 7 file(s) under 2 path(s)" in result.stdout
     assert pl.read_parquet(world / "sim" / "events.parquet").filter(pl.col("user_id") == user).height == 0
 
 

@@ -71,7 +71,8 @@ def test_store_then_snapshot(store: OfferlabConfig, logs: Path, tmp_path: Path) 
     root, online = tmp_path / "store", tmp_path / "online"
     first = offerlab("features", "store", *inputs(logs), "--store", str(root))
     again = offerlab("features", "store", *inputs(logs), "--store", str(root))
-    assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr
+    assert first.returncode == 0, first.stderr
+    assert again.returncode == 0, again.stderr
     assert "0 day(s) added" in again.stdout
     snap = offerlab("features", "snapshot", "--store", str(root), "--out", str(online))
     assert snap.returncode == 0, snap.stderr

@@ -113,7 +113,8 @@ def test_the_four_offers_keep_their_order_and_all_four_columns() -> None:
     assert feedback.actions == ACTIONS
     assert feedback.chosen.tolist() == [1, 0, 1, 2, 0]
     old = Feedback.from_log(good_log())  # the existing path, for callers of the four offers
-    assert old.actions == ACTIONS and np.array_equal(old.chosen, feedback.chosen)
+    assert old.actions == ACTIONS
+    assert np.array_equal(old.chosen, feedback.chosen)
 
 
 def test_integer_labels_are_text_ordered_numerically() -> None:

@@ -1,5 +1,7 @@
-"""The simulated learning curve: its rows and columns, its sums, its agreement with the simulator's summary, a
-learning policy's curve rising, and its plot."""
+"""The simulated learning curve: its rows and columns, its sums, its agreement with the simulator's summary.
+
+Also a learning policy's curve rising, and its plot.
+"""
 
 from __future__ import annotations
 
@@ -24,8 +26,11 @@ DAYS = 8
 
 
 def coupon_world() -> Scenario:
-    """Small, the coupon lifting purchases twice as much as in the default scenario: the best fixed action by far,
-    and best in nearly every round, so the oracle's margin over it is thin."""
+    """Build a small scenario where the coupon lifts purchases twice as much as in the default one.
+
+    The coupon is the best fixed action by far, and best in nearly every round, so the oracle's margin over it is
+    thin.
+    """
     scenario = load_scenario("default").with_size(n_users=1500, days=DAYS)
     return scenario.model_copy(update={"offers": scenario.offers.model_copy(update={"coupon_lift": 6.0})})
 
@@ -61,7 +66,8 @@ def test_the_oracle_bounds_the_policy_and_every_fixed_action(vw_curve: pl.DataFr
         assert (oracle >= vw_curve.get_column(f"fixed_{action}").to_numpy() - 1e-12).all(), action
     assert (vw_curve.get_column("regret") >= -1e-12).all()
     best = vw_curve.get_column("best_fixed_action")
-    assert best.n_unique() == 1 and best[0] == "coupon"
+    assert best.n_unique() == 1
+    assert best[0] == "coupon"
     assert np.allclose(vw_curve.get_column("best_fixed").to_numpy(), vw_curve.get_column("fixed_coupon").to_numpy())
 
 
@@ -72,7 +78,8 @@ def test_a_learning_policy_moves_to_the_coupon_and_its_captured_share_rises(vw_c
     # measured (seed 1): coupon share 0.43 on day 0 (uniform over the eligible offers), 0.85-0.98 after;
     # cumulative captured share -3.3, -2.4, -2.0, -1.4, -1.2, -1.05, -0.95, -0.8: from far below the best fixed
     # action (uniform loses ~3 times the oracle's thin margin over it) towards it
-    assert coupon[0] < 0.5 and coupon[2:].mean() > 0.9, coupon
+    assert coupon[0] < 0.5, coupon
+    assert coupon[2:].mean() > 0.9, coupon
     assert (np.diff(captured) > 0).all(), captured
     assert daily[-3:].mean() > daily[0] + 1.0, daily
 

@@ -62,7 +62,7 @@ def event(n: int, kind: str, user: str, item: str, ts: datetime, price: float, q
 
 @pytest.fixture
 def hand(tmp_path: Path) -> tuple[Path, Path]:
-    """The hand-made decision log (8 decisions, one posted outcome) and its events."""
+    """Write the hand-made decision log (8 decisions, one posted outcome) and its events."""
     folder = tmp_path / "log"
     log = write_decisions(folder, [hand_decision(*row) for row in HAND])
     OutcomeStore(log).record("posted", converted=True, revenue=100.0)
@@ -108,7 +108,8 @@ def test_rewards_are_as_computed_by_hand(hand: tuple[Path, Path]) -> None:
     for decision_id, (converted, revenue, cost, reward) in expected.items():
         row = got[decision_id]
         assert (row["converted"], row["revenue"]) == (converted, revenue), decision_id
-        assert row["offer_cost"] == pytest.approx(cost) and row["reward"] == pytest.approx(reward), decision_id
+        assert row["offer_cost"] == pytest.approx(cost), decision_id
+        assert row["reward"] == pytest.approx(reward), decision_id
     assert summary["mean_reward"] == pytest.approx(sum(e[3] for e in expected.values()) / 8)
     assert joined.get_column("user_id").to_list()[0] == DecisionLog.existing(folder).pseudonym("u1")
 
@@ -128,9 +129,11 @@ def test_without_recorded_redemptions_every_converted_offer_is_charged(hand: tup
 def test_window_edges_follow_the_window_option(hand: tuple[Path, Path]) -> None:
     folder, events = hand
     converted = dict(join_log(folder, events, window_hours=71.999).log.select("decision_id", "converted").rows())
-    assert not converted["edge"] and converted["control"]
+    assert not converted["edge"]
+    assert converted["control"]
     wider = dict(join_log(folder, events, window_hours=73).log.select("decision_id", "converted").rows())
-    assert wider["late"] and not wider["early"]
+    assert wider["late"]
+    assert not wider["early"]
 
 
 def test_open_windows_are_counted_and_dropped_on_request(hand: tuple[Path, Path]) -> None:
@@ -140,7 +143,8 @@ def test_open_windows_are_counted_and_dropped_on_request(hand: tuple[Path, Path]
     joined = join_log(folder, early_end)
     assert (joined.window_open, joined.log.height) == (1, 8)  # "second" closes at 82 h; "posted" is final
     mature = join_log(folder, early_end, mature_only=True)
-    assert "second" not in mature.log.get_column("decision_id").to_list() and mature.log.height == 7
+    assert "second" not in mature.log.get_column("decision_id").to_list()
+    assert mature.log.height == 7
 
 
 def test_a_posted_outcome_without_its_decision_is_ignored_and_counted(hand: tuple[Path, Path]) -> None:
@@ -184,7 +188,7 @@ def _without(events: Path, column: str) -> Path:
 
 @pytest.fixture(scope="module")
 def simulated(small_run: SimulationResult, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """The first 200 simulated decisions written by DecisionLog with all their columns, and the run's events."""
+    """Write the first 200 simulated decisions with DecisionLog, with all their columns, and the run's events."""
     folder = tmp_path_factory.mktemp("simulated") / "log"
     write_decisions(folder, list(small_run.decisions.head(200).iter_rows(named=True)))
     events = folder.parent / "events.parquet"
@@ -208,7 +212,8 @@ def test_the_join_of_a_simulated_log_agrees_with_the_simulator_and_ope_reads_it(
         ),
         on="decision_id",
     )
-    assert truth.height == 200 and truth.get_column("sim_converted").sum() > 5
+    assert truth.height == 200
+    assert truth.get_column("sim_converted").sum() > 5
     assert np.allclose(truth["offer_cost"], truth["sim_offer_cost"])  # redemptions are in the events
     # the events cannot tell an organic purchase of the same item from one the message caused: the join may find
     # more conversions than the simulator counts, never fewer

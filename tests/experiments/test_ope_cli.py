@@ -57,11 +57,13 @@ def test_json_is_exactly_one_object_with_the_contract(
     )
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)  # one object: anything else on stdout fails here
-    assert payload["n_rounds"] == n and payload["n_actions"] == 4
+    assert payload["n_rounds"] == n
+    assert payload["n_actions"] == 4
     assert list(payload["estimates"]) == ["ips", "snips", "dm", "dr", "sndr", "switch-dr", "dr-os"]
     for row in payload["estimates"].values():
         assert set(row) == {"value", "lower", "upper", "se"}
-        assert row["lower"] <= row["value"] <= row["upper"] and row["se"] > 0
+        assert row["lower"] <= row["value"] <= row["upper"]
+        assert row["se"] > 0
     for name in ("effective_sample_size", "ess_ratio", "max_weight", "mean_weight", "support_deficit_rate"):
         assert name in payload["diagnostics"]
     assert payload["diagnostics"]["warnings"] == []
@@ -99,9 +101,11 @@ def test_out_writes_json_report_and_an_mlflow_run(store: OfferlabConfig, small_l
     assert sorted(p.name for p in out.iterdir()) == ["ope.json", "report.html"]
     saved = json.loads((out / "ope.json").read_text())
     printed = json.loads(result.stdout)
-    assert saved["estimates"] == printed["estimates"] and saved["run_id"] == printed["run_id"]
+    assert saved["estimates"] == printed["estimates"]
+    assert saved["run_id"] == printed["run_id"]
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 2 and "SNIPS" in html
+    assert html.count("data:image/png;base64,") == 2
+    assert "SNIPS" in html
     configure_mlflow(store)
     run = MlflowClient().get_run(saved["run_id"])
     assert run.data.metrics["snips_value"] == pytest.approx(saved["estimates"]["snips"]["value"])
@@ -145,7 +149,8 @@ def test_dsjson_log_with_a_saved_policy_target(store: OfferlabConfig, small_log:
     )
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
-    assert payload["n_rounds"] == small_log.height and payload["n_actions"] == 4
+    assert payload["n_rounds"] == small_log.height
+    assert payload["n_actions"] == 4
     assert payload["target"].startswith("saved vw")
 
 
@@ -186,14 +191,16 @@ def test_ten_integer_actions_with_reward_predictions_and_a_baseline(store: Offer
     )
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
-    assert payload["n_actions"] == 10 and payload["settings"]["reward_model"] == "given"
+    assert payload["n_actions"] == 10
+    assert payload["settings"]["reward_model"] == "given"
     assert payload["estimates"]["dm"]["value"] == pytest.approx(0.5)
     lift = payload["lift"]["dr"]
-    assert payload["reference"].startswith("table") and lift["lower"] > 0.2  # truth: 0.50 - 0.05
+    assert payload["reference"].startswith("table")
+    assert lift["lower"] > 0.2  # truth: 0.50 - 0.05
 
 
 def bad_log(kind: str, log: pl.DataFrame) -> pl.DataFrame:
-    """The log with one fault planted in rows 2 and 5."""
+    """Return the log with one fault planted in rows 2 and 5."""
     rows = pl.int_range(pl.len()).is_in([2, 5])
     value = {"zero": 0.0, "above": 1.5, "nan": float("nan")}[kind]
     return log.with_columns(propensity=pl.when(rows).then(value).otherwise(pl.col("propensity")))

@@ -49,14 +49,17 @@ def raw(logs: list[pl.DataFrame]) -> pl.DataFrame:
 
 
 def test_the_study_reads_the_simulators_truth(logs: list[pl.DataFrame]) -> None:
-    """``mu`` is the simulator's one definition; its checks (zero reward out of stock, the logger's mean reward)
-    live in ``tests/simulators/test_truth.py``."""
+    """``mu`` is the simulator's one definition.
+
+    Its checks (zero reward out of stock, the logger's mean reward) live in ``tests/simulators/test_truth.py``.
+    """
     for log in logs:
         assert set(TRUTH_COLUMNS) <= set(log.columns)
         mu = expected_rewards(log)
         assert mu.shape == (log.height, len(ACTIONS))
         out = ~log.get_column("in_stock").to_numpy()
-        assert out.any() and (np.nan_to_num(mu[out]) == 0).all()
+        assert out.any()
+        assert (np.nan_to_num(mu[out]) == 0).all()
 
 
 def test_every_estimator_and_target_is_studied(raw: pl.DataFrame) -> None:
@@ -65,7 +68,7 @@ def test_every_estimator_and_target_is_studied(raw: pl.DataFrame) -> None:
 
 
 def errors_beyond_reach(raw: pl.DataFrame, estimator: str) -> pl.DataFrame:
-    """The targets where ``|mean error| >= Z * mean standard error / sqrt(seeds)`` for ``estimator``."""
+    """Return the targets where ``|mean error| >= Z * mean standard error / sqrt(seeds)`` for ``estimator``."""
     table = summarise_study(raw.filter(pl.col("estimator") == estimator))
     table = table.with_columns(tolerance=Z * pl.col("mean_se") / np.sqrt(len(SEEDS)))
     return table.filter(pl.col("bias").abs() >= pl.col("tolerance"))
@@ -80,8 +83,10 @@ def test_every_weighting_estimator_is_within_its_intervals_reach_of_the_truth(
 
 
 def test_the_direct_methods_interval_misses_its_models_bias(raw: pl.DataFrame) -> None:
-    """DM's interval treats the reward model as known, so its error on the oracle target (where the model
-    shrinks the best actions towards the mean) lies beyond its interval's reach: why DM is no headline."""
+    """DM's interval treats the reward model as known, so its error on the oracle target lies beyond its reach.
+
+    On the oracle target the model shrinks the best actions towards the mean: why DM is no headline.
+    """
     missed = errors_beyond_reach(raw, "dm")
     assert "oracle-eps" in missed.get_column("target").to_list()
     assert (missed.filter(pl.col("target") == "oracle-eps").get_column("bias") < 0).all()

@@ -1,5 +1,7 @@
-"""Progressive validation, the learning curve of a log: each chunk judged off-policy before it is learned, and
-bad settings refused."""
+"""Progressive validation, the learning curve of a log.
+
+Each chunk is judged off-policy before it is learned, and bad settings are refused.
+"""
 
 from __future__ import annotations
 
@@ -20,12 +22,14 @@ def test_progressive_validation_judges_each_chunk_before_learning_it(small_log: 
     curve = progressive_validation(feedback, policy, chunks=4)
     rounds = curve.get_column("rounds").to_numpy()
     assert curve.get_column("chunk").to_list() == [0, 1, 2, 3]
-    assert rounds.sum() == feedback.n_rounds and rounds.max() - rounds.min() <= 1
+    assert rounds.sum() == feedback.n_rounds
+    assert rounds.max() - rounds.min() <= 1
     assert curve.get_column("step").to_list() == [0, *np.cumsum(rounds)[:-1].tolist()]
     # before any learning VW is uniform over the eligible actions, as the logging policy was: every
     # importance weight is 1 and SNIPS is the chunk's mean reward
     first = curve.row(0, named=True)
-    assert first["value"] == pytest.approx(first["logged_value"]) and first["lift"] == pytest.approx(0.0)
+    assert first["value"] == pytest.approx(first["logged_value"])
+    assert first["lift"] == pytest.approx(0.0)
     # learning chunk by chunk (one pass) trains the very model one call on the whole log trains
     whole = VowpalWabbitPolicy(seed=1)
     whole.learn(feedback)

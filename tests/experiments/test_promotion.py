@@ -94,7 +94,8 @@ def test_gate_refuses_a_candidate_no_better_than_the_champion(small_run: Simulat
     oracle = np.zeros_like(truth)
     oracle[np.arange(len(truth)), np.nanargmax(truth, axis=1)] = 1.0
     verdict = PromotionGate(n_bootstrap=200, min_lift=-10.0).judge(feedback, oracle, champion_probs=oracle)
-    assert verdict.lift_over_champion is not None and verdict.lift_over_champion.value == 0.0
+    assert verdict.lift_over_champion is not None
+    assert verdict.lift_over_champion.value == 0.0
     assert verdict.passed  # min_lift -10: ties pass
     strict = PromotionGate(n_bootstrap=200).judge(feedback, oracle, champion_probs=oracle)
     assert any("lift over the champion +0.0000" in reason for reason in strict.reasons)

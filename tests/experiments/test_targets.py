@@ -29,7 +29,7 @@ LABELS = ("7", "9", "12")
 
 
 def offers_log(n: int, seed: int) -> pl.DataFrame:
-    """A log over the four offers where the best offer depends on ``x``."""
+    """Generate a log over the four offers where the best offer depends on ``x``."""
     rng = np.random.default_rng(seed)
     x = rng.random(n)
     chosen = rng.integers(0, 4, n)
@@ -38,7 +38,7 @@ def offers_log(n: int, seed: int) -> pl.DataFrame:
 
 
 def numbered_log(n: int = 10) -> pl.DataFrame:
-    """A log whose actions are the integers 0 to 9, each logged once in every ten rounds."""
+    """Build a log whose actions are the integers 0 to 9, each logged once in every ten rounds."""
     rng = np.random.default_rng(3)
     return pl.DataFrame({"action": np.arange(n) % 10, "reward": rng.random(n), "propensity": 0.1, "x": rng.random(n)})
 
@@ -150,7 +150,8 @@ def test_a_saved_vw_policy_folder_or_its_policy_file(tmp_path: Path, trained: Vo
     held_out = feedback_from_log(offers_log(50, seed=2))
     probs, described = target_probabilities(tmp_path / "vw", held_out)
     assert described == f"saved vw policy {tmp_path / 'vw'}"
-    assert probs.shape == (50, 4) and np.allclose(probs.sum(axis=1), 1)
+    assert probs.shape == (50, 4)
+    assert np.allclose(probs.sum(axis=1), 1)
     assert np.allclose(probs, trained.probabilities(held_out.contexts, held_out.actions, held_out.eligible))
     again, _ = target_probabilities(str(tmp_path / "vw" / POLICY_FILE), held_out)
     assert np.allclose(again, probs)

@@ -1,5 +1,8 @@
-"""``offerlab train``: online in a simulated scenario or offline from a log (the endpoint's own included), its
-learning curve and settings in the MLflow run, the policy registered as the challenger; bad input exits 2."""
+"""``offerlab train``: online in a simulated scenario or offline from a log (the endpoint's own included).
+
+Its learning curve and settings go to the MLflow run, the policy is registered as the challenger; bad input
+exits 2.
+"""
 
 from __future__ import annotations
 
@@ -28,8 +31,10 @@ DAYS = 3
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory, empty_tracking_db: Path) -> Iterator[OfferlabConfig]:
-    """One MLflow store for the module (the fixture of the same name makes one per test): runs are told apart
-    by id."""
+    """Make one MLflow store for the module (the fixture of the same name makes one per test).
+
+    Runs are told apart by id.
+    """
     with pytest.MonkeyPatch.context() as patch:
         yield activate_store(tmp_path_factory.mktemp("store"), empty_tracking_db, patch)
 
@@ -43,7 +48,7 @@ def offerlab(*args: str) -> tuple[int, str, str]:
 
 @pytest.fixture(scope="module")
 def simulated(store: OfferlabConfig, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """A softmax policy from a config file, trained online for a few days; not registered."""
+    """Train a softmax policy from a config file online for a few days; not registered."""
     config_file = tmp_path_factory.mktemp("config") / "vw.yaml"
     save_config(VWConfig(explorer="softmax", softmax_lambda=4.0, seed=2), config_file)
     args = ("--simulate", "default", "--users", "400", "--days", str(DAYS), "--seed", "1")
@@ -54,7 +59,8 @@ def simulated(store: OfferlabConfig, tmp_path_factory: pytest.TempPathFactory) -
 
 
 def test_simulated_training_reports_the_final_figures(simulated: dict) -> None:
-    assert simulated["source"] == "simulate" and simulated["model_version"] is None
+    assert simulated["source"] == "simulate"
+    assert simulated["model_version"] is None
     assert simulated["oracle_value"] >= simulated["policy_expected_value"]
     assert simulated["oracle_value"] >= simulated["best_fixed_value"]
     margin = simulated["oracle_value"] - simulated["best_fixed_value"]
@@ -66,8 +72,10 @@ def test_the_run_holds_the_config_the_curve_by_day_and_its_files(simulated: dict
     configure_mlflow(store)
     client = MlflowClient()
     run = client.get_run(simulated["run_id"])
-    assert run.data.params["explorer"] == "softmax" and run.data.params["softmax_lambda"] == "4.0"
-    assert run.data.params["seed"] == "2" and run.data.params["simulation_seed"] == "1"
+    assert run.data.params["explorer"] == "softmax"
+    assert run.data.params["softmax_lambda"] == "4.0"
+    assert run.data.params["seed"] == "2"
+    assert run.data.params["simulation_seed"] == "1"
     assert run.data.params["scenario.n_users"] == "400"
     assert run.data.metrics["oracle_value"] == pytest.approx(simulated["oracle_value"])
     history = client.get_metric_history(run.info.run_id, "curve_cumulative_regret")
@@ -76,12 +84,13 @@ def test_the_run_holds_the_config_the_curve_by_day_and_its_files(simulated: dict
     files = {f.path for f in client.list_artifacts(run.info.run_id)}
     assert {"curve.csv", "curve.png", "summary.json"} <= files
     curve = pl.read_csv(client.download_artifacts(run.info.run_id, "curve.csv"))
-    assert curve.height == DAYS and curve.get_column("decisions").sum() == simulated["n_decisions"]
+    assert curve.height == DAYS
+    assert curve.get_column("decisions").sum() == simulated["n_decisions"]
 
 
 @pytest.fixture(scope="module")
 def logged(store: OfferlabConfig, small_log_file: Path) -> dict:
-    """The policy learned from a log, with its progressive-validation curve; registered."""
+    """Learn the policy from a log, with its progressive-validation curve; registered."""
     status, out, err = offerlab("train", "--log", str(small_log_file), "--chunks", "4", "--epsilon", "0.1", "--json")
     assert status == 0, err
     payload: dict = json.loads(out)
@@ -91,7 +100,8 @@ def logged(store: OfferlabConfig, small_log_file: Path) -> dict:
 def test_log_training_registers_the_challenger_with_its_progressive_curve(
     logged: dict, store: OfferlabConfig, small_log: pl.DataFrame
 ) -> None:
-    assert logged["source"] == "log" and logged["n_rounds"] == small_log.height
+    assert logged["source"] == "log"
+    assert logged["n_rounds"] == small_log.height
     assert logged["config"]["epsilon"] == 0.1
     configure_mlflow(store)
     client = MlflowClient()
@@ -99,7 +109,9 @@ def test_log_training_registers_the_challenger_with_its_progressive_curve(
     assert str(challenger.version) == logged["model_version"]
     history = client.get_metric_history(logged["run_id"], "progressive_value")
     steps = sorted(m.step for m in history)
-    assert len(steps) == 4 and steps[0] == 0 and steps[-1] < small_log.height  # step: rounds learned before
+    assert len(steps) == 4  # step: rounds learned before
+    assert steps[0] == 0
+    assert steps[-1] < small_log.height
     assert "progressive_validation.csv" in {f.path for f in client.list_artifacts(logged["run_id"])}
 
 

@@ -39,10 +39,11 @@ def inputs(folder: Path, events: Path | None = None) -> list[str]:
 
 
 def event_dates(log: Path) -> tuple[date, date]:
-    """The UTC dates of the first and the last event."""
+    """Return the UTC dates of the first and the last event."""
     dates = pl.read_parquet(log / "events.parquet").get_column("ts").dt.date()
     first, last = dates.min(), dates.max()
-    assert isinstance(first, date) and isinstance(last, date)
+    assert isinstance(first, date)
+    assert isinstance(last, date)
     return first, last
 
 
@@ -74,7 +75,8 @@ def test_files_meet_their_schemas_and_match_the_counts(full_run: Run, log: Path)
         assert frame.schema == SCHEMAS[name], name
     moments, kept, suppressed = frames.values()
     assert (counts["moments"], counts["kept"], counts["suppressed"]) == (moments.height, kept.height, suppressed.height)
-    assert kept.height > 100 and suppressed.height > 100
+    assert kept.height > 100
+    assert suppressed.height > 100
     by_kind = dict(moments.get_column("trigger_kind").value_counts().iter_rows())
     assert counts["moments_by_kind"] == {kind: by_kind.get(kind, 0) for kind in TRIGGER_KIND_NAMES}
     assert sum(1 for n in counts["moments_by_kind"].values() if n) >= 4, counts["moments_by_kind"]
@@ -91,7 +93,8 @@ def test_kept_and_suppressed_partition_the_moments(full_run: Run) -> None:
     )
     assert not set(kept.get_column("moment_id")) & set(suppressed.get_column("moment_id"))
     whys = suppressed.get_column("why")
-    assert whys.null_count() == 0 and (whys.str.len_chars() > 10).all()
+    assert whys.null_count() == 0
+    assert (whys.str.len_chars() > 10).all()
     assert suppressed.get_column("suppressed_by").null_count() == 0
     assert kept.get_column("channel").null_count() == 0
     assert (kept.get_column("send_at") >= kept.get_column("ts")).all()
@@ -117,7 +120,8 @@ def test_the_run_is_tracked_with_its_files(full_run: Run) -> None:
 def test_a_second_run_gives_identical_files(store: OfferlabConfig, full_run: Run, log: Path, tmp_path: Path) -> None:
     result = offerlab("triggers", "run", *inputs(log), "--out", str(tmp_path / "again"))
     assert result.returncode == 0, result.stderr
-    assert "suppressed_by" in result.stdout and "behaviour" in result.stdout
+    assert "suppressed_by" in result.stdout
+    assert "behaviour" in result.stdout
     for name, frame in files(tmp_path / "again").items():
         assert_frame_equal(frame, files(full_run.out)[name])
 
@@ -215,7 +219,8 @@ def test_a_churn_models_scores_drive_the_lifecycle_rule(store: OfferlabConfig, l
                       "--churn-scores", str(tmp_path / "scores.parquet"))  # fmt: skip
     assert result.returncode == 0, result.stderr
     churn = files(tmp_path / "scored")["moments.parquet"].filter(pl.col("trigger") == "churn_risk")
-    assert churn.height and set(churn["user_id"].to_list()) <= at_risk  # the scores decide, not the rule
+    assert churn.height
+    assert set(churn["user_id"].to_list()) <= at_risk  # the scores decide, not the rule
     assert set(churn["reason"].to_list()) == {"churn risk 0.99 ≥ 0.60"}
 
 

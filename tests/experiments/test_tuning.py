@@ -1,5 +1,7 @@
-"""`offerlab tune`: the search space, both objectives, and the command in-process (nested MLflow runs, the config
-file, the registry, seeded repeatability, bad input)."""
+"""`offerlab tune`: the search space, both objectives, and the command in-process.
+
+In-process: nested MLflow runs, the config file, the registry, seeded repeatability, bad input.
+"""
 
 from __future__ import annotations
 
@@ -94,7 +96,8 @@ def test_a_user_split_keeps_each_user_on_one_side_and_a_time_split_holds_out_the
     assert not set(train["user_id"]) & set(held_out["user_id"])
     assert held_out["user_id"].n_unique() == 5
     train, held_out = split_log(log, "time", 0.25)
-    assert train["ts"].max() < held_out["ts"].min() and held_out.height == 25
+    assert train["ts"].max() < held_out["ts"].min()
+    assert held_out.height == 25
     with pytest.raises(ValueError, match="no user_id column"):
         split_log(log.drop("user_id"), "user")
 
@@ -155,7 +158,8 @@ def test_tune_on_a_log_estimates_off_policy(store: OfferlabConfig, tmp_path: Pat
     result = invoke("--trials", "2", "--log", str(log), "--estimator", "snips", "--out", str(out), "--json")
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
-    assert len(payload["trials"]) == 2 and np.isfinite(payload["best_value"])
+    assert len(payload["trials"]) == 2
+    assert np.isfinite(payload["best_value"])
     assert load_config(out) == VWConfig(**payload["best_config"])
 
 

@@ -31,7 +31,8 @@ def test_resampled_sums_are_seeded_and_chunked_alike(monkeypatch: pytest.MonkeyP
     np.testing.assert_array_equal(whole, resampled_sums(values, 30, 3))
     monkeypatch.setattr("experiments.ope.resampling.CHUNK_ELEMENTS", 25)  # two resamples per chunk
     chunked = resampled_sums(values, 30, 3)
-    assert chunked.shape == (30, 2) and np.all(chunked[:, 0] % 2 == 0)  # sums of even numbers
+    assert chunked.shape == (30, 2)
+    assert np.all(chunked[:, 0] % 2 == 0)  # sums of even numbers
 
 
 @pytest.mark.parametrize(
@@ -59,7 +60,8 @@ def test_resampled_means_stay_within_the_data_and_intervals_are_ordered(
 ) -> None:
     values = np.array(data)[:, None]
     means = resampled_sums(values, n_bootstrap, seed)[:, 0] / len(data)
-    assert np.all(means >= values.min() - 1e-9) and np.all(means <= values.max() + 1e-9)
+    assert np.all(means >= values.min() - 1e-9)
+    assert np.all(means <= values.max() + 1e-9)
     low, high = percentile_interval(means[:, None])
     assert low[0] <= high[0]
 

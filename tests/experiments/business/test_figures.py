@@ -138,14 +138,18 @@ def test_the_json_holds_every_kpi_with_value_and_interval_per_group(toy: Busines
             assert set(figures) == {"treated", "holdout", "incremental"}
             assert all(set(f) == {"value", "lower", "upper"} for f in figures.values())
     html = paths["html"].read_text()
-    assert html.startswith("<!DOCTYPE html>") and html.count('src="data:image/png;base64,') == 4
-    assert "Attributed against incremental" in html and "By merchant segment" in html
+    assert html.startswith("<!DOCTYPE html>")
+    assert html.count('src="data:image/png;base64,') == 4
+    assert "Attributed against incremental" in html
+    assert "By merchant segment" in html
     assert not list((tmp_path / "out").glob(".*.tmp"))  # atomic writes leave no temporary file
 
 
 def test_the_headline_names_the_comparison_the_gain_and_the_cost(toy: BusinessReport) -> None:
     text = toy.headline
-    assert "3 users had trigger moments" in text and "2 users of the global holdout" in text
-    assert "66.7% against 50.0%" in text and "+16.7 points" in text
+    assert "3 users had trigger moments" in text
+    assert "2 users of the global holdout" in text
+    assert "66.7% against 50.0%" in text
+    assert "+16.7 points" in text
     assert "22.00 per extra buyer" in text
     assert "attribute 2 orders" in text

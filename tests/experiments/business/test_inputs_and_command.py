@@ -24,7 +24,7 @@ from features.validation import SchemaError
 
 
 def offerlab(*args: str) -> subprocess.CompletedProcess[str]:
-    """The command line, run as a real process."""
+    """Run the command line as a real process."""
     return subprocess.run(
         [sys.executable, "-m", "experiments.cli", *args],
         capture_output=True,
@@ -113,17 +113,20 @@ def test_the_command_writes_both_files_and_exits_0(toy_folder: Path, tmp_path: P
     out = tmp_path / "report"
     result = offerlab("report", "--log", str(toy_folder), "--out", str(out), "--bootstrap", "100")
     assert result.returncode == 0, result.stderr
-    assert (out / "report.json").is_file() and (out / "report.html").is_file()
-    assert "3 users had trigger moments" in result.stdout and "Conversion rate" in result.stdout
+    assert (out / "report.json").is_file()
+    assert (out / "report.html").is_file()
+    assert "3 users had trigger moments" in result.stdout
+    assert "Conversion rate" in result.stdout
     document = json.loads((out / "report.json").read_text())
-    assert document["source"] == str(toy_folder) and document["settings"]["n_bootstrap"] == 100
+    assert document["source"] == str(toy_folder)
+    assert document["settings"]["n_bootstrap"] == 100
     printed = offerlab("report", "--log", str(toy_folder), "--out", str(out), "--bootstrap", "100", "--json")
     assert printed.returncode == 0, printed.stderr
     assert json.loads(printed.stdout) == {k: v for k, v in document.items() if k != "source"}
 
 
 def in_process(*args: str) -> Result:
-    """The command line in this process (bad input never reaches a model or a server)."""
+    """Run the command line in this process (bad input never reaches a model or a server)."""
     return CliRunner().invoke(application(), list(args))
 
 
@@ -137,11 +140,13 @@ def test_the_command_exits_2_on_a_folder_without_holdout(toy_folder: Path, tmp_p
     assert not out.exists()  # nothing written on bad input
     path.unlink()
     result = in_process("report", "--log", str(toy_folder), "--out", str(out))
-    assert result.exit_code == 2 and "no holdout.parquet or holdout.csv" in result.stderr
+    assert result.exit_code == 2
+    assert "no holdout.parquet or holdout.csv" in result.stderr
 
 
 def test_the_command_exits_2_on_a_file_as_out(toy_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "file.txt"
     out.write_text("x")
     result = in_process("report", "--log", str(toy_folder), "--out", str(out))
-    assert result.exit_code == 2 and "is a file; give a folder" in " ".join(result.stderr.split())
+    assert result.exit_code == 2
+    assert "is a file; give a folder" in " ".join(result.stderr.split())

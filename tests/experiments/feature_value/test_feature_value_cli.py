@@ -1,5 +1,7 @@
-"""``offerlab feature-value`` in process: the JSON contract, the files and MLflow run of ``--out``, a given
-policy, and bad input (exit 2, nothing written)."""
+"""``offerlab feature-value`` in process: the JSON contract, the files and MLflow run of ``--out``, a given policy.
+
+Bad input exits 2 and writes nothing.
+"""
 
 from __future__ import annotations
 
@@ -57,7 +59,8 @@ def test_json_on_a_simulated_log_with_the_context_s_groups(store: OfferlabConfig
     assert all(list(row) == list(COLUMNS) and row["method"] == "permute" for row in rows)
     assert all(row["lower"] <= row["drop"] <= row["upper"] for row in rows)
     assert payload["policy"] == "vw policy trained on the training split"
-    assert payload["settings"]["clustered_by_user"] is True and payload["settings"]["estimator"] == "dr"
+    assert payload["settings"]["clustered_by_user"] is True
+    assert payload["settings"]["estimator"] == "dr"
     assert "run_id" not in payload
 
 
@@ -70,7 +73,8 @@ def test_out_writes_the_table_the_chart_and_an_mlflow_run(
     assert sorted(p.name for p in out.iterdir()) == ["feature_value.csv", "feature_value.json", "feature_value.png"]
     document = json.loads((out / "feature_value.json").read_text())
     table = pl.read_csv(out / "feature_value.csv")
-    assert table.columns == list(COLUMNS) and table.height == 2 * len(GROUPS)
+    assert table.columns == list(COLUMNS)
+    assert table.height == 2 * len(GROUPS)
     assert table.get_column("group").to_list() == [row["group"] for row in document["groups"]]
     assert table.row(0, named=True)["group"] == "taste"
     assert (out / "feature_value.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,8 +1,11 @@
-"""Invariants: a group the policy does not use is worth exactly nothing, the permutation is joint and seeded,
-the whole table repeats with its seed, and each group's figures do not depend on the other groups."""
+"""Invariants: a group the policy does not use is worth exactly nothing; the permutation is joint and seeded.
+
+The whole table repeats with its seed, and each group's figures do not depend on the other groups.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import cast
 
 import numpy as np
@@ -25,7 +28,7 @@ from policies.base import BasePolicy, Feedback
 
 @pytest.fixture(scope="module")
 def taste_only(signal_log: SyntheticLog) -> BasePolicy:
-    """A VW policy that learned from the taste columns alone (it reads only the columns it learned from)."""
+    """Train a VW policy on the taste columns alone (it reads only the columns it learned from)."""
     feedback = signal_log.feedback
     taste = Feedback(
         feedback.contexts.select(GROUPS["taste"]),
@@ -115,7 +118,8 @@ def test_the_split_keeps_each_user_on_one_side(signal_log: SyntheticLog) -> None
     split = holdout_split(signal_log.feedback, signal_log.users, holdout=0.3, seed=0)
     test_users = set(split.test_clusters.tolist())  # type: ignore[union-attr]
     train_users = set(signal_log.users.tolist()) - test_users
-    assert len(test_users) == 450 and len(train_users) == 1050
+    assert len(test_users) == 450
+    assert len(train_users) == 1050
     assert split.train.n_rounds + split.test.n_rounds == signal_log.feedback.n_rounds
 
 
@@ -130,9 +134,8 @@ def test_the_split_keeps_each_user_on_one_side(signal_log: SyntheticLog) -> None
     ],
 )
 def test_bad_arguments_are_named(signal_log: SyntheticLog, arguments: dict[str, object], message: str) -> None:
-    with pytest.raises(ValueError) as raised:
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}"):
         feature_value(signal_log.feedback, signal_log.users, n_bootstrap=10, **arguments)  # type: ignore[arg-type]
-    assert str(raised.value).startswith(message)
 
 
 def test_a_factory_that_returns_no_policy_is_named(signal_log: SyntheticLog) -> None:

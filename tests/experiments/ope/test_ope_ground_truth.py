@@ -105,7 +105,7 @@ def world() -> World:
 
 
 def noisy_q_hat(world: World, bias: float = 0.0) -> np.ndarray:
-    """The true expected rewards plus independent noise (sd 0.1) and an optional bias."""
+    """Return the true expected rewards plus independent noise (sd 0.1) and an optional bias."""
     rng = np.random.default_rng(SEED + 1)
     return Q[world.context] + bias + rng.normal(0.0, 0.1, size=(N_ROUNDS, 3))
 

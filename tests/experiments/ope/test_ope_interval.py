@@ -27,7 +27,7 @@ def width(result: object) -> float:
 
 
 def weighted_log(n: int, seed: int, tail: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Importance weights (lognormal with log-sd ``tail``, mean one; zero in half the rounds) and 0/1 rewards."""
+    """Draw importance weights (lognormal, log-sd ``tail``, mean one; zero in half the rounds) and 0/1 rewards."""
     rng = np.random.default_rng(seed)
     weights = rng.lognormal(-(tail**2) / 2, tail, size=n) * 2 * rng.binomial(1, 0.5, size=n)
     rewards = rng.binomial(1, 0.3, size=n).astype(float)
@@ -183,7 +183,8 @@ def test_blocks_are_balanced_random_groups_of_whole_units() -> None:
     users = np.random.default_rng(10).integers(0, 50_000, size=200_000)
     units = Units.of(users.size, users)
     plan = ResamplePlan(units, n_resamples=10, seed=3, max_units=1000)
-    assert plan.blocked and plan.n_groups == 1000
+    assert plan.blocked
+    assert plan.n_groups == 1000
     units_per_block = np.bincount(plan.groups[np.unique(units.index, return_index=True)[1]], minlength=1000)
     assert units_per_block.max() - units_per_block.min() <= 1
     # every round of a user lands in that user's block

@@ -135,7 +135,8 @@ def test_clipping_never_raises_ips_of_non_negative_rewards(logged: Logged, clip:
     rewards = np.abs(feedback.rewards)
     weights = importance_weights(feedback, logged.target_probs)
     clipped = importance_weights(feedback, logged.target_probs, clip)
-    assert (clipped <= weights).all() and (clipped <= clip).all()
+    assert (clipped <= weights).all()
+    assert (clipped <= clip).all()
     assert (clipped * rewards).mean() <= (weights * rewards).mean() + ULPS * _scale(weights * rewards)
 
 

@@ -1,9 +1,12 @@
-"""The cross-fitted reward model: folds, holding out, determinism, accuracy against a known truth, feature
-coding by dtype, given predictions, and clear errors."""
+"""The cross-fitted reward model: folds, holding out, determinism, and accuracy against a known truth.
+
+Also feature coding by dtype, given predictions, and clear errors.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import lightgbm as lgb
 import numpy as np
@@ -233,7 +236,8 @@ def test_no_context_column_gives_an_action_only_model() -> None:
     chosen = rng.integers(0, 3, n)
     means = np.array([0.2, 0.5, 0.9])
     contexts = pl.DataFrame({"x": np.zeros(n)}).drop("x")
-    assert contexts.width == 0 and contexts.height == n
+    assert contexts.width == 0
+    assert contexts.height == n
     feedback = feedback_of(contexts, chosen, means[chosen] + rng.normal(scale=0.1, size=n))
     q_hat = cross_fitted_rewards(feedback, seed=0)
     assert np.abs(q_hat - means).max() < 0.02
@@ -271,16 +275,15 @@ def small_feedback(n: int = 6) -> Feedback:
     ],
 )
 def test_bad_arguments_are_named(kwargs: dict[str, object], message: str) -> None:
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         cross_fitted_rewards(small_feedback(), **kwargs)  # type: ignore[arg-type]
-    assert str(error.value) == message
 
 
 def test_a_reward_that_is_not_finite_is_named() -> None:
     feedback = feedback_of(pl.DataFrame({"x": [0.0] * 4}), np.array([0, 1, 0, 1]), np.array([1, 0, np.nan, np.inf]))
-    with pytest.raises(ValueError) as error:
+    message = "reward model: rewards must be finite; row 2 has nan (2 bad row(s))"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         cross_fitted_rewards(feedback, n_folds=2)
-    assert str(error.value) == "reward model: rewards must be finite; row 2 has nan (2 bad row(s))"
 
 
 def test_params_are_validated() -> None:
@@ -289,7 +292,9 @@ def test_params_are_validated() -> None:
     with pytest.raises(ValidationError, match="n_trees"):
         RewardModelParams(n_trees=10)  # type: ignore[call-arg]
     settings_ = RewardModelParams().lightgbm(seed=3)
-    assert settings_["num_threads"] == 1 and settings_["verbosity"] == -1 and settings_["deterministic"]
+    assert settings_["num_threads"] == 1
+    assert settings_["verbosity"] == -1
+    assert settings_["deterministic"]
 
 
 # --- given predictions ------------------------------------------------------------------------------------
@@ -351,7 +356,9 @@ def test_bad_given_predictions_are_named(table: pl.DataFrame, eligible: np.ndarr
 def test_given_predictions_may_be_missing_where_an_action_was_not_eligible() -> None:
     table = pl.DataFrame({"q_a": [1.0, None], "q_b": [None, 2.0]})
     q_hat = q_hat_from_frame(table, ("a", "b"), 2, eligible=np.array([[True, False], [False, True]]))
-    assert np.isnan(q_hat[0, 1]) and np.isnan(q_hat[1, 0])
-    assert q_hat[0, 0] == 1.0 and q_hat[1, 1] == 2.0
+    assert np.isnan(q_hat[0, 1])
+    assert np.isnan(q_hat[1, 0])
+    assert q_hat[0, 0] == 1.0
+    assert q_hat[1, 1] == 2.0
     with pytest.raises(ValueError, match=r"eligible has shape \(2, 3\), expected \(2, 2\)"):
         q_hat_from_frame(table, ("a", "b"), 2, eligible=np.ones((2, 3), dtype=bool))
