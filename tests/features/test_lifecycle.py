@@ -127,6 +127,7 @@ def test_unscored_users_get_nan_and_the_rules_risk_in_the_column() -> None:
     users = features(20, seed=6)
     scores = ChurnScores(pl.DataFrame({"user_id": ["u3"], "churn_risk": [0.5]}))
     risk = scores.score(users)
-    assert risk[3] == 0.5 and np.isnan(np.delete(risk, 3)).all()
+    assert risk[3] == 0.5
+    assert np.isnan(np.delete(risk, 3)).all()
     column = with_lifecycle(scored(users, scores), THRESHOLDS)["churn_risk"].to_numpy()
     assert np.array_equal(np.delete(column, 3), np.delete(RecencyChurnScorer().score(users), 3))

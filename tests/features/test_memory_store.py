@@ -1,5 +1,8 @@
-"""The in-memory daily store: its features are the batch build's, for every user and item or just a few, as of
-midnights taken in any order, and the features of a few users or items are those rows of the whole build."""
+"""The in-memory daily store: its features are the batch build's.
+
+For every user and item or just a few, as of midnights taken in any order; the features of a few users or items
+are those rows of the whole build.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
-"""The polars feature build equals the plain pandas reference (tests/benchmarks/pandas_features.py) on synthetic
-events that hold the awkward cases: tied peak hours, zones with daylight saving and a half-hour zone, users without
-a zone or events, prices on band edges and tied within a category, users who sign up and items listed after as_of,
-purchases after it."""
+"""The polars feature build equals the plain pandas reference (tests/benchmarks/pandas_features.py).
+
+On synthetic events that hold the awkward cases: tied peak hours, zones with daylight saving and a half-hour
+zone, users without a zone or events, prices on band edges and tied within a category, users who sign up and
+items listed after as_of, purchases after it.
+"""
 
 from __future__ import annotations
 
@@ -35,7 +37,8 @@ def test_item_features_equal_the_pandas_reference(both: tuple[pl.DataFrame, ...]
 
 def test_the_data_exercises_the_features(both: tuple[pl.DataFrame, ...]) -> None:
     users, items, _, _ = both
-    assert users.height == 3_321 and items.height > 6_000  # 12 of the 3,333 users sign up after as_of
+    assert users.height == 3_321  # 12 of the 3,333 users sign up after as_of
+    assert items.height > 6_000
     summary = users.select(
         (pl.col("abandoned_carts_30d") > 0).sum().alias("abandoning"),
         (pl.col("abandoned_carts_30d") < pl.col("cart_adds_30d")).sum().alias("buying_from_the_cart"),
@@ -53,7 +56,9 @@ def test_synthetic_data_meets_the_contracts() -> None:
     validate(events, EVENTS, "events", unique="event_id", not_null=["ts", "user_id", "type"])
     validate(items, ITEMS, "items", unique="item_id", not_null=["category", "price", "listed_at"])
     validate(users, USERS, "users", unique="user_id", not_null=["signup_ts"])
-    assert events.schema == EVENTS and items.schema == ITEMS and users.schema == USERS
+    assert events.schema == EVENTS
+    assert items.schema == ITEMS
+    assert users.schema == USERS
 
 
 def test_a_difference_is_reported() -> None:

@@ -71,9 +71,14 @@ def test_feature_columns_skip_bookkeeping() -> None:
 def test_failed_write_leaves_the_old_file(tmp_path: Path) -> None:
     target = tmp_path / "frame.parquet"
     write_frame(pl.DataFrame({"x": [1]}), target)
-    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
-        tmp.write_bytes(b"half")
-        raise RuntimeError("crash mid-write")
+
+    def crash_mid_write() -> None:
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("crash mid-write")
+
+    with pytest.raises(RuntimeError, match="crash mid-write"):
+        crash_mid_write()
     assert read_frame(target)["x"].to_list() == [1]
     assert [p.name for p in tmp_path.iterdir()] == ["frame.parquet"]
 

@@ -46,7 +46,8 @@ def test_churn_moments_go_to_the_users_the_model_finds_at_risk() -> None:
     churn = moments.filter(pl.col("trigger") == "churn_risk")
     threshold = engine.config.rules.lifecycle.churn_threshold
     at_risk = set(customers.filter(pl.Series(risk >= threshold))["user_id"].to_list())
-    assert at_risk and at_risk != set(customers["user_id"])  # some but not all: the scores decide
+    assert at_risk
+    assert at_risk != set(customers["user_id"])  # some but not all: the scores decide
     assert set(churn["user_id"].to_list()) == at_risk
     by_user = dict(zip(customers["user_id"].to_list(), risk.tolist(), strict=True))
     for user, reason in churn.select("user_id", "reason").unique("user_id").iter_rows():

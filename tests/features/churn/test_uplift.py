@@ -1,5 +1,7 @@
-"""Uplift meta-learners: ground truth on synthetic data, seeding, bad inputs, and targeting on the simulated
-retention experiment against its truth."""
+"""Uplift meta-learners: ground truth on synthetic data, seeding, and bad inputs.
+
+Also targeting on the simulated retention experiment against its truth.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from simulators.scenario import load_scenario
 
 
 def synthetic(n: int, seed: int) -> tuple[pl.DataFrame, np.ndarray]:
-    """A randomised experiment with a known heterogeneous effect: large for some, zero for others."""
+    """Simulate a randomised experiment with a known heterogeneous effect: large for some, zero for others."""
     rng = np.random.default_rng(seed)
     x = rng.uniform(-1, 1, (n, 4))
     tau = 0.25 * (x[:, 0] > 0) + 0.15 * np.clip(x[:, 1], 0, None)
@@ -92,9 +94,11 @@ def test_bad_inputs() -> None:
 
 
 def test_uplift_beats_risk_on_the_simulated_experiment() -> None:
-    """Trained on one experiment, judged on a fresh one against the simulator's truth: targeting by predicted
-    uplift retains more than targeting by the BG/NBD churn risk for some k (at 20,000 users, for every k:
-    tests/benchmarks/uplift_report.py)."""
+    """Targeting by predicted uplift retains more than targeting by the BG/NBD churn risk for some k.
+
+    Trained on one experiment, judged on a fresh one against the simulator's truth (at 20,000 users, for every k:
+    tests/benchmarks/uplift_report.py).
+    """
     scenario = load_scenario("default").with_size(n_users=5000)
     design = RetentionDesign(warmup_days=40)
     train = run_retention_experiment(scenario, seed=0, design=design)
