@@ -1,5 +1,7 @@
-"""Apprentice mode: acts as the incumbent with the floor, hands over only when the learner is estimated better,
-keeps its state through save and load."""
+"""Apprentice mode: acts as the incumbent with the floor, hands over only when the learner is estimated better.
+
+It keeps its state through save and load.
+"""
 
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ def coupon_world(frame: pl.DataFrame) -> np.ndarray:
 
 
 def rules_world(frame: pl.DataFrame) -> np.ndarray:
-    """The rules' choice pays 1, every other action 0: the incumbent is the best policy there is."""
+    """Return mean rewards where the rules' choice pays 1, every other action 0: the incumbent is the best policy."""
     best = RuleBasedPolicy().probabilities(frame, ACTIONS).argmax(axis=1)
     return (np.arange(len(ACTIONS)) == best[:, None]).astype(float)
 
@@ -57,7 +59,7 @@ def day(
 
 
 def features(feedback: Feedback) -> Feedback:
-    """The feedback without the user id column (an id, not a feature)."""
+    """Drop the user id column from the feedback (an id, not a feature)."""
     return Feedback(
         feedback.contexts.drop("user_id"),
         feedback.actions,
@@ -87,7 +89,8 @@ def test_before_the_handover_it_acts_as_the_incumbent_with_the_floor() -> None:
     probs = policy.probabilities(frame, ACTIONS, eligible)
     assert np.array_equal(probs, expected)
     assert (probs[eligible] >= np.minimum(0.1, 1 / eligible.sum(axis=1, keepdims=True)).repeat(4, 1)[eligible]).all()
-    assert not policy.handed_over_ and policy.acting is policy.incumbent
+    assert not policy.handed_over_
+    assert policy.acting is policy.incumbent
 
 
 @pytest.mark.parametrize("estimator", ["snips", "dr"])
@@ -98,9 +101,12 @@ def test_it_hands_over_when_the_learner_is_clearly_better(estimator: str) -> Non
     held_out = day(policy, coupon_world, 2000, rng)  # logged by the apprentice, not yet learned from
     decision = policy.maybe_hand_over(features(held_out), clusters=held_out.contexts["user_id"].to_numpy())
     # truth: the floored learner shows a coupon ~2/3 of the time, the floored rules ~1/10 of the time
-    assert decision.hand_over and policy.handed_over_
+    assert decision.hand_over
+    assert policy.handed_over_
     assert 0.3 < decision.ci_low <= decision.value <= decision.ci_high < 0.8, decision
-    assert decision.estimator == estimator and decision.clustered_by_user and decision.n_rounds == 2000
+    assert decision.estimator == estimator
+    assert decision.clustered_by_user
+    assert decision.n_rounds == 2000
     assert decision.rounds_learned == 2000
     assert policy.decisions_ == [decision]
     # from now on it acts as the learner, with the floor
@@ -116,7 +122,8 @@ def test_it_does_not_hand_over_when_the_learner_is_worse() -> None:
     policy.learn(features(day(policy, rules_world, 300, rng)))
     held_out = day(policy, rules_world, 2000, rng)
     decision = policy.maybe_hand_over(features(held_out))
-    assert not decision.hand_over and not policy.handed_over_
+    assert not decision.hand_over
+    assert not policy.handed_over_
     assert decision.ci_high < 0, decision  # clearly worse: the rules are the best policy of this world
     assert policy.acting is policy.incumbent
 
@@ -126,8 +133,10 @@ def test_a_margin_holds_back_a_small_gain() -> None:
     policy = apprentice("snips", floor=0.1, margin=5.0)
     policy.learn(features(day(policy, coupon_world, 2000, rng)))
     decision = policy.maybe_hand_over(features(day(policy, coupon_world, 2000, rng)))
-    assert decision.ci_low > 0 and decision.margin == 5.0
-    assert not decision.hand_over and not policy.handed_over_
+    assert decision.ci_low > 0
+    assert decision.margin == 5.0
+    assert not decision.hand_over
+    assert not policy.handed_over_
 
 
 def test_save_and_load_keep_the_handover_the_decisions_and_the_learner(tmp_path: Path) -> None:
@@ -138,10 +147,12 @@ def test_save_and_load_keep_the_handover_the_decisions_and_the_learner(tmp_path:
     policy.save(tmp_path / "saved")
     loaded = load_policy(tmp_path / "saved")
     assert isinstance(loaded, ApprenticePolicy)
-    assert loaded.handed_over_ and loaded.decisions_ == policy.decisions_
+    assert loaded.handed_over_
+    assert loaded.decisions_ == policy.decisions_
     assert isinstance(loaded.decisions_[0], HandoverDecision)
     assert loaded.params() == policy.params()
-    assert isinstance(loaded.learner, VowpalWabbitPolicy) and loaded.learner.feature_names_ is not None
+    assert isinstance(loaded.learner, VowpalWabbitPolicy)
+    assert loaded.learner.feature_names_ is not None
     frame = contexts(200, rng).drop("user_id")
     assert np.array_equal(loaded.probabilities(frame, ACTIONS), policy.probabilities(frame, ACTIONS))
     assert sorted(p.name for p in (tmp_path / "saved").iterdir()) == ["incumbent", "learner", "policy.json"]
@@ -151,7 +162,9 @@ def test_a_fresh_apprentice_saves_and_loads(tmp_path: Path) -> None:
     policy = ApprenticePolicy.example()
     policy.save(tmp_path / "fresh")
     loaded = load_policy(tmp_path / "fresh")
-    assert isinstance(loaded, ApprenticePolicy) and not loaded.handed_over_ and loaded.decisions_ == []
+    assert isinstance(loaded, ApprenticePolicy)
+    assert not loaded.handed_over_
+    assert loaded.decisions_ == []
     assert loaded.params() == policy.params()
 
 

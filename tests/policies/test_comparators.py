@@ -23,8 +23,10 @@ ACTIONS = ("no_offer", "coupon", "installment", "trust_badge")
 
 
 def uniform_log(n: int, seed: int, mean_reward: np.ndarray | None = None) -> tuple[Feedback, np.ndarray]:
-    """A uniformly logged synthetic log; by default installment is best for heavy installment users, coupon
-    for the others. Returns the feedback and each round's true mean reward of every action."""
+    """Simulate a uniformly logged synthetic log; return the feedback and each round's true mean reward per action.
+
+    By default installment is best for heavy installment users, coupon for the others.
+    """
     rng = np.random.default_rng(seed)
     contexts = pl.DataFrame(
         {
@@ -46,7 +48,7 @@ def uniform_log(n: int, seed: int, mean_reward: np.ndarray | None = None) -> tup
 
 
 def rounds(feedback: Feedback, which: slice) -> Feedback:
-    """The rounds ``which`` of ``feedback``."""
+    """Return the rounds ``which`` of ``feedback``."""
     return Feedback(
         feedback.contexts[which],
         feedback.actions,
@@ -76,7 +78,8 @@ def test_linear_policies_learn_a_context_split_from_a_uniform_log(make: type[Bas
     picked = probs.argmax(axis=1)
     assert (picked == truth.argmax(axis=1)).mean() > 0.9
     heavy = probe.contexts["installment_use_rate"].to_numpy() > 0.5
-    assert probs[heavy, 2].mean() > 0.8 and probs[~heavy, 1].mean() > 0.8
+    assert probs[heavy, 2].mean() > 0.8
+    assert probs[~heavy, 1].mean() > 0.8
 
 
 def test_thompson_probabilities_match_the_exact_posterior_probability_of_being_best() -> None:
@@ -160,7 +163,8 @@ def test_the_feature_map_standardises_numbers_and_one_hots_levels() -> None:
     design = feature_map.transform(feedback.contexts)
     names = feature_map.names
     numeric = [names.index("installment_use_rate"), names.index("price")]
-    assert np.allclose(design[:, numeric].mean(axis=0), 0.0) and np.allclose(design[:, numeric].std(axis=0), 1.0)
+    assert np.allclose(design[:, numeric].mean(axis=0), 0.0)
+    assert np.allclose(design[:, numeric].std(axis=0), 1.0)
     one_hot = [i for i, name in enumerate(names) if name.startswith("channel=")]
     assert np.array_equal(design[:, one_hot].sum(axis=1), np.ones(300))
     assert ContextFeatureMap.from_dict(feature_map.to_dict()) == feature_map

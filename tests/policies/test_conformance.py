@@ -30,8 +30,10 @@ REPEATS = 1000
 
 
 def show_truth(policy: BasePolicy, contexts: pl.DataFrame, eligible: np.ndarray) -> None:
-    """Give a policy that needs the simulator's truth one for this batch (what the simulator does): a fixed
-    function of each row's context, so that a row has the same truth in every batch."""
+    """Give a policy that needs the simulator's truth one for this batch (what the simulator does).
+
+    The truth is a fixed function of each row's context, so that a row has the same truth in every batch.
+    """
     observe = getattr(policy, "observe_truth", None)
     if observe is not None:
         truth = np.column_stack([contexts.hash_rows(seed=a).to_numpy() % 997 for a in range(eligible.shape[1])])

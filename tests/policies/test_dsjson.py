@@ -147,7 +147,8 @@ def test_a_bad_row_in_a_later_chunk_leaves_no_file(small_log: pl.DataFrame, tmp_
     propensity[-1] = 0.0
     with pytest.raises(ValueError, match=f"row {small_log.height - 1} .*propensity 0.0 is not in"):
         write_dsjson(small_log.with_columns(propensity=pl.Series(propensity)), out, chunk_rows=7)
-    assert not out.exists() and list(tmp_path.iterdir()) == []
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
 
 
 def bad(log: pl.DataFrame, **columns: Any) -> pl.DataFrame:
@@ -197,7 +198,8 @@ def test_bad_logs_are_refused_with_the_problem_named(change: Any, message: str, 
     out = tmp_path / "log.dsjson"
     with pytest.raises(ValueError, match=message):
         write_dsjson(change(awkward_log()), out)
-    assert not out.exists() and not list(tmp_path.iterdir())
+    assert not out.exists()
+    assert not list(tmp_path.iterdir())
 
 
 def test_cli_exports_a_simulation_folder_and_refuses_a_log_without_propensity(

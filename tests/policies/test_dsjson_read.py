@@ -56,7 +56,7 @@ def test_without_a_list_of_actions_probabilities_follow_each_rows_actions(
 
 
 def coffee(event: str, chosen: int, ranking: list[int], p: list[float], cost: float | None, **extra: Any) -> str:
-    """A line as VW's decision service writes it: ids in namespace i, action features in j, observations in o."""
+    """Build a line as VW's decision service writes it: ids in namespace i, action features in j, observations in o."""
     drinks = ["Cappucino", "Cold brew", "Iced mocha", "Latte"]
     record: dict[str, Any] = {}
     if cost is not None:

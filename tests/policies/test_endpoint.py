@@ -56,7 +56,7 @@ def champion(store: OfferlabConfig, small_log: pl.DataFrame) -> str:
 
 @pytest.fixture(scope="module")
 def users_file(small_run: SimulationResult, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The simulated users table: consents and time zones for the guardrails."""
+    """Write the simulated users table: consents and time zones for the guardrails."""
     path = tmp_path_factory.mktemp("users") / "users.parquet"
     small_run.users.write_parquet(path)
     return path
@@ -95,8 +95,11 @@ def server(champion: str, store: OfferlabConfig, users_file: Path) -> Iterator[s
 
 
 def reachable_rows(log: pl.DataFrame, users: pl.DataFrame) -> pl.DataFrame:
-    """One logged row per user who can be sent something on the row's channel now: consent, no opt-out, not in
-    the guardrails' holdout (each user once: the guardrails cap and cool down repeated sends)."""
+    """Keep one logged row per user who can be sent something on the row's channel now.
+
+    Consent, no opt-out, not in the guardrails' holdout (each user once: the guardrails cap and cool down repeated
+    sends).
+    """
     holdout = Guardrails(load_trigger_config().guardrails, users).is_holdout(users.get_column("user_id").to_list())
     open_users = users.filter(pl.col("opted_out_at").is_null() & pl.Series(~holdout))
     rows = log.join(open_users, on="user_id", how="semi", maintain_order="left")

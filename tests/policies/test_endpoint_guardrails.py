@@ -1,6 +1,8 @@
-"""The endpoint on the one decision path: a real ``offerlab serve`` with an online snapshot and a users table
-answers bare trigger moments, applies the guardrails, logs decisions in the DECISIONS contract and
-suppressions beside them, and the log it writes feeds ``offerlab ope``."""
+"""The endpoint on the one decision path: a real ``offerlab serve`` answers bare trigger moments.
+
+It runs with an online snapshot and a users table, applies the guardrails, logs decisions in the DECISIONS
+contract and suppressions beside them, and the log it writes feeds ``offerlab ope``.
+"""
 
 from __future__ import annotations
 
@@ -66,7 +68,10 @@ def world(champion: str, store: OfferlabConfig, small_run: SimulationResult, tmp
     opted_out = users.filter(pl.col("opted_out_at").is_not_null()).get_column("user_id").to_list()
     email = ~pl.col("consent_in_app") & pl.col("consent_email") & pl.col("opted_out_at").is_null() & in_snapshot
     email_only = users.filter(email & ~pl.Series(held)).get_column("user_id").to_list()
-    assert len(open_users) > 20 and holdout and opted_out and email_only
+    assert len(open_users) > 20
+    assert holdout
+    assert opted_out
+    assert email_only
     process, url = start_server("--features", str(tmp_path / "online"), "--users", str(tmp_path / "users.parquet"))
     try:
         yield World(
@@ -99,7 +104,7 @@ def offerlab(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def expected_context(world: World, user_id: str, item_id: str, trigger: str, channel: str, send_at: str) -> dict:
-    """The context of one moment computed here from the same snapshot, by the same function."""
+    """Compute the context of one moment here from the same snapshot, by the same function."""
     moment = pl.LazyFrame(
         {"user_id": [user_id], "item_id": [item_id], "trigger": [trigger], "channel": [channel]}
     ).with_columns(send_at=pl.lit(datetime.fromisoformat(send_at)).dt.convert_time_zone("UTC"))
@@ -122,7 +127,8 @@ def test_bare_moments_are_decided_guarded_logged_and_evaluated(world: World) -> 
         }
         answer = decide(world, **body)
         assert answer["suppressed_by"] is None, answer["reason"]
-        assert answer["action"] in ACTIONS and answer["channel"] == "in_app"
+        assert answer["action"] in ACTIONS
+        assert answer["channel"] == "in_app"
         assert answer["probability"] == pytest.approx(answer["probabilities"][answer["action"]])  # type: ignore[index]
         asked.append((body, answer))
 
@@ -130,15 +136,19 @@ def test_bare_moments_are_decided_guarded_logged_and_evaluated(world: World) -> 
     nobody = decide(world, user_id="nobody", item_id=world.items[0], trigger="cart_abandon", channel="in_app")
     assert (nobody["suppressed_by"], nobody["reason"]) == ("no_consent", "no consent record for user nobody")
     out = decide(world, user_id=world.opted_out, item_id=world.items[0], trigger="cart_abandon", channel="in_app")
-    assert out["suppressed_by"] == "opted_out" and f"user {world.opted_out} opted out at" in str(out["reason"])
+    assert out["suppressed_by"] == "opted_out"
+    assert f"user {world.opted_out} opted out at" in str(out["reason"])
     held = decide(world, user_id=world.holdout, item_id=world.items[0], trigger="cart_abandon")
-    assert held["suppressed_by"] == "holdout" and held["channel"] == "in_app"
+    assert held["suppressed_by"] == "holdout"
+    assert held["channel"] == "in_app"
     for answer in (nobody, out, held):
         assert (answer["action"], answer["probability"], answer["decision_id"]) == ("no_offer", 1.0, None)
     twice = {"user_id": world.open_users[12], "item_id": world.items[1], "trigger": "price_drop", "event_id": "ev-9"}
     first, second = decide(world, **twice), decide(world, **twice)
-    assert first["suppressed_by"] is None and first["moment_id"] == "price_drop:ev-9"
-    assert second["suppressed_by"] == "duplicate" and second["moment_id"] == "price_drop:ev-9"
+    assert first["suppressed_by"] is None
+    assert first["moment_id"] == "price_drop:ev-9"
+    assert second["suppressed_by"] == "duplicate"
+    assert second["moment_id"] == "price_drop:ev-9"
     capped = decide(world, user_id=world.open_users[12], item_id=world.items[2], trigger="low_stock")
     assert capped["suppressed_by"] in ("priority", "cap_day"), capped["reason"]
 
@@ -186,7 +196,8 @@ def test_bare_moments_are_decided_guarded_logged_and_evaluated(world: World) -> 
             str(answer["send_at"]),
         )
         assert {c: row[c] for c in CONTEXT} == pytest.approx(expected, nan_ok=True)
-        assert row["price"] is not None and row["account_age_days"] is not None  # nothing missing
+        assert row["price"] is not None
+        assert row["account_age_days"] is not None  # nothing missing
     assert by_id[str(deferred["decision_id"])]["local_hour"] == 8
 
     # suppressions beside them, pseudonymised, in the SUPPRESSIONS contract
@@ -194,7 +205,8 @@ def test_bare_moments_are_decided_guarded_logged_and_evaluated(world: World) -> 
     codes = ["no_consent", "opted_out", "holdout", "duplicate", capped["suppressed_by"]]
     assert [s["suppressed_by"] for s in suppressions] == codes
     assert all(list(s)[: len(SUPPRESSIONS)] == SUPPRESSIONS.names() for s in suppressions)
-    assert world.opted_out not in json.dumps(suppressions) and world.holdout not in json.dumps(suppressions)
+    assert world.opted_out not in json.dumps(suppressions)
+    assert world.holdout not in json.dumps(suppressions)
     assert suppressions[1]["why"].startswith(f"user {pseudonym(world.opted_out)} opted out at")
 
     # reading it back: OPE needs outcomes, then evaluates every logged decision
@@ -217,7 +229,8 @@ def test_bare_moments_are_decided_guarded_logged_and_evaluated(world: World) -> 
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)  # exactly one JSON object
-    assert report["n_rounds"] == len(ids) and set(report["estimates"]) == {"ips", "snips"}
+    assert report["n_rounds"] == len(ids)
+    assert set(report["estimates"]) == {"ips", "snips"}
 
     # erasure reaches decisions and suppressions alike
     erased = offerlab("erase", "--user", str(asked[0][0]["user_id"]), "--user", world.opted_out, str(world.log))

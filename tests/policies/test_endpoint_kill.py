@@ -80,8 +80,11 @@ def ask_until_refused(url: str, bodies: list[dict[str, Any]], start: int, acknow
 
 
 def read_raw(folder: Path, pattern: str) -> tuple[list[dict[str, Any]], int]:
-    """Every whole line of the log's files matching ``pattern`` parsed with ``json.loads``, and the number of files
-    that end in a torn record (an unterminated last line, or a last line that is not JSON)."""
+    """Parse every whole line of the log's files matching ``pattern``; count the files that end in a torn record.
+
+    Lines are parsed with ``json.loads``; a torn record is an unterminated last line, or a last line that is not
+    JSON.
+    """
     records: list[dict[str, Any]] = []
     torn = 0
     for path in sorted(folder.glob(pattern)):

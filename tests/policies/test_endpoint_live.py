@@ -1,5 +1,8 @@
-"""The served endpoint follows the registry: a moved champion alias is served without a restart, a share of users
-goes to the challenger, and shadow mode logs the challenger's probabilities beside the acting model's."""
+"""The served endpoint follows the registry: a moved champion alias is served without a restart.
+
+A share of users goes to the challenger, and shadow mode logs the challenger's probabilities beside the acting
+model's.
+"""
 
 from __future__ import annotations
 

@@ -93,7 +93,8 @@ def test_outcomes_are_taken_for_decisions_the_log_holds(
     first = httpx.post(f"{url}/v1/outcome", json=outcome, headers=AUTH, timeout=10)
     assert first.status_code == 201, first.text
     again = httpx.post(f"{url}/v1/outcome", json=outcome, headers=AUTH, timeout=10)
-    assert again.status_code == 200 and again.json()["duplicate"] is True
+    assert again.status_code == 200
+    assert again.json()["duplicate"] is True
     unknown = httpx.post(f"{url}/v1/outcome", json=outcome | {"decision_id": "nope"}, headers=AUTH, timeout=10)
     assert unknown.status_code == 404
     counted = value(samples(url), "offerlab_http_requests_total", route="/v1/outcome")

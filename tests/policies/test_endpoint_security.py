@@ -38,7 +38,7 @@ def open_rows(small_log: pl.DataFrame, small_run: SimulationResult) -> pl.DataFr
 
 @pytest.fixture(scope="module")
 def url(small_run: SimulationResult) -> Iterator[str]:
-    """A served endpoint around a uniform policy, with the token and a small body limit."""
+    """Serve a uniform policy with the token and a small body limit; yield its URL."""
     model = PolicyModel(UniformRandom())
     log = DecisionLog(tempfile.mkdtemp())
     app = create_app(model, "test/v1", log, seed=0, users=small_run.users, api_token=TOKEN, max_body_bytes=LIMIT)
@@ -126,6 +126,7 @@ def test_no_token_configured_refuses_to_serve_unless_insecure(
     small_run.users.head(5).write_parquet(users)
     result = CliRunner().invoke(experiments.cli.application(), ["serve", "--users", str(users)])
     assert result.exit_code == 2
-    assert "OFFERLAB_API_TOKEN" in result.output and "--insecure" in result.output
+    assert "OFFERLAB_API_TOKEN" in result.output
+    assert "--insecure" in result.output
     with pytest.raises(ValueError, match="no API token"):
         build_app(store, users=users)

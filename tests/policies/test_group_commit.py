@@ -1,5 +1,7 @@
-"""Group commit with threads and coroutines mixed: every line written once, no caller released before its line
-is durable, a failed write reaches exactly the callers of its batch."""
+"""Group commit with threads and coroutines mixed: every line written once.
+
+No caller is released before its line is durable, and a failed write reaches exactly the callers of its batch.
+"""
 
 from __future__ import annotations
 
@@ -74,7 +76,8 @@ def test_a_failed_write_reaches_the_callers_of_its_batch_only() -> None:
         return await asyncio.gather(commit.append_async("bad\n"), return_exceptions=True)
 
     (outcome,) = asyncio.run(main())
-    assert isinstance(outcome, OSError) and outcome.errno == 28
+    assert isinstance(outcome, OSError)
+    assert outcome.errno == 28
     with pytest.raises(OSError, match="No space left"):
         commit.append("bad\n")
     commit.append("good\n")  # the writer carries on after a failed batch
@@ -90,7 +93,8 @@ def test_close_writes_what_waits_and_a_later_line_starts_a_new_writer() -> None:
     commit.append("one\n")
     writer = commit._writer
     commit.close()
-    assert writer is not None and not writer.is_alive()
+    assert writer is not None
+    assert not writer.is_alive()
     commit.append("two\n")
     commit.close()
     assert disk.durable == ["one", "two"]

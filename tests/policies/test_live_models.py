@@ -159,7 +159,8 @@ def test_readers_never_see_a_half_swapped_pair(store: OfferlabConfig, versions: 
         done.set()
         reader.join(10)
     assert failures == []
-    assert seen and all(expected[version] == action for version, action in seen)
+    assert seen
+    assert all(expected[version] == action for version, action in seen)
 
 
 def test_the_poller_picks_up_an_alias_move_and_stops(store: OfferlabConfig, versions: tuple[str, str]) -> None:
@@ -174,7 +175,8 @@ def test_the_poller_picks_up_an_alias_move_and_stops(store: OfferlabConfig, vers
             time.sleep(0.05)
         assert live.current().champion.version == f"offer-policy/v{second}"
         poller = live._poller
-    assert poller is not None and not poller.is_alive()
+    assert poller is not None
+    assert not poller.is_alive()
 
 
 def test_split_sends_the_share_to_the_challenger_stably_per_key(
@@ -211,7 +213,8 @@ def test_shadow_scores_the_model_that_does_not_act_and_ope_reads_both(
     now = datetime.now(UTC)
     for i in range(40):
         assignment = live.choose(f"user-{i}")
-        assert assignment.shadow is not None and assignment.shadow is not assignment.acting
+        assert assignment.shadow is not None
+        assert assignment.shadow is not assignment.acting
         chosen, probs = assignment.acting.model.decide(CONTEXT, ELIGIBLE, np.random.default_rng(i))
         _, shadow_probs = assignment.shadow.model.decide(CONTEXT, ELIGIBLE, np.random.default_rng(i))
         decision_log.append(

@@ -37,7 +37,7 @@ DESIGNED_BEST = {"cheap_plain": "coupon", "cheap_authenticated": "trust_badge", 
 
 
 def known_answer_scenario(n_users: int = 1500, days: int = 7) -> Scenario:
-    """The ``default`` world with offers, traits, opens and sales set so the item decides the best action."""
+    """Build the ``default`` world with offers, traits, opens and sales set so the item decides the best action."""
     base = load_scenario("default")
     trigger_logits = ("behaviour_logit", "inventory_logit", "time_logit", "social_logit", "lifecycle_logit")
     changes: dict[str, Any] = {
@@ -89,7 +89,7 @@ def segments(feedback: Feedback, price_floor: float) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def world() -> dict[str, Any]:
-    """A uniform log to learn from (seed 1) and an independent run (seed 2): its contexts, segments and truth."""
+    """Simulate a uniform log to learn from (seed 1) and an independent run (seed 2): its contexts, segments, truth."""
     scenario = known_answer_scenario()
     logged = MarketplaceSimulator(scenario).run(UniformRandom(), seed=1)
     fresh = MarketplaceSimulator(scenario).run(UniformRandom(), seed=2)

@@ -1,5 +1,7 @@
-"""A few rows given to the pyfunc model (a server's request) are decided row by row; the answer is the frame
-path's: the same probabilities and, for the same seed, the same actions."""
+"""A few rows given to the pyfunc model (a server's request) are decided row by row.
+
+The answer is the frame path's: the same probabilities and, for the same seed, the same actions.
+"""
 
 from __future__ import annotations
 

@@ -158,7 +158,8 @@ def test_saved_policy_keeps_its_config(config: VWConfig, tmp_path: Path) -> None
     policy.save(tmp_path)
     assert VWConfig(**json.loads((tmp_path / "policy.json").read_text())["params"]["config"]) == config
     loaded = load_policy(tmp_path)
-    assert isinstance(loaded, VowpalWabbitPolicy) and loaded.config == config
+    assert isinstance(loaded, VowpalWabbitPolicy)
+    assert loaded.config == config
     assert np.array_equal(
         loaded.probabilities(feedback.contexts, feedback.actions, feedback.eligible),
         policy.probabilities(feedback.contexts, feedback.actions, feedback.eligible),
@@ -182,7 +183,8 @@ def test_policy_saved_before_the_config_still_loads(tmp_path: Path) -> None:
     }
     (tmp_path / "policy.json").write_text(json.dumps({"name": "vw", "params": old_params}))
     loaded = load_policy(tmp_path)
-    assert isinstance(loaded, VowpalWabbitPolicy) and loaded.config == VWConfig(explorer="bag", epsilon=0.1, seed=3)
+    assert isinstance(loaded, VowpalWabbitPolicy)
+    assert loaded.config == VWConfig(explorer="bag", epsilon=0.1, seed=3)
     assert loaded.actions_ == ACTIONS[:3]
 
 

@@ -80,7 +80,8 @@ def test_other_settings_reach_the_command_line() -> None:
 
 
 def test_every_explorer_is_listed_once() -> None:
-    assert sorted(EXPLORERS) == sorted(set(EXPLORERS)) and len(EXPLORERS) == 7
+    assert sorted(EXPLORERS) == sorted(set(EXPLORERS))
+    assert len(EXPLORERS) == 7
     for explorer in EXPLORERS:
         vw.Workspace(VWConfig(explorer=explorer).to_args())  # type: ignore[arg-type]
 

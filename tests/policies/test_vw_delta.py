@@ -1,5 +1,7 @@
-"""Incremental VW updates: model deltas (exact for some explorers, refused for the rest), and online learning in
-parts equal to learning on the whole."""
+"""Incremental VW updates: model deltas (exact for some explorers, refused for the rest).
+
+Also: online learning in parts equals learning on the whole.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ EXPLORERS = ("epsilon", "softmax", "bag", "cover", "rnd", "squarecb", "regcb")
 
 
 def synthetic(n: int, seed: int) -> Feedback:
-    """A uniform log where the best action is the one numbered like the context's ``segment``."""
+    """Simulate a uniform log where the best action is the one numbered like the context's ``segment``."""
     rng = np.random.default_rng(seed)
     segment = rng.integers(0, 3, n)
     contexts = pl.DataFrame({"segment": segment.astype(float), "noise": rng.normal(size=n)})
@@ -110,8 +112,10 @@ def test_a_bad_delta_is_named(log: Feedback) -> None:
 
 @pytest.mark.parametrize("explorer", EXPLORERS)
 def test_learning_in_two_parts_equals_learning_the_whole(explorer: str, log: Feedback, probe: pl.DataFrame) -> None:
-    """Incremental updates without deltas: VW learns online, so two calls equal one call on the concatenation
-    (one pass, same seed), bit for bit."""
+    """Incremental updates without deltas: two calls equal one call on the concatenation, bit for bit.
+
+    VW learns online: with one pass and the same seed, the parts add up to the whole.
+    """
     config = VWConfig(explorer=explorer, seed=5)
     whole, parts = VowpalWabbitPolicy(config=config), VowpalWabbitPolicy(config=config)
     whole.learn(log)

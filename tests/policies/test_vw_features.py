@@ -1,5 +1,7 @@
-"""The context columns a VW policy learns from (``VWConfig.features``) and those it learns on a log scale
-(``VWConfig.log_features``)."""
+"""The context columns a VW policy learns from (``VWConfig.features``).
+
+Also the columns it learns on a log scale (``VWConfig.log_features``).
+"""
 
 from __future__ import annotations
 
@@ -23,8 +25,10 @@ def _feedback(small_log: pl.DataFrame, rows: int = 400) -> Feedback:
 def _decides_as_on_prepared_columns(
     small_log: pl.DataFrame, config: VWConfig, prepare: Callable[[pl.DataFrame], pl.DataFrame]
 ) -> VowpalWabbitPolicy:
-    """A policy with ``config`` learns the log; it must decide as a default policy that learned the columns as
-    ``prepare`` makes them (asked on prepared contexts too)."""
+    """Learn the log with ``config``; the policy must decide as a default policy on the prepared columns.
+
+    The default policy learned the columns as ``prepare`` makes them (and is asked on prepared contexts too).
+    """
     feedback, probe = _feedback(small_log), _feedback(small_log, 60)
     configured = VowpalWabbitPolicy(config=config)
     configured.learn(feedback)

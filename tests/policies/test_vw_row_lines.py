@@ -1,6 +1,6 @@
-"""The endpoint's one-context path of the VW policy is the frame path, feature by feature and probability by
-probability.
+"""The endpoint's one-context path of the VW policy is the frame path.
 
+Feature by feature and probability by probability:
 :func:`~policies.bandits.vw_format.shared_line` writes one context given as a mapping; it must give VW the same
 features with the same values as :func:`~policies.bandits.vw_format.shared_lines` of the one-row frame (the two
 may spell a number differently, ``1e+20`` against ``1e20``). ``VowpalWabbitPolicy.probabilities_one`` must then
@@ -31,7 +31,7 @@ TEXT = st.text(alphabet=st.sampled_from("abcXYZ019 /|:_-\téü"), max_size=12)
 
 
 def value_of(dtype: pl.DataType) -> st.SearchStrategy[object]:
-    """A value a context column of ``dtype`` may hold, missing ones (None, NaN) included."""
+    """Draw a value a context column of ``dtype`` may hold, missing ones (None, NaN) included."""
     if dtype == pl.Boolean:
         return st.none() | st.booleans()
     if dtype == pl.String:
@@ -46,7 +46,7 @@ CONTEXTS = st.fixed_dictionaries({c: value_of(t) for c, t in CONTEXT.items()})
 
 
 def features_of(line: str) -> list[tuple[str, object]]:
-    """The (name, value) pairs of a shared line: numbers as floats, text as it is."""
+    """Return the (name, value) pairs of a shared line: numbers as floats, text as it is."""
     head, _, body = line.partition(" |u")
     assert head == "shared"
     pairs: list[tuple[str, object]] = []

@@ -1,5 +1,7 @@
-"""Tiny hand-made users, moments and settings for the guardrail tests (plain functions: nothing leaks as a
-fixture to other modules)."""
+"""Tiny hand-made users, moments and settings for the guardrail tests.
+
+Plain functions: nothing leaks as a fixture to other modules.
+"""
 
 from __future__ import annotations
 
@@ -47,8 +49,10 @@ def moments(*specs: dict[str, Any]) -> pl.DataFrame:
 
 
 def settings(**changes: Any) -> GuardrailSettings:
-    """Every guardrail off but the ones a test names: no holdout, no quiet hours, no cooldowns, short collisions,
-    generous caps."""
+    """Build settings with every guardrail off but the ones a test names.
+
+    No holdout, no quiet hours, no cooldowns, short collisions, generous caps.
+    """
     base: dict[str, Any] = {
         "holdout_share": 0.0,
         "quiet_hours": {"start": 0, "end": 0},

@@ -1,7 +1,9 @@
-"""The batch path of the stateful guardrails (:func:`decide_batch`) against the loop (:class:`SequentialRules`):
-random settings, a state of kept sends made by the loop itself (some after the batch's moments), and a batch with
+"""The batch path of the stateful guardrails (:func:`decide_batch`) against the loop (:class:`SequentialRules`).
+
+Random settings, a state of kept sends made by the loop itself (some after the batch's moments), and a batch with
 several moments per user (ties of rank and ``ts``, items, random open channels) give the same code, sentence and
-channel for every moment."""
+channel for every moment.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ ZONES = {"UTC": 0, "Asia/Kolkata": 330 * 60_000_000, "America/New_York": -5 * US
 
 
 def candidates_of(moments: list[dict[str, Any]], s: GuardrailSettings) -> list[Candidate]:
-    """The moments as the loop reads them, ``row`` in ``moment_id`` order, in the loop's order."""
+    """Read the moments as the loop does, ``row`` in ``moment_id`` order, in the loop's order."""
     rank = {t: i for i, t in enumerate(s.priority)}
     out = []
     for i, m in enumerate(sorted(moments, key=lambda m: m["moment_id"])):
@@ -38,7 +40,7 @@ def candidates_of(moments: list[dict[str, Any]], s: GuardrailSettings) -> list[C
 def loop(
     rules: SequentialRules, candidates: list[Candidate], sends: dict[str, list[Send]], zones: dict[str, str]
 ) -> list[tuple[int, str | None, str | None, str | None]]:
-    """The loop's decisions, appending what it keeps to ``sends``."""
+    """Return the loop's decisions, appending what it keeps to ``sends``."""
     out = []
     for c in candidates:
         code, why, channel = rules.decide(c, sends.setdefault(c.user_id, []), zones[c.user_id])

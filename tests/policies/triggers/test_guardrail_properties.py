@@ -1,6 +1,8 @@
-"""Property tests of the guardrails over random users, unsubscribes, moments and settings: whatever comes in, no
-kept schedule breaks a cap, a quiet hour, a cooldown, a consent, an opt-out or the holdout; each moment comes
-out exactly once; a replay keeps nothing; the row order changes nothing."""
+"""Property tests of the guardrails over random users, unsubscribes, moments and settings.
+
+Whatever comes in, no kept schedule breaks a cap, a quiet hour, a cooldown, a consent, an opt-out or the
+holdout; each moment comes out exactly once; a replay keeps nothing; the row order changes nothing.
+"""
 
 from __future__ import annotations
 
@@ -135,7 +137,8 @@ def test_no_kept_schedule_breaks_a_guardrail(scenario: dict[str, Any]) -> None:
         user, at, channel = users[send["user_id"]], send["send_at"], send["channel"]
         assert not in_quiet(at.astimezone(ZoneInfo(user["tz"])), s.quiet_hours.start, s.quiet_hours.end)
         assert user["opted_out_at"] is None or at < user["opted_out_at"]
-        assert channel in s.channels and user[f"consent_{channel}"]
+        assert channel in s.channels
+        assert user[f"consent_{channel}"]
         assert (send["user_id"], channel) not in unsubscribed or at < unsubscribed[(send["user_id"], channel)]
     assert not any(guardrails.is_holdout(kept.get_column("user_id").to_list()))
     assert held.height == 0 or all(guardrails.is_holdout(held.get_column("user_id").to_list()))

@@ -1,5 +1,7 @@
-"""Ground truth for every guardrail on tiny hand-made frames: exact codes, channels, send times and sentences;
-the check at delivery; the holdout hash. Bad inputs: test_guardrail_inputs.py."""
+"""Ground truth for every guardrail on tiny hand-made frames: exact codes, channels, send times and sentences.
+
+Also the check at delivery and the holdout hash. Bad inputs: test_guardrail_inputs.py.
+"""
 
 from __future__ import annotations
 
@@ -37,7 +39,8 @@ def test_schemas_of_the_result() -> None:
 def test_empty_moments_give_empty_results() -> None:
     result = Guardrails(settings(), users({})).apply(pl.DataFrame(schema=MOMENTS))
     assert (result.kept.height, result.suppressed.height) == (0, 0)
-    assert result.kept.schema == DECIDABLE_MOMENTS and result.suppressed.schema == SUPPRESSIONS
+    assert result.kept.schema == DECIDABLE_MOMENTS
+    assert result.suppressed.schema == SUPPRESSIONS
 
 
 def test_duplicates_across_calls_and_within_a_batch() -> None:
@@ -312,7 +315,8 @@ def test_holdout_is_a_stable_salted_hash_near_its_share() -> None:
 def test_extra_columns_travel_with_the_moment() -> None:
     batch = moments({}, {"user_id": "u9"}).with_columns(score=pl.Series([0.5, 0.7]))
     result = Guardrails(settings(), users({})).apply(batch)
-    assert result.kept.columns[-1] == "score" and result.kept.get_column("score").to_list() == [0.5]
+    assert result.kept.columns[-1] == "score"
+    assert result.kept.get_column("score").to_list() == [0.5]
     assert result.suppressed.get_column("score").to_list() == [0.7]
 
 

@@ -1,7 +1,10 @@
-"""``Guardrails.apply_one`` against ``Guardrails.apply`` on one-row frames: random sequences of single moments
-(several users and zones across DST changes, random quiet hours, caps, cooldowns and collisions, opted-out,
-unsubscribed, unknown and holdout users, repeated moment ids) give the same verdict, code, sentence, channel and
-send time at every step, and leave the same state behind (a final batch through ``apply`` agrees too)."""
+"""``Guardrails.apply_one`` against ``Guardrails.apply`` on one-row frames.
+
+Random sequences of single moments (several users and zones across DST changes, random quiet hours, caps,
+cooldowns and collisions, opted-out, unsubscribed, unknown and holdout users, repeated moment ids) give the same
+verdict, code, sentence, channel and send time at every step, and leave the same state behind (a final batch
+through ``apply`` agrees too).
+"""
 
 from __future__ import annotations
 
@@ -65,7 +68,8 @@ def test_apply_one_is_apply_on_one_row(scenario: dict[str, Any], data: st.DataOb
     )
     batch = pl.concat([moments, shifted])
     first, second = by_frame.apply(batch), by_one.apply(batch)
-    assert first.kept.equals(second.kept) and first.suppressed.equals(second.suppressed)
+    assert first.kept.equals(second.kept)
+    assert first.suppressed.equals(second.suppressed)
     # and single moments after a batch call see what the batch kept
     for row in shifted.with_columns(pl.col("moment_id") + "-late").iter_rows(named=True):
         same(by_one.apply_one(row), by_frame.apply(pl.DataFrame([row], schema=MOMENTS, orient="row")))

@@ -1,5 +1,8 @@
-"""Send times at a local hour: the vectorised path (:func:`by_zone`) and the one-by-one path of
-:func:`next_local_hours` both equal :func:`next_local_hour`, around daylight-saving changes too."""
+"""Send times at a local hour: the vectorised and one-by-one paths equal :func:`next_local_hour`.
+
+The vectorised path (:func:`by_zone`) and the one-by-one path of :func:`next_local_hours` both equal
+:func:`next_local_hour`, around daylight-saving changes too.
+"""
 
 from __future__ import annotations
 

@@ -268,7 +268,8 @@ def test_churn_risk_by_slot(items, users):
         for d, n in (("2026-03-03", 0), ("2026-03-04", 1))
         if slot(u, 2) == (to_us(datetime(2026, 3, 3, tzinfo=UTC)) // DAY_US + n) % 2
     )
-    assert got == expected and got
+    assert got == expected
+    assert got
 
 
 def test_onboarding_after_signup(items, users):

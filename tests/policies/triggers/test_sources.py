@@ -14,8 +14,10 @@ from tests.benchmarks.synthetic_events import START, synthetic_frames
 
 
 def assert_same(got: pl.DataFrame, want: pl.DataFrame) -> None:
-    """Equal frames: integers and hours exactly; account_age_days (a float quotient) within 1e-12 relative,
-    since it came out one bit apart in about one run in fifteen."""
+    """Assert two frames equal: integers and hours exactly; account_age_days within 1e-12 relative.
+
+    account_age_days is a float quotient, and it came out one bit apart in about one run in fifteen.
+    """
     assert_frame_equal(got, want, check_exact=False, rtol=1e-12, atol=0)
 
 

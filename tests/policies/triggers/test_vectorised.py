@@ -1,6 +1,8 @@
-"""The vectorised window path against the event-by-event path on random small logs that exercise it: carts with
-purchases and removals at or near their deadlines, stock crossings, follows and unfollows around new listings,
-price drops to favourited items, and windows cut at arbitrary times."""
+"""The vectorised window path against the event-by-event path on random small logs that exercise it.
+
+Carts with purchases and removals at or near their deadlines, stock crossings, follows and unfollows around new
+listings, price drops to favourited items, and windows cut at arbitrary times.
+"""
 
 from __future__ import annotations
 
@@ -44,9 +46,12 @@ def listings(minutes: list[int]) -> pl.DataFrame:
 
 @st.composite
 def cases(draw: st.DrawFn) -> tuple[pl.DataFrame, pl.DataFrame, list[int]]:
-    """Episodes on a 30-minute grid over two days: a cart add then maybe a purchase or removal at, just before
-    or just after its 30-minute deadline; a follow then maybe an unfollow; a favourite then a price; plus
-    stray events. Listings and window cuts fall on event times or next to them."""
+    """Draw episodes on a 30-minute grid over two days.
+
+    A cart add then maybe a purchase or removal at, just before or just after its 30-minute deadline; a follow then
+    maybe an unfollow; a favourite then a price; plus stray events. Listings and window cuts fall on event times or
+    next to them.
+    """
     rows = []
     for _ in range(draw(st.integers(1, 12))):
         start = 30 * draw(st.integers(0, 96))
