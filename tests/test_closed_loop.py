@@ -1,6 +1,9 @@
-"""The closed loop, end to end through the CLI and HTTP (issue 12, item 8): a served champion decides a simulated
-day's moments, their outcomes are posted, the log is joined, evaluated off-policy, learned from, and the new
-policy is promoted; the running server then answers with it, without a restart."""
+"""The closed loop, end to end through the CLI and HTTP (issue 12, item 8).
+
+A served champion decides a simulated day's moments, their outcomes are posted, the log is joined, evaluated
+off-policy, learned from, and the new policy is promoted; the running server then answers with it, without a
+restart.
+"""
 
 from __future__ import annotations
 
@@ -79,7 +82,8 @@ def test_serve_outcomes_join_evaluate_train_promote_and_the_server_follows(
         "log", "join", "--decisions", str(store.serving.decision_log), "--events", str(events), "--out", str(joined),
         "--json",
     )  # fmt: skip
-    assert summary["decisions"] == len(decided) and summary["from_posted_outcomes"] == len(decided)
+    assert summary["decisions"] == len(decided)
+    assert summary["from_posted_outcomes"] == len(decided)
 
     estimate = offerlab("ope", "--log", str(joined), "--policy", f"models:/{first.replace('/v', '/')}", "--json")
     assert estimate["n_rounds"] == len(decided)
@@ -95,7 +99,8 @@ def test_serve_outcomes_join_evaluate_train_promote_and_the_server_follows(
         if seen.get("policy_version") == second:
             break
         time.sleep(0.3)
-    assert seen is not None and seen.get("policy_version") == second, seen
+    assert seen is not None
+    assert seen.get("policy_version") == second, seen
     after = []  # moments the guardrails let through after the promotion: the new champion decides them
     for row in range(MOMENTS, open_log.height):
         answer = httpx.post(f"{url}/v1/decide", json=request_from(open_log, row), headers=AUTH, timeout=10).json()

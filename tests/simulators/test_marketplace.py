@@ -77,7 +77,9 @@ def test_holdout_users_get_no_decisions() -> None:
         session.step(UniformRandom())
     holdout_ids = set(session.world.users.ids[session.world.users.holdout])
     decided = set(session.result().decisions["user_id"].to_list())
-    assert holdout_ids and decided and not holdout_ids & decided
+    assert holdout_ids
+    assert decided
+    assert not holdout_ids & decided
 
 
 def test_propensities_and_eligibility(small_run: SimulationResult) -> None:
@@ -142,4 +144,5 @@ def test_lifecycle_reasons_build_on_every_seed(seed: int) -> None:
     """Regression: polars panicked formatting stage-change reasons on these seeds (1,500 users × 5 days)."""
     result = run(users=1500, days=5, seed=seed)
     reasons = result.decisions.filter(pl.col("trigger").is_in(["declining", "lapsed"]))["reason"]
-    assert reasons.len() > 0 and reasons.str.starts_with("stage changed from ").all()
+    assert reasons.len() > 0
+    assert reasons.str.starts_with("stage changed from ").all()

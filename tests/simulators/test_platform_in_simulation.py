@@ -22,8 +22,10 @@ def month() -> SimulationResult:
 
 
 def sent(month: SimulationResult) -> pl.DataFrame:
-    """Messages the platform delivered (past campaigns before the first decision are the world's history), with
-    their local time in the user's time zone (DST-aware)."""
+    """Return the messages the platform delivered, with their local time in the user's time zone (DST-aware).
+
+    Past campaigns before the first decision are the world's history.
+    """
     start = month.decisions["ts"].min()
     frame = month.events.filter((pl.col("type") == "offer_sent") & (pl.col("ts") >= start)).join(
         month.users.select("user_id", "tz"), on="user_id"
@@ -80,7 +82,8 @@ def test_holdout_users_are_never_messaged(month: SimulationResult) -> None:
     assert holdout.len() > 0
     assert sent(month).filter(pl.col("user_id").is_in(holdout.implode())).height == 0
     assert month.decisions.filter(pl.col("user_id").is_in(holdout.implode())).height == 0
-    assert month.holdout.height > 0 and set(month.holdout["user_id"].to_list()) <= set(holdout.to_list())
+    assert month.holdout.height > 0
+    assert set(month.holdout["user_id"].to_list()) <= set(holdout.to_list())
 
 
 def test_nothing_is_sent_in_quiet_hours(month: SimulationResult) -> None:

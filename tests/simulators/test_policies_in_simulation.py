@@ -24,7 +24,7 @@ LAST_DAYS = 3
 
 
 def coupon_world() -> Scenario:
-    """The default scenario, small, with the coupon the free and only effective offer."""
+    """Build the default scenario, small, with the coupon the free and only effective offer."""
     scenario = load_scenario("default").with_size(n_users=1500, days=DAYS)
     effects = {"coupon_lift": 6.0, "coupon_discount": 0.0, "installment_lift": 0.0, "badge_lift": 0.0}
     return scenario.model_copy(update={"offers": scenario.offers.model_copy(update=effects)})

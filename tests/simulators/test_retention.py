@@ -56,7 +56,8 @@ def test_effect_is_heterogeneous(experiment: RetentionExperiment) -> None:
     """Some would return anyway, some never respond, some return only when treated."""
     tau = experiment.true_uplift
     p0 = experiment.frame["p_return_control"].to_numpy()
-    assert (tau >= 0).all() and (tau <= 1).all()
+    assert (tau >= 0).all()
+    assert (tau <= 1).all()
     assert ((p0 > 0.9) & (tau < 0.02)).any()  # return anyway
     assert (tau == 0).any()  # unreachable: no consent left, or opted out
     assert ((p0 == 0) & (tau > 0.1)).any()  # churned: return only when treated

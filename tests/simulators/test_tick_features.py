@@ -48,7 +48,7 @@ def test_every_tick_of_a_simulation_is_the_stores(monkeypatch: object) -> None:
 
 
 def _store(n_days: int, seed: int) -> tuple[DailyFeatureStore, pl.DataFrame, list[date]]:
-    """A store of random daily counts for five users (one signs up late), one frame per day."""
+    """Build a store of random daily counts for five users (one signs up late), one frame per day."""
     rng = np.random.default_rng(seed)
     first = date(2026, 1, 1)
     ids = [f"u{i}" for i in range(5)]
@@ -87,8 +87,10 @@ def test_value_sums_are_left_to_the_store() -> None:
 @settings(max_examples=10, deadline=None)
 @given(st.integers(0, 2**32 - 1))
 def test_days_leave_the_ninety_day_windows(seed: int) -> None:
-    """Ticks past the 90-day windows (purchases, session hours): days leave the sums, latest sessions their
-    recency, and the preferred hour follows."""
+    """Ticks past the 90-day windows (purchases, session hours) take days out of the sums.
+
+    Latest sessions leave their recency, and the preferred hour follows.
+    """
     store, users, days = _store(100, seed)
     rolling = RollingUserFeatures(store, users, WIDE)
     for offset in [*range(86, 95), 99, 100]:

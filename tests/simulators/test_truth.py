@@ -32,8 +32,10 @@ Z = 3.0
 
 
 def crowded() -> tuple[Scenario, TriggerConfig]:
-    """Many messages per user and day, and a message that often makes its user unsubscribe: some later messages
-    of the same date cannot be delivered (in the default world every round is deliverable)."""
+    """Build a world with many messages per user and day, and a message that often makes its user unsubscribe.
+
+    Some later messages of the same date cannot be delivered (in the default world every round is deliverable).
+    """
     scenario = load_scenario("default").with_size(n_users=1000, days=5)
     channels = {k: v.model_copy(update={"unsubscribe_logit": 1.0}) for k, v in scenario.messaging.channels.items()}
     scenario = scenario.model_copy(update={"messaging": scenario.messaging.model_copy(update={"channels": channels})})
@@ -67,8 +69,10 @@ def crowded_run() -> SimulationResult:
 @settings(max_examples=80, deadline=None)
 @given(st.data())
 def test_finds_stock_is_what_the_sale_gives_a_wanting_row(data: st.DataObject) -> None:
-    """Make each row want a purchase (the others as drawn) and sell: the row gets its item exactly when
-    ``finds_stock`` said so, and what the row itself wanted did not matter."""
+    """Make each row want a purchase (the others as drawn) and sell: the row gets its item exactly per ``finds_stock``.
+
+    What the row itself wanted did not matter.
+    """
     n = data.draw(st.integers(1, 12))
     items = np.array(data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)))
     order = np.array(data.draw(st.lists(st.integers(0, 4), min_size=n, max_size=n)))  # ties on purpose
@@ -161,7 +165,8 @@ def test_rounds_out_of_stock_earn_exactly_nothing(run: str, request: pytest.Fixt
     log = logged(request.getfixturevalue(run))
     out = log.filter(~pl.col("in_stock"))
     assert out.height > 0, "the world does run out of stock: q alone would overstate"
-    assert (out["reward"] == 0).all() and not out["converted"].any()
+    assert (out["reward"] == 0).all()
+    assert not out["converted"].any()
     assert log.filter(pl.col("converted"))["in_stock"].all()
 
 
@@ -174,8 +179,10 @@ def test_a_message_goes_out_exactly_when_one_is_chosen_and_deliverable(crowded_r
 
 @pytest.mark.parametrize("run", ["uniform_run", "crowded_run"])
 def test_the_loggers_mean_reward_is_mu_of_its_actions(run: str, request: pytest.FixtureRequest) -> None:
-    """Realised minus expected reward of the logged actions has mean zero within sampling error; the decision-time
-    ``q`` alone expects more than the logger earns."""
+    """Realised minus expected reward of the logged actions has mean zero within sampling error.
+
+    The decision-time ``q`` alone expects more than the logger earns.
+    """
     result = request.getfixturevalue(run)
     rows, chosen = np.arange(result.decisions.height), result.chosen_index()
     rewards = result.outcomes["reward"].to_numpy()
@@ -192,7 +199,8 @@ def test_the_oracle_decides_by_q_and_is_valued_by_mu() -> None:
     q, mu = result.truth_matrix(), result.expected_reward_matrix()
     assert np.array_equal(result.chosen_index(), np.nanargmax(q, axis=1))
     out = ~result.truth["in_stock"].to_numpy()
-    assert out.any() and (np.nan_to_num(mu[out]) == 0).all()  # its rounds out of stock earn nothing either
+    assert out.any()
+    assert (np.nan_to_num(mu[out]) == 0).all()  # its rounds out of stock earn nothing either
     summary = result.summary()
     assert summary["policy_expected_value"] == pytest.approx(summary["oracle_value"])
     assert summary["oracle_value"] < float(np.nanmax(q, axis=1).mean())
