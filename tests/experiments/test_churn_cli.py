@@ -34,7 +34,7 @@ def test_train_prints_the_protocol_json_registers_the_model_and_score_uses_it(
     assert {a.path for a in client.list_artifacts(run.info.run_id, "plots")} == {
         "plots/calibration.png", "plots/lift.png", "plots/importance.png"
     }  # fmt: skip
-    assert str(client.get_latest_versions("churn-model")[0].version) == "1"
+    assert [str(v.version) for v in client.search_model_versions("name='churn-model'")] == ["1"]
     out = tmp_path / "scores.parquet"
     scored = offerlab(
         "churn", "score", "--dataset", "cdnow", "--as-of", "1998-03-31", "--out", str(out), "--reasons", "2"

@@ -18,7 +18,7 @@ def assert_same(got: pl.DataFrame, want: pl.DataFrame) -> None:
 
     account_age_days is a float quotient, and it came out one bit apart in about one run in fifteen.
     """
-    assert_frame_equal(got, want, check_exact=False, rtol=1e-12, atol=0)
+    assert_frame_equal(got, want, check_exact=False, rel_tol=1e-12, abs_tol=0)
 
 
 @pytest.fixture(scope="module")
