@@ -30,6 +30,9 @@ from tests.policies.test_endpoint import (  # noqa: F401  (champion and users_fi
     users_file,
 )
 
+#: serve, join, evaluate, train and promote end to end: skipped by `make quick`
+pytestmark = pytest.mark.slow
+
 #: How many of the simulated day's moments call the endpoint.
 MOMENTS = 120
 

@@ -14,6 +14,9 @@ from experiments.cli.churn import app as churn_app
 from policies.serving.config import OfferlabConfig, configure_mlflow
 from tests.experiments.test_cli import offerlab
 
+#: churn model training and registry through the CLI: skipped by `make quick`
+pytestmark = pytest.mark.slow
+
 PROTOCOL = ["--dataset", "cdnow", "--train-snapshot", "1997-06-30", "--test-snapshot", "1997-12-31"]
 
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from mlflow import MlflowClient
 
 from policies.serving.config import OfferlabConfig, configure_mlflow
@@ -31,6 +32,7 @@ def test_help_lists_the_commands() -> None:
         assert command in result.stdout
 
 
+@pytest.mark.slow
 def test_simulate_json_and_files(store: OfferlabConfig, tmp_path: Path) -> None:
     result = offerlab(
         "simulate", "--users", "300", "--days", "3", "--seed", "4", "--out", str(tmp_path / "sim"), "--json"

@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from mlflow import MlflowClient
 
 from policies.serving.config import OfferlabConfig, configure_mlflow
 from tests.experiments.test_cli import offerlab
+
+#: the whole demo chain, twice: skipped by `make quick`
+pytestmark = pytest.mark.slow
 
 
 def test_demo_runs_twice_and_is_visible_in_mlflow(store: OfferlabConfig, tmp_path: Path) -> None:

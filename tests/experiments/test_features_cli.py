@@ -13,6 +13,9 @@ from policies.serving.config import OfferlabConfig, configure_mlflow
 from simulators.base import SimulationResult
 from tests.experiments.test_cli import offerlab
 
+#: feature builds, stores and snapshots through the CLI: skipped by `make quick`
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def logs(small_run: SimulationResult, tmp_path: Path) -> Path:

@@ -81,6 +81,7 @@ def test_the_table_by_default(store: OfferlabConfig, small_log_file: Path, tmp_p
         assert text in result.stdout
 
 
+@pytest.mark.slow
 def test_out_writes_json_report_and_an_mlflow_run(store: OfferlabConfig, small_log_file: Path, tmp_path: Path) -> None:
     coupon(pl.read_parquet(small_log_file).height).write_csv(tmp_path / "target.csv")
     out = tmp_path / "report"

@@ -22,6 +22,9 @@ from experiments.ope_study import (
 from features.schemas import ACTIONS
 from simulators.scenario import load_scenario
 
+#: the estimators against the truth over several simulations: skipped by `make quick`
+pytestmark = pytest.mark.slow
+
 SEEDS = (0, 1, 2, 3)
 SCENARIO = load_scenario("default").with_size(n_users=1000, days=7)
 #: A mean error beyond this many standard errors of the mean (the estimators' own, over the seeds) fails.

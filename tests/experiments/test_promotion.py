@@ -75,6 +75,7 @@ def test_promote_job_records_its_verdict(store: OfferlabConfig, small_run: Simul
     assert alias_version(store.registered_model, store.champion_alias) is None
 
 
+@pytest.mark.slow
 def test_cli_promote_exit_codes(store: OfferlabConfig, small_log: pl.DataFrame, tmp_path: Path) -> None:
     missing_log = offerlab("promote")
     assert missing_log.returncode == 2

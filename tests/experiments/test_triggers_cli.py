@@ -22,6 +22,9 @@ from simulators.scenario import load_scenario
 from tests.conftest import activate_store
 from tests.experiments.test_cli import offerlab
 
+#: the trigger engine over simulated logs through the CLI: skipped by `make quick`
+pytestmark = pytest.mark.slow
+
 SCHEMAS = {"moments.parquet": MOMENTS, "kept.parquet": DECIDABLE_MOMENTS, "suppressions.parquet": SUPPRESSIONS}
 
 

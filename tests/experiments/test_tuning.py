@@ -110,6 +110,7 @@ def test_the_off_policy_objective_splits_the_log_and_brackets_its_estimate(small
     assert np.isfinite(learned.value)
 
 
+@pytest.mark.slow
 def test_tune_on_a_scenario_writes_the_config_logs_nested_trials_and_registers(
     store: OfferlabConfig, tmp_path: Path
 ) -> None:

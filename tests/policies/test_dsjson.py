@@ -202,6 +202,7 @@ def test_bad_logs_are_refused_with_the_problem_named(change: Any, message: str, 
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_cli_exports_a_simulation_folder_and_refuses_a_log_without_propensity(
     store: OfferlabConfig, small_run: SimulationResult, tmp_path: Path
 ) -> None:

@@ -28,6 +28,9 @@ from policies.triggers.guardrails import Guardrails
 from simulators.base import SimulationResult
 from tests.conftest import free_port, register_champion
 
+#: a real server in a subprocess with a registered model: skipped by `make quick`
+pytestmark = pytest.mark.slow
+
 #: The keys of every answer, decided or suppressed.
 ANSWER_KEYS = {
     "decision_id",

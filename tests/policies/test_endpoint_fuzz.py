@@ -39,6 +39,9 @@ from policies.serving.server import serving_in_background
 from simulators.base import SimulationResult
 from tests.policies.test_endpoint import champion, reachable_rows, request_from
 
+#: Schemathesis against a running server: skipped by `make quick`
+pytestmark = pytest.mark.slow
+
 __all__ = ["champion"]  # the fixture that registers the champion, used here by name
 
 TOKEN = "fuzz-test-token"

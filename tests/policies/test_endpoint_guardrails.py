@@ -33,6 +33,9 @@ from policies.triggers.guardrails import Guardrails
 from simulators.base import SimulationResult
 from tests.policies.test_endpoint import AUTH, champion, start_server  # noqa: F401 -- fixture reused
 
+#: a real server with guardrails over a simulated world: skipped by `make quick`
+pytestmark = pytest.mark.slow
+
 AS_OF = datetime(2026, 3, 9, tzinfo=UTC)
 
 

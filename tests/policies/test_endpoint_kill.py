@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import polars as pl
+import pytest
 
 from policies.serving.config import OfferlabConfig
 from policies.serving.decision_log import PATTERN, SUPPRESSIONS_PATTERN, DecisionLog
@@ -31,6 +32,9 @@ from tests.policies.test_endpoint import (  # noqa: F401  (champion, open_log an
     start_server,
     users_file,
 )
+
+#: a server killed under load and restarted: skipped by `make quick`
+pytestmark = pytest.mark.slow
 
 #: Client threads asking at once.
 CLIENTS = 4

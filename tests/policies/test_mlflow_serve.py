@@ -10,10 +10,14 @@ from pathlib import Path
 
 import httpx
 import polars as pl
+import pytest
 
 from features.schemas import ACTIONS, feature_columns
 from policies.serving.config import OfferlabConfig
 from tests.conftest import free_port, register_champion
+
+#: mlflow models serve started in a subprocess: skipped by `make quick`
+pytestmark = pytest.mark.slow
 
 
 def test_the_champion_answers_under_mlflow_models_serve(

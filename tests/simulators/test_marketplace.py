@@ -102,6 +102,7 @@ def test_summary_figures_come_from_the_truth(small_run: SimulationResult) -> Non
     assert summary["n_decisions"] == small_run.decisions.height
 
 
+@pytest.mark.slow
 def test_online_vw_beats_uniform_in_truth() -> None:
     uniform = run(users=20000, days=30, seed=8).summary()
     learned = run(users=20000, days=30, seed=8, policy=make_policy("vw", seed=8)).summary()

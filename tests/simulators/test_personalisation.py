@@ -12,6 +12,9 @@ from simulators.base import SimulationResult
 from simulators.marketplace import MarketplaceSimulator
 from simulators.scenario import load_scenario
 
+#: large simulations to show the personalisation margin: skipped by `make quick`
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def default_run() -> SimulationResult:

@@ -109,6 +109,7 @@ def test_bad_settings_are_named(settings_: dict[str, float], message: str) -> No
 
 
 # --- the command line ------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_the_command_writes_both_files_and_exits_0(toy_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "report"
     result = offerlab("report", "--log", str(toy_folder), "--out", str(out), "--bootstrap", "100")

@@ -163,6 +163,7 @@ def test_the_normal_interval_of_sndr_linearises_both_its_parts() -> None:
     assert normal.std_error == pytest.approx(bootstrap.std_error, rel=0.08)
 
 
+@pytest.mark.slow
 def test_random_blocks_agree_with_the_exact_bootstrap_on_heavy_tailed_weights() -> None:
     """200,000 rounds in 10,000 blocks of 20 against the bootstrap of the rounds themselves, IPS and SNIPS.
 

@@ -93,6 +93,7 @@ def test_bad_inputs() -> None:
             call()  # type: ignore[operator]
 
 
+@pytest.mark.slow
 def test_uplift_beats_risk_on_the_simulated_experiment() -> None:
     """Targeting by predicted uplift retains more than targeting by the BG/NBD churn risk for some k.
 

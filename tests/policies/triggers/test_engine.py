@@ -40,6 +40,7 @@ def test_batch_moments_meet_the_contract(batch):
     assert kinds.to_series(0).equals(kinds.to_series(1), check_names=False)
 
 
+@pytest.mark.slow
 def test_streaming_equals_batch(week, batch):
     events, items, users = week
     engine = TriggerEngine(load_trigger_config(), items, users)

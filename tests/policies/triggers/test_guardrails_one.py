@@ -45,6 +45,7 @@ def guardrails_of(scenario: dict[str, Any]) -> Guardrails:
     return guardrails
 
 
+@pytest.mark.slow
 @settings(max_examples=120, deadline=None)
 @given(scenarios(), st.data())
 def test_apply_one_is_apply_on_one_row(scenario: dict[str, Any], data: st.DataObject) -> None:

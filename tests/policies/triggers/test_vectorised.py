@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -84,6 +85,7 @@ def cases(draw: st.DrawFn) -> tuple[pl.DataFrame, pl.DataFrame, list[int]]:
     return events_frame(rows), listings(listed), cuts
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases())
 def test_windows_cut_anywhere_equal_event_by_event(case: tuple[pl.DataFrame, pl.DataFrame, list[int]]) -> None:
