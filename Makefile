@@ -12,6 +12,9 @@ UV := $(UV_HOME)/bin/uv
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# compile every module at install, as pip does: with PYTHONDONTWRITEBYTECODE set (as on CI machines) a process
+# would otherwise compile mlflow & co. from source at every start (imports 2.5 -> 5.7 s, the test suite +4 minutes)
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: demo test quick lint lock browser wrk bench format clean
 
