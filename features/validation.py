@@ -85,7 +85,7 @@ def validate(
         if dupes:
             raise SchemaError(f"{name}: column {unique!r} has {dupes} duplicate id(s) of {frame.height} rows")
     casts = {c: d for c, d in schema.items() if frame.schema[c] != d}
-    return frame.cast(casts) if casts else frame  # type: ignore[arg-type]
+    return frame.cast(pl.Schema(casts)) if casts else frame
 
 
 def validate_lazy(
@@ -127,4 +127,4 @@ def validate_lazy(
             f"{name}: column {unique!r} has {row['__rows'] - row['__unique']} duplicate id(s) of {row['__rows']} rows"
         )
     casts = {c: d for c, d in schema.items() if present[c] != d}
-    return frame.cast(casts) if casts else frame  # type: ignore[arg-type]
+    return frame.cast(pl.Schema(casts)) if casts else frame
