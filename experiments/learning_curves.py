@@ -59,7 +59,8 @@ import polars as pl
 
 from features.schemas import ACTIONS
 from policies.base import BasePolicy
-from simulators.marketplace import DayBatch, MarketplaceSimulator
+from simulators.frames import DayBatch
+from simulators.marketplace import MarketplaceSimulator
 from simulators.scenario import Scenario
 from simulators.truth import expected_rewards
 

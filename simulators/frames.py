@@ -1,7 +1,8 @@
-"""Turning a simulation's arrays into contract frames (events, decisions, outcomes, truth, holdout)."""
+"""Turning a simulation's arrays into contract frames (events, decisions, outcomes, truth, holdout), a day at a time."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -9,7 +10,7 @@ import polars as pl
 
 from features.pipelines.context import CONTEXT
 from features.schemas import ACTIONS, DECISIONS, DELIVERY_OUTCOMES, EVENTS, OUTCOMES, TRUTH, TRUTH_FACTS, schema_of
-from policies.base import Policy, eligible_patterns
+from policies.base import Feedback, Policy, eligible_patterns
 from simulators.behaviour import EventBatch
 
 if TYPE_CHECKING:
@@ -255,3 +256,16 @@ def batch_frame(session: SimulationSession, e: EventBatch, first_id: int) -> pl.
         }
     ).with_columns(pl.when(with_item).then(pl.col(c)).alias(c) for c in ("item_id", "merchant_id", "price"))
     return frame.drop("__has_item").cast(EVENTS)
+
+
+@dataclass(frozen=True)
+class DayBatch:
+    """What one simulated date handed to the policy and what came of it."""
+
+    day: int
+    decisions: pl.DataFrame
+    outcomes: pl.DataFrame
+    truth: pl.DataFrame
+    holdout: pl.DataFrame
+    suppressions: pl.DataFrame
+    feedback: Feedback

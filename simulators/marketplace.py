@@ -35,7 +35,6 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -62,6 +61,7 @@ from simulators.counterfactuals import blast_conversion
 from simulators.embedded_platform import SimulatedPlatform
 from simulators.event_log import EventLog
 from simulators.frames import (
+    DayBatch,
     WorldIds,
     batch_frame,
     decision_frame,
@@ -78,19 +78,6 @@ from simulators.world import World
 
 #: Independent random streams of a run, each spawned from the one master seed.
 STREAMS = ("world", "history", "catalogue", "behaviour", "triggers", "policy", "delivery", "outcomes", "holdout")
-
-
-@dataclass(frozen=True)
-class DayBatch:
-    """What one simulated date handed to the policy and what came of it."""
-
-    day: int
-    decisions: pl.DataFrame
-    outcomes: pl.DataFrame
-    truth: pl.DataFrame
-    holdout: pl.DataFrame
-    suppressions: pl.DataFrame
-    feedback: Feedback
 
 
 class MarketplaceSimulator:
